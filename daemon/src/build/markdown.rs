@@ -1,0 +1,292 @@
+//! Markdown → HTML with pulldown-cmark: GitHub-style extensions, stable unique heading
+//! ids, a table of contents, the title fallback, and links rewritten from source paths
+//! (`other.md#part`, `img/x.png`) to the URLs they are served at.
+
+use std::collections::HashSet;
+
+use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use serde::Serialize;
+
+/// One heading in a page's table of contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TocEntry {
+    pub level: u8,
+    pub id: String,
+    pub title: String,
+}
+
+/// A rendered Markdown body.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub html: String,
+    pub toc: Vec<TocEntry>,
+    /// Text of the heading the document opens with, if it opens with one. It is taken
+    /// out of `html` when `strip_title` was set, since the template prints the title.
+    pub leading_heading: Option<String>,
+    /// Plain text of the first paragraph, for listings.
+    pub summary: Option<String>,
+    pub word_count: usize,
+}
+
+/// Rewrites link and image destinations. Returns `None` to keep one as written.
+pub trait LinkResolver {
+    fn resolve(&self, dest: &str) -> Option<String>;
+}
+
+/// Options pulldown-cmark is run with, on every page.
+fn options() -> Options {
+    Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_SMART_PUNCTUATION
+        | Options::ENABLE_HEADING_ATTRIBUTES
+}
+
+/// Renders a Markdown body. With `strip_title`, a heading that opens the document is
+/// reported in `leading_heading` and left out of the HTML.
+pub fn render(body: &str, links: &dyn LinkResolver, strip_title: bool) -> Rendered {
+    let mut events: Vec<Event<'_>> = Parser::new_ext(body, options()).collect();
+    let mut rendered = Rendered::default();
+    let mut used_ids = HashSet::new();
+    let mut first_block = true;
+    let mut strip_range = None;
+    let mut i = 0;
+    while i < events.len() {
+        match &events[i] {
+            Event::Start(Tag::Heading { level, id, .. }) => {
+                let level = *level;
+                let explicit = id.clone();
+                let end = find_end(&events, i);
+                let text = plain_text(&events[i + 1..end]);
+                let id = unique_id(
+                    explicit
+                        .map(|id| id.to_string())
+                        .unwrap_or_else(|| slugify(&text)),
+                    &mut used_ids,
+                );
+                if first_block {
+                    rendered.leading_heading = Some(text.clone());
+                    if strip_title {
+                        strip_range = Some(i..end + 1);
+                    }
+                }
+                if strip_range.as_ref().is_none_or(|range| range.start != i) {
+                    rendered.word_count += text.split_whitespace().count();
+                }
+                if (HeadingLevel::H2..=HeadingLevel::H4).contains(&level) {
+                    rendered.toc.push(TocEntry {
+                        level: level as u8,
+                        id: id.clone(),
+                        title: text,
+                    });
+                }
+                if let Event::Start(Tag::Heading { id: slot, .. }) = &mut events[i] {
+                    *slot = Some(CowStr::from(id));
+                }
+                first_block = false;
+                i = end + 1;
+                continue;
+            }
+            Event::Start(Tag::Paragraph) => {
+                let end = find_end(&events, i);
+                if rendered.summary.is_none() {
+                    let text = plain_text(&events[i + 1..end]);
+                    if !text.trim().is_empty() {
+                        rendered.summary = Some(truncate_words(&text, 200));
+                    }
+                }
+                first_block = false;
+            }
+            Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                if let Some(new) = links.resolve(dest_url) {
+                    match &mut events[i] {
+                        Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
+                            *dest_url = CowStr::from(new);
+                        }
+                        _ => unreachable!("matched a link or image above"),
+                    }
+                }
+            }
+            Event::Text(text) => {
+                rendered.word_count += text.split_whitespace().count();
+            }
+            Event::Start(_) => first_block = false,
+            _ => {}
+        }
+        i += 1;
+    }
+    if let Some(range) = strip_range {
+        events.drain(range);
+    }
+    let mut html = String::with_capacity(body.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    rendered.html = html;
+    rendered
+}
+
+/// Index of the `End` matching the `Start` at `start`.
+fn find_end(events: &[Event<'_>], start: usize) -> usize {
+    let mut depth = 0usize;
+    for (offset, event) in events[start..].iter().enumerate() {
+        match event {
+            Event::Start(_) => depth += 1,
+            Event::End(_) => {
+                depth -= 1;
+                if depth == 0 {
+                    return start + offset;
+                }
+            }
+            _ => {}
+        }
+    }
+    events.len() - 1
+}
+
+fn plain_text(events: &[Event<'_>]) -> String {
+    let mut text = String::new();
+    for event in events {
+        match event {
+            Event::Text(t) | Event::Code(t) | Event::InlineMath(t) => text.push_str(t),
+            Event::SoftBreak | Event::HardBreak => text.push(' '),
+            Event::End(TagEnd::Paragraph) => text.push(' '),
+            _ => {}
+        }
+    }
+    text.trim().to_string()
+}
+
+fn truncate_words(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max_chars).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+    format!("{}…", cut.trim_end_matches([',', ';', ':', '.']))
+}
+
+/// GitHub-style anchor: lowercase, alphanumerics kept (any script), spaces and dashes to
+/// `-`, other punctuation dropped.
+pub fn slugify(text: &str) -> String {
+    let mut slug = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            slug.extend(c.to_lowercase());
+        } else if c == ' ' || c == '-' {
+            slug.push('-');
+        }
+    }
+    slug
+}
+
+fn unique_id(base: String, used: &mut HashSet<String>) -> String {
+    let base = if base.is_empty() {
+        "section".to_string()
+    } else {
+        base
+    };
+    if used.insert(base.clone()) {
+        return base;
+    }
+    (1..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|candidate| used.insert(candidate.clone()))
+        .expect("an unused suffix exists")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoLinks;
+    impl LinkResolver for NoLinks {
+        fn resolve(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    struct Upper;
+    impl LinkResolver for Upper {
+        fn resolve(&self, dest: &str) -> Option<String> {
+            dest.ends_with(".md")
+                .then(|| format!("/{}/", dest.trim_end_matches(".md")))
+        }
+    }
+
+    #[test]
+    fn headings_get_stable_unique_ids_and_a_toc() {
+        let out = render(
+            "## Set up\n\n## Set up\n\n### Hello, World!\n",
+            &NoLinks,
+            false,
+        );
+        assert!(out.html.contains(r#"<h2 id="set-up">"#), "{}", out.html);
+        assert!(out.html.contains(r#"<h2 id="set-up-1">"#), "{}", out.html);
+        assert!(
+            out.html.contains(r#"<h3 id="hello-world">"#),
+            "{}",
+            out.html
+        );
+        let ids: Vec<_> = out.toc.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["set-up", "set-up-1", "hello-world"]);
+        assert_eq!(out.toc[2].level, 3);
+    }
+
+    #[test]
+    fn explicit_heading_id_wins() {
+        let out = render("## Intro {#start}\n", &NoLinks, false);
+        assert!(out.html.contains(r#"<h2 id="start">"#), "{}", out.html);
+    }
+
+    #[test]
+    fn leading_heading_is_the_title_and_can_be_stripped() {
+        let out = render("# tar\n\n> Archiving utility.\n", &NoLinks, true);
+        assert_eq!(out.leading_heading.as_deref(), Some("tar"));
+        assert!(!out.html.contains("<h1"), "{}", out.html);
+        assert!(out.html.contains("Archiving utility"));
+        let kept = render("Intro.\n\n# Later\n", &NoLinks, true);
+        assert_eq!(kept.leading_heading, None);
+        assert!(kept.html.contains("<h1"));
+    }
+
+    #[test]
+    fn extensions_are_on() {
+        let source = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~\n\n- [x] done\n\nNote[^1].\n\n[^1]: Foot.\n\n\"quoted\"\n";
+        let html = render(source, &NoLinks, false).html;
+        assert!(html.contains("<table>"), "{html}");
+        assert!(html.contains("<del>old</del>"), "{html}");
+        assert!(html.contains(r#"type="checkbox""#), "{html}");
+        assert!(html.contains("footnote-definition"), "{html}");
+        assert!(html.contains('“'), "smart quotes: {html}");
+    }
+
+    #[test]
+    fn links_and_images_go_through_the_resolver() {
+        let html = render(
+            "[x](other.md) ![i](pic.png) [y](https://e.com)",
+            &Upper,
+            false,
+        )
+        .html;
+        assert!(html.contains(r#"href="/other/""#), "{html}");
+        assert!(html.contains(r#"src="pic.png""#), "{html}");
+        assert!(html.contains(r#"href="https://e.com""#), "{html}");
+    }
+
+    #[test]
+    fn summary_and_word_count() {
+        let out = render("# T\n\nFirst *para* here.\n\nSecond.\n", &NoLinks, true);
+        assert_eq!(out.summary.as_deref(), Some("First para here."));
+        assert_eq!(
+            out.word_count, 4,
+            "a stripped title is not part of the text"
+        );
+        assert_eq!(render("# T\n\nFirst.\n", &NoLinks, false).word_count, 2);
+    }
+
+    #[test]
+    fn slugify_keeps_letters_of_any_script() {
+        assert_eq!(slugify("Héllo Wörld: 2!"), "héllo-wörld-2");
+        assert_eq!(slugify("`Result<T, E>`"), "resultt-e");
+    }
+}

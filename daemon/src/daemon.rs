@@ -1,0 +1,303 @@
+//! Start and stop of the whole daemon: the single-instance lock, the RPC socket, signals,
+//! and the one shutdown path every exit takes (signal, `shutdown` call, parent death):
+//! cancel → every site stops concurrently → RPC closes → socket removed → lock released.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sited_proto::{Paths, PathsError};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::registry::Registry;
+
+/// Hard limit on a graceful shutdown; past it the daemon exits anyway.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Paths(#[from] PathsError),
+    #[error("sited is already running (pid {pid}); `sitectl daemon stop` stops it")]
+    AlreadyRunning { pid: String },
+    #[error("cannot use lock file {}: {source}", path.display())]
+    Lock { path: PathBuf, source: io::Error },
+    #[error("cannot listen on {}: {source}", path.display())]
+    Socket { path: PathBuf, source: io::Error },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(io::Error),
+}
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub paths: Paths,
+}
+
+/// Why the daemon stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything was released in order.
+    Clean,
+    /// A second signal or the deadline cut the shutdown short.
+    Forced,
+}
+
+/// The exclusive lock that makes this process the daemon. Holds the pid for humans; the
+/// `flock`, not the pid, is what counts (pids are reused).
+#[derive(Debug)]
+pub struct InstanceLock {
+    file: File,
+    path: PathBuf,
+}
+
+impl InstanceLock {
+    /// Takes the lock or says who holds it.
+    pub fn acquire(path: &Path) -> Result<InstanceLock, DaemonError> {
+        let lock_error = |source| DaemonError::Lock {
+            path: path.to_path_buf(),
+            source,
+        };
+        loop {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(lock_error)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    let mut pid = String::new();
+                    let _ = file.read_to_string(&mut pid);
+                    let pid = pid.trim().to_string();
+                    return Err(DaemonError::AlreadyRunning {
+                        pid: if pid.is_empty() {
+                            "unknown".into()
+                        } else {
+                            pid
+                        },
+                    });
+                }
+                Err(fs::TryLockError::Error(error)) => return Err(lock_error(error)),
+            }
+            // The previous owner unlinks the file on exit. If it did so between our open
+            // and our lock, we hold a lock on a file nobody else will ever open: retry.
+            let same_file = match (file.metadata(), fs::metadata(path)) {
+                (Ok(held), Ok(named)) => held.ino() == named.ino() && held.dev() == named.dev(),
+                _ => false,
+            };
+            if !same_file {
+                continue;
+            }
+            file.set_len(0).map_err(lock_error)?;
+            file.rewind().map_err(lock_error)?;
+            writeln!(file, "{}", std::process::id()).map_err(lock_error)?;
+            return Ok(InstanceLock {
+                file,
+                path: path.to_path_buf(),
+            });
+        }
+    }
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        // Unlink while still holding the lock, then unlock by closing.
+        let _ = fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// The bound RPC socket; removes its file when dropped.
+#[derive(Debug)]
+struct SocketFile {
+    path: PathBuf,
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Binds the RPC socket. Only called with the instance lock held, so any socket file
+/// already there is stale (left by a daemon that was killed) and is replaced.
+fn bind_socket(path: &Path) -> Result<(UnixListener, SocketFile), DaemonError> {
+    let socket_error = |source| DaemonError::Socket {
+        path: path.to_path_buf(),
+        source,
+    };
+    match fs::remove_file(path) {
+        Ok(()) => tracing::info!(path = %path.display(), "removed stale socket"),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(socket_error(error)),
+    }
+    let listener = UnixListener::bind(path).map_err(socket_error)?;
+    let guard = SocketFile {
+        path: path.to_path_buf(),
+    };
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(socket_error)?;
+    Ok((listener, guard))
+}
+
+/// Everything the daemon holds before it starts serving.
+#[derive(Debug)]
+pub struct Prepared {
+    config: DaemonConfig,
+    lock: InstanceLock,
+    listener: UnixListener,
+    socket: SocketFile,
+}
+
+/// Takes the lock and binds the socket: after this returns, clients can connect.
+/// Must run inside a tokio runtime.
+pub fn prepare(config: DaemonConfig) -> Result<Prepared, DaemonError> {
+    config.paths.ensure_dirs()?;
+    let lock = InstanceLock::acquire(&config.paths.lock)?;
+    let (listener, socket) = bind_socket(&config.paths.socket)?;
+    Ok(Prepared {
+        config,
+        lock,
+        listener,
+        socket,
+    })
+}
+
+/// Runs the daemon until `stop` resolves, a signal arrives or a client asks it to shut
+/// down; then releases everything. Returns how the shutdown went.
+pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<Exit, DaemonError> {
+    let Prepared {
+        config,
+        lock,
+        listener,
+        socket,
+    } = prepared;
+    let mut signals = Signals::new().map_err(DaemonError::Signals)?;
+    let root = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let registry = Arc::new(Registry::new(root.child_token(), tracker.clone()));
+    let rpc_stop = CancellationToken::new();
+    tracker.spawn(crate::rpc::serve(
+        listener,
+        registry.clone(),
+        root.clone(),
+        rpc_stop.clone(),
+        tracker.clone(),
+    ));
+    tracing::info!(pid = std::process::id(), socket = %config.paths.socket.display(), "sited ready");
+
+    tokio::select! {
+        signal = signals.next() => tracing::info!(signal, "shutting down"),
+        () = root.cancelled() => {}
+        () = stop => tracing::info!("shutting down: stop requested"),
+    }
+    root.cancel();
+
+    let graceful = async {
+        registry.stop_all().await;
+        rpc_stop.cancel();
+        tracker.close();
+        tracker.wait().await;
+    };
+    let exit = tokio::select! {
+        () = graceful => Exit::Clean,
+        signal = signals.next() => {
+            tracing::warn!(signal, "second signal: exiting at once");
+            Exit::Forced
+        }
+        () = tokio::time::sleep(SHUTDOWN_DEADLINE) => {
+            tracing::warn!("shutdown deadline passed: exiting with tasks still running");
+            Exit::Forced
+        }
+    };
+    drop(socket);
+    drop(lock);
+    tracing::info!("sited stopped");
+    Ok(exit)
+}
+
+/// Makes the kernel send SIGTERM when the parent dies (`--exit-with-parent`), so the
+/// daemon takes its normal shutdown path. Linux only: elsewhere it is refused.
+#[cfg(target_os = "linux")]
+pub fn exit_with_parent() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) and getppid only read their integer arguments.
+    #[allow(unsafe_code)]
+    unsafe {
+        let parent = libc::getppid();
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // The parent may have died before the prctl: then we were reparented already.
+        if libc::getppid() != parent {
+            libc::raise(libc::SIGTERM);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn exit_with_parent() -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "--exit-with-parent needs Linux's PR_SET_PDEATHSIG",
+    ))
+}
+
+/// The four signals that mean "stop": Ctrl+C, service managers, closed terminals, and
+/// Ctrl+\.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> io::Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            quit: signal(SignalKind::quit())?,
+        })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
+            _ = self.quit.recv() => "SIGQUIT",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_is_refused_with_the_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sited.lock");
+        let first = InstanceLock::acquire(&path).unwrap();
+        match InstanceLock::acquire(&path) {
+            Err(DaemonError::AlreadyRunning { pid }) => {
+                assert_eq!(pid, std::process::id().to_string())
+            }
+            other => panic!("expected AlreadyRunning, got {other:?}"),
+        }
+        drop(first);
+        assert!(!path.exists(), "lock file removed on release");
+        InstanceLock::acquire(&path).expect("free again after release");
+    }
+}

@@ -1,0 +1,14 @@
+//! sited: the daemon that builds, serves and watches static sites, and the library the
+//! `sited` binary is a thin shell around.
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod build;
+pub mod daemon;
+pub mod launcher;
+pub mod ports;
+pub mod registry;
+pub mod rpc;
+pub mod serve;
+pub mod site;
+pub mod theme;

@@ -1,0 +1,266 @@
+//! HTTP for one site: hyper 1 over HTTP/1.1 keep-alive, answering only URLs the build
+//! produced. No part of a request path is ever joined onto the file system: the path is
+//! decoded and looked up in the published [`Output`], nothing else.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::build::{Body, Output};
+
+/// Open connections per site; past this, new ones wait in the accept backlog.
+const MAX_CONNECTIONS: usize = 256;
+/// A client must send its request head within this time (slowloris).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head accepted.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// How long open connections get to finish when the site stops.
+const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
+
+/// The latest published build; a request takes one snapshot and sees only it.
+pub type Published = watch::Receiver<Arc<Output>>;
+
+/// Serves `listener` until `token` is cancelled, then stops accepting, lets open
+/// connections finish for a short while and drops the rest. When this returns, the
+/// listening socket is closed.
+pub async fn serve(listener: TcpListener, output: Published, token: CancellationToken) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES.max(8192))
+        .keep_alive(true);
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+        };
+        let (stream, _) = tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(port, %error, "accept failed");
+                    tokio::select! {
+                        () = token.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    }
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let output = output.clone();
+        let service = service_fn(move |request| {
+            let snapshot = output.borrow().clone();
+            async move { Ok::<_, Infallible>(respond(&request, &snapshot, port).await) }
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        connections.spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::debug!(
+            port,
+            "connections still open after the drain deadline; closing them"
+        );
+    }
+    connections.shutdown().await;
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn plain(status: StatusCode, text: &'static str) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Host names a local dev server answers to. Anything else is a DNS-rebinding attempt
+/// (a foreign page resolving its own name to 127.0.0.1) or a misdirected request.
+fn is_local_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        })
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name == "::1"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn respond(request: &Request<Incoming>, output: &Output, port: u16) -> Reply {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed\n");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    if let Some(host) = request.headers().get(header::HOST)
+        && !host.to_str().is_ok_and(is_local_host)
+    {
+        tracing::warn!(port, host = ?host, "refused request for a foreign Host");
+        return plain(StatusCode::FORBIDDEN, "403 forbidden: unknown Host\n");
+    }
+    // Absolute-form request targets (`GET http://evil/ HTTP/1.1`) are refused outright.
+    if request.uri().scheme().is_some() || request.uri().authority().is_some() {
+        return plain(StatusCode::BAD_REQUEST, "400 bad request\n");
+    }
+    let raw = request.uri().path();
+    let Some(path) = crate::build::percent_decode(raw) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "400 bad request: path is not UTF-8\n",
+        );
+    };
+    if !path.starts_with('/') || path.contains(['\0', '\\']) {
+        return plain(StatusCode::BAD_REQUEST, "400 bad request\n");
+    }
+    let head = request.method() == Method::HEAD;
+    if let Some(resource) = output.get(&path) {
+        return send(request, resource, StatusCode::OK, head).await;
+    }
+    if !path.ends_with('/') && output.get(&format!("{path}/")).is_some() {
+        let mut location = format!("{raw}/");
+        if let Some(query) = request.uri().query() {
+            location.push('?');
+            location.push_str(query);
+        }
+        let mut response = plain(StatusCode::MOVED_PERMANENTLY, "301 moved permanently\n");
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        return response;
+    }
+    match output.get("/404.html") {
+        Some(page) => send(request, page, StatusCode::NOT_FOUND, head).await,
+        None => plain(StatusCode::NOT_FOUND, "404 not found\n"),
+    }
+}
+
+async fn send(
+    request: &Request<Incoming>,
+    resource: &crate::build::Resource,
+    status: StatusCode,
+    head: bool,
+) -> Reply {
+    let not_modified = status == StatusCode::OK
+        && request
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|tag| tag.trim() == resource.etag || tag.trim() == "*")
+            });
+    let body = if head || not_modified {
+        Bytes::new()
+    } else {
+        match &resource.body {
+            Body::Memory(bytes) => bytes.clone(),
+            Body::File(path) => match tokio::fs::read(path).await {
+                Ok(bytes) => Bytes::from(bytes),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "cannot read a built file");
+                    return plain(StatusCode::NOT_FOUND, "404 not found\n");
+                }
+            },
+        }
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = if not_modified {
+        StatusCode::NOT_MODIFIED
+    } else {
+        status
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&resource.etag) {
+        headers.insert(header::ETAG, value);
+    }
+    // A dev server's content changes under the browser's feet: always revalidate.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    if !not_modified {
+        if let Ok(value) = HeaderValue::from_str(&resource.content_type) {
+            headers.insert(header::CONTENT_TYPE, value);
+        }
+        if head {
+            // GET bodies get their length from hyper; HEAD must say it explicitly.
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(resource.len));
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_hosts_are_accepted_and_others_refused() {
+        for host in [
+            "localhost",
+            "localhost:5173",
+            "127.0.0.1:80",
+            "127.1.2.3",
+            "[::1]:5173",
+            "blog.localhost:1",
+            "LOCALHOST.",
+        ] {
+            assert!(is_local_host(host), "{host}");
+        }
+        for host in [
+            "evil.com",
+            "evil.com:5173",
+            "10.0.0.1",
+            "localhost.evil.com",
+            "[::2]:1",
+            "",
+        ] {
+            assert!(!is_local_host(host), "{host}");
+        }
+    }
+}

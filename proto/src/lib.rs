@@ -1,0 +1,35 @@
+//! The contract between `sited` and `sitectl`: the tarpc service, its wire types, the
+//! framing both sides use on the Unix socket, and where that socket lives.
+//!
+//! Nothing here knows how sites are built or served; this crate must stay small enough
+//! that the client does not drag in the daemon's dependencies.
+
+pub mod paths;
+pub mod transport;
+mod types;
+
+pub use paths::{Paths, PathsError};
+pub use types::*;
+
+/// Bumped whenever a change to [`Sited`] or the wire types would confuse the other side.
+/// The client refuses to talk to a daemon that answers `hello` with another number.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The version of this build of sited, shown by `sitectl daemon status`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The control plane of the daemon. Every method is one `sitectl` verb.
+#[tarpc::service]
+pub trait Sited {
+    /// Handshake: the client sends its protocol version, the daemon answers with its own
+    /// identity. Called first on every connection.
+    async fn hello(client_protocol: u32) -> Hello;
+    /// Bring a site up, or return the one already serving that root (idempotent).
+    async fn up(spec: SiteSpec) -> Result<SiteInfo, Error>;
+    /// Take sites down; returns what was stopped, each in state `Stopped`.
+    async fn down(target: Target) -> Result<Vec<SiteInfo>, Error>;
+    /// Every site the daemon owns, ordered by port.
+    async fn ps() -> Vec<SiteInfo>;
+    /// Stop every site and exit the daemon cleanly.
+    async fn shutdown();
+}

@@ -1,0 +1,246 @@
+//! Wire types: what crosses the socket. Plain data with serde, no behaviour beyond display.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// What the daemon says about itself in the handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// `CARGO_PKG_VERSION` of the daemon binary.
+    pub version: String,
+    /// The daemon's [`crate::PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The daemon's process id, for `daemon status` and error messages.
+    pub pid: u32,
+}
+
+/// A request to bring a site up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteSpec {
+    /// Absolute path of the site root; the client resolves it, since the daemon's working
+    /// directory is not the user's.
+    pub root: PathBuf,
+    /// A fixed port, or `None` for the first free one from [`DEFAULT_PORT`] upward.
+    pub port: Option<u16>,
+    /// Build pages marked `draft = true` too.
+    #[serde(default)]
+    pub drafts: bool,
+}
+
+/// The first port tried when `up` is given none (the one Vite users already know).
+pub const DEFAULT_PORT: u16 = 5173;
+
+/// Which sites `down` applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    Port(u16),
+    Root(PathBuf),
+    All,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Port(port) => write!(f, "port {port}"),
+            Target::Root(root) => write!(f, "{}", root.display()),
+            Target::All => f.write_str("all sites"),
+        }
+    }
+}
+
+/// Where a site is in its life. See `daemon/src/site/state.rs` for the legal moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SiteState {
+    /// Registered, port bound, first build not begun.
+    Starting,
+    /// The first build is running; nothing is served yet.
+    Building,
+    /// Serving the last build; new requests see it.
+    Serving,
+    /// Serving the last good build while a new one runs.
+    Rebuilding,
+    /// Shutting down: no new connections, draining the open ones.
+    Stopping,
+    /// Gone: nothing held any more.
+    Stopped,
+    /// Cannot serve; the reason says why (root deleted, listener died, ...).
+    Failed { reason: String },
+}
+
+impl SiteState {
+    /// The short name shown in `ps`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SiteState::Starting => "starting",
+            SiteState::Building => "building",
+            SiteState::Serving => "serving",
+            SiteState::Rebuilding => "rebuilding",
+            SiteState::Stopping => "stopping",
+            SiteState::Stopped => "stopped",
+            SiteState::Failed { .. } => "failed",
+        }
+    }
+}
+
+impl fmt::Display for SiteState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SiteState::Failed { reason } => write!(f, "failed: {reason}"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// One problem found while building, pointing at the file and place that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildError {
+    /// The file at fault, relative to the site root when it is inside it.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<u32>,
+    /// 1-based column, when known.
+    pub column: Option<u32>,
+    pub message: String,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The outcome of one build of a site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildReport {
+    /// HTML pages produced (content pages, section and tag listings, home, 404).
+    pub pages: usize,
+    /// Files served as they are (static files, images next to content).
+    pub files: usize,
+    /// Wall time of the build, in milliseconds.
+    pub duration_ms: u64,
+    /// When the build finished, milliseconds since the Unix epoch.
+    pub finished_at_ms: u64,
+    /// Every error found; an empty list means a clean build.
+    pub errors: Vec<BuildError>,
+}
+
+/// Everything `ps` shows about one site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteInfo {
+    pub port: u16,
+    /// Where a browser reaches it, e.g. `http://127.0.0.1:5173/`.
+    pub url: String,
+    pub root: PathBuf,
+    pub state: SiteState,
+    /// Pages in the build being served (0 before the first build finishes).
+    pub pages: usize,
+    /// The most recent finished build, good or not.
+    pub last_build: Option<BuildReport>,
+    /// When the site was brought up, milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    pub drafts: bool,
+}
+
+/// Owner of a TCP port, as far as the operating system tells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortOwner {
+    pub pid: u32,
+    /// The command line, or just the program name, when readable.
+    pub command: String,
+}
+
+/// Everything that can go wrong in a call, as data the client can explain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Error {
+    #[error("port {port} is already in use{}", owner_suffix(owner))]
+    PortInUse { port: u16, owner: Option<PortOwner> },
+    #[error("port {port} is already serving {}", root.display())]
+    PortTakenBySite { port: u16, root: PathBuf },
+    #[error("no free port from {from} to {to}")]
+    NoFreePort { from: u16, to: u16 },
+    #[error("cannot listen on port {port}: {message}")]
+    Bind { port: u16, message: String },
+    #[error("site root {} does not exist", path.display())]
+    RootMissing { path: PathBuf },
+    #[error("site root {} is not a directory", path.display())]
+    RootNotDirectory { path: PathBuf },
+    #[error("site root {} cannot be read: {message}", path.display())]
+    RootUnreadable { path: PathBuf, message: String },
+    #[error("site root must be an absolute path, got {}", path.display())]
+    RootNotAbsolute { path: PathBuf },
+    #[error("no site matches {target}")]
+    NoSuchSite { target: Target },
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
+    #[error("the site failed: {reason}")]
+    SiteFailed { reason: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn owner_suffix(owner: &Option<PortOwner>) -> String {
+    match owner {
+        Some(owner) => format!(" by pid {} ({})", owner.pid, owner.command),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_error_display_points_at_file_line_col() {
+        let error = BuildError {
+            file: "content/post.md".into(),
+            line: Some(3),
+            column: Some(7),
+            message: "expected `=`".into(),
+        };
+        assert_eq!(error.to_string(), "content/post.md:3:7: expected `=`");
+        let no_col = BuildError {
+            column: None,
+            ..error
+        };
+        assert_eq!(no_col.to_string(), "content/post.md:3: expected `=`");
+    }
+
+    #[test]
+    fn site_state_json_is_tagged() {
+        let json = serde_json::to_value(SiteState::Failed {
+            reason: "gone".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"state": "failed", "reason": "gone"})
+        );
+        let json = serde_json::to_value(SiteState::Serving).unwrap();
+        assert_eq!(json, serde_json::json!({"state": "serving"}));
+    }
+
+    #[test]
+    fn port_in_use_names_the_owner() {
+        let error = Error::PortInUse {
+            port: 8080,
+            owner: Some(PortOwner {
+                pid: 42,
+                command: "python3 -m http.server".into(),
+            }),
+        };
+        assert_eq!(
+            error.to_string(),
+            "port 8080 is already in use by pid 42 (python3 -m http.server)"
+        );
+    }
+}
