@@ -1,1 +1,356 @@
+//! Harness for end-to-end tests: runs the real `sited` and `sitectl` binaries in a fresh
+//! temp home per test (`SITED_HOME`), with the inherited environment scrubbed, and
+//! offers the waits and probes the scenarios need. Nothing here sleeps a fixed time
+//! waiting for readiness: conditions are polled against a deadline.
 
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Generous: CI machines are shared and slow. Tests that measure speed do it in
+/// `bench/`, not here.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// Path of a binary of this workspace, from the target dir this test runs from. Panics
+/// if it is missing or older than the sources, rather than testing a stale copy (and
+/// never one found on `PATH`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let path = dir.join(name);
+    let built = fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+                path.display()
+            )
+        });
+    let newest = ["proto/src", "daemon/src", "ctl/src"]
+        .iter()
+        .map(|dir| newest_mtime(&workspace().join(dir)))
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    assert!(
+        built >= newest,
+        "{} is older than the sources: run `cargo test --workspace` so it is rebuilt",
+        path.display()
+    );
+    path
+}
+
+fn newest_mtime(dir: &Path) -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let time = if path.is_dir() {
+                newest_mtime(&path)
+            } else {
+                entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH)
+            };
+            newest = newest.max(time);
+        }
+    }
+    newest
+}
+
+/// Polls `condition` until it holds or the deadline passes; returns whether it held.
+pub fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        if start.elapsed() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// True if nothing listens on `127.0.0.1:port` (binding it succeeds).
+pub fn port_is_free(port: u16) -> bool {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+/// True if `pid` has exited: no such process, or a zombie waiting to be reaped (PID 1
+/// here reaps lazily).
+pub fn process_is_gone(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/status")) {
+        Err(_) => true,
+        Ok(status) => status
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .is_some_and(|state| state.trim_start().starts_with('Z')),
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends raw request bytes to `127.0.0.1:port` and reads the whole response (the
+/// request should say `Connection: close`). Raw, so no client library normalizes paths.
+pub fn http_raw(port: u16, request: &[u8]) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.set_read_timeout(Some(DEADLINE))?;
+    stream.write_all(request)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no end of headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
+}
+
+/// `GET path` with a local Host.
+pub fn get(port: u16, path: &str) -> std::io::Result<HttpResponse> {
+    http_raw(
+        port,
+        format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+/// A fresh `SITED_HOME` with helpers to run the binaries in it. Dropping it kills any
+/// daemon still running there, so a failing test leaves nothing behind.
+#[derive(Debug)]
+pub struct Home {
+    dir: tempfile::TempDir,
+    foreground: Vec<Child>,
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Home {
+    pub fn new() -> Home {
+        Home {
+            dir: tempfile::Builder::new()
+                .prefix("sited-e2e-")
+                .tempdir()
+                .expect("temp home"),
+            foreground: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.path().join("run/sited.sock")
+    }
+
+    pub fn lock(&self) -> PathBuf {
+        self.path().join("run/sited.lock")
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.path().join("state/sited.log")
+    }
+
+    /// A command for one of our binaries with a clean environment.
+    pub fn command(&self, binary: &str) -> Command {
+        let mut command = Command::new(bin(binary));
+        command
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.path())
+            .env("SITED_HOME", self.path())
+            .env("SITED_LOG", "info")
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn sitectl(&self, args: &[&str]) -> Output {
+        self.command("sitectl")
+            .args(args)
+            .output()
+            .expect("run sitectl")
+    }
+
+    /// Runs sitectl and asserts success; returns stdout.
+    pub fn sitectl_ok(&self, args: &[&str]) -> String {
+        let output = self.sitectl(args);
+        assert!(
+            output.status.success(),
+            "sitectl {args:?} failed ({}):\nstdout: {}\nstderr: {}\nlog: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.log_text()
+        );
+        String::from_utf8(output.stdout).expect("utf-8 output")
+    }
+
+    /// `sitectl up PATH [args]`, returning the port it serves on.
+    pub fn up(&self, root: &Path, extra: &[&str]) -> u16 {
+        let root = root.to_str().expect("utf-8 path");
+        let mut args = vec!["up", root];
+        args.extend_from_slice(extra);
+        let out = self.sitectl_ok(&args);
+        port_of(&out).unwrap_or_else(|| panic!("no URL in `sitectl up` output: {out}"))
+    }
+
+    /// `sitectl ps --json`, parsed.
+    pub fn ps(&self) -> Vec<serde_json::Value> {
+        let out = self.sitectl_ok(&["ps", "--json"]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ps --json: {e}\n{out}"))
+    }
+
+    /// Starts `sited` in the foreground (as systemd would), stderr to a file, and waits
+    /// until it answers.
+    pub fn start_foreground(&mut self, args: &[&str]) -> u32 {
+        fs::create_dir_all(self.path().join("state")).unwrap();
+        let stderr = fs::File::create(self.path().join("foreground.log")).unwrap();
+        let child = self
+            .command("sited")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start sited");
+        let pid = child.id();
+        self.foreground.push(child);
+        assert!(
+            wait_until(DEADLINE, || self.answers()),
+            "sited did not come up: {}",
+            self.foreground_log()
+        );
+        pid
+    }
+
+    /// The foreground daemon as a child, to wait on it.
+    pub fn foreground_child(&mut self) -> &mut Child {
+        self.foreground.last_mut().expect("a foreground daemon")
+    }
+
+    pub fn foreground_log(&self) -> String {
+        fs::read_to_string(self.path().join("foreground.log")).unwrap_or_default()
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    /// True if a daemon answers `sitectl daemon status`.
+    pub fn answers(&self) -> bool {
+        self.sitectl(&["daemon", "status"]).status.success()
+    }
+
+    /// Pid of the daemon holding this home's lock, if any.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        fs::read_to_string(self.lock()).ok()?.trim().parse().ok()
+    }
+
+    /// Writes a small site with the given files (relative path → contents).
+    pub fn site(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root = self.path().join("sites").join(name);
+        for (rel, contents) in files {
+            let path = root.join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, contents).unwrap();
+        }
+        root
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        for child in &mut self.foreground {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // A detached daemon started by `sitectl`: kill it if it is really ours.
+        if let Some(pid) = self.daemon_pid() {
+            let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+            if exe.is_some_and(|exe| exe.starts_with(bin("sited").parent().unwrap())) {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+            }
+        }
+    }
+}
+
+/// The port of the first `http://127.0.0.1:PORT/` in `text`.
+pub fn port_of(text: &str) -> Option<u16> {
+    let start = text.find("http://127.0.0.1:")? + "http://127.0.0.1:".len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// Sends `signal` (e.g. "TERM") to `pid`.
+pub fn kill(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// The example blog in the repository.
+pub fn example_blog() -> PathBuf {
+    workspace().join("examples/blog")
+}
