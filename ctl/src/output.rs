@@ -57,6 +57,8 @@ pub struct PsRow<'a> {
     pub errors: &'a [BuildError],
     pub started_at_ms: u64,
     pub drafts: bool,
+    /// Things worth knowing that do not stop the site (e.g. watching by polling).
+    pub warnings: &'a [String],
 }
 
 impl<'a> PsRow<'a> {
@@ -78,6 +80,7 @@ impl<'a> PsRow<'a> {
             errors: build.map_or(&[], |b| &b.errors),
             started_at_ms: info.started_at_ms,
             drafts: info.drafts,
+            warnings: &info.warnings,
         }
     }
 }
@@ -146,6 +149,9 @@ pub fn print_ps_table(sites: &[SiteInfo]) {
         println!("{}", line(row));
         if let SiteState::Failed { reason } = &site.state {
             println!("      failed: {reason}");
+        }
+        for warning in &site.warnings {
+            println!("      warning: {warning}");
         }
         if let Some(build) = &site.last_build {
             for error in &build.errors {

@@ -184,7 +184,14 @@ pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<E
     let mut signals = Signals::new().map_err(DaemonError::Signals)?;
     let root = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let registry = Arc::new(Registry::new(root.child_token(), tracker.clone()));
+    let watcher = match crate::watch::Watcher::new() {
+        Ok(watcher) => Some(watcher),
+        Err(error) => {
+            tracing::warn!(%error, "cannot create the file watcher; sites will not live-reload");
+            None
+        }
+    };
+    let registry = Arc::new(Registry::new(root.child_token(), tracker.clone(), watcher));
     let rpc_stop = CancellationToken::new();
     tracker.spawn(crate::rpc::serve(
         listener,

@@ -12,3 +12,4 @@ pub mod rpc;
 pub mod serve;
 pub mod site;
 pub mod theme;
+pub mod watch;

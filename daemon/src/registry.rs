@@ -16,7 +16,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::build::now_ms;
 use crate::ports;
-use crate::site::{SiteConfig, SiteHandle};
+use crate::site::{Lifecycle, SiteConfig, SiteHandle};
+use crate::watch::Watcher;
 
 #[derive(Debug)]
 pub struct Registry {
@@ -24,14 +25,22 @@ pub struct Registry {
     /// Parent of every site's token; cancelled when the daemon shuts down.
     token: CancellationToken,
     tracker: TaskTracker,
+    /// The daemon's one file watcher; `None` if it could not be created (sites then
+    /// serve without live reload).
+    watcher: Option<Watcher>,
 }
 
 impl Registry {
-    pub fn new(token: CancellationToken, tracker: TaskTracker) -> Registry {
+    pub fn new(
+        token: CancellationToken,
+        tracker: TaskTracker,
+        watcher: Option<Watcher>,
+    ) -> Registry {
         Registry {
             sites: Mutex::new(BTreeMap::new()),
             token,
             tracker,
+            watcher,
         }
     }
 
@@ -50,12 +59,29 @@ impl Registry {
             return Err(Error::ShuttingDown);
         }
         let root = check_root(&spec.root)?;
+        let mut port_wanted = spec.port;
+        // A failed site with this root (e.g. its folder was deleted and is back) is
+        // replaced by a fresh one, on the same port unless another is asked for.
+        let failed = {
+            let mut sites = self.sites();
+            let failed = sites
+                .iter()
+                .find(|(_, s)| {
+                    s.config.root == root && matches!(s.lifecycle(), Lifecycle::Failed { .. })
+                })
+                .map(|(port, _)| *port);
+            failed.and_then(|port| sites.remove(&port))
+        };
+        if let Some(failed) = failed {
+            port_wanted = port_wanted.or(Some(failed.config.port));
+            failed.stop().await;
+        }
         let handle = {
             let mut sites = self.sites();
             if let Some(existing) = sites.values().find(|s| s.config.root == root) {
                 existing.clone()
             } else {
-                let listener = match spec.port {
+                let listener = match port_wanted {
                     Some(port) => {
                         if let Some(site) = sites.get(&port) {
                             return Err(Error::PortTakenBySite {
@@ -82,6 +108,7 @@ impl Registry {
                     listener,
                     self.token.child_token(),
                     &self.tracker,
+                    self.watcher.clone(),
                 ));
                 sites.insert(port, handle.clone());
                 handle
@@ -174,7 +201,11 @@ mod tests {
     }
 
     fn registry() -> Registry {
-        Registry::new(CancellationToken::new(), TaskTracker::new())
+        Registry::new(
+            CancellationToken::new(),
+            TaskTracker::new(),
+            Watcher::new().ok(),
+        )
     }
 
     fn spec(root: &Path, port: Option<u16>) -> SiteSpec {

@@ -149,6 +149,10 @@ pub struct SiteInfo {
     /// When the site was brought up, milliseconds since the Unix epoch.
     pub started_at_ms: u64,
     pub drafts: bool,
+    /// Things the user should know that do not stop the site (e.g. watching fell back
+    /// to polling).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Owner of a TCP port, as far as the operating system tells.

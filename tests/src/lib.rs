@@ -41,7 +41,12 @@ pub fn bin(name: &str) -> PathBuf {
                 path.display()
             )
         });
-    let newest = ["proto/src", "daemon/src", "ctl/src"]
+    let package = match name {
+        "sited" => "daemon/src",
+        "sitectl" => "ctl/src",
+        other => panic!("no binary {other} in this workspace"),
+    };
+    let newest = ["proto/src", package]
         .iter()
         .map(|dir| newest_mtime(&workspace().join(dir)))
         .max()

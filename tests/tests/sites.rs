@@ -81,7 +81,8 @@ fn ps_json_has_a_stable_schema() {
             "root",
             "started_at_ms",
             "state",
-            "url"
+            "url",
+            "warnings"
         ]
     );
     assert_eq!(site["port"], port);
@@ -93,6 +94,8 @@ fn ps_json_has_a_stable_schema() {
     assert!(site["errors"].as_array().unwrap().is_empty());
     assert!(site["started_at_ms"].as_u64().unwrap() > 1_600_000_000_000);
     assert_eq!(site["drafts"], false);
+    assert!(site["warnings"].as_array().unwrap().is_empty());
+    assert!(site["warnings"].as_array().unwrap().is_empty());
 }
 
 #[test]

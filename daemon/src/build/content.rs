@@ -226,9 +226,104 @@ fn walk(
     }
 }
 
+/// What a changed path means for a site, decided from the path alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A Markdown page or section.
+    Markdown,
+    /// Any other file beside the content (images, downloads).
+    Asset,
+    /// A template override.
+    Template,
+    /// A file under `static/`.
+    Static,
+    /// `site.toml`.
+    Config,
+    /// The site root itself (created, deleted, renamed).
+    Root,
+    /// Not part of the site: hidden and editor temp files, build output, other folders.
+    Ignored,
+}
+
+/// Classifies a changed `path` of the site rooted at `root` (both canonical). Pure but
+/// for one question: whether the site has a `content/` folder.
+pub fn classify(root: &Path, path: &Path, has_content_dir: bool) -> ChangeKind {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return ChangeKind::Ignored;
+    };
+    let mut parts = rel
+        .components()
+        .map(|c| c.as_os_str().to_str().unwrap_or("."));
+    let Some(first) = parts.next() else {
+        return ChangeKind::Root;
+    };
+    if rel
+        .components()
+        .any(|c| c.as_os_str().to_str().is_none_or(is_ignored_name))
+    {
+        return ChangeKind::Ignored;
+    }
+    let is_markdown = matches!(
+        rel.extension().and_then(|e| e.to_str()),
+        Some("md" | "markdown")
+    );
+    let content = if is_markdown {
+        ChangeKind::Markdown
+    } else {
+        ChangeKind::Asset
+    };
+    match first {
+        "site.toml" if rel.components().count() == 1 => ChangeKind::Config,
+        "templates" => ChangeKind::Template,
+        "static" => ChangeKind::Static,
+        "content" if has_content_dir => content,
+        _ if has_content_dir => ChangeKind::Ignored,
+        name if RESERVED_AT_ROOT.contains(&name) => ChangeKind::Ignored,
+        _ => content,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changed_paths_are_classified() {
+        let root = Path::new("/site");
+        let kind = |p: &str, content: bool| classify(root, &root.join(p), content);
+        assert_eq!(classify(root, root, true), ChangeKind::Root);
+        assert_eq!(kind("content/posts/a.md", true), ChangeKind::Markdown);
+        assert_eq!(kind("content/posts/a.png", true), ChangeKind::Asset);
+        assert_eq!(kind("templates/page.html", true), ChangeKind::Template);
+        assert_eq!(kind("static/custom.css", true), ChangeKind::Static);
+        assert_eq!(kind("site.toml", true), ChangeKind::Config);
+        assert_eq!(kind("public/index.html", true), ChangeKind::Ignored);
+        assert_eq!(
+            kind("notes.md", true),
+            ChangeKind::Ignored,
+            "outside content/"
+        );
+        assert_eq!(
+            kind("notes.md", false),
+            ChangeKind::Markdown,
+            "root is the content"
+        );
+        assert_eq!(kind("public/x.md", false), ChangeKind::Ignored);
+        for temp in [
+            "content/.a.md.swp",
+            "content/a.md~",
+            "content/4913",
+            "content/.#a.md",
+            ".git/index",
+            "content/a.md___jb_tmp___",
+        ] {
+            assert_eq!(kind(temp, true), ChangeKind::Ignored, "{temp}");
+        }
+        assert_eq!(
+            classify(root, Path::new("/elsewhere/a.md"), true),
+            ChangeKind::Ignored
+        );
+    }
 
     #[test]
     fn editor_temp_files_are_ignored() {

@@ -2,13 +2,16 @@
 //! produced. No part of a request path is ever joined onto the file system: the path is
 //! decoded and looked up in the published [`Output`], nothing else.
 
+pub mod livereload;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -17,7 +20,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::build::{Body, Output};
+use crate::build::{Body as BuildBody, Output};
 
 /// Open connections per site; past this, new ones wait in the accept backlog.
 const MAX_CONNECTIONS: usize = 256;
@@ -31,10 +34,22 @@ const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
 /// The latest published build; a request takes one snapshot and sees only it.
 pub type Published = watch::Receiver<Arc<Output>>;
 
-/// Serves `listener` until `token` is cancelled, then stops accepting, lets open
-/// connections finish for a short while and drops the rest. When this returns, the
+/// What a site's server answers from.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The build being served.
+    pub output: Published,
+    /// The live-reload state browsers follow.
+    pub live: livereload::Live,
+    /// Cancelled when the site stops; ends the server and every live-reload stream.
+    pub token: CancellationToken,
+}
+
+/// Serves `listener` until the site's token is cancelled, then stops accepting, lets
+/// open connections finish for a short while and drops the rest. When this returns, the
 /// listening socket is closed.
-pub async fn serve(listener: TcpListener, output: Published, token: CancellationToken) {
+pub async fn serve(listener: TcpListener, site: Site) {
+    let token = site.token.clone();
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -66,10 +81,10 @@ pub async fn serve(listener: TcpListener, output: Published, token: Cancellation
             },
         };
         let _ = stream.set_nodelay(true);
-        let output = output.clone();
+        let site = site.clone();
         let service = service_fn(move |request| {
-            let snapshot = output.borrow().clone();
-            async move { Ok::<_, Infallible>(respond(&request, &snapshot, port).await) }
+            let site = site.clone();
+            async move { Ok::<_, Infallible>(respond(&request, &site, port).await) }
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -93,10 +108,16 @@ pub async fn serve(listener: TcpListener, output: Published, token: Cancellation
     connections.shutdown().await;
 }
 
-type Reply = Response<Full<Bytes>>;
+/// Response bodies: whole buffers, or the live-reload event stream.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+type Reply = Response<Body>;
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).boxed_unsync()
+}
 
 fn plain(status: StatusCode, text: &'static str) -> Reply {
-    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -128,7 +149,7 @@ fn is_local_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-async fn respond(request: &Request<Incoming>, output: &Output, port: u16) -> Reply {
+async fn respond(request: &Request<Incoming>, site: &Site, port: u16) -> Reply {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed\n");
         response
@@ -156,6 +177,12 @@ async fn respond(request: &Request<Incoming>, output: &Output, port: u16) -> Rep
     if !path.starts_with('/') || path.contains(['\0', '\\']) {
         return plain(StatusCode::BAD_REQUEST, "400 bad request\n");
     }
+    if path.starts_with(livereload::PREFIX) {
+        let origin = request.headers().get(header::ORIGIN);
+        return livereload::respond(&path, origin, &site.live, &site.token);
+    }
+    // One snapshot per request: it sees the old build or the new one, never a mix.
+    let output = site.output.borrow().clone();
     let head = request.method() == Method::HEAD;
     if let Some(resource) = output.get(&path) {
         return send(request, resource, StatusCode::OK, head).await;
@@ -193,12 +220,14 @@ async fn send(
                 v.split(',')
                     .any(|tag| tag.trim() == resource.etag || tag.trim() == "*")
             });
+    let is_html = resource.content_type.starts_with("text/html");
     let body = if head || not_modified {
         Bytes::new()
     } else {
         match &resource.body {
-            Body::Memory(bytes) => bytes.clone(),
-            Body::File(path) => match tokio::fs::read(path).await {
+            BuildBody::Memory(bytes) if is_html => livereload::inject(bytes),
+            BuildBody::Memory(bytes) => bytes.clone(),
+            BuildBody::File(path) => match tokio::fs::read(path).await {
                 Ok(bytes) => Bytes::from(bytes),
                 Err(error) => {
                     tracing::warn!(path = %path.display(), %error, "cannot read a built file");
@@ -207,7 +236,8 @@ async fn send(
             },
         }
     };
-    let mut response = Response::new(Full::new(body));
+    let len = body.len();
+    let mut response = Response::new(full(body));
     *response.status_mut() = if not_modified {
         StatusCode::NOT_MODIFIED
     } else {
@@ -229,7 +259,17 @@ async fn send(
         }
         if head {
             // GET bodies get their length from hyper; HEAD must say it explicitly.
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(resource.len));
+            let injected = if is_html {
+                livereload::SCRIPT_TAG_LEN
+            } else {
+                0
+            };
+            headers.insert(
+                header::CONTENT_LENGTH,
+                HeaderValue::from(resource.len + injected as u64),
+            );
+        } else {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
     }
     response

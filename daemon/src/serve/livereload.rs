@@ -1,0 +1,214 @@
+//! Live reload: a Server-Sent Events stream of the site's build state under `/__sited/`,
+//! and the small script that listens to it, injected into HTML responses at serve time
+//! (never into built files). The script reloads the page after a rebuild, swaps
+//! stylesheets when only CSS changed, and shows build errors in an overlay.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{Reply, plain};
+
+/// Everything live reload serves lives under this prefix, which no build output uses.
+pub const PREFIX: &str = "/__sited/";
+pub const EVENTS_PATH: &str = "/__sited/events";
+pub const SCRIPT_PATH: &str = "/__sited/livereload.js";
+const SCRIPT: &str = include_str!("livereload.js");
+const SCRIPT_TAG: &[u8] = b"<script src=\"/__sited/livereload.js\" defer></script>";
+/// Bytes [`inject`] adds to an HTML page.
+pub const SCRIPT_TAG_LEN: usize = SCRIPT_TAG.len();
+
+/// What changed in the last build, as the browser needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// The state when the site came up; nothing to reload.
+    Initial,
+    /// Pages changed: reload.
+    Reload,
+    /// Only stylesheets changed: swap them in place.
+    Css,
+}
+
+/// One build error, ready for the overlay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveError {
+    /// `file:line:col`
+    pub location: String,
+    pub message: String,
+}
+
+/// The state a browser follows. A new value is published after every build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LiveState {
+    /// Changes when the site is brought up anew; a browser seeing another one reloads.
+    pub session: String,
+    /// Bumped by every build.
+    pub generation: u64,
+    pub change: Change,
+    /// For [`Change::Css`]: URL paths of the stylesheets that changed.
+    pub css: Vec<String>,
+    /// Errors of the last build; non-empty shows the overlay.
+    pub errors: Vec<LiveError>,
+}
+
+impl LiveState {
+    pub fn initial(session: String, errors: Vec<LiveError>) -> LiveState {
+        LiveState {
+            session,
+            generation: 0,
+            change: Change::Initial,
+            css: Vec::new(),
+            errors,
+        }
+    }
+}
+
+impl From<&sited_proto::BuildError> for LiveError {
+    fn from(error: &sited_proto::BuildError) -> LiveError {
+        let mut location = error.file.display().to_string();
+        if let Some(line) = error.line {
+            location.push_str(&format!(":{line}"));
+            if let Some(column) = error.column {
+                location.push_str(&format!(":{column}"));
+            }
+        }
+        LiveError {
+            location,
+            message: error.message.clone(),
+        }
+    }
+}
+
+/// The browser's side of the site's live state.
+pub type Live = watch::Receiver<LiveState>;
+
+/// Answers a request under [`PREFIX`].
+pub fn respond(
+    path: &str,
+    origin: Option<&HeaderValue>,
+    live: &Live,
+    token: &CancellationToken,
+) -> Reply {
+    match path {
+        SCRIPT_PATH => {
+            let mut response = Response::new(super::full(Bytes::from_static(SCRIPT.as_bytes())));
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+        EVENTS_PATH => {
+            // Another site's page must not subscribe to ours (nor learn its errors).
+            if let Some(origin) = origin
+                && !origin.to_str().is_ok_and(is_local_origin)
+            {
+                return plain(StatusCode::FORBIDDEN, "403 forbidden: foreign Origin\n");
+            }
+            events(live.clone(), token.clone())
+        }
+        _ => plain(StatusCode::NOT_FOUND, "404 not found\n"),
+    }
+}
+
+fn is_local_origin(origin: &str) -> bool {
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(super::is_local_host)
+}
+
+/// The SSE stream: the current state at once, then every new one. It ends when the site
+/// stops, so open browser tabs never hold a stopping site up.
+fn events(live: Live, token: CancellationToken) -> Reply {
+    // Ask browsers to reconnect quickly after a daemon restart.
+    let hello = futures::stream::once(async {
+        Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"retry: 500\n\n")))
+    });
+    let updates =
+        futures::stream::unfold((live, token, true), |(mut live, token, first)| async move {
+            if !first {
+                tokio::select! {
+                    changed = live.changed() => changed.ok()?,
+                    () = token.cancelled() => return None,
+                }
+            }
+            let state = live.borrow_and_update().clone();
+            let json = serde_json::to_string(&state).expect("live state serializes");
+            let frame = Frame::data(Bytes::from(format!("data: {json}\n\n")));
+            Some((Ok::<_, Infallible>(frame), (live, token, false)))
+        });
+    let body = StreamBody::new(futures::StreamExt::chain(hello, updates));
+    let mut response = Response::new(body.boxed_unsync());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The HTML with the live-reload script tag before its last `</body>` (or at the end).
+pub fn inject(html: &[u8]) -> Bytes {
+    let at = rfind_ascii_case_insensitive(html, b"</body>").unwrap_or(html.len());
+    let mut out = Vec::with_capacity(html.len() + SCRIPT_TAG.len());
+    out.extend_from_slice(&html[..at]);
+    out.extend_from_slice(SCRIPT_TAG);
+    out.extend_from_slice(&html[at..]);
+    Bytes::from(out)
+}
+
+fn rfind_ascii_case_insensitive(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() > haystack.len() {
+        return None;
+    }
+    (0..=haystack.len() - needle.len())
+        .rev()
+        .find(|&i| haystack[i..i + needle.len()].eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_goes_before_the_last_body_end() {
+        let out = inject(b"<html><body><p>x</p></BODY></html>");
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "<html><body><p>x</p><script src=\"/__sited/livereload.js\" defer></script></BODY></html>"
+        );
+        let bare = inject(b"<p>fragment</p>");
+        assert!(bare.ends_with(SCRIPT_TAG));
+    }
+
+    #[test]
+    fn errors_carry_their_location() {
+        let error = sited_proto::BuildError {
+            file: "content/a.md".into(),
+            line: Some(2),
+            column: Some(9),
+            message: "bad".into(),
+        };
+        let live = LiveError::from(&error);
+        assert_eq!(live.location, "content/a.md:2:9");
+    }
+
+    #[test]
+    fn only_local_origins_may_subscribe() {
+        assert!(is_local_origin("http://localhost:5173"));
+        assert!(is_local_origin("http://127.0.0.1:5173"));
+        assert!(!is_local_origin("http://evil.example"));
+        assert!(!is_local_origin("null"));
+    }
+}

@@ -1,0 +1,393 @@
+//! One file watcher for the whole daemon, fanned out to sites by path prefix.
+//!
+//! Linux allows 128 inotify instances per user by default, so sites do not each get a
+//! watcher: one `notify` watcher serves them all, and every event is routed to the site
+//! whose root contains it. Sites debounce on their own side (see `site`), so the
+//! callback only records which paths changed and wakes the site: nothing is ever queued
+//! without bound, nothing is dropped. When the kernel runs out of watches (ENOSPC /
+//! EMFILE), that one site falls back to polling with a warning.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use notify::event::{AccessKind, AccessMode, EventKind, MetadataKind, ModifyKind};
+use notify::{PollWatcher, RecursiveMode, Watcher as _};
+use tokio::sync::Notify;
+
+/// How often a polling fallback looks at the files.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Test knob: pretend the kernel allows only this many watched directories, to exercise
+/// the polling fallback (S18) without exhausting the real per-user limit for everyone.
+pub const WATCH_LIMIT_ENV: &str = "SITED_TEST_INOTIFY_WATCH_LIMIT";
+
+/// Changes a site has not yet taken.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub paths: BTreeSet<PathBuf>,
+    /// The backend lost events (queue overflow): everything must be re-read.
+    pub rescan: bool,
+}
+
+/// The site's end of a watch: changed paths accumulate here and `notify` wakes it.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    changes: Mutex<Changes>,
+    wake: Notify,
+}
+
+impl Inbox {
+    fn push(&self, paths: impl IntoIterator<Item = PathBuf>, rescan: bool) {
+        let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        changes.paths.extend(paths);
+        changes.rescan |= rescan;
+        drop(changes);
+        self.wake.notify_one();
+    }
+
+    /// Waits until something changed.
+    pub async fn changed(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Takes everything recorded so far.
+    pub fn take(&self) -> Changes {
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Whether a raw event can mean a file's content or presence changed. notify on Linux
+/// also reports opens and reads, and the daemon reads every file it builds and serves:
+/// counting those would rebuild forever.
+pub fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(meta)) => {
+            matches!(meta, MetadataKind::WriteTime | MetadataKind::Any)
+        }
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
+#[derive(Debug)]
+struct Route {
+    root: PathBuf,
+    inbox: Weak<Inbox>,
+}
+
+#[derive(Debug, Default)]
+struct Routes(Mutex<Vec<Route>>);
+
+impl Routes {
+    fn deliver(&self, event: notify::Result<notify::Event>) {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(%error, "file watcher error");
+                return;
+            }
+        };
+        let routes = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if event.need_rescan() {
+            for route in routes.iter() {
+                if let Some(inbox) = route.inbox.upgrade() {
+                    inbox.push([], true);
+                }
+            }
+            return;
+        }
+        if !is_change(&event.kind) {
+            return;
+        }
+        for route in routes.iter() {
+            let mine: Vec<PathBuf> = event
+                .paths
+                .iter()
+                .filter(|p| p.starts_with(&route.root))
+                .cloned()
+                .collect();
+            if !mine.is_empty()
+                && let Some(inbox) = route.inbox.upgrade()
+            {
+                inbox.push(mine, false);
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("cannot watch {}: {source}", root.display())]
+    Watch {
+        root: PathBuf,
+        source: notify::Error,
+    },
+}
+
+/// The daemon's watcher. Cheap to clone.
+#[derive(Clone)]
+pub struct Watcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    native: Mutex<Option<notify::RecommendedWatcher>>,
+    routes: Arc<Routes>,
+    /// See [`WATCH_LIMIT_ENV`].
+    test_limit: Option<usize>,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").finish_non_exhaustive()
+    }
+}
+
+/// How a registration watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Native,
+    /// Fell back to polling; the reason is shown to the user.
+    Polling {
+        reason: String,
+    },
+}
+
+/// A site's watch. Dropping it stops watching.
+pub struct Registration {
+    root: PathBuf,
+    pub inbox: Arc<Inbox>,
+    pub mode: Mode,
+    watcher: Watcher,
+    /// Only for [`Mode::Polling`]: its own thread, stopped when dropped.
+    _poller: Option<PollWatcher>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("root", &self.root)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Watcher {
+    /// Creates the daemon's single native watcher (one inotify instance on Linux).
+    pub fn new() -> Result<Watcher, notify::Error> {
+        let routes = Arc::new(Routes::default());
+        let sink = routes.clone();
+        let native = notify::recommended_watcher(move |event| sink.deliver(event))?;
+        let test_limit = std::env::var(WATCH_LIMIT_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok());
+        Ok(Watcher {
+            inner: Arc::new(Inner {
+                native: Mutex::new(Some(native)),
+                routes,
+                test_limit,
+            }),
+        })
+    }
+
+    /// Starts watching `root` (recursively) for a site.
+    pub fn watch(&self, root: &Path) -> Result<Registration, WatchError> {
+        let inbox = Arc::new(Inbox::default());
+        self.inner
+            .routes
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Route {
+                root: root.to_path_buf(),
+                inbox: Arc::downgrade(&inbox),
+            });
+        let registration = |mode, poller| Registration {
+            root: root.to_path_buf(),
+            inbox: inbox.clone(),
+            mode,
+            watcher: self.clone(),
+            _poller: poller,
+        };
+        match self.watch_native(root) {
+            Ok(()) => Ok(registration(Mode::Native, None)),
+            Err(error) if is_out_of_watches(&error) => {
+                let reason = format!(
+                    "out of inotify watches ({error}); polling every {} ms instead. \
+                     Raise fs.inotify.max_user_watches to get instant reloads back",
+                    POLL_INTERVAL.as_millis()
+                );
+                tracing::warn!(root = %root.display(), "{reason}");
+                let poller = self.poll(root).inspect_err(|_| self.forget(root))?;
+                Ok(registration(Mode::Polling { reason }, Some(poller)))
+            }
+            Err(source) => {
+                self.forget(root);
+                Err(WatchError::Watch {
+                    root: root.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+
+    fn watch_native(&self, root: &Path) -> notify::Result<()> {
+        if let Some(limit) = self.inner.test_limit {
+            let dirs = count_dirs(root);
+            if dirs > limit {
+                return Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch));
+            }
+        }
+        let mut native = self.inner.native.lock().unwrap_or_else(|p| p.into_inner());
+        let native = native
+            .as_mut()
+            .expect("the native watcher lives as long as the daemon");
+        let result = native.watch(root, RecursiveMode::Recursive);
+        if result.is_err() {
+            // A recursive watch can fail half-way; drop what it did add.
+            let _ = native.unwatch(root);
+        }
+        result
+    }
+
+    fn poll(&self, root: &Path) -> Result<PollWatcher, WatchError> {
+        let sink = self.inner.routes.clone();
+        let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);
+        let poller = PollWatcher::new(move |event| sink.deliver(event), config)
+            .and_then(|mut poller| {
+                poller
+                    .watch(root, RecursiveMode::Recursive)
+                    .map(|()| poller)
+            })
+            .map_err(|source| WatchError::Watch {
+                root: root.to_path_buf(),
+                source,
+            })?;
+        // Poll once now so the first change is noticed within one interval.
+        let _ = poller.poll();
+        Ok(poller)
+    }
+
+    fn forget(&self, root: &Path) {
+        self.inner
+            .routes
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|route| route.root != root && route.inbox.strong_count() > 0);
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if self.mode == Mode::Native {
+            let mut native = self
+                .watcher
+                .inner
+                .native
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(native) = native.as_mut() {
+                // Fails harmlessly when the root is already gone.
+                let _ = native.unwatch(&self.root);
+            }
+        }
+        self.watcher.forget(&self.root);
+    }
+}
+
+/// ENOSPC (watch limit) and EMFILE (instance/fd limit) mean "no more native watches".
+pub fn is_out_of_watches(error: &notify::Error) -> bool {
+    match &error.kind {
+        notify::ErrorKind::MaxFilesWatch => true,
+        notify::ErrorKind::Io(io) => matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EMFILE)),
+        _ => false,
+    }
+}
+
+fn count_dirs(root: &Path) -> usize {
+    let mut count = 1;
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                count += count_dirs(&entry.path());
+            }
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, RemoveKind, RenameMode};
+
+    use super::*;
+
+    #[test]
+    fn only_real_changes_count() {
+        for kind in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Remove(RemoveKind::Folder),
+            EventKind::Modify(ModifyKind::Data(notify::event::DataChange::Content)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::WriteTime)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ] {
+            assert!(is_change(&kind), "{kind:?}");
+        }
+        for kind in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Permissions)),
+            EventKind::Other,
+        ] {
+            assert!(!is_change(&kind), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn watch_exhaustion_is_recognised() {
+        assert!(is_out_of_watches(&notify::Error::new(
+            notify::ErrorKind::MaxFilesWatch
+        )));
+        let enospc = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(is_out_of_watches(&notify::Error::io(enospc)));
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(is_out_of_watches(&notify::Error::io(emfile)));
+        let enoent = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert!(!is_out_of_watches(&notify::Error::io(enoent)));
+    }
+
+    #[tokio::test]
+    async fn events_reach_only_the_site_that_owns_the_path() {
+        let watcher = Watcher::new().unwrap();
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let a_root = a.path().canonicalize().unwrap();
+        let b_root = b.path().canonicalize().unwrap();
+        let reg_a = watcher.watch(&a_root).unwrap();
+        let reg_b = watcher.watch(&b_root).unwrap();
+        assert_eq!(reg_a.mode, Mode::Native);
+        std::fs::write(a_root.join("x.md"), "hello").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), reg_a.inbox.changed())
+            .await
+            .expect("site a is told");
+        let changes = reg_a.inbox.take();
+        assert!(changes.paths.contains(&a_root.join("x.md")), "{changes:?}");
+        assert!(reg_b.inbox.take().paths.is_empty(), "site b is not told");
+        drop(reg_b);
+        std::fs::write(b_root.join("y.md"), "x").unwrap();
+        std::fs::write(a_root.join("z.md"), "x").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), reg_a.inbox.changed())
+            .await
+            .unwrap();
+        let paths = reg_a.inbox.take().paths;
+        assert!(paths.iter().all(|p| p.starts_with(&a_root)), "{paths:?}");
+    }
+}
