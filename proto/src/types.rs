@@ -126,6 +126,9 @@ pub struct BuildReport {
     pub pages: usize,
     /// Files served as they are (static files, images next to content).
     pub files: usize,
+    /// Pages whose HTML this build rendered; the others were unchanged and reused.
+    #[serde(default)]
+    pub rendered: usize,
     /// Wall time of the build, in milliseconds.
     pub duration_ms: u64,
     /// When the build finished, milliseconds since the Unix epoch.

@@ -8,7 +8,7 @@ use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 
 /// One heading in a page's table of contents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct TocEntry {
     pub level: u8,
     pub id: String,
@@ -43,9 +43,13 @@ fn options() -> Options {
         | Options::ENABLE_HEADING_ATTRIBUTES
 }
 
-/// Renders a Markdown body. With `strip_title`, a heading that opens the document is
-/// reported in `leading_heading` and left out of the HTML.
-pub fn render(body: &str, links: &dyn LinkResolver, strip_title: bool) -> Rendered {
+/// Renders a Markdown body. A heading that opens the document is reported in
+/// `leading_heading`, and left out of the HTML if `strip_title(its text)` says so.
+pub fn render(
+    body: &str,
+    links: &dyn LinkResolver,
+    strip_title: &dyn Fn(&str) -> bool,
+) -> Rendered {
     let mut events: Vec<Event<'_>> = Parser::new_ext(body, options()).collect();
     let mut rendered = Rendered::default();
     let mut used_ids = HashSet::new();
@@ -66,10 +70,10 @@ pub fn render(body: &str, links: &dyn LinkResolver, strip_title: bool) -> Render
                     &mut used_ids,
                 );
                 if first_block {
-                    rendered.leading_heading = Some(text.clone());
-                    if strip_title {
+                    if strip_title(&text) {
                         strip_range = Some(i..end + 1);
                     }
+                    rendered.leading_heading = Some(text.clone());
                 }
                 if strip_range.as_ref().is_none_or(|range| range.start != i) {
                     rendered.word_count += text.split_whitespace().count();
@@ -218,7 +222,7 @@ mod tests {
         let out = render(
             "## Set up\n\n## Set up\n\n### Hello, World!\n",
             &NoLinks,
-            false,
+            &|_| false,
         );
         assert!(out.html.contains(r#"<h2 id="set-up">"#), "{}", out.html);
         assert!(out.html.contains(r#"<h2 id="set-up-1">"#), "{}", out.html);
@@ -234,17 +238,17 @@ mod tests {
 
     #[test]
     fn explicit_heading_id_wins() {
-        let out = render("## Intro {#start}\n", &NoLinks, false);
+        let out = render("## Intro {#start}\n", &NoLinks, &|_| false);
         assert!(out.html.contains(r#"<h2 id="start">"#), "{}", out.html);
     }
 
     #[test]
     fn leading_heading_is_the_title_and_can_be_stripped() {
-        let out = render("# tar\n\n> Archiving utility.\n", &NoLinks, true);
+        let out = render("# tar\n\n> Archiving utility.\n", &NoLinks, &|_| true);
         assert_eq!(out.leading_heading.as_deref(), Some("tar"));
         assert!(!out.html.contains("<h1"), "{}", out.html);
         assert!(out.html.contains("Archiving utility"));
-        let kept = render("Intro.\n\n# Later\n", &NoLinks, true);
+        let kept = render("Intro.\n\n# Later\n", &NoLinks, &|_| true);
         assert_eq!(kept.leading_heading, None);
         assert!(kept.html.contains("<h1"));
     }
@@ -252,7 +256,7 @@ mod tests {
     #[test]
     fn extensions_are_on() {
         let source = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~\n\n- [x] done\n\nNote[^1].\n\n[^1]: Foot.\n\n\"quoted\"\n";
-        let html = render(source, &NoLinks, false).html;
+        let html = render(source, &NoLinks, &|_| false).html;
         assert!(html.contains("<table>"), "{html}");
         assert!(html.contains("<del>old</del>"), "{html}");
         assert!(html.contains(r#"type="checkbox""#), "{html}");
@@ -265,7 +269,7 @@ mod tests {
         let html = render(
             "[x](other.md) ![i](pic.png) [y](https://e.com)",
             &Upper,
-            false,
+            &|_| false,
         )
         .html;
         assert!(html.contains(r#"href="/other/""#), "{html}");
@@ -275,13 +279,18 @@ mod tests {
 
     #[test]
     fn summary_and_word_count() {
-        let out = render("# T\n\nFirst *para* here.\n\nSecond.\n", &NoLinks, true);
+        let out = render("# T\n\nFirst *para* here.\n\nSecond.\n", &NoLinks, &|_| {
+            true
+        });
         assert_eq!(out.summary.as_deref(), Some("First para here."));
         assert_eq!(
             out.word_count, 4,
             "a stripped title is not part of the text"
         );
-        assert_eq!(render("# T\n\nFirst.\n", &NoLinks, false).word_count, 2);
+        assert_eq!(
+            render("# T\n\nFirst.\n", &NoLinks, &|_| false).word_count,
+            2
+        );
     }
 
     #[test]

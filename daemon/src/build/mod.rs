@@ -1,30 +1,47 @@
 //! The builder: a site root in, an [`Output`] (URL → body) and a report out.
 //!
-//! Phases, each parallel with rayon where the work is per file: discover the layout and
-//! walk the sources; read and split front matter; give every page and section its URL;
-//! render Markdown (links need every URL known); render templates. A bad file becomes a
+//! Phases, parallel with rayon where the work is per file: discover the layout and walk
+//! the sources; read and split front matter; give every page and section its URL; render
+//! Markdown (links need every URL known); render templates. A bad file becomes a
 //! [`BuildError`] and the build goes on without it: one build reports every error.
+//!
+//! A [`Builder`] keeps what it made between builds, so a rebuild after a few changed files
+//! redoes only what they affect: changed Markdown is parsed and rendered again (and pages
+//! whose links point at moved pages), every other page keeps its HTML; templates are
+//! rendered again only for pages whose context changed; a template edit re-renders pages
+//! without re-parsing Markdown; a static file edit renders nothing. A page that fails
+//! keeps being served as it last built well.
 
 pub mod content;
+pub mod context;
 pub mod frontmatter;
+pub mod links;
 pub mod markdown;
 pub mod output;
 pub mod templates;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::panic::AssertUnwindSafe;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use minijinja::Value;
+use minijinja::value::Serde;
 use rayon::prelude::*;
-use serde::Serialize;
 use sited_proto::{BuildError, BuildReport};
 
-use content::{Layout, Source};
+use content::{ChangeKind, Layout, Source};
+use context::{
+    Link, PageCtx, PageView, SectionCtx, SiteCtx, SubsectionCtx, Summary, TagLink, fingerprint,
+};
 use frontmatter::FrontMatter;
-use markdown::{LinkResolver, TocEntry};
+use links::{SourceLinks, file_url};
+pub use links::{encode_path, percent_decode};
 pub use output::{Body, Output, Resource};
 use templates::Templates;
 
@@ -43,35 +60,9 @@ const RECENT_PAGES: usize = 20;
 /// Words per minute for `reading_time`.
 const WORDS_PER_MINUTE: usize = 220;
 
-/// Builds the site at `root`. Never fails as a whole: problems are in the report.
+/// Builds the site at `root` once. Never fails as a whole: problems are in the report.
 pub fn build(root: &Path, options: &BuildOptions) -> Output {
-    let started = Instant::now();
-    let mut errors = Vec::new();
-    let mut output = Output::default();
-    match Layout::discover(root, &mut errors) {
-        Ok(layout) => build_layout(&layout, options, &mut output, &mut errors),
-        Err(error) => errors.push(BuildError {
-            file: root.to_path_buf(),
-            line: None,
-            column: None,
-            message: format!("cannot open site root: {error}"),
-        }),
-    }
-    let pages = output
-        .resources
-        .values()
-        .filter(|r| r.content_type.starts_with("text/html"))
-        .count();
-    let files = output.resources.len() - pages;
-    errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    output.report = Some(BuildReport {
-        pages,
-        files,
-        duration_ms: started.elapsed().as_millis() as u64,
-        finished_at_ms: now_ms(),
-        errors,
-    });
-    output
+    Builder::new(root.to_path_buf(), options.clone()).build(None)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -81,11 +72,84 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// A change reported by the watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub path: PathBuf,
+}
+
+/// Builds one site, again and again, reusing what did not change.
+#[derive(Debug)]
+pub struct Builder {
+    root: PathBuf,
+    options: BuildOptions,
+    cache: Option<Cache>,
+}
+
+/// Everything a build made that the next one may reuse.
+#[derive(Debug)]
+struct Cache {
+    layout: Layout,
+    /// Problems with `site.toml`, reported by every build until it changes.
+    config_errors: Vec<BuildError>,
+    markdown_files: Vec<Source>,
+    assets: Vec<Source>,
+    walk_errors: Vec<BuildError>,
+    statics: Vec<Source>,
+    static_errors: Vec<BuildError>,
+    templates: Templates,
+    template_errors: Vec<BuildError>,
+    /// Bumped whenever templates are reloaded: every page's context hash includes it.
+    template_generation: u64,
+    /// Source path → its front matter and body, or why it could not be read.
+    parsed: HashMap<PathBuf, Result<Arc<Parsed>, BuildError>>,
+    /// Source path → its rendered Markdown.
+    markdown: HashMap<PathBuf, CachedMarkdown>,
+    /// URL → (context hash, HTML) of the last good render.
+    rendered: HashMap<String, (u64, Resource)>,
+    /// Source path → the URL it was last rendered at, to keep serving it while broken.
+    url_of_source: HashMap<PathBuf, String>,
+    /// The whole picture of the last full pass, for the fast path.
+    last: Option<LastSite>,
+}
+
+/// What the fast path needs to re-render a page whose body alone changed: the rest of
+/// the site as the last full pass saw it.
+#[derive(Debug)]
+struct LastSite {
+    site: Value,
+    site_hash: u64,
+    md_urls: HashMap<PathBuf, String>,
+    links_hash: u64,
+    /// Source path → index into `summaries`/`placement`, for pages (not sections).
+    index: HashMap<PathBuf, usize>,
+    summaries: Vec<Option<Summary>>,
+    placement: Vec<Placement>,
+    tag_counts: HashMap<String, usize>,
+    resources: rustc_hash::FxHashMap<String, Resource>,
+    errors: Vec<BuildError>,
+}
+
+/// A page's section and neighbours (indices into `summaries`).
+type Placement = (Option<Link>, Option<usize>, Option<usize>);
+
+#[derive(Debug)]
+struct CachedMarkdown {
+    ctx: PageCtx,
+    /// The URL it was rendered for (decoded).
+    url: String,
+    /// Hash of every page's URL when this was rendered, if the page links to other
+    /// pages (its HTML is then stale once any URL moves).
+    links: Option<u64>,
+}
+
 /// A Markdown file after its front matter was read.
 #[derive(Debug)]
 struct Parsed {
     source: Source,
     fm: FrontMatter,
+    extra: Arc<serde_json::Map<String, serde_json::Value>>,
     body: String,
 }
 
@@ -102,111 +166,347 @@ struct Section {
     dir: PathBuf,
     url: String,
     title: String,
-    /// Index into `parsed` of the section's own Markdown, if any.
+    /// Index into the build's pages of the section's own Markdown, if any.
     index: Option<usize>,
     pages: Vec<usize>,
     subsections: Vec<PathBuf>,
 }
 
-/// A page after Markdown rendering, ready for templates.
-#[derive(Debug, Clone, Serialize)]
-struct PageCtx {
-    title: String,
+/// What one render job renders with.
+#[derive(Debug)]
+enum JobCtx {
+    Page(usize),
+    Section(SectionCtx),
+    Plain,
+}
+
+#[derive(Debug)]
+struct RenderJob {
     url: String,
-    content: String,
-    summary: Option<String>,
-    description: Option<String>,
-    date: Option<String>,
-    tags: Vec<String>,
-    tag_urls: Vec<TagLink>,
-    toc: Vec<TocEntry>,
-    word_count: usize,
-    reading_time: usize,
-    extra: serde_json::Map<String, serde_json::Value>,
-    draft: bool,
-    weight: Option<i64>,
-    section: Option<Link>,
-    prev: Option<Summary>,
-    next: Option<Summary>,
-    #[serde(skip)]
-    template: Option<String>,
+    template: String,
+    ctx: JobCtx,
+    /// The Markdown file behind it, for errors.
+    source: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct Link {
-    title: String,
-    url: String,
+impl Builder {
+    pub fn new(root: PathBuf, options: BuildOptions) -> Builder {
+        Builder {
+            root,
+            options,
+            cache: None,
+        }
+    }
+
+    /// Builds the site. `changes` lists what changed since the last build; `None` (or
+    /// no previous build) means everything is read afresh.
+    pub fn build(&mut self, changes: Option<&[Change]>) -> Output {
+        let started = Instant::now();
+        let mut errors = Vec::new();
+        let mut output = Output::default();
+        let mut rendered = 0;
+        if let Some(fast) = self.fast_path(changes) {
+            let (resources, errors, rendered) = fast;
+            output.resources = resources;
+            return finish(output, errors, rendered, started);
+        }
+        match self.refresh(changes) {
+            Ok(dirty) => {
+                let cache = self.cache.as_mut().expect("refresh fills the cache");
+                rendered = build_site(cache, &self.options, &dirty, &mut output, &mut errors);
+            }
+            Err(error) => {
+                self.cache = None;
+                errors.push(BuildError {
+                    file: self.root.clone(),
+                    line: None,
+                    column: None,
+                    message: format!("cannot open site root: {error}"),
+                });
+            }
+        }
+        finish(output, errors, rendered, started)
+    }
+
+    /// The edit-save-look loop's common case: only the bodies of existing pages changed,
+    /// and nothing other pages show of them (title, summary, date, tags, ...). Then only
+    /// those pages are rendered, against the rest of the site as the last build left it.
+    /// `None` whenever that does not hold; the full pass then does the work.
+    #[allow(clippy::type_complexity)]
+    fn fast_path(
+        &mut self,
+        changes: Option<&[Change]>,
+    ) -> Option<(
+        rustc_hash::FxHashMap<String, Resource>,
+        Vec<BuildError>,
+        usize,
+    )> {
+        let changes = changes.filter(|c| !c.is_empty())?;
+        let cache = self.cache.as_mut()?;
+        let last = cache.last.as_ref()?;
+        if !cache.template_errors.is_empty() {
+            return None;
+        }
+        let mut updates = Vec::new();
+        for change in changes {
+            if change.kind != ChangeKind::Markdown {
+                return None;
+            }
+            let i = *last.index.get(&change.path)?;
+            let old_parsed = cache.parsed.get(&change.path)?.as_ref().ok()?;
+            let old = cache.markdown.get(&change.path)?;
+            let file = cache.layout.display_path(&change.path);
+            if last.errors.iter().any(|e| e.file == file) {
+                return None;
+            }
+            let source = old_parsed.source.clone();
+            let parsed = parse(&cache.layout, source).ok()?;
+            if parsed.fm != old_parsed.fm || *parsed.extra != *old_parsed.extra {
+                return None;
+            }
+            let links = SourceLinks {
+                dir: parsed.source.rel.parent().unwrap_or(Path::new("")),
+                md_urls: &last.md_urls,
+                used_page_urls: std::cell::Cell::new(false),
+            };
+            let ctx = render_markdown(&parsed, &old.url, &links);
+            if last.summaries[i].as_ref() != Some(&Summary::of(&ctx)) {
+                return None;
+            }
+            let links = links.used_page_urls.get().then_some(last.links_hash);
+            updates.push((change.path.clone(), i, Arc::new(parsed), ctx, links));
+        }
+        let mut resources = last.resources.clone();
+        let mut rendered = 0;
+        for (path, i, parsed, ctx, links) in updates {
+            let (section, prev, next) = &last.placement[i];
+            let view = PageView {
+                page: &ctx,
+                tag_urls: tag_links(&ctx.tags, |t| last.tag_counts.get(t).copied().unwrap_or(0)),
+                section: section.as_ref(),
+                prev: prev.and_then(|j| last.summaries[j].as_ref()),
+                next: next.and_then(|j| last.summaries[j].as_ref()),
+            };
+            let url = cache.markdown[&path].url.clone();
+            let template = ctx
+                .template
+                .clone()
+                .unwrap_or_else(|| "page.html".to_string());
+            let job = RenderJob {
+                url: url.clone(),
+                template,
+                ctx: JobCtx::Plain,
+                source: Some(path.clone()),
+            };
+            let value = minijinja::context! { site => last.site.clone(), page => Value::from(Serde(&view)), current_url => url.clone() };
+            let html = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                render_job(&cache.templates, &job, &value)
+            }))
+            .ok()?
+            .ok()?;
+            let hash = fingerprint(&(last.site_hash, &job.url, &job.template, fingerprint(&view)));
+            let resource = Resource::html(html);
+            resources.insert(url.clone(), resource.clone());
+            cache.rendered.insert(url, (hash, resource));
+            cache.parsed.insert(path.clone(), Ok(parsed));
+            cache.markdown.insert(
+                path,
+                CachedMarkdown {
+                    url: job.url,
+                    ctx,
+                    links,
+                },
+            );
+            rendered += 1;
+        }
+        let last = cache.last.as_mut().expect("checked above");
+        last.resources = resources.clone();
+        Some((resources, last.errors.clone(), rendered))
+    }
+
+    /// Brings the cache up to date with the file system; returns the Markdown files
+    /// whose contents must be read again.
+    fn refresh(&mut self, changes: Option<&[Change]>) -> std::io::Result<HashSet<PathBuf>> {
+        let full = match (&self.cache, changes) {
+            (Some(_), Some(changes)) => changes
+                .iter()
+                .any(|c| matches!(c.kind, ChangeKind::Config | ChangeKind::Root)),
+            _ => true,
+        };
+        if full {
+            let mut config_errors = Vec::new();
+            let layout = Layout::discover(&self.root, &mut config_errors)?;
+            let mut walk_errors = Vec::new();
+            let (markdown_files, assets) = split_sources(layout.content_files(&mut walk_errors));
+            let mut static_errors = Vec::new();
+            let statics = layout.static_files(&mut static_errors);
+            let mut template_errors = Vec::new();
+            let templates = Templates::load(
+                layout.templates_dir.as_deref(),
+                &layout.root,
+                &mut template_errors,
+            );
+            let generation = self.cache.as_ref().map_or(0, |c| c.template_generation + 1);
+            self.cache = Some(Cache {
+                layout,
+                config_errors,
+                markdown_files,
+                assets,
+                walk_errors,
+                statics,
+                static_errors,
+                templates,
+                template_errors,
+                template_generation: generation,
+                parsed: HashMap::default(),
+                markdown: HashMap::default(),
+                rendered: HashMap::default(),
+                url_of_source: HashMap::default(),
+                last: None,
+            });
+            return Ok(HashSet::default());
+        }
+        let cache = self.cache.as_mut().expect("checked above");
+        let changes = changes.unwrap_or_default();
+        let mut dirty = HashSet::default();
+        let (mut rewalk_content, mut rewalk_static, mut reload_templates) = (false, false, false);
+        for change in changes {
+            match change.kind {
+                ChangeKind::Markdown => {
+                    let known = cache.parsed.contains_key(&change.path);
+                    if !known || !change.path.is_file() {
+                        rewalk_content = true;
+                    }
+                    dirty.insert(change.path.clone());
+                }
+                ChangeKind::Asset => rewalk_content = true,
+                ChangeKind::Static => rewalk_static = true,
+                ChangeKind::Template => reload_templates = true,
+                ChangeKind::Config | ChangeKind::Root | ChangeKind::Ignored => {}
+            }
+        }
+        if rewalk_content {
+            cache.walk_errors.clear();
+            (cache.markdown_files, cache.assets) =
+                split_sources(cache.layout.content_files(&mut cache.walk_errors));
+            let present: HashSet<&PathBuf> = cache.markdown_files.iter().map(|s| &s.path).collect();
+            cache.parsed.retain(|path, _| present.contains(path));
+            cache.markdown.retain(|path, _| present.contains(path));
+        }
+        // `templates/` or `static/` may have been created (or removed) since.
+        let dir = |name: &str| {
+            let path = cache.layout.root.join(name);
+            path.is_dir().then_some(path)
+        };
+        if reload_templates {
+            cache.layout.templates_dir = dir("templates");
+        }
+        if rewalk_static {
+            cache.layout.static_dir = dir("static");
+            cache.static_errors.clear();
+            cache.statics = cache.layout.static_files(&mut cache.static_errors);
+        }
+        if reload_templates {
+            cache.template_errors.clear();
+            cache.templates = Templates::load(
+                cache.layout.templates_dir.as_deref(),
+                &cache.layout.root,
+                &mut cache.template_errors,
+            );
+            cache.template_generation += 1;
+        }
+        for path in &dirty {
+            cache.parsed.remove(path);
+            cache.markdown.remove(path);
+        }
+        Ok(dirty)
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct TagLink {
-    name: String,
-    url: String,
-    count: usize,
+/// Fills in the report of a build.
+fn finish(
+    mut output: Output,
+    mut errors: Vec<BuildError>,
+    rendered: usize,
+    started: Instant,
+) -> Output {
+    let pages = output
+        .resources
+        .values()
+        .filter(|r| r.content_type.starts_with("text/html"))
+        .count();
+    let files = output.resources.len() - pages;
+    errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    output.report = Some(BuildReport {
+        pages,
+        files,
+        rendered,
+        duration_ms: started.elapsed().as_millis() as u64,
+        finished_at_ms: now_ms(),
+        errors,
+    });
+    output
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct Summary {
-    title: String,
-    url: String,
-    date: Option<String>,
-    description: Option<String>,
-    summary: Option<String>,
-    tags: Vec<String>,
-    reading_time: usize,
+/// `tag_urls` of a page.
+fn tag_links(tags: &[String], count: impl Fn(&str) -> usize) -> Vec<TagLink> {
+    tags.iter()
+        .map(|t| TagLink {
+            name: t.clone(),
+            url: tag_url(t),
+            count: count(t),
+        })
+        .collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct SubsectionCtx {
-    title: String,
-    url: String,
-    page_count: usize,
+fn tag_url(tag: &str) -> String {
+    format!("/tags/{}/", markdown::slugify(tag))
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct SectionCtx {
-    title: String,
-    url: String,
-    content: String,
-    description: Option<String>,
-    pages: Vec<Summary>,
-    subsections: Vec<SubsectionCtx>,
-    extra: serde_json::Map<String, serde_json::Value>,
+fn split_sources(files: Vec<Source>) -> (Vec<Source>, Vec<Source>) {
+    files.into_iter().partition(|f| is_markdown(&f.rel))
 }
 
-#[derive(Debug, Serialize)]
-struct SiteCtx<'a> {
-    title: &'a str,
-    description: Option<&'a str>,
-    base_url: &'a str,
-    has_custom_css: bool,
-    sections: Vec<Link>,
-    recent_pages: Vec<Summary>,
-    tags: Vec<TagLink>,
-    extra: &'a toml::Table,
-}
-
-fn build_layout(
-    layout: &Layout,
+/// One build from the (refreshed) cache. Returns how many pages it rendered.
+fn build_site(
+    cache: &mut Cache,
     options: &BuildOptions,
+    dirty: &HashSet<PathBuf>,
     output: &mut Output,
     errors: &mut Vec<BuildError>,
-) {
-    let files = layout.content_files(errors);
-    let (markdown_files, assets): (Vec<Source>, Vec<Source>) =
-        files.into_iter().partition(|f| is_markdown(&f.rel));
+) -> usize {
+    let layout = &cache.layout;
+    errors.extend(cache.config_errors.iter().cloned());
+    errors.extend(cache.walk_errors.iter().cloned());
+    errors.extend(cache.static_errors.iter().cloned());
+    errors.extend(cache.template_errors.iter().cloned());
 
-    // Read and split front matter.
-    let results: Vec<Result<Parsed, BuildError>> = markdown_files
-        .into_par_iter()
-        .map(|source| parse(layout, source))
+    // Front matter, for the files not read yet.
+    let unread: Vec<&Source> = cache
+        .markdown_files
+        .iter()
+        .filter(|s| !cache.parsed.contains_key(&s.path))
         .collect();
-    let mut parsed = Vec::with_capacity(results.len());
-    for result in results {
-        match result {
+    let fresh: Vec<(PathBuf, Result<Arc<Parsed>, BuildError>)> = unread
+        .into_par_iter()
+        .map(|source| {
+            (
+                source.path.clone(),
+                parse(layout, source.clone()).map(Arc::new),
+            )
+        })
+        .collect();
+    cache.parsed.extend(fresh);
+    let mut parsed: Vec<Arc<Parsed>> = Vec::with_capacity(cache.markdown_files.len());
+    let mut broken: Vec<&Path> = Vec::new();
+    for source in &cache.markdown_files {
+        match &cache.parsed[&source.path] {
             Ok(page) if page.fm.draft && !options.drafts => {}
-            Ok(page) => parsed.push(page),
-            Err(error) => errors.push(error),
+            Ok(page) => parsed.push(page.clone()),
+            Err(error) => {
+                errors.push(error.clone());
+                broken.push(&source.path);
+            }
         }
     }
 
@@ -215,7 +515,7 @@ fn build_layout(
     let mut sections: BTreeMap<PathBuf, Section> = BTreeMap::new();
     ensure_section(&mut sections, Path::new(""));
     let mut page_urls: Vec<String> = vec![String::new(); parsed.len()];
-    let mut url_owner: HashMap<String, usize> = HashMap::new();
+    let mut url_owner: HashMap<String, usize> = HashMap::default();
     for (i, page) in parsed.iter().enumerate() {
         let dir = page
             .source
@@ -272,33 +572,63 @@ fn build_layout(
         page_urls[i] = url;
     }
 
-    // Markdown, in parallel. Links are resolved against every URL assigned above.
-    let md_urls: HashMap<&Path, &str> = parsed
+    // Markdown, in parallel, for pages not rendered yet (or whose links moved).
+    let md_urls: HashMap<PathBuf, String> = parsed
         .iter()
         .zip(&page_urls)
         .filter(|(_, url)| !url.is_empty())
-        .map(|(page, url)| (page.source.rel.as_path(), url.as_str()))
+        .map(|(page, url)| (page.source.rel.clone(), url.clone()))
         .collect();
-    let rendered: Vec<Option<PageCtx>> = parsed
-        .par_iter()
-        .enumerate()
-        .map(|(i, page)| {
-            if page_urls[i].is_empty() {
-                return None;
+    let links_hash = {
+        let mut hasher = rustc_hash::FxHasher::default();
+        for (page, url) in parsed.iter().zip(&page_urls) {
+            std::hash::Hash::hash(page.source.rel.as_os_str().as_encoded_bytes(), &mut hasher);
+            std::hash::Hash::hash(url, &mut hasher);
+        }
+        std::hash::Hasher::finish(&hasher)
+    };
+    let stale = |i: usize| {
+        let page = &parsed[i];
+        match cache.markdown.get(&page.source.path) {
+            None => true,
+            Some(cached) => {
+                dirty.contains(&page.source.path)
+                    || cached.url != page_urls[i]
+                    || cached.links.is_some_and(|h| h != links_hash)
             }
+        }
+    };
+    let to_render: Vec<usize> = (0..parsed.len())
+        .filter(|&i| !page_urls[i].is_empty() && stale(i))
+        .collect();
+    let fresh: Vec<(PathBuf, CachedMarkdown)> = to_render
+        .into_par_iter()
+        .map(|i| {
+            let page = &parsed[i];
             let links = SourceLinks {
                 dir: page.source.rel.parent().unwrap_or(Path::new("")),
                 md_urls: &md_urls,
+                used_page_urls: std::cell::Cell::new(false),
             };
-            Some(render_markdown(page, &page_urls[i], &links))
+            let ctx = render_markdown(page, &page_urls[i], &links);
+            let links = links.used_page_urls.get().then_some(links_hash);
+            let url = page_urls[i].clone();
+            (page.source.path.clone(), CachedMarkdown { ctx, url, links })
         })
         .collect();
+    cache.markdown.extend(fresh);
+    let pages: Vec<Option<&PageCtx>> = parsed
+        .iter()
+        .zip(&page_urls)
+        .map(|(page, url)| (!url.is_empty()).then(|| &cache.markdown[&page.source.path].ctx))
+        .collect();
+    let page = |i: usize| pages[i].expect("pages with a URL are rendered");
 
     // Section titles and order of pages within sections.
     for section in sections.values_mut() {
         let from_index = section
             .index
-            .and_then(|i| rendered[i].as_ref())
+            .and_then(|i| pages[i])
             .map(|p| p.title.clone());
         section.title = match from_index {
             Some(title) => title,
@@ -310,77 +640,63 @@ fn build_layout(
                 .to_string_lossy()
                 .into_owned(),
         };
-        section
-            .pages
-            .sort_by(|&a, &b| listing_order(&rendered, a, b));
+        section.pages.sort_by_cached_key(|&i| listing_key(page(i)));
     }
     let dirs: Vec<PathBuf> = sections.keys().cloned().collect();
     for dir in &dirs {
         if let Some(parent) = dir.parent() {
-            let dir = dir.clone();
             sections
                 .get_mut(parent)
                 .expect("ancestors are ensured")
                 .subsections
-                .push(dir);
+                .push(dir.clone());
         }
     }
 
     // Tags.
-    let mut tags: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, page) in rendered.iter().enumerate() {
-        if let Some(page) = page
+    let mut tags: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, p) in pages.iter().enumerate() {
+        if let Some(p) = p
             && roles[i] == Role::Page
         {
-            for tag in &page.tags {
-                tags.entry(tag.clone()).or_default().push(i);
+            for tag in &p.tags {
+                tags.entry(tag).or_default().push(i);
             }
         }
     }
-    let tag_url = |tag: &str| format!("/tags/{}/", markdown::slugify(tag));
 
-    // Fill in what needs the whole picture: section links, prev/next, tag URLs.
-    let mut pages: Vec<Option<PageCtx>> = rendered;
+    // Where each page sits: its section and neighbours.
+    let summaries: Vec<Option<Summary>> = pages.iter().map(|p| p.map(Summary::of)).collect();
+    let mut placement: Vec<(Option<Link>, Option<usize>, Option<usize>)> =
+        vec![(None, None, None); pages.len()];
     for section in sections.values() {
-        let section_link = (!section.dir.as_os_str().is_empty()).then(|| Link {
+        let link = (!section.dir.as_os_str().is_empty()).then(|| Link {
             title: section.title.clone(),
             url: section.url.clone(),
         });
-        let summaries: Vec<Summary> = section
-            .pages
-            .iter()
-            .map(|&i| summary(pages[i].as_ref().expect("listed pages rendered")))
-            .collect();
         for (n, &i) in section.pages.iter().enumerate() {
-            let page = pages[i].as_mut().expect("listed pages rendered");
-            page.section = section_link.clone();
-            page.prev = n.checked_sub(1).map(|p| summaries[p].clone());
-            page.next = summaries.get(n + 1).cloned();
-            page.tag_urls = page
-                .tags
-                .iter()
-                .map(|t| TagLink {
-                    name: t.clone(),
-                    url: tag_url(t),
-                    count: tags[t].len(),
-                })
-                .collect();
+            placement[i] = (
+                link.clone(),
+                n.checked_sub(1).map(|p| section.pages[p]),
+                section.pages.get(n + 1).copied(),
+            );
         }
     }
 
-    let templates = Templates::load(layout.templates_dir.as_deref(), &layout.root, errors);
-
-    // Static files: theme stylesheet, assets beside content, then `static/` (wins).
+    // Files served as they are: the theme's stylesheet, assets beside content, then
+    // `static/`, which wins.
     output.resources.insert(
         crate::theme::STYLESHEET_URL.to_string(),
         Resource::memory(
             Bytes::from_static(crate::theme::STYLESHEET.as_bytes()),
-            "text/css; charset=utf-8".to_string(),
+            Arc::from("text/css; charset=utf-8"),
         ),
     );
-    let statics = layout.static_files(errors);
-    let has_custom_css = statics.iter().any(|s| s.rel == Path::new("custom.css"));
-    for source in assets.iter().chain(&statics) {
+    let has_custom_css = cache
+        .statics
+        .iter()
+        .any(|s| s.rel == Path::new("custom.css"));
+    for source in cache.assets.iter().chain(&cache.statics) {
         match Resource::file(source.path.clone()) {
             Ok(resource) => {
                 output.resources.insert(file_url(&source.rel), resource);
@@ -396,15 +712,9 @@ fn build_layout(
 
     // The site context, shared by every render.
     let mut recent: Vec<usize> = (0..pages.len())
-        .filter(|&i| roles[i] == Role::Page && pages[i].as_ref().is_some_and(|p| p.date.is_some()))
+        .filter(|&i| roles[i] == Role::Page && pages[i].is_some_and(|p| p.date.is_some()))
         .collect();
-    recent.sort_by(|&a, &b| {
-        pages[b]
-            .as_ref()
-            .unwrap()
-            .date
-            .cmp(&pages[a].as_ref().unwrap().date)
-    });
+    recent.sort_by(|&a, &b| page(b).date.cmp(&page(a).date));
     recent.truncate(RECENT_PAGES);
     let root_section = &sections[Path::new("")];
     let mut nav: Vec<Link> = root_section
@@ -416,89 +726,85 @@ fn build_layout(
         })
         .collect();
     if root_section.pages.len() <= NAV_MAX_PAGES {
-        nav.extend(root_section.pages.iter().map(|&i| {
-            let page = pages[i].as_ref().expect("listed pages rendered");
-            Link {
-                title: page.title.clone(),
-                url: page.url.clone(),
-            }
+        nav.extend(root_section.pages.iter().map(|&i| Link {
+            title: page(i).title.clone(),
+            url: page(i).url.clone(),
         }));
     }
-    let site = Value::from(minijinja::value::Serde(SiteCtx {
+    let site_ctx = SiteCtx {
         title: &layout.config.title,
         description: layout.config.description.as_deref(),
         base_url: &layout.config.base_url,
         has_custom_css,
         sections: nav,
-        recent_pages: recent
-            .iter()
-            .map(|&i| summary(pages[i].as_ref().unwrap()))
-            .collect(),
+        recent_pages: recent.iter().map(|&i| Summary::of(page(i))).collect(),
         tags: tags
             .iter()
             .map(|(name, list)| TagLink {
-                name: name.clone(),
+                name: name.to_string(),
                 url: tag_url(name),
                 count: list.len(),
             })
             .collect(),
         extra: &layout.config.extra,
-    }));
+    };
+    let site_hash = fingerprint(&(&site_ctx, cache.template_generation));
+    let site = Value::from(Serde(&site_ctx));
 
-    // Everything to render: (url, template, context, source file for errors).
+    // Everything to render.
     let mut jobs: Vec<RenderJob> = Vec::new();
-    for (i, page) in pages.iter().enumerate() {
-        if roles[i] != Role::Page {
-            continue;
+    for (i, p) in pages.iter().enumerate() {
+        if let (Some(p), Role::Page) = (p, roles[i]) {
+            jobs.push(RenderJob {
+                url: page_urls[i].clone(),
+                template: p
+                    .template
+                    .clone()
+                    .unwrap_or_else(|| "page.html".to_string()),
+                ctx: JobCtx::Page(i),
+                source: Some(parsed[i].source.path.clone()),
+            });
         }
-        let Some(page) = page else { continue };
-        let template = page
-            .template
-            .clone()
-            .unwrap_or_else(|| "page.html".to_string());
-        jobs.push(RenderJob {
-            url: page.url.clone(),
-            template,
-            context: minijinja::context! { site => site.clone(), page => Value::from(minijinja::value::Serde(&page)), current_url => page.url.clone() },
-            source: Some(parsed[i].source.path.clone()),
-        });
     }
+    // Shared across builds: context hashes see these by address.
+    static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+    static NO_EXTRA: LazyLock<Arc<serde_json::Map<String, serde_json::Value>>> =
+        LazyLock::new(|| Arc::new(serde_json::Map::new()));
+    let (empty, no_extra) = (&*EMPTY, &*NO_EXTRA);
     for section in sections.values() {
-        let index_page = section.index.and_then(|i| pages[i].as_ref());
+        let index_page = section.index.and_then(|i| pages[i]);
         let ctx = SectionCtx {
             title: section.title.clone(),
-            url: section.url.clone(),
-            content: index_page.map(|p| p.content.clone()).unwrap_or_default(),
+            url: encode_path(&section.url),
+            content: index_page.map_or_else(|| empty.clone(), |p| p.content.clone()),
             description: index_page.and_then(|p| p.description.clone()),
-            extra: index_page.map(|p| p.extra.clone()).unwrap_or_default(),
+            extra: index_page.map_or_else(|| no_extra.clone(), |p| p.extra.clone()),
             pages: section
                 .pages
                 .iter()
-                .map(|&i| summary(pages[i].as_ref().unwrap()))
+                .filter_map(|&i| summaries[i].clone())
                 .collect(),
             subsections: section
                 .subsections
                 .iter()
                 .map(|dir| SubsectionCtx {
                     title: sections[dir].title.clone(),
-                    url: sections[dir].url.clone(),
+                    url: encode_path(&sections[dir].url),
                     page_count: sections[dir].pages.len(),
                 })
                 .collect(),
         };
-        let is_home = section.dir.as_os_str().is_empty();
-        let default = if is_home {
+        let default = if section.dir.as_os_str().is_empty() {
             "index.html"
         } else {
             "section.html"
         };
-        let template = index_page
-            .and_then(|p| p.template.clone())
-            .unwrap_or_else(|| default.to_string());
         jobs.push(RenderJob {
             url: section.url.clone(),
-            template,
-            context: minijinja::context! { site => site.clone(), section => Value::from(minijinja::value::Serde(&ctx)), current_url => section.url.clone() },
+            template: index_page
+                .and_then(|p| p.template.clone())
+                .unwrap_or_else(|| default.to_string()),
+            ctx: JobCtx::Section(ctx),
             source: section.index.map(|i| parsed[i].source.path.clone()),
         });
     }
@@ -506,95 +812,174 @@ fn build_layout(
         let mut all_tags = Vec::new();
         for (name, list) in &tags {
             let mut list = list.clone();
-            list.sort_by(|&a, &b| listing_order(&pages, a, b));
+            list.sort_by_cached_key(|&i| listing_key(page(i)));
             let url = tag_url(name);
             all_tags.push(SubsectionCtx {
-                title: name.clone(),
+                title: name.to_string(),
                 url: url.clone(),
                 page_count: list.len(),
             });
             let ctx = SectionCtx {
                 title: format!("Tagged “{name}”"),
                 url: url.clone(),
-                content: String::new(),
+                content: empty.clone(),
                 description: None,
-                extra: Default::default(),
-                pages: list
-                    .iter()
-                    .filter_map(|&i| pages[i].as_ref().map(summary))
-                    .collect(),
+                extra: no_extra.clone(),
+                pages: list.iter().filter_map(|&i| summaries[i].clone()).collect(),
                 subsections: Vec::new(),
             };
             jobs.push(RenderJob {
-                url: url.clone(),
+                url,
                 template: "section.html".into(),
-                context: minijinja::context! { site => site.clone(), section => Value::from(minijinja::value::Serde(&ctx)), current_url => url },
+                ctx: JobCtx::Section(ctx),
                 source: None,
             });
         }
         let ctx = SectionCtx {
             title: "Tags".into(),
             url: "/tags/".into(),
-            content: String::new(),
+            content: empty.clone(),
             description: None,
-            extra: Default::default(),
+            extra: no_extra.clone(),
             pages: Vec::new(),
             subsections: all_tags,
         };
         jobs.push(RenderJob {
             url: "/tags/".into(),
             template: "section.html".into(),
-            context: minijinja::context! { site => site.clone(), section => Value::from(minijinja::value::Serde(&ctx)), current_url => "/tags/" },
+            ctx: JobCtx::Section(ctx),
             source: None,
         });
     }
     jobs.push(RenderJob {
         url: "/404.html".into(),
         template: "404.html".into(),
-        context: minijinja::context! { site => site.clone(), current_url => "/404.html" },
+        ctx: JobCtx::Plain,
         source: None,
     });
 
-    // Templates, in parallel. A panic in the renderer is that page's error.
-    let results: Vec<(String, Result<String, BuildError>)> = jobs
-        .into_par_iter()
+    // Views of pages: their own context plus their place in the site.
+    let view = |i: usize| {
+        let p = page(i);
+        let (section, prev, next) = &placement[i];
+        PageView {
+            page: p,
+            tag_urls: tag_links(&p.tags, |t| tags.get(t).map_or(0, Vec::len)),
+            section: section.as_ref(),
+            prev: prev.and_then(|j| summaries[j].as_ref()),
+            next: next.and_then(|j| summaries[j].as_ref()),
+        }
+    };
+
+    // Templates, in parallel, only where the context changed. A page that fails to
+    // render (or whose templates do not load) keeps its last good HTML.
+    let hashes: Vec<u64> = jobs
+        .par_iter()
         .map(|job| {
-            let result =
-                std::panic::catch_unwind(AssertUnwindSafe(|| render_job(&templates, &job)))
-                    .unwrap_or_else(|panic| {
-                        Err(BuildError {
-                            file: job
-                                .source
-                                .as_deref()
-                                .map(|p| layout.display_path(p))
-                                .unwrap_or_else(|| PathBuf::from(&job.template)),
-                            line: None,
-                            column: None,
-                            message: format!("the renderer panicked: {}", panic_message(&panic)),
-                        })
-                    });
-            (job.url, result)
+            let ctx = match &job.ctx {
+                JobCtx::Page(i) => fingerprint(&view(*i)),
+                JobCtx::Section(ctx) => fingerprint(ctx),
+                JobCtx::Plain => 0,
+            };
+            fingerprint(&(site_hash, &job.url, &job.template, ctx))
         })
         .collect();
-    for (url, result) in results {
-        match result {
-            Ok(html) => {
-                output.resources.insert(url, Resource::html(html));
+    let templates_broken = !cache.template_errors.is_empty();
+    let previous = std::mem::take(&mut cache.rendered);
+    let results: Vec<(usize, Option<Result<String, BuildError>>)> = jobs
+        .par_iter()
+        .enumerate()
+        .map(|(n, job)| {
+            let reusable = previous
+                .get(&job.url)
+                .is_some_and(|(hash, _)| templates_broken || *hash == hashes[n]);
+            if reusable {
+                return (n, None);
             }
-            Err(error) => errors.push(error),
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let ctx = match &job.ctx {
+                    JobCtx::Page(i) => minijinja::context! { site => site.clone(), page => Value::from(Serde(view(*i))), current_url => job.url.clone() },
+                    JobCtx::Section(ctx) => minijinja::context! { site => site.clone(), section => Value::from(Serde(ctx)), current_url => job.url.clone() },
+                    JobCtx::Plain => minijinja::context! { site => site.clone(), current_url => job.url.clone() },
+                };
+                render_job(&cache.templates, job, &ctx)
+            }))
+            .unwrap_or_else(|panic| {
+                Err(BuildError {
+                    file: job.source.as_deref().map(|p| layout.display_path(p)).unwrap_or_else(|| PathBuf::from(&job.template)),
+                    line: None,
+                    column: None,
+                    message: format!("the renderer panicked: {}", panic_message(&panic)),
+                })
+            });
+            (n, Some(result))
+        })
+        .collect();
+    let mut rendered_count = 0;
+    for (n, result) in results {
+        let job = &jobs[n];
+        let rendered_now = matches!(result, Some(Ok(_)));
+        let resource = match result {
+            None => previous.get(&job.url).map(|(_, resource)| resource.clone()),
+            Some(Ok(html)) => {
+                rendered_count += 1;
+                Some(Resource::html(html))
+            }
+            Some(Err(error)) => {
+                errors.push(error);
+                previous.get(&job.url).map(|(_, resource)| resource.clone())
+            }
+        };
+        if let Some(source) = &job.source
+            && rendered_now
+        {
+            cache.url_of_source.insert(source.clone(), job.url.clone());
+        }
+        if let Some(resource) = resource {
+            output.resources.insert(job.url.clone(), resource.clone());
+            cache
+                .rendered
+                .insert(job.url.clone(), (hashes[n], resource));
         }
     }
+    // A page whose Markdown no longer parses is served as it last built.
+    for path in broken {
+        if let Some(url) = cache.url_of_source.get(path)
+            && !output.resources.contains_key(url)
+            && let Some((hash, resource)) = previous.get(url)
+        {
+            output.resources.insert(url.clone(), resource.clone());
+            cache
+                .rendered
+                .insert(url.clone(), (*hash, resource.clone()));
+        }
+    }
+    let index = parsed
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| roles[*i] == Role::Page && !page_urls[*i].is_empty())
+        .map(|(i, p)| (p.source.path.clone(), i))
+        .collect();
+    let tag_counts = tags
+        .iter()
+        .map(|(t, list)| (t.to_string(), list.len()))
+        .collect();
+    cache.last = Some(LastSite {
+        site,
+        site_hash,
+        md_urls,
+        links_hash,
+        index,
+        summaries,
+        placement,
+        tag_counts,
+        resources: output.resources.clone(),
+        errors: errors.clone(),
+    });
+    rendered_count
 }
 
-#[derive(Debug)]
-struct RenderJob {
-    url: String,
-    template: String,
-    context: Value,
-    source: Option<PathBuf>,
-}
-
-fn render_job(templates: &Templates, job: &RenderJob) -> Result<String, BuildError> {
+fn render_job(templates: &Templates, job: &RenderJob, ctx: &Value) -> Result<String, BuildError> {
     let template = templates.env().get_template(&job.template).map_err(|e| {
         let mut error = templates.error(&e);
         if let Some(source) = &job.source {
@@ -602,9 +987,7 @@ fn render_job(templates: &Templates, job: &RenderJob) -> Result<String, BuildErr
         }
         error
     })?;
-    template
-        .render(&job.context)
-        .map_err(|e| templates.error(&e))
+    template.render(ctx).map_err(|e| templates.error(&e))
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -647,8 +1030,11 @@ fn parse(layout: &Layout, source: Source) -> Result<Parsed, BuildError> {
         column: error.column,
         message: error.message,
     })?;
+    let mut fm = split.front_matter;
+    let extra = Arc::new(std::mem::take(&mut fm.extra));
     Ok(Parsed {
-        fm: split.front_matter,
+        fm,
+        extra,
         body: split.body.to_string(),
         source,
     })
@@ -664,8 +1050,8 @@ fn page_error(layout: &Layout, page: &Parsed, message: String) -> BuildError {
 }
 
 /// `_index.md` is its directory's own text; without one, `index.md` or `README.md`.
-fn assign_roles(parsed: &[Parsed]) -> Vec<Role> {
-    let mut index_of_dir: HashMap<&Path, (u8, usize)> = HashMap::new();
+fn assign_roles(parsed: &[Arc<Parsed>]) -> Vec<Role> {
+    let mut index_of_dir: HashMap<&Path, (u8, usize)> = HashMap::default();
     for (i, page) in parsed.iter().enumerate() {
         let rank = match page.source.rel.file_stem().and_then(|s| s.to_str()) {
             Some("_index") => 0,
@@ -708,176 +1094,335 @@ fn ensure_section(sections: &mut BTreeMap<PathBuf, Section>, dir: &Path) {
     );
 }
 
-fn file_url(rel: &Path) -> String {
-    let mut url = String::new();
-    for part in rel.components() {
-        url.push('/');
-        url.push_str(&part.as_os_str().to_string_lossy());
-    }
-    url
-}
-
-/// Resolves a page's relative links against the source tree.
-struct SourceLinks<'a> {
-    /// The page's directory, relative to the content dir.
-    dir: &'a Path,
-    /// Source path of every Markdown file → its URL.
-    md_urls: &'a HashMap<&'a Path, &'a str>,
-}
-
-impl LinkResolver for SourceLinks<'_> {
-    fn resolve(&self, dest: &str) -> Option<String> {
-        if dest.is_empty() || dest.starts_with('/') || dest.starts_with('#') || has_scheme(dest) {
-            return None;
-        }
-        let cut = dest.find(['#', '?']).unwrap_or(dest.len());
-        let (path, suffix) = dest.split_at(cut);
-        let decoded = percent_decode(path)?;
-        let joined = normalize(&self.dir.join(&decoded))?;
-        if is_markdown(&joined) {
-            let url = self.md_urls.get(joined.as_path())?;
-            return Some(format!("{}{suffix}", encode_path(url)));
-        }
-        let mut url = file_url(&joined);
-        if path.ends_with('/') || url.is_empty() {
-            url.push('/');
-        }
-        Some(format!("{}{suffix}", encode_path(&url)))
-    }
-}
-
-fn has_scheme(dest: &str) -> bool {
-    match dest.find(':') {
-        Some(colon) => {
-            let scheme = &dest[..colon];
-            !scheme.is_empty()
-                && scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        }
-        None => false,
-    }
-}
-
-/// Resolves `.` and `..` without touching the file system; `None` if it leaves the root.
-fn normalize(path: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out)
-}
-
-/// Decodes `%XX` escapes; `None` if the result is not UTF-8.
-pub fn percent_decode(input: &str) -> Option<String> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Percent-encodes a URL path for an `href`: everything but unreserved characters,
-/// `/` and a few harmless sub-delimiters.
-pub fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 fn render_markdown(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
     let fm = &page.fm;
-    let stem = page
-        .source
-        .rel
-        .file_stem()
-        .unwrap_or_default()
-        .to_string_lossy();
-    let probe = markdown::render(&page.body, links, false);
-    // The template prints the title; drop a leading heading that says the same thing.
-    let strip = match (&fm.title, &probe.leading_heading) {
-        (None, Some(_)) => true,
-        (Some(title), Some(heading)) => title.trim() == heading.trim(),
-        _ => false,
+    // The template prints the title; drop a heading the page opens with when it is the
+    // title (no title in front matter, or the same one).
+    let strip = |heading: &str| {
+        fm.title
+            .as_deref()
+            .is_none_or(|title| title.trim() == heading.trim())
     };
-    let rendered = if strip {
-        markdown::render(&page.body, links, true)
-    } else {
-        probe
-    };
+    let rendered = markdown::render(&page.body, links, &strip);
     let title = fm
         .title
         .clone()
         .or_else(|| rendered.leading_heading.clone())
-        .unwrap_or_else(|| stem.into_owned());
+        .unwrap_or_else(|| {
+            page.source
+                .rel
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        });
     PageCtx {
         title,
         url: encode_path(url),
-        content: rendered.html,
+        content: Arc::from(rendered.html),
         summary: rendered.summary.map(|s| templates::escape_html(&s)),
         description: fm.description.clone(),
         date: fm.date.clone(),
         tags: fm.tags.clone(),
-        tag_urls: Vec::new(),
         toc: rendered.toc,
         word_count: rendered.word_count,
         reading_time: rendered.word_count.div_ceil(WORDS_PER_MINUTE).max(1),
-        extra: fm.extra.clone(),
+        extra: page.extra.clone(),
         draft: fm.draft,
         weight: fm.weight,
-        section: None,
-        prev: None,
-        next: None,
         template: fm.template.clone(),
     }
 }
 
-fn summary(page: &PageCtx) -> Summary {
-    Summary {
-        title: page.title.clone(),
-        url: page.url.clone(),
-        date: page.date.clone(),
-        description: page.description.clone(),
-        summary: page.summary.clone(),
-        tags: page.tags.clone(),
-        reading_time: page.reading_time,
-    }
+/// Listing order: weight (unweighted last), then newest date first (undated last), then
+/// title, case-insensitively.
+fn listing_key(page: &PageCtx) -> (i64, std::cmp::Reverse<Option<&str>>, String) {
+    (
+        page.weight.unwrap_or(i64::MAX),
+        std::cmp::Reverse(page.date.as_deref()),
+        page.title.to_lowercase(),
+    )
 }
 
-/// Listing order: weight (unweighted last), then newest date first, then title.
-fn listing_order(pages: &[Option<PageCtx>], a: usize, b: usize) -> std::cmp::Ordering {
-    let (Some(a), Some(b)) = (&pages[a], &pages[b]) else {
-        return std::cmp::Ordering::Equal;
-    };
-    let weight = |p: &PageCtx| p.weight.unwrap_or(i64::MAX);
-    weight(a)
-        .cmp(&weight(b))
-        .then_with(|| b.date.cmp(&a.date))
-        .then_with(|| a.title.to_lowercase().cmp(&b.title.to_lowercase()))
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    struct Site {
+        dir: tempfile::TempDir,
+        builder: Builder,
+    }
+
+    impl Site {
+        fn new(files: &[(&str, &str)]) -> Site {
+            let dir = tempfile::tempdir().unwrap();
+            for (rel, text) in files {
+                let path = dir.path().join(rel);
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(path, text).unwrap();
+            }
+            let root = dir.path().canonicalize().unwrap();
+            Site {
+                dir,
+                builder: Builder::new(root, BuildOptions::default()),
+            }
+        }
+
+        fn path(&self, rel: &str) -> PathBuf {
+            self.dir.path().canonicalize().unwrap().join(rel)
+        }
+
+        fn write(&self, rel: &str, text: &str) -> Change {
+            let path = self.path(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, text).unwrap();
+            self.change(rel)
+        }
+
+        fn change(&self, rel: &str) -> Change {
+            let root = self.path("");
+            let path = self.path(rel);
+            let kind = content::classify(&root, &path, root.join("content").is_dir());
+            Change { kind, path }
+        }
+
+        fn build(&mut self, changes: &[Change]) -> (Output, BuildReport) {
+            let output = self.builder.build(Some(changes));
+            let report = output.report.clone().unwrap();
+            (output, report)
+        }
+    }
+
+    fn html(output: &Output, url: &str) -> String {
+        match &output
+            .get(url)
+            .unwrap_or_else(|| panic!("{url} not built"))
+            .body
+        {
+            Body::Memory(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+            Body::File(path) => fs::read_to_string(path).unwrap(),
+        }
+    }
+
+    fn blog() -> Site {
+        Site::new(&[
+            (
+                "content/_index.md",
+                "+++\ntitle = \"Home\"\n+++\nWelcome.\n",
+            ),
+            ("content/posts/_index.md", "+++\ntitle = \"Posts\"\n+++\n"),
+            (
+                "content/posts/a.md",
+                "+++\ntitle = \"Alpha\"\ndate = 2026-01-01\n+++\nAlpha body. See [b](b.md#part).\n",
+            ),
+            (
+                "content/posts/b.md",
+                "+++\ntitle = \"Beta\"\ndate = 2026-01-02\n+++\n## Part\n\nBeta body.\n",
+            ),
+            (
+                "content/posts/c.md",
+                "+++\ntitle = \"Gamma\"\n+++\nGamma body.\n",
+            ),
+            ("static/custom.css", "body{}"),
+        ])
+    }
+
+    #[test]
+    fn first_build_renders_everything() {
+        let mut site = blog();
+        let (output, report) = site.build(&[]);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        // 3 pages, posts section, home, 404.
+        assert_eq!(report.pages, 6);
+        assert_eq!(report.rendered, 6);
+        assert!(html(&output, "/posts/a/").contains(r#"href="/posts/b/#part""#));
+        assert!(output.get("/custom.css").is_some());
+    }
+
+    #[test]
+    fn body_edit_rerenders_only_that_page() {
+        let mut site = blog();
+        site.build(&[]);
+        // Below the first paragraph, so listings (which show it) are unaffected.
+        let change = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nGamma body.\n\nMore.\n",
+        );
+        let (output, report) = site.build(&[change]);
+        assert_eq!(report.rendered, 1, "only the page itself");
+        assert!(html(&output, "/posts/c/").contains("More."));
+        assert!(
+            html(&output, "/posts/a/").contains("Alpha body."),
+            "others still served"
+        );
+
+        // A new first paragraph shows in the section listing and the neighbours' links.
+        let change = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nNew opening.\n",
+        );
+        let (output, report) = site.build(&[change]);
+        assert!(html(&output, "/posts/").contains("New opening."));
+        assert!(
+            report.rendered < report.pages,
+            "home and 404 stay: {report:?}"
+        );
+    }
+
+    #[test]
+    fn title_edit_rerenders_the_listings_that_show_it() {
+        let mut site = blog();
+        site.build(&[]);
+        let change = site.write(
+            "content/posts/b.md",
+            "+++\ntitle = \"Beta Two\"\ndate = 2026-01-02\n+++\n## Part\n\nBeta body.\n",
+        );
+        let (output, report) = site.build(&[change]);
+        assert!(
+            html(&output, "/posts/").contains("Beta Two"),
+            "section listing"
+        );
+        assert!(
+            html(&output, "/").contains("Beta Two"),
+            "recent pages on the home page"
+        );
+        assert!(html(&output, "/posts/b/").contains("Beta Two"));
+        assert!(
+            report.rendered > 1 && report.rendered <= report.pages,
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn static_edit_renders_nothing() {
+        let mut site = blog();
+        site.build(&[]);
+        let change = site.write("static/custom.css", "body{color:red}");
+        let (output, report) = site.build(&[change]);
+        assert_eq!(report.rendered, 0);
+        assert_eq!(output.resources.len(), 8, "6 pages + 2 stylesheets");
+    }
+
+    #[test]
+    fn template_edit_rerenders_without_reparsing() {
+        let mut site = blog();
+        site.build(&[]);
+        let change = site.write(
+            "templates/page.html",
+            "<main>{{ page.content|safe }}</main>",
+        );
+        let (output, report) = site.build(&[change]);
+        assert_eq!(report.rendered, report.pages, "every page renders again");
+        assert_eq!(
+            html(&output, "/posts/c/"),
+            "<main><p>Gamma body.</p>\n</main>"
+        );
+    }
+
+    #[test]
+    fn added_and_removed_pages_update_listings_and_links() {
+        let mut site = blog();
+        site.build(&[]);
+        let added = site.write("content/posts/d.md", "+++\ntitle = \"Delta\"\n+++\nNew.\n");
+        let (output, _) = site.build(&[added]);
+        assert!(html(&output, "/posts/").contains("Delta"));
+        assert!(output.get("/posts/d/").is_some());
+
+        // Renaming a file moves its page and updates the listing.
+        fs::rename(
+            site.path("content/posts/c.md"),
+            site.path("content/posts/cee.md"),
+        )
+        .unwrap();
+        let changes = [
+            site.change("content/posts/c.md"),
+            site.change("content/posts/cee.md"),
+        ];
+        let (output, report) = site.build(&changes);
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+        assert!(output.get("/posts/c/").is_none());
+        assert!(html(&output, "/posts/").contains("/posts/cee/"));
+        assert!(!html(&output, "/posts/").contains("/posts/c/\""));
+
+        // A new slug moves b's URL: a.md links to b.md and must follow, though a.md
+        // itself did not change.
+        let change = site.write("content/posts/b.md", "+++\ntitle = \"Beta\"\nslug = \"bee\"\ndate = 2026-01-02\n+++\n## Part\n\nBeta body.\n");
+        let (output, _) = site.build(&[change]);
+        assert!(html(&output, "/posts/a/").contains(r#"href="/posts/bee/#part""#));
+
+        // Removing a page drops it everywhere.
+        fs::remove_file(site.path("content/posts/d.md")).unwrap();
+        let (output, _) = site.build(&[site.change("content/posts/d.md")]);
+        assert!(output.get("/posts/d/").is_none());
+        assert!(!html(&output, "/posts/").contains("Delta"));
+    }
+
+    #[test]
+    fn a_broken_page_keeps_its_last_good_html() {
+        let mut site = blog();
+        site.build(&[]);
+        let change = site.write("content/posts/c.md", "+++\ntitle = \"Gamma\n+++\nbroken\n");
+        let (output, report) = site.build(&[change]);
+        assert_eq!(report.errors.len(), 1);
+        assert_eq!(report.errors[0].file, PathBuf::from("content/posts/c.md"));
+        assert_eq!(report.errors[0].line, Some(2));
+        assert!(
+            html(&output, "/posts/c/").contains("Gamma body."),
+            "last good version served"
+        );
+
+        let fixed = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nFixed.\n",
+        );
+        let (output, report) = site.build(&[fixed]);
+        assert!(report.errors.is_empty());
+        assert!(html(&output, "/posts/c/").contains("Fixed."));
+    }
+
+    #[test]
+    fn a_broken_template_keeps_the_last_good_pages() {
+        let mut site = blog();
+        site.write("templates/page.html", "<main>{{ page.title }}</main>");
+        site.build(&[]);
+        let broken = site.write("templates/page.html", "<main>{{ page.title </main>");
+        let body = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nChanged.\n",
+        );
+        let (output, report) = site.build(&[broken, body]);
+        assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+        assert_eq!(report.errors[0].file, PathBuf::from("templates/page.html"));
+        assert_eq!(report.errors[0].line, Some(1));
+        assert_eq!(
+            html(&output, "/posts/c/"),
+            "<main>Gamma</main>",
+            "the site's own design stays"
+        );
+    }
+
+    #[test]
+    fn a_template_that_panics_the_renderer_is_that_pages_error() {
+        let mut site = blog();
+        // Deep recursion through a macro is caught by minijinja; an unknown filter is a
+        // plain error. Either way the other pages build.
+        site.write(
+            "templates/special.html",
+            "{{ page.title | no_such_filter }}",
+        );
+        site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\ntemplate = \"special.html\"\n+++\nx\n",
+        );
+        let (output, report) = site.build(&[]);
+        assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+        assert!(
+            report.errors[0].message.contains("unknown filter"),
+            "{:?}",
+            report.errors
+        );
+        assert!(output.get("/posts/a/").is_some());
+    }
 }

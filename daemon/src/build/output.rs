@@ -1,11 +1,11 @@
 //! A finished build: every servable URL mapped to its body, published whole. Serving reads
 //! it; `sited build` writes it to disk, atomically.
 
-use std::collections::HashMap;
 use std::fs;
-use std::hash::{Hash, Hasher};
+use std::hash::{Hash, Hasher as _};
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use sited_proto::BuildReport;
@@ -24,22 +24,24 @@ pub enum Body {
 #[derive(Debug, Clone)]
 pub struct Resource {
     pub body: Body,
-    pub content_type: String,
+    /// Shared: every HTML page has the same one, and builds clone resources often.
+    pub content_type: Arc<str>,
     /// Strong validator for `If-None-Match`; quoted, ready for the header.
-    pub etag: String,
+    pub etag: Arc<str>,
     pub len: u64,
 }
 
 impl Resource {
     pub fn html(body: String) -> Resource {
-        Resource::memory(Bytes::from(body), "text/html; charset=utf-8".to_string())
+        static HTML: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("text/html; charset=utf-8"));
+        Resource::memory(Bytes::from(body), HTML.clone())
     }
 
-    pub fn memory(body: Bytes, content_type: String) -> Resource {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    pub fn memory(body: Bytes, content_type: Arc<str>) -> Resource {
+        let mut hasher = rustc_hash::FxHasher::default();
         body.hash(&mut hasher);
         Resource {
-            etag: format!("\"{:016x}\"", hasher.finish()),
+            etag: Arc::from(format!("\"{:016x}\"", hasher.finish())),
             len: body.len() as u64,
             body: Body::Memory(body),
             content_type,
@@ -55,8 +57,8 @@ impl Resource {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
         Ok(Resource {
-            content_type: content_type_for(&path),
-            etag: format!("\"{:x}-{:x}\"", meta.len(), modified),
+            content_type: Arc::from(content_type_for(&path)),
+            etag: Arc::from(format!("\"{:x}-{:x}\"", meta.len(), modified)),
             len: meta.len(),
             body: Body::File(path),
         })
@@ -83,7 +85,7 @@ pub fn content_type_for(path: &Path) -> String {
 #[derive(Debug, Default)]
 pub struct Output {
     /// Decoded URL path (`/posts/hello/`, `/img/a.png`) → what it serves.
-    pub resources: HashMap<String, Resource>,
+    pub resources: rustc_hash::FxHashMap<String, Resource>,
     pub report: Option<BuildReport>,
 }
 

@@ -218,7 +218,7 @@ async fn send(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| {
                 v.split(',')
-                    .any(|tag| tag.trim() == resource.etag || tag.trim() == "*")
+                    .any(|tag| tag.trim() == &*resource.etag || tag.trim() == "*")
             });
     let is_html = resource.content_type.starts_with("text/html");
     let body = if head || not_modified {

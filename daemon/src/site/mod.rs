@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::build::content::{ChangeKind, classify};
-use crate::build::{self, BuildOptions, Output};
+use crate::build::{self, BuildOptions, Builder, Change as BuildChange, Output};
 use crate::serve::livereload::{Change, LiveError, LiveState};
 use crate::watch::{Mode, Registration, Watcher};
 pub use state::Lifecycle;
@@ -86,6 +86,7 @@ impl SiteHandle {
             tracker: tracker.clone(),
             watcher,
             live,
+            builder: None,
         };
         tracker.spawn(actor.run(listener).instrument(span));
         SiteHandle {
@@ -154,6 +155,8 @@ struct Actor {
     watcher: Option<Watcher>,
     /// What browsers with the page open follow.
     live: watch::Sender<LiveState>,
+    /// Keeps what the last build made; lent to the build thread while it builds.
+    builder: Option<Builder>,
 }
 
 /// What the site is serving, while it serves.
@@ -240,9 +243,10 @@ impl Actor {
     /// the site was cancelled meanwhile.
     async fn first_build(&mut self) -> Option<Output> {
         self.transition(Lifecycle::begin_build);
+        let token = self.token.clone();
         let output = tokio::select! {
-            () = self.token.cancelled() => return None,
-            output = self.build() => output,
+            () = token.cancelled() => return None,
+            output = self.build(None) => output,
         };
         match output {
             Ok(output) => {
@@ -260,20 +264,36 @@ impl Actor {
         }
     }
 
-    /// Builds off the async runtime. A panic in the builder is this site's failure.
-    async fn build(&self) -> Result<Output, String> {
-        let root = self.config.root.clone();
-        let options = BuildOptions {
-            drafts: self.config.drafts,
-        };
+    /// Builds off the async runtime, on the rayon pool. `changes: None` reads the whole
+    /// site afresh. A panic in the builder becomes an error, and the next build starts
+    /// from scratch.
+    async fn build(&mut self, changes: Option<Vec<BuildChange>>) -> Result<Output, String> {
+        let mut builder = self.builder.take().unwrap_or_else(|| {
+            let options = BuildOptions {
+                drafts: self.config.drafts,
+            };
+            Builder::new(self.config.root.clone(), options)
+        });
         let (tx, rx) = tokio::sync::oneshot::channel();
         rayon::spawn(move || {
-            let result = std::panic::catch_unwind(|| build::build(&root, &options));
-            let _ = tx.send(result);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                builder.build(changes.as_deref())
+            }));
+            let _ = tx.send(result.map(|output| (builder, output)));
         });
         match rx.await {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(_)) => Err("the builder panicked; see the daemon log".to_string()),
+            Ok(Ok((builder, output))) => {
+                self.builder = Some(builder);
+                Ok(output)
+            }
+            Ok(Err(panic)) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(format!("the builder panicked: {message}"))
+            }
             Err(_) => Err("the build was lost".to_string()),
         }
     }
@@ -289,7 +309,7 @@ impl Actor {
             tokio::select! {
                 _ = &mut server => break,
                 command = self.commands.recv(), if handle_alive => match command {
-                    Some(Command::Rebuild) => self.rebuild(&serving, &[]).await,
+                    Some(Command::Rebuild) => self.rebuild(&serving, None).await,
                     None => {
                         // The registry dropped its handle: nobody can stop us later.
                         handle_alive = false;
@@ -357,23 +377,33 @@ impl Actor {
             return;
         }
         tracing::debug!(changes = kinds.len(), "files changed");
-        self.rebuild(serving, &kinds).await;
+        self.rebuild(serving, Some(&kinds)).await;
     }
 
-    async fn rebuild(&mut self, serving: &Serving, changes: &[(ChangeKind, &Path)]) {
+    async fn rebuild(&mut self, serving: &Serving, changes: Option<&[(ChangeKind, &Path)]>) {
         if matches!(self.status.borrow().lifecycle, Lifecycle::Failed { .. }) {
             return;
         }
         self.transition(Lifecycle::begin_build);
+        let build_changes = changes.map(|changes| {
+            changes
+                .iter()
+                .map(|(kind, path)| BuildChange {
+                    kind: *kind,
+                    path: path.to_path_buf(),
+                })
+                .collect()
+        });
+        let token = self.token.clone();
         let result = tokio::select! {
-            () = self.token.cancelled() => return,
-            result = self.build() => result,
+            () = token.cancelled() => return,
+            result = self.build(build_changes) => result,
         };
         match result {
             Ok(new) => {
                 let report = new.report.clone().expect("builds always report");
                 log_report(&report);
-                let css = css_only(&self.config.root, changes);
+                let css = changes.and_then(|changes| css_only(&self.config.root, changes));
                 // Publish whole: a request sees the old build or the new one.
                 serving.output.send_replace(Arc::new(new));
                 self.live.send_modify(|live| {

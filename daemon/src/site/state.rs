@@ -158,6 +158,7 @@ mod tests {
         BuildReport {
             pages,
             files: 0,
+            rendered: pages,
             duration_ms: 1,
             finished_at_ms: 0,
             errors: Vec::new(),

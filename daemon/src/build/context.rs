@@ -1,0 +1,163 @@
+//! What templates see: the serde types behind `site`, `page` and `section` (documented
+//! in README.md), and the hashes that let a rebuild skip every page whose context did not
+//! change. Page bodies are `Arc<str>` so that hashing them is hashing a pointer: a body
+//! is a new allocation exactly when its Markdown was rendered again.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::markdown::TocEntry;
+
+/// A page's own part of its context: everything that depends on its file alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageCtx {
+    pub title: String,
+    pub url: String,
+    pub content: Arc<str>,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub date: Option<String>,
+    pub tags: Vec<String>,
+    pub toc: Vec<TocEntry>,
+    pub word_count: usize,
+    pub reading_time: usize,
+    pub extra: Arc<serde_json::Map<String, serde_json::Value>>,
+    pub draft: bool,
+    pub weight: Option<i64>,
+    #[serde(skip)]
+    pub template: Option<String>,
+}
+
+impl Hash for PageCtx {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.title.hash(state);
+        self.url.hash(state);
+        Arc::as_ptr(&self.content).hash(state);
+        self.summary.hash(state);
+        self.description.hash(state);
+        self.date.hash(state);
+        self.tags.hash(state);
+        self.toc.hash(state);
+        self.word_count.hash(state);
+        Arc::as_ptr(&self.extra).hash(state);
+        self.draft.hash(state);
+        self.weight.hash(state);
+        self.template.hash(state);
+    }
+}
+
+/// A page as `page.html` sees it: its own part plus where it sits in the site.
+#[derive(Debug, Serialize, Hash)]
+pub struct PageView<'a> {
+    #[serde(flatten)]
+    pub page: &'a PageCtx,
+    pub tag_urls: Vec<TagLink>,
+    pub section: Option<&'a Link>,
+    pub prev: Option<&'a Summary>,
+    pub next: Option<&'a Summary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
+pub struct Link {
+    pub title: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Hash)]
+pub struct TagLink {
+    pub name: String,
+    pub url: String,
+    pub count: usize,
+}
+
+/// A page as listings show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
+pub struct Summary {
+    pub title: String,
+    pub url: String,
+    pub date: Option<String>,
+    pub description: Option<String>,
+    pub summary: Option<String>,
+    pub tags: Vec<String>,
+    pub reading_time: usize,
+}
+
+impl Summary {
+    pub fn of(page: &PageCtx) -> Summary {
+        Summary {
+            title: page.title.clone(),
+            url: page.url.clone(),
+            date: page.date.clone(),
+            description: page.description.clone(),
+            summary: page.summary.clone(),
+            tags: page.tags.clone(),
+            reading_time: page.reading_time,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Hash)]
+pub struct SubsectionCtx {
+    pub title: String,
+    pub url: String,
+    pub page_count: usize,
+}
+
+/// A section (or the home page, or a tag listing) as its template sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionCtx {
+    pub title: String,
+    pub url: String,
+    pub content: Arc<str>,
+    pub description: Option<String>,
+    pub pages: Vec<Summary>,
+    pub subsections: Vec<SubsectionCtx>,
+    pub extra: Arc<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Hash for SectionCtx {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.title.hash(state);
+        self.url.hash(state);
+        Arc::as_ptr(&self.content).hash(state);
+        self.description.hash(state);
+        self.pages.hash(state);
+        self.subsections.hash(state);
+        Arc::as_ptr(&self.extra).hash(state);
+    }
+}
+
+/// `site`, the same for every page of one build.
+#[derive(Debug, Serialize)]
+pub struct SiteCtx<'a> {
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub base_url: &'a str,
+    pub has_custom_css: bool,
+    pub sections: Vec<Link>,
+    pub recent_pages: Vec<Summary>,
+    pub tags: Vec<TagLink>,
+    /// Comes from `site.toml`, which only changes with a full rebuild: not hashed.
+    pub extra: &'a toml::Table,
+}
+
+impl Hash for SiteCtx<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.title.hash(state);
+        self.description.hash(state);
+        self.base_url.hash(state);
+        self.has_custom_css.hash(state);
+        self.sections.hash(state);
+        self.recent_pages.hash(state);
+        self.tags.hash(state);
+    }
+}
+
+/// A fast, deterministic hash of anything hashable.
+pub fn fingerprint(value: &impl Hash) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}

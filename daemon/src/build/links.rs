@@ -1,0 +1,120 @@
+//! Links between sources: relative Markdown links (`../guide/intro.md#setup`) become the
+//! URLs of the pages they name, relative file links become absolute (a page is served
+//! one level deeper than its source file), and URL paths are encoded and decoded.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::cell::Cell;
+use std::path::{Component, Path, PathBuf};
+
+use super::is_markdown;
+use super::markdown::LinkResolver;
+
+/// The URL of a file served as it is: its path relative to the content or static dir.
+pub fn file_url(rel: &Path) -> String {
+    let mut url = String::new();
+    for part in rel.components() {
+        url.push('/');
+        url.push_str(&part.as_os_str().to_string_lossy());
+    }
+    url
+}
+
+/// Resolves a page's relative links against the source tree.
+#[derive(Debug)]
+pub struct SourceLinks<'a> {
+    /// The page's directory, relative to the content dir.
+    pub dir: &'a Path,
+    /// Source path of every Markdown file → its URL.
+    pub md_urls: &'a HashMap<PathBuf, String>,
+    /// Set when a `.md` link was looked up: the page's HTML then depends on other
+    /// pages' URLs, and must be re-rendered when they change.
+    pub used_page_urls: Cell<bool>,
+}
+
+impl LinkResolver for SourceLinks<'_> {
+    fn resolve(&self, dest: &str) -> Option<String> {
+        if dest.is_empty() || dest.starts_with('/') || dest.starts_with('#') || has_scheme(dest) {
+            return None;
+        }
+        let cut = dest.find(['#', '?']).unwrap_or(dest.len());
+        let (path, suffix) = dest.split_at(cut);
+        let decoded = percent_decode(path)?;
+        let joined = normalize(&self.dir.join(&decoded))?;
+        if is_markdown(&joined) {
+            self.used_page_urls.set(true);
+            let url = self.md_urls.get(joined.as_path())?;
+            let url = url.as_str();
+            return Some(format!("{}{suffix}", encode_path(url)));
+        }
+        let mut url = file_url(&joined);
+        if path.ends_with('/') || url.is_empty() {
+            url.push('/');
+        }
+        Some(format!("{}{suffix}", encode_path(&url)))
+    }
+}
+
+fn has_scheme(dest: &str) -> bool {
+    match dest.find(':') {
+        Some(colon) => {
+            let scheme = &dest[..colon];
+            !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }
+        None => false,
+    }
+}
+
+/// Resolves `.` and `..` without touching the file system; `None` if it leaves the root.
+fn normalize(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Decodes `%XX` escapes; `None` if the result is not UTF-8.
+pub fn percent_decode(input: &str) -> Option<String> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Percent-encodes a URL path for an `href`: everything but unreserved characters,
+/// `/` and a few harmless sub-delimiters.
+pub fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
