@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, EventKind, MetadataKind, ModifyKind};
-use notify::{PollWatcher, RecursiveMode, Watcher as _};
+use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::Notify;
 
 /// How often a polling fallback looks at the files.
-const POLL_INTERVAL: Duration = Duration::from_millis(250);
+const POLL_INTERVAL: Duration = Duration::from_millis(300);
 
 /// Test knob: pretend the kernel allows only this many watched directories, to exercise
 /// the polling fallback (S18) without exhausting the real per-user limit for everyone.
@@ -164,7 +164,7 @@ pub struct Registration {
     pub mode: Mode,
     watcher: Watcher,
     /// Only for [`Mode::Polling`]: its own thread, stopped when dropped.
-    _poller: Option<PollWatcher>,
+    _poller: Option<Poller>,
 }
 
 impl std::fmt::Debug for Registration {
@@ -222,7 +222,7 @@ impl Watcher {
                     POLL_INTERVAL.as_millis()
                 );
                 tracing::warn!(root = %root.display(), "{reason}");
-                let poller = self.poll(root).inspect_err(|_| self.forget(root))?;
+                let poller = Poller::start(root, Arc::downgrade(&inbox));
                 Ok(registration(Mode::Polling { reason }, Some(poller)))
             }
             Err(source) => {
@@ -254,24 +254,6 @@ impl Watcher {
         result
     }
 
-    fn poll(&self, root: &Path) -> Result<PollWatcher, WatchError> {
-        let sink = self.inner.routes.clone();
-        let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);
-        let poller = PollWatcher::new(move |event| sink.deliver(event), config)
-            .and_then(|mut poller| {
-                poller
-                    .watch(root, RecursiveMode::Recursive)
-                    .map(|()| poller)
-            })
-            .map_err(|source| WatchError::Watch {
-                root: root.to_path_buf(),
-                source,
-            })?;
-        // Poll once now so the first change is noticed within one interval.
-        let _ = poller.poll();
-        Ok(poller)
-    }
-
     fn forget(&self, root: &Path) {
         self.inner
             .routes
@@ -298,6 +280,77 @@ impl Drop for Registration {
         }
         self.watcher.forget(&self.root);
     }
+}
+
+/// Polls a site's files when the kernel has no watches left: every [`POLL_INTERVAL`] it
+/// compares each file's size and modification time (to the nanosecond; notify's own
+/// poller compares whole seconds and misses a second save within the same second).
+struct Poller {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+type Snapshot = std::collections::HashMap<PathBuf, (u64, Option<std::time::SystemTime>)>;
+
+impl Poller {
+    fn start(root: &Path, inbox: Weak<Inbox>) -> Poller {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let root = root.to_path_buf();
+        let spawned = std::thread::Builder::new()
+            .name("sited-poll".into())
+            .spawn(move || {
+                let mut last = snapshot(&root);
+                // Sleeping is the point of a poller: it looks again after an interval.
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(POLL_INTERVAL);
+                    let Some(inbox) = inbox.upgrade() else { break };
+                    let now = snapshot(&root);
+                    let mut changed: Vec<PathBuf> = now
+                        .iter()
+                        .filter(|(path, meta)| last.get(*path) != Some(meta))
+                        .map(|(path, _)| path.clone())
+                        .collect();
+                    changed.extend(last.keys().filter(|p| !now.contains_key(*p)).cloned());
+                    if !root.is_dir() {
+                        changed.push(root.clone());
+                    }
+                    if !changed.is_empty() {
+                        inbox.push(changed, false);
+                    }
+                    last = now;
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the polling thread");
+        }
+        Poller { stop }
+    }
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        // Not joined: it notices within one interval, and joining would block the caller.
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn snapshot(root: &Path) -> Snapshot {
+    fn walk(dir: &Path, out: &mut Snapshot) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                walk(&entry.path(), out);
+            } else {
+                out.insert(entry.path(), (meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    let mut snapshot = Snapshot::new();
+    walk(root, &mut snapshot);
+    snapshot
 }
 
 /// ENOSPC (watch limit) and EMFILE (instance/fd limit) mean "no more native watches".

@@ -169,12 +169,70 @@ pub fn get(port: u16, path: &str) -> std::io::Result<HttpResponse> {
     )
 }
 
+/// A live-reload client: the site's Server-Sent Events stream, read event by event.
+#[derive(Debug)]
+pub struct Events {
+    reader: std::io::BufReader<TcpStream>,
+}
+
+impl Events {
+    /// Subscribes to the site on `port` and returns once the response head is read.
+    pub fn connect(port: u16) -> std::io::Result<Events> {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+        stream.set_read_timeout(Some(DEADLINE))?;
+        write!(
+            stream,
+            "GET /__sited/events HTTP/1.1\r\nHost: localhost:{port}\r\nAccept: text/event-stream\r\n\r\n"
+        )?;
+        let mut reader = std::io::BufReader::new(stream);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            std::io::BufRead::read_line(&mut reader, &mut line)?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        Ok(Events { reader })
+    }
+
+    /// The next state the server sends (the JSON of one `data:` line). Chunked
+    /// transfer framing lines are skipped.
+    pub fn next(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = std::io::BufRead::read_line(&mut self.reader, &mut line)
+                .expect("read the event stream (timed out?)");
+            assert!(read > 0, "event stream closed");
+            if let Some(json) = line.trim_end().strip_prefix("data: ") {
+                return serde_json::from_str(json).expect("event JSON");
+            }
+        }
+    }
+
+    /// Skips events until one satisfies `condition`, and returns it.
+    pub fn until(
+        &mut self,
+        mut condition: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        loop {
+            let event = self.next();
+            if condition(&event) {
+                return event;
+            }
+        }
+    }
+}
+
 /// A fresh `SITED_HOME` with helpers to run the binaries in it. Dropping it kills any
 /// daemon still running there, so a failing test leaves nothing behind.
 #[derive(Debug)]
 pub struct Home {
     dir: tempfile::TempDir,
     foreground: Vec<Child>,
+    /// Extra environment for every command (and so for a daemon they start).
+    env: Vec<(String, String)>,
 }
 
 impl Default for Home {
@@ -191,7 +249,15 @@ impl Home {
                 .tempdir()
                 .expect("temp home"),
             foreground: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// A home whose commands (and the daemon they start) see `key=value` too.
+    pub fn with_env(key: &str, value: &str) -> Home {
+        let mut home = Home::new();
+        home.env.push((key.to_string(), value.to_string()));
+        home
     }
 
     pub fn path(&self) -> &Path {
@@ -219,6 +285,7 @@ impl Home {
             .env("HOME", self.path())
             .env("SITED_HOME", self.path())
             .env("SITED_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         command
     }
