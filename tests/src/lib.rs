@@ -198,7 +198,7 @@ impl Events {
 
     /// The next state the server sends (the JSON of one `data:` line). Chunked
     /// transfer framing lines are skipped.
-    pub fn next(&mut self) -> serde_json::Value {
+    pub fn next_state(&mut self) -> serde_json::Value {
         let mut line = String::new();
         loop {
             line.clear();
@@ -217,7 +217,7 @@ impl Events {
         mut condition: impl FnMut(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
         loop {
-            let event = self.next();
+            let event = self.next_state();
             if condition(&event) {
                 return event;
             }

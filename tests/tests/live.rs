@@ -47,9 +47,9 @@ fn s09_failed_rebuild_keeps_serving_the_last_good_build() {
     let other = home.up(&other_root, &["--port", "0"]);
     let mut events = Events::connect(port).unwrap();
     let mut other_events = Events::connect(other).unwrap();
-    let start = events.next();
+    let start = events.next_state();
     assert!(start["errors"].as_array().unwrap().is_empty());
-    other_events.next();
+    other_events.next_state();
 
     // Broken front matter: the overlay gets file:line, the page keeps its last good HTML.
     let page = root.join("content/notes/page.md");
@@ -114,7 +114,7 @@ fn s09_failed_rebuild_keeps_serving_the_last_good_build() {
     // The other site saw none of it.
     assert!(body(other, "/notes/page/").contains("First version."));
     fs::write(other_root.join("content/notes/other.md"), "Other edited.\n").unwrap();
-    let next = other_events.next();
+    let next = other_events.next_state();
     assert_eq!(
         generation(&next),
         1,
@@ -142,7 +142,7 @@ fn s11_only_the_site_whose_file_changed_rebuilds() {
     };
     let before = built_at(&home);
     let mut events = Events::connect(ports[7]).unwrap();
-    events.next();
+    events.next_state();
     fs::write(roots[7].join("content/notes/page.md"), "Changed once.\n").unwrap();
     events.until(|e| generation(e) == 1);
     // A second change to the same site: once it is built, anything the first change
@@ -168,7 +168,7 @@ fn s16_deleted_root_fails_the_site_and_up_recovers_it() {
     let port = home.up(&root, &["--port", "0"]);
     let other = home.up(&survivor, &["--port", "0"]);
     let mut events = Events::connect(port).unwrap();
-    events.next();
+    events.next_state();
 
     let moved = root.with_file_name("moved-away");
     fs::rename(&root, &moved).unwrap();
@@ -205,7 +205,7 @@ fn s16_deleted_root_fails_the_site_and_up_recovers_it() {
     assert!(body(port, "/notes/page/").contains("First version."));
     // ...and it watches again.
     let mut events = Events::connect(port).unwrap();
-    events.next();
+    events.next_state();
     fs::write(root.join("content/notes/page.md"), "Alive again.\n").unwrap();
     events.until(|e| generation(e) >= 1);
     assert!(body(port, "/notes/page/").contains("Alive again."));
@@ -228,7 +228,7 @@ fn s18_out_of_inotify_watches_falls_back_to_polling_and_still_reloads() {
     let table = home.sitectl_ok(&["ps"]);
     assert!(table.contains("warning: out of inotify watches"), "{table}");
     let mut events = Events::connect(port).unwrap();
-    events.next();
+    events.next_state();
     fs::write(root.join("content/notes/page.md"), "Polled change.\n").unwrap();
     let event = events.until(|e| generation(e) >= 1);
     assert_eq!(event["change"], "reload");
@@ -241,15 +241,15 @@ fn assert_one_rebuild(save: impl FnOnce(&Path)) {
     let root = site(&home, "s");
     let port = home.up(&root, &["--port", "0"]);
     let mut events = Events::connect(port).unwrap();
-    let start = generation(&events.next());
+    let start = generation(&events.next_state());
     let page = root.join("content/notes/page.md");
     save(&page);
-    let saved = events.next();
+    let saved = events.next_state();
     assert_eq!(generation(&saved), start + 1);
     assert!(body(port, "/notes/page/").contains("Saved text."));
     // A sentinel change: had the save set off a second build, this one would be +3.
     fs::write(root.join("content/notes/other.md"), "Sentinel.\n").unwrap();
-    let sentinel = events.next();
+    let sentinel = events.next_state();
     assert_eq!(
         generation(&sentinel),
         start + 2,
@@ -305,7 +305,7 @@ fn editor_temp_files_alone_rebuild_nothing() {
     let root = site(&home, "s");
     let port = home.up(&root, &["--port", "0"]);
     let mut events = Events::connect(port).unwrap();
-    let start = generation(&events.next());
+    let start = generation(&events.next_state());
     let dir = root.join("content/notes");
     for name in [
         ".page.md.swp",
@@ -318,7 +318,7 @@ fn editor_temp_files_alone_rebuild_nothing() {
         fs::write(dir.join(name), "junk").unwrap();
     }
     fs::write(dir.join("other.md"), "Sentinel.\n").unwrap();
-    let event = events.next();
+    let event = events.next_state();
     assert_eq!(generation(&event), start + 1, "temp files caused a build");
     assert!(get(port, "/notes/page.md~").unwrap().status == 404);
 }
@@ -329,9 +329,9 @@ fn stylesheet_change_swaps_css_without_reload() {
     let root = site(&home, "s");
     let port = home.up(&root, &["--port", "0"]);
     let mut events = Events::connect(port).unwrap();
-    events.next();
+    events.next_state();
     fs::write(root.join("static/custom.css"), "body { color: red; }\n").unwrap();
-    let event = events.next();
+    let event = events.next_state();
     assert_eq!(event["change"], "css");
     assert_eq!(event["css"], serde_json::json!(["/custom.css"]));
     assert!(body(port, "/custom.css").contains("red"));
