@@ -237,9 +237,18 @@ pub async fn start() -> Result<(), Failure> {
 /// `sitectl daemon stop`: asks for a clean shutdown and waits until the daemon is gone.
 pub async fn stop() -> Result<(), Failure> {
     let paths = Paths::from_env().map_err(Failure::paths)?;
-    let Some(daemon) = Daemon::connect(&paths).await? else {
-        println!("sited is not running");
-        return Ok(());
+    match stop_daemon(&paths).await? {
+        Some(pid) => println!("sited stopped (pid {pid})"),
+        None => println!("sited is not running"),
+    }
+    Ok(())
+}
+
+/// Stops the daemon answering on this home's socket, if one does, and waits until it has
+/// let go of the lock. Returns its pid.
+pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
+    let Some(daemon) = Daemon::connect(paths).await? else {
+        return Ok(None);
     };
     let pid = daemon.hello.pid;
     daemon
@@ -247,10 +256,15 @@ pub async fn stop() -> Result<(), Failure> {
         .shutdown(deadline(STOP_DEADLINE))
         .await
         .map_err(Failure::rpc)?;
-    // The daemon unlinks its lock file just before it lets go of the lock; once the
-    // file is gone a new daemon can start.
+    // The daemon removes its socket file (unless a service manager owns it: socket
+    // activation), then unlinks its lock file just before it lets go of the lock. Once
+    // the lock no longer names this daemon, a new one can start. (Waiting for the file to
+    // vanish would not do: with socket activation the next client may already have
+    // started a new daemon that wrote its own pid there.)
     let started = Instant::now();
-    while paths.lock.exists() || paths.socket.exists() {
+    let held_by_it =
+        || std::fs::read_to_string(&paths.lock).is_ok_and(|held| held.trim() == pid.to_string());
+    while held_by_it() {
         if started.elapsed() > STOP_DEADLINE {
             return Err(Failure::Unreachable {
                 message: format!(
@@ -265,8 +279,7 @@ pub async fn stop() -> Result<(), Failure> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    println!("sited stopped (pid {pid})");
-    Ok(())
+    Ok(Some(pid))
 }
 
 /// `sitectl daemon status`.
