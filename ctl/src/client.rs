@@ -23,6 +23,11 @@ pub enum Failure {
     Daemon(Error),
     /// A site came up failed (exit 1).
     Site(String),
+    /// `sitectl service` could not do all it was asked (exit 1).
+    Service {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl Failure {
@@ -34,11 +39,15 @@ impl Failure {
         Failure::Site(reason)
     }
 
+    pub fn service(message: String, hint: Option<String>) -> Failure {
+        Failure::Service { message, hint }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Usage(_) => 2,
             Failure::Unreachable { .. } => 3,
-            Failure::Daemon(_) | Failure::Site(_) => 1,
+            Failure::Daemon(_) | Failure::Site(_) | Failure::Service { .. } => 1,
         }
     }
 
