@@ -260,11 +260,9 @@ pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
         return Ok(None);
     };
     let pid = daemon.hello.pid;
-    daemon
-        .client
-        .shutdown(deadline(STOP_DEADLINE))
-        .await
-        .map_err(Failure::rpc)?;
+    // The daemon may close the connection before its answer is out: it is going away,
+    // which is what was asked. Whether it really goes is checked below either way.
+    let answer = daemon.client.shutdown(deadline(STOP_DEADLINE)).await;
     // The daemon removes its socket file (unless a service manager owns it: socket
     // activation), then unlinks its lock file just before it lets go of the lock. Once
     // the lock no longer names this daemon, a new one can start. (Waiting for the file to
@@ -275,9 +273,13 @@ pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
         || std::fs::read_to_string(&paths.lock).is_ok_and(|held| held.trim() == pid.to_string());
     while held_by_it() {
         if started.elapsed() > STOP_DEADLINE {
+            let call = match &answer {
+                Ok(()) => String::new(),
+                Err(error) => format!(" (the shutdown call: {error})"),
+            };
             return Err(Failure::Unreachable {
                 message: format!(
-                    "sited (pid {pid}) did not exit within {}s",
+                    "sited (pid {pid}) did not exit within {}s{call}",
                     STOP_DEADLINE.as_secs()
                 ),
                 hint: Some(format!(
