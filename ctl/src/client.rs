@@ -23,6 +23,11 @@ pub enum Failure {
     Daemon(Error),
     /// A site came up failed (exit 1).
     Site(String),
+    /// `sitectl service` could not do all it was asked (exit 1).
+    Service {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 impl Failure {
@@ -34,11 +39,15 @@ impl Failure {
         Failure::Site(reason)
     }
 
+    pub fn service(message: String, hint: Option<String>) -> Failure {
+        Failure::Service { message, hint }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Usage(_) => 2,
             Failure::Unreachable { .. } => 3,
-            Failure::Daemon(_) | Failure::Site(_) => 1,
+            Failure::Daemon(_) | Failure::Site(_) | Failure::Service { .. } => 1,
         }
     }
 
@@ -237,24 +246,40 @@ pub async fn start() -> Result<(), Failure> {
 /// `sitectl daemon stop`: asks for a clean shutdown and waits until the daemon is gone.
 pub async fn stop() -> Result<(), Failure> {
     let paths = Paths::from_env().map_err(Failure::paths)?;
-    let Some(daemon) = Daemon::connect(&paths).await? else {
-        println!("sited is not running");
-        return Ok(());
+    match stop_daemon(&paths).await? {
+        Some(pid) => println!("sited stopped (pid {pid})"),
+        None => println!("sited is not running"),
+    }
+    Ok(())
+}
+
+/// Stops the daemon answering on this home's socket, if one does, and waits until it has
+/// let go of the lock. Returns its pid.
+pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
+    let Some(daemon) = Daemon::connect(paths).await? else {
+        return Ok(None);
     };
     let pid = daemon.hello.pid;
-    daemon
-        .client
-        .shutdown(deadline(STOP_DEADLINE))
-        .await
-        .map_err(Failure::rpc)?;
-    // The daemon unlinks its lock file just before it lets go of the lock; once the
-    // file is gone a new daemon can start.
+    // The daemon may close the connection before its answer is out: it is going away,
+    // which is what was asked. Whether it really goes is checked below either way.
+    let answer = daemon.client.shutdown(deadline(STOP_DEADLINE)).await;
+    // The daemon removes its socket file (unless a service manager owns it: socket
+    // activation), then unlinks its lock file just before it lets go of the lock. Once
+    // the lock no longer names this daemon, a new one can start. (Waiting for the file to
+    // vanish would not do: with socket activation the next client may already have
+    // started a new daemon that wrote its own pid there.)
     let started = Instant::now();
-    while paths.lock.exists() || paths.socket.exists() {
+    let held_by_it =
+        || std::fs::read_to_string(&paths.lock).is_ok_and(|held| held.trim() == pid.to_string());
+    while held_by_it() {
         if started.elapsed() > STOP_DEADLINE {
+            let call = match &answer {
+                Ok(()) => String::new(),
+                Err(error) => format!(" (the shutdown call: {error})"),
+            };
             return Err(Failure::Unreachable {
                 message: format!(
-                    "sited (pid {pid}) did not exit within {}s",
+                    "sited (pid {pid}) did not exit within {}s{call}",
                     STOP_DEADLINE.as_secs()
                 ),
                 hint: Some(format!(
@@ -265,8 +290,7 @@ pub async fn stop() -> Result<(), Failure> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    println!("sited stopped (pid {pid})");
-    Ok(())
+    Ok(Some(pid))
 }
 
 /// `sitectl daemon status`.

@@ -5,6 +5,7 @@
 
 mod client;
 mod output;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +27,8 @@ use client::Failure;
         sitectl up ./docs --port 8080  serve on a chosen port\n  \
         sitectl ps                     what is being served\n  \
         sitectl down 5173              stop the site on port 5173\n  \
-        sitectl down --all             stop every site\n\n\
+        sitectl down --all             stop every site\n  \
+        sitectl service install        start the daemon at login (systemd/launchd)\n\n\
         Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not running or unreachable."
 )]
 struct Cli {
@@ -76,6 +78,40 @@ enum Command {
         #[command(subcommand)]
         action: DaemonAction,
     },
+    /// Autostart at login: install the systemd user unit or the launchd agent.
+    #[command(
+        long_about = "Autostart at login: install the systemd user unit (Linux) or the \
+            launchd agent (macOS) that runs the sited next to this sitectl, and enable it.\n\n\
+            Where no service manager runs (containers, CI), `install` still writes the \
+            files and prints the command that finishes the job; it then exits 1.",
+        after_help = "Examples:\n  sitectl service install\n  sitectl service status\n  \
+            sitectl service uninstall\n\n\
+            Files: ~/.config/systemd/user/sited.{service,socket} (Linux), \
+            ~/Library/LaunchAgents/dev.sited.sited.plist (macOS); SITED_SERVICE_DIR=DIR \
+            writes them to DIR instead (packaging, tests)."
+    )]
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+        /// Directory for the unit files instead of the service manager's own.
+        #[arg(long, env = "SITED_SERVICE_DIR", hide = true, global = true)]
+        unit_dir: Option<PathBuf>,
+        /// Which service manager to write for [default: this platform's].
+        #[arg(long, value_enum, hide = true, global = true)]
+        manager: Option<service::Manager>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceAction {
+    /// Write the unit (or agent) for this machine's sited, enable and start it.
+    /// Idempotent; run it again after moving the binaries.
+    Install,
+    /// Stop and disable autostart, and remove the files.
+    Uninstall,
+    /// Say whether autostart is on and whether it runs the sited next to this sitectl
+    /// (exit 0 only if both).
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,5 +198,20 @@ async fn run(command: Command) -> Result<(), Failure> {
             }
             DaemonAction::Status => client::status().await,
         },
+        Command::Service {
+            action,
+            unit_dir,
+            manager,
+        } => {
+            let options = service::Options {
+                manager: manager.unwrap_or_else(service::Manager::native),
+                dir: unit_dir,
+            };
+            match action {
+                ServiceAction::Install => service::install(&options).await,
+                ServiceAction::Uninstall => service::uninstall(&options),
+                ServiceAction::Status => service::status(&options),
+            }
+        }
     }
 }

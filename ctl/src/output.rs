@@ -179,18 +179,32 @@ pub fn duration(ms: u64) -> String {
 }
 
 pub fn print_failure(failure: &Failure) {
-    let (message, hint) = match failure {
+    let (message, hint) = failure_text(failure);
+    eprintln!("error: {message}");
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+    }
+}
+
+/// A failure that does not stop the command: said as a warning, and it carries on.
+pub fn print_warning(failure: &Failure) {
+    let (message, hint) = failure_text(failure);
+    eprintln!("warning: {message}");
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+    }
+}
+
+fn failure_text(failure: &Failure) -> (String, Option<String>) {
+    match failure {
         Failure::Usage(message) => (message.clone(), None),
         Failure::Unreachable { message, hint } => (message.clone(), hint.clone()),
+        Failure::Service { message, hint } => (message.clone(), hint.clone()),
         Failure::Daemon(error) => (error.to_string(), hint(error)),
         Failure::Site(reason) => (
             format!("the site failed: {reason}"),
             Some("`sitectl ps` shows its state".into()),
         ),
-    };
-    eprintln!("error: {message}");
-    if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
     }
 }
 

@@ -14,7 +14,7 @@ fn help_lists_every_command_with_examples() {
     let out = sitectl(home.path()).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for command in ["up", "down", "ps", "daemon"] {
+    for command in ["up", "down", "ps", "daemon", "service"] {
         assert!(
             help.contains(&format!("  {command} ")),
             "{command} missing: {help}"

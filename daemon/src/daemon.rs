@@ -1,6 +1,11 @@
 //! Start and stop of the whole daemon: the single-instance lock, the RPC socket, signals,
 //! and the one shutdown path every exit takes (signal, `shutdown` call, parent death):
 //! cancel → every site stops concurrently → RPC closes → socket removed → lock released.
+//!
+//! Under a service manager it also tells the manager when it is ready and when it stops
+//! ([`Notifier`]), and it can serve a socket the manager passed in (socket activation,
+//! [`crate::activation`]) instead of binding its own; that socket's file belongs to the
+//! manager and is left in place on exit, while the lock is still taken and released here.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -15,6 +20,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::notify::Notifier;
 use crate::registry::Registry;
 
 /// Hard limit on a graceful shutdown; past it the daemon exits anyway.
@@ -30,14 +36,54 @@ pub enum DaemonError {
     Lock { path: PathBuf, source: io::Error },
     #[error("cannot listen on {}: {source}", path.display())]
     Socket { path: PathBuf, source: io::Error },
+    #[error(
+        "{} is a live socket that no sited owns: a service manager listens there \
+         (systemd's sited.socket?); start sited through it (`systemctl --user start \
+         sited.service`), or stop it first (`systemctl --user stop sited.socket`)",
+        path.display()
+    )]
+    SocketInUse { path: PathBuf },
+    #[error("cannot use the socket passed by the service manager: {0}")]
+    Activated(io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(io::Error),
 }
 
+impl DaemonError {
+    /// True when starting again cannot help: another daemon owns this home, or a service
+    /// manager owns its socket. Supervisors must not restart on these (see main.rs for
+    /// the exit code this maps to).
+    pub fn is_blocked(&self) -> bool {
+        match self {
+            DaemonError::AlreadyRunning { .. } | DaemonError::SocketInUse { .. } => true,
+            DaemonError::Paths(error) => error.is_permanent(),
+            _ => false,
+        }
+    }
+}
+
 /// How the daemon runs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DaemonConfig {
     pub paths: Paths,
+    /// A listening socket a service manager passed in (socket activation). When set the
+    /// daemon serves it instead of binding `paths.socket`, and leaves its file alone on
+    /// exit: the manager owns it and keeps listening, to start the next daemon.
+    pub inherited_socket: Option<std::os::unix::net::UnixListener>,
+    /// Tells the service manager (systemd `Type=notify`) when the daemon is ready and
+    /// when it stops; silent when no manager asked.
+    pub notifier: Notifier,
+}
+
+impl DaemonConfig {
+    /// A daemon that binds its own socket and notifies nobody.
+    pub fn new(paths: Paths) -> DaemonConfig {
+        DaemonConfig {
+            paths,
+            inherited_socket: None,
+            notifier: Notifier::none(),
+        }
+    }
 }
 
 /// Why the daemon stopped.
@@ -129,17 +175,29 @@ impl Drop for SocketFile {
     }
 }
 
-/// Binds the RPC socket. Only called with the instance lock held, so any socket file
-/// already there is stale (left by a daemon that was killed) and is replaced.
+/// Binds the RPC socket. Only called with the instance lock held, so no other sited
+/// listens: a socket file already there was left by a daemon that was killed, and is
+/// replaced — unless something still accepts on it, which can only be a service manager
+/// holding it for socket activation. Taking its path would strand every client that
+/// comes through the manager, so that is refused.
 fn bind_socket(path: &Path) -> Result<(UnixListener, SocketFile), DaemonError> {
     let socket_error = |source| DaemonError::Socket {
         path: path.to_path_buf(),
         source,
     };
-    match fs::remove_file(path) {
-        Ok(()) => tracing::info!(path = %path.display(), "removed stale socket"),
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => {
+            return Err(DaemonError::SocketInUse {
+                path: path.to_path_buf(),
+            });
+        }
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-        Err(error) => return Err(socket_error(error)),
+        // Refused (nobody listens), or not a socket at all: stale either way.
+        Err(_) => match fs::remove_file(path) {
+            Ok(()) => tracing::info!(path = %path.display(), "removed stale socket"),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(socket_error(error)),
+        },
     }
     let listener = UnixListener::bind(path).map_err(socket_error)?;
     let guard = SocketFile {
@@ -155,21 +213,51 @@ pub struct Prepared {
     config: DaemonConfig,
     lock: InstanceLock,
     listener: UnixListener,
-    socket: SocketFile,
+    /// The socket file to remove on exit; `None` when a service manager owns it.
+    socket: Option<SocketFile>,
 }
 
-/// Takes the lock and binds the socket: after this returns, clients can connect.
-/// Must run inside a tokio runtime.
-pub fn prepare(config: DaemonConfig) -> Result<Prepared, DaemonError> {
+/// Takes the lock and binds the socket (or adopts the one a service manager passed):
+/// after this returns, clients can connect. Must run inside a tokio runtime.
+pub fn prepare(mut config: DaemonConfig) -> Result<Prepared, DaemonError> {
     config.paths.ensure_dirs()?;
     let lock = InstanceLock::acquire(&config.paths.lock)?;
-    let (listener, socket) = bind_socket(&config.paths.socket)?;
+    let (listener, socket) = match config.inherited_socket.take() {
+        Some(inherited) => (adopt_socket(inherited, &config.paths.socket)?, None),
+        None => {
+            let (listener, socket) = bind_socket(&config.paths.socket)?;
+            (listener, Some(socket))
+        }
+    };
     Ok(Prepared {
         config,
         lock,
         listener,
         socket,
     })
+}
+
+/// Serves a listening socket passed in by a service manager. Its path should be the one
+/// `sitectl` computes; if not, clients will not find it, which is worth a warning.
+fn adopt_socket(
+    inherited: std::os::unix::net::UnixListener,
+    expected: &Path,
+) -> Result<UnixListener, DaemonError> {
+    inherited
+        .set_nonblocking(true)
+        .map_err(DaemonError::Activated)?;
+    let bound = inherited.local_addr().map_err(DaemonError::Activated)?;
+    match bound.as_pathname() {
+        Some(path) if path == expected => {}
+        other => tracing::warn!(
+            passed = ?other,
+            expected = %expected.display(),
+            "the service manager's socket is not where sitectl looks: set SITED_HOME alike \
+             for both (or let `sitectl service install` write the units)"
+        ),
+    }
+    tracing::info!(socket = ?bound.as_pathname(), "serving the socket passed by the service manager");
+    UnixListener::from_std(inherited).map_err(DaemonError::Activated)
 }
 
 /// Runs the daemon until `stop` resolves, a signal arrives or a client asks it to shut
@@ -200,13 +288,19 @@ pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<E
         rpc_stop.clone(),
         tracker.clone(),
     ));
+    // The socket has been listening since `prepare` (connections wait in its backlog)
+    // and its accept loop is now spawned: any call made from here on is answered.
     tracing::info!(pid = std::process::id(), socket = %config.paths.socket.display(), "sited ready");
+    config
+        .notifier
+        .ready(&format!("serving on {}", config.paths.socket.display()));
 
     tokio::select! {
         signal = signals.next() => tracing::info!(signal, "shutting down"),
         () = root.cancelled() => {}
         () = stop => tracing::info!("shutting down: stop requested"),
     }
+    config.notifier.stopping();
     root.cancel();
 
     let graceful = async {

@@ -59,6 +59,12 @@ pub fn launch(exe: &Path, args: &[&str], paths: &Paths) -> Result<Hello, LaunchE
     let mut command = Command::new(exe);
     command
         .args(args)
+        // The detached daemon is nobody's service: if whoever ran us is supervised, its
+        // manager's notify socket and passed fds are not for the child.
+        .env_remove(crate::notify::NOTIFY_SOCKET_ENV)
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES")
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(log_error)?)
         .stderr(log);

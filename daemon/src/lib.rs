@@ -3,9 +3,11 @@
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod activation;
 pub mod build;
 pub mod daemon;
 pub mod launcher;
+pub mod notify;
 pub mod ports;
 pub mod registry;
 pub mod rpc;

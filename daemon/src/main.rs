@@ -1,5 +1,21 @@
 //! `sited`: the daemon binary. Parses arguments, sets up logging and hands over to the
 //! library; everything interesting lives in `sited::*`.
+//!
+//! Exit codes, chosen for the service managers that restart the daemon on failure
+//! (systemd `Restart=on-failure`, launchd `KeepAlive { SuccessfulExit = false }`):
+//!
+//! | code | meaning | supervisor |
+//! | --- | --- | --- |
+//! | 0 | stopped cleanly: a signal, `sitectl daemon stop`, the parent's death | not restarted |
+//! | 1 | failed: an error that a new start may not hit (I/O, binding the socket, the runtime), or a shutdown cut short (second signal, deadline); a panic exits 101 and a fatal signal kills it, which supervisors treat alike | restarted |
+//! | 2 | usage error (from clap) | — |
+//! | 3 | blocked: start-up can never succeed as things stand — another sited already owns this home (SCENARIOS S17: non-zero, naming its pid), a service manager owns its socket, or the paths are unusable (socket path too long, runtime dir not ours) | systemd: not restarted (`RestartPreventExitStatus=3` in the unit) |
+//!
+//! launchd cannot exempt an exit code from `KeepAlive`, so the LaunchAgent passes
+//! `--exit-zero-if-running`, which turns 3 into 0: launchd then leaves the job alone
+//! instead of restarting it every `ThrottleInterval` while another daemon runs. systemd
+//! must not get that flag: a `Type=notify` service that exits 0 before `READY=1` is a
+//! protocol failure there, which `Restart=on-failure` restarts.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,8 +23,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use sited::daemon::{self, DaemonConfig, Exit};
-use sited_proto::Paths;
+use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
+use sited::notify::Notifier;
+use sited_proto::{Paths, PathsError};
+
+/// Start-up can never succeed as things stand (see the table above).
+const EXIT_BLOCKED: u8 = 3;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,10 +39,16 @@ use sited_proto::Paths;
         Without a subcommand it runs in the foreground (what systemd and launchd run), \
         logging to stderr. Most people never start it by hand: `sitectl` starts it when \
         needed. Set SITED_HOME to keep all its files (socket, lock, state, log) under one \
-        directory.",
+        directory.\n\n\
+        Under systemd it supports Type=notify (READY=1 once its socket answers, \
+        STOPPING=1 on shutdown) and socket activation (LISTEN_FDS): \
+        `sitectl service install` sets both up.",
     after_help = "Examples:\n  sited                       run in the foreground\n  \
         sited --daemonize           start detached, return once it answers\n  \
-        sited build ./blog          build once to ./blog/public"
+        sited build ./blog          build once to ./blog/public\n\n\
+        Exit codes: 0 stopped cleanly, 1 failure (a supervisor should restart), \
+        2 usage, 3 start-up can never succeed as things stand, e.g. sited already runs \
+        (0 with --exit-zero-if-running)."
 )]
 struct Cli {
     /// Start detached (new session, log to the state dir) and return once it answers.
@@ -31,6 +57,10 @@ struct Cli {
     /// Exit cleanly when the parent process dies (Linux), for test harnesses.
     #[arg(long)]
     exit_with_parent: bool,
+    /// Exit 0 instead of 3 when start-up can never succeed (sited already runs): for
+    /// launchd's KeepAlive, which restarts every non-zero exit.
+    #[arg(long)]
+    exit_zero_if_running: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -69,9 +99,29 @@ fn main() -> ExitCode {
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::FAILURE
+            if !is_blocked(&error) {
+                ExitCode::FAILURE
+            } else if cli.exit_zero_if_running {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_BLOCKED)
+            }
         }
     }
+}
+
+/// Whether `error` means start-up can never succeed as things stand.
+fn is_blocked(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<DaemonError>()
+            .is_some_and(DaemonError::is_blocked)
+            || cause
+                .downcast_ref::<PathsError>()
+                .is_some_and(PathsError::is_permanent)
+            // A unit that passes the wrong sockets fails the same way every time.
+            || cause.is::<sited::activation::ActivationError>()
+    })
 }
 
 fn init_tracing() {
@@ -90,9 +140,19 @@ fn foreground(exit_with_parent: bool) -> anyhow::Result<ExitCode> {
         daemon::exit_with_parent().context("cannot follow the parent process")?;
     }
     let paths = Paths::from_env()?;
+    // Before the runtime exists: fd 3 must be claimed before anything could open it.
+    let inherited = sited::activation::take_from_env()?;
+    if let Some(activated) = &inherited {
+        tracing::info!(name = ?activated.name, "socket-activated by the service manager");
+    }
+    let config = DaemonConfig {
+        inherited_socket: inherited.map(|activated| activated.listener),
+        notifier: Notifier::from_env(),
+        ..DaemonConfig::new(paths)
+    };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let exit = runtime.block_on(async {
-        let prepared = daemon::prepare(DaemonConfig { paths })?;
+        let prepared = daemon::prepare(config)?;
         daemon::run(prepared, std::future::pending()).await
     })?;
     // Site tasks are done; do not wait on blocking threads (a build still running).

@@ -39,6 +39,14 @@ pub enum PathsError {
     NotOwner { path: PathBuf, owner: u32, me: u32 },
 }
 
+impl PathsError {
+    /// True when trying again cannot help: the configuration itself is unusable (no
+    /// home, a socket path over the limit, a runtime dir owned by someone else).
+    pub fn is_permanent(&self) -> bool {
+        !matches!(self, PathsError::CreateDir { .. })
+    }
+}
+
 /// Every file location sited uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {

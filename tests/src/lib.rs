@@ -278,7 +278,12 @@ impl Home {
 
     /// A command for one of our binaries with a clean environment.
     pub fn command(&self, binary: &str) -> Command {
-        let mut command = Command::new(bin(binary));
+        self.command_for(&bin(binary))
+    }
+
+    /// A command for any program with the same clean environment as our binaries get.
+    pub fn command_for(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
         command
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -329,22 +334,30 @@ impl Home {
     /// Starts `sited` in the foreground (as systemd would), stderr to a file, and waits
     /// until it answers.
     pub fn start_foreground(&mut self, args: &[&str]) -> u32 {
+        let mut command = self.command("sited");
+        command.args(args);
+        let pid = self.spawn_foreground(command);
+        assert!(
+            wait_until(DEADLINE, || self.answers()),
+            "sited did not come up: {}",
+            self.foreground_log()
+        );
+        pid
+    }
+
+    /// Spawns `command` (a `sited`, or a wrapper that execs one) as a foreground daemon,
+    /// stderr to `foreground.log`, without waiting for it to answer. The child is killed
+    /// when the home is dropped.
+    pub fn spawn_foreground(&mut self, mut command: Command) -> u32 {
         fs::create_dir_all(self.path().join("state")).unwrap();
         let stderr = fs::File::create(self.path().join("foreground.log")).unwrap();
-        let child = self
-            .command("sited")
-            .args(args)
+        let child = command
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .expect("start sited");
         let pid = child.id();
         self.foreground.push(child);
-        assert!(
-            wait_until(DEADLINE, || self.answers()),
-            "sited did not come up: {}",
-            self.foreground_log()
-        );
         pid
     }
 
