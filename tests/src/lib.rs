@@ -3,6 +3,8 @@
 //! offers the waits and probes the scenarios need. Nothing here sleeps a fixed time
 //! waiting for readiness: conditions are polled against a deadline.
 
+pub mod browser;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -26,13 +28,7 @@ pub fn workspace() -> PathBuf {
 /// if it is missing or older than the sources, rather than testing a stale copy (and
 /// never one found on `PATH`).
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps");
-    let path = dir.join(name);
+    let path = bin_dir().join(name);
     let built = fs::metadata(&path)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| {
@@ -57,6 +53,16 @@ pub fn bin(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// `target/<profile>`, where cargo puts the binaries this test was built with.
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
 }
 
 fn newest_mtime(dir: &Path) -> SystemTime {
@@ -405,7 +411,8 @@ impl Drop for Home {
         // A detached daemon started by `sitectl`: kill it if it is really ours.
         if let Some(pid) = self.daemon_pid() {
             let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
-            if exe.is_some_and(|exe| exe.starts_with(bin("sited").parent().unwrap())) {
+            // Not `bin()`: it may panic, and a panic here would leak the daemon.
+            if exe.is_some_and(|exe| exe.starts_with(bin_dir())) {
                 let _ = Command::new("kill")
                     .arg("-KILL")
                     .arg(pid.to_string())
