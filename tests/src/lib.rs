@@ -58,11 +58,14 @@ pub fn bin(name: &str) -> PathBuf {
 /// `target/<profile>`, where cargo puts the binaries this test was built with.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> → target/<profile>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps")
-        .to_path_buf()
+    // target/<profile>/deps/<test> → target/<profile>; a harness binary lives in
+    // target/<profile> itself.
+    let dir = exe.parent().expect("an executable lives in a directory");
+    if dir.ends_with("deps") {
+        dir.parent().expect("deps/ has a parent").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 fn newest_mtime(dir: &Path) -> SystemTime {
@@ -202,17 +205,29 @@ impl Events {
         Ok(Events { reader })
     }
 
+    /// Waits for events without the test deadline (for harnesses that idle).
+    pub fn wait_forever(&mut self) {
+        self.reader.get_ref().set_read_timeout(None).expect("clear the read timeout");
+    }
+
     /// The next state the server sends (the JSON of one `data:` line). Chunked
     /// transfer framing lines are skipped.
     pub fn next_state(&mut self) -> serde_json::Value {
+        self.try_next_state().expect("event stream closed")
+    }
+
+    /// Like [`Events::next_state`], but `None` once the server closed the stream.
+    pub fn try_next_state(&mut self) -> Option<serde_json::Value> {
         let mut line = String::new();
         loop {
             line.clear();
             let read = std::io::BufRead::read_line(&mut self.reader, &mut line)
                 .expect("read the event stream (timed out?)");
-            assert!(read > 0, "event stream closed");
+            if read == 0 {
+                return None;
+            }
             if let Some(json) = line.trim_end().strip_prefix("data: ") {
-                return serde_json::from_str(json).expect("event JSON");
+                return Some(serde_json::from_str(json).expect("event JSON"));
             }
         }
     }
