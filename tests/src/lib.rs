@@ -207,7 +207,10 @@ impl Events {
 
     /// Waits for events without the test deadline (for harnesses that idle).
     pub fn wait_forever(&mut self) {
-        self.reader.get_ref().set_read_timeout(None).expect("clear the read timeout");
+        self.reader
+            .get_ref()
+            .set_read_timeout(None)
+            .expect("clear the read timeout");
     }
 
     /// The next state the server sends (the JSON of one `data:` line). Chunked

@@ -85,4 +85,18 @@ fn edits_show_up_in_the_browser_by_themselves() {
         "!document.getElementById('__sited_overlay') && !!document.getElementById('custom')",
         WAIT,
     );
+
+    // The daemon goes away and comes back: the page reconnects by itself, and follows
+    // edits again.
+    home.sitectl_ok(&["daemon", "stop"]);
+    assert_eq!(home.up(&root, &["--port", &port.to_string()]), port);
+    fs::write(
+        root.join("content/notes/page.md"),
+        "+++\ntitle = \"Page\"\n+++\nAfter the restart.\n",
+    )
+    .unwrap();
+    browser.wait_for(
+        "document.body.innerText.includes('After the restart.')",
+        WAIT,
+    );
 }

@@ -123,6 +123,50 @@ fn s09_failed_rebuild_keeps_serving_the_last_good_build() {
 }
 
 #[test]
+fn s09_a_template_that_panics_the_renderer_is_that_pages_error() {
+    let home = Home::with_env("SITED_TEST_PANIC_FUNCTION", "1");
+    let root = site(&home, "s");
+    let other_root = site(&home, "other");
+    let port = home.up(&root, &["--port", "0"]);
+    let other = home.up(&other_root, &["--port", "0"]);
+    let mut events = Events::connect(port).unwrap();
+    events.next_state();
+    fs::create_dir_all(root.join("templates")).unwrap();
+    fs::write(
+        root.join("templates/boom.html"),
+        "{{ sited_test_panic('kaboom') }}",
+    )
+    .unwrap();
+    fs::write(
+        root.join("content/notes/page.md"),
+        "+++\ntitle = \"Page\"\ntemplate = \"boom.html\"\n+++\nSecond version.\n",
+    )
+    .unwrap();
+    let event = events.until(|e| !e["errors"].as_array().unwrap().is_empty());
+    let error = &event["errors"][0];
+    assert_eq!(error["location"], "content/notes/page.md");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("the renderer panicked: kaboom"),
+        "{error}"
+    );
+    // That page keeps its last good HTML; the rest of the site and the daemon carry on.
+    assert!(body(port, "/notes/page/").contains("First version."));
+    assert!(body(port, "/notes/other/").contains("Other page."));
+    assert_eq!(get(other, "/").unwrap().status, 200);
+    assert!(home.answers());
+    fs::write(
+        root.join("content/notes/page.md"),
+        "+++\ntitle = \"Page\"\n+++\nThird version.\n",
+    )
+    .unwrap();
+    events.until(|e| e["errors"].as_array().unwrap().is_empty());
+    assert!(body(port, "/notes/page/").contains("Third version."));
+}
+
+#[test]
 fn s11_only_the_site_whose_file_changed_rebuilds() {
     let home = Home::new();
     let roots: Vec<_> = (0..20).map(|n| site(&home, &format!("site{n}"))).collect();

@@ -29,7 +29,9 @@ const SETTLE: Duration = Duration::from_millis(300);
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let edits: usize = args.next().map_or(25, |n| n.parse().expect("EDITS is a number"));
+    let edits: usize = args
+        .next()
+        .map_or(25, |n| n.parse().expect("EDITS is a number"));
     let corpus = args.next().map(PathBuf::from).unwrap_or_else(|| {
         sited_tests::workspace()
             .parent()
@@ -42,7 +44,10 @@ fn main() {
     let pages = copy_escaped(&corpus, &sited_root.join("content"));
     copy_escaped(&corpus, &hugo_root.join("content"));
     write_hugo_site(&hugo_root);
-    println!("corpus: {} ({pages} Markdown files), {edits} edits each after {WARMUP} warm-up", corpus.display());
+    println!(
+        "corpus: {} ({pages} Markdown files), {edits} edits each after {WARMUP} warm-up",
+        corpus.display()
+    );
 
     // sited, through its daemon.
     let home = Home::new();
@@ -67,10 +72,14 @@ fn main() {
     let started = Instant::now();
     let mut hugo = HugoServer::start(&hugo_root, hugo_port);
     assert!(
-        wait_until(Duration::from_secs(120), || get(hugo_port, URL).is_ok_and(|r| r.status == 200)),
+        wait_until(Duration::from_secs(120), || get(hugo_port, URL)
+            .is_ok_and(|r| r.status == 200)),
         "hugo server did not come up"
     );
-    println!("hugo: serving in {:?} on port {hugo_port}", started.elapsed());
+    println!(
+        "hugo: serving in {:?} on port {hugo_port}",
+        started.elapsed()
+    );
 
     let mut sited_event = Vec::new();
     let mut sited_served = Vec::new();
@@ -146,7 +155,10 @@ fn time_until_served(port: u16, marker: &str, t0: Instant) -> Duration {
         if get(port, URL).is_ok_and(|r| r.text().contains(marker)) {
             return t0.elapsed();
         }
-        assert!(t0.elapsed() < deadline, "{marker} never served on port {port}");
+        assert!(
+            t0.elapsed() < deadline,
+            "{marker} never served on port {port}"
+        );
         std::thread::sleep(Duration::from_micros(200));
     }
 }
@@ -212,7 +224,14 @@ struct HugoServer(Child);
 impl HugoServer {
     fn start(root: &Path, port: u16) -> HugoServer {
         let child = Command::new("hugo")
-            .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string(), "--source"])
+            .args([
+                "server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--source",
+            ])
             .arg(root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -10,6 +10,11 @@ use sited_proto::BuildError;
 
 use crate::theme;
 
+/// Set (to anything) in the daemon's environment to give templates a
+/// `sited_test_panic(message)` function that panics: the end-to-end tests use it to
+/// prove that a renderer panic is one page's error and nothing more.
+pub const PANIC_TRIGGER_ENV: &str = "SITED_TEST_PANIC_FUNCTION";
+
 /// A loaded template set and where each template came from.
 #[derive(Debug)]
 pub struct Templates {
@@ -47,6 +52,13 @@ impl Templates {
             }
             _ => minijinja::escape_formatter(out, state, value),
         });
+        // Test-only trigger for S9/panic isolation: a template function that panics. Real
+        // templates cannot make minijinja panic, so the tests need a way to.
+        if std::env::var_os(PANIC_TRIGGER_ENV).is_some() {
+            env.add_function("sited_test_panic", |message: String| -> String {
+                panic!("{message}")
+            });
+        }
         for (name, source) in theme::TEMPLATES {
             env.add_template(name, source)
                 .expect("the embedded theme's templates parse");
