@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sited_proto::{Error, Hello, PROTOCOL_VERSION, Paths, SiteInfo, SiteSpec, SitedClient, Target};
+use sited_proto::{
+    Error, Hello, LogLine, LogQuery, PROTOCOL_VERSION, Paths, SiteInfo, SiteSpec, SitedClient,
+    Target,
+};
 use tarpc::client::RpcError;
 use tarpc::context;
 
@@ -74,6 +77,8 @@ const QUICK_DEADLINE: Duration = Duration::from_secs(30);
 /// `up` waits for the first build of the site, which for a big site takes a while.
 const UP_DEADLINE: Duration = Duration::from_secs(600);
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
+/// How long one `logs` call waits for a new line before the client asks again.
+const LOG_WAIT: Duration = Duration::from_secs(20);
 
 fn deadline(after: Duration) -> context::Context {
     let mut ctx = context::current();
@@ -148,13 +153,7 @@ impl Daemon {
             })
     }
 
-    pub async fn up(
-        &self,
-        root: PathBuf,
-        port: Option<u16>,
-        drafts: bool,
-    ) -> Result<SiteInfo, Failure> {
-        let spec = SiteSpec { root, port, drafts };
+    pub async fn up(&self, spec: SiteSpec) -> Result<SiteInfo, Failure> {
         self.client
             .up(deadline(UP_DEADLINE), spec)
             .await
@@ -168,6 +167,83 @@ impl Daemon {
             .await
             .map_err(Failure::rpc)?
             .map_err(Failure::Daemon)
+    }
+
+    /// The port of a site given as a port number or a root path.
+    pub async fn port_of(&self, target: &str) -> Result<u16, Failure> {
+        match parse_target(target) {
+            Target::Port(port) => Ok(port),
+            Target::Root(root) => {
+                let canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
+                self.ps()
+                    .await?
+                    .into_iter()
+                    .find(|site| site.root == canonical || site.root == root)
+                    .map(|site| site.port)
+                    .ok_or(Failure::Daemon(Error::NoSuchSite {
+                        target: Target::Root(root),
+                    }))
+            }
+            Target::All => unreachable!("parse_target never says all"),
+        }
+    }
+
+    async fn logs(&self, query: LogQuery) -> Result<Vec<LogLine>, Failure> {
+        let wait = Duration::from_millis(query.wait_ms) + QUICK_DEADLINE;
+        self.client
+            .logs(deadline(wait), query)
+            .await
+            .map_err(Failure::rpc)?
+            .map_err(Failure::Daemon)
+    }
+
+    /// Prints the last `lines` lines of a site's log (`None`: the daemon's), and with
+    /// `follow` every new one until Ctrl+C.
+    pub async fn print_logs(
+        &self,
+        port: Option<u16>,
+        lines: usize,
+        follow: bool,
+    ) -> Result<(), Failure> {
+        let recent = self
+            .logs(LogQuery {
+                port,
+                after: None,
+                limit: lines,
+                wait_ms: 0,
+            })
+            .await?;
+        let mut last = recent.last().map_or(0, |line| line.seq);
+        crate::output::print_log_lines(&recent);
+        if !follow {
+            return Ok(());
+        }
+        loop {
+            let query = LogQuery {
+                port,
+                after: Some(last),
+                limit: 10_000,
+                wait_ms: LOG_WAIT.as_millis() as u64,
+            };
+            let lines = tokio::select! {
+                lines = self.logs(query) => lines?,
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            };
+            if let Some(line) = lines.last() {
+                last = line.seq;
+            }
+            crate::output::print_log_lines(&lines);
+        }
+    }
+
+    /// Follows an attached site's log until Ctrl+C, then takes it down. Any other end of
+    /// this process closes the connection, and the daemon takes the site down itself.
+    pub async fn serve_attached(&self, site: &SiteInfo) -> Result<(), Failure> {
+        let follow = self.print_logs(Some(site.port), 50, true);
+        follow.await?;
+        let stopped = self.down(Target::Port(site.port)).await?;
+        crate::output::print_down(&stopped);
+        Ok(())
     }
 
     pub async fn ps(&self) -> Result<Vec<SiteInfo>, Failure> {

@@ -43,16 +43,37 @@ enum Command {
         after_help = "Examples:\n  sitectl up\n  sitectl up ./blog --port 8080\n  sitectl up ~/notes --drafts"
     )]
     Up {
-        /// Site root: a folder with `content/` (and optional `site.toml`, `templates/`,
-        /// `static/`), or simply a folder of Markdown files.
-        #[arg(default_value = ".")]
-        path: PathBuf,
-        /// Port to serve on; fails if taken. Default: the first free port from 5173.
-        #[arg(long, short)]
-        port: Option<u16>,
-        /// Include pages marked as drafts.
+        #[command(flatten)]
+        site: SiteArgs,
+        /// Stay in the foreground, print the site's log, and take the site down when this
+        /// command ends (Ctrl+C, closed terminal, killed): the `hugo server` habit, with
+        /// no orphan. Such a site is not brought back after a daemon restart.
         #[arg(long)]
-        drafts: bool,
+        attach: bool,
+    },
+    /// `up --attach`: serve a site for as long as this command runs, printing its log.
+    #[command(after_help = "Examples:\n  sitectl serve\n  sitectl serve ./blog --port 8080")]
+    Serve {
+        #[command(flatten)]
+        site: SiteArgs,
+    },
+    /// Print a site's recent log lines, or the daemon's; `-f` follows new ones.
+    #[command(
+        after_help = "Examples:\n  sitectl logs 5173\n  sitectl logs ./blog -f\n  sitectl logs --daemon -n 200"
+    )]
+    Logs {
+        /// The site's port or root path.
+        #[arg(required_unless_present = "daemon", conflicts_with = "daemon")]
+        target: Option<String>,
+        /// The daemon's own log instead of a site's.
+        #[arg(long)]
+        daemon: bool,
+        /// Keep printing new lines as they come (Ctrl+C to stop).
+        #[arg(long, short)]
+        follow: bool,
+        /// How many recent lines to print first.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        lines: usize,
     },
     /// Stop sites by port or root path, or all of them.
     #[command(
@@ -114,6 +135,21 @@ enum ServiceAction {
     Status,
 }
 
+/// What `up` and `serve` share.
+#[derive(Debug, clap::Args)]
+struct SiteArgs {
+    /// Site root: a folder with `content/` (and optional `site.toml`, `templates/`,
+    /// `static/`), or simply a folder of Markdown files.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Port to serve on; fails if taken. Default: the first free port from 5173.
+    #[arg(long, short)]
+    port: Option<u16>,
+    /// Include pages marked as drafts.
+    #[arg(long)]
+    drafts: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum DaemonAction {
     /// Start the daemon in the background (a no-op if it runs).
@@ -147,18 +183,52 @@ fn main() -> ExitCode {
     }
 }
 
+async fn up(site: SiteArgs, attach: bool) -> Result<(), Failure> {
+    let client = client::Daemon::connect_or_start().await?;
+    let root = std::path::absolute(&site.path)
+        .map_err(|e| Failure::usage(format!("cannot resolve {}: {e}", site.path.display())))?;
+    let spec = sited_proto::SiteSpec {
+        root,
+        port: site.port,
+        drafts: site.drafts,
+        attach,
+    };
+    let info = client.up(spec).await?;
+    output::print_up(&info);
+    if let sited_proto::SiteState::Failed { reason } = &info.state {
+        return Err(Failure::site(reason.clone()));
+    }
+    if !attach {
+        return Ok(());
+    }
+    if !info.attached {
+        eprintln!(
+            "note: {} was already being served by the daemon; not attaching to it (`sitectl down {}` stops it)",
+            info.root.display(),
+            info.port
+        );
+        return Ok(());
+    }
+    eprintln!("attached: the site stops when this command ends (Ctrl+C)");
+    client.serve_attached(&info).await
+}
+
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Up { path, port, drafts } => {
+        Command::Up { site, attach } => up(site, attach).await,
+        Command::Serve { site } => up(site, true).await,
+        Command::Logs {
+            target,
+            daemon,
+            follow,
+            lines,
+        } => {
             let client = client::Daemon::connect_or_start().await?;
-            let root = std::path::absolute(&path)
-                .map_err(|e| Failure::usage(format!("cannot resolve {}: {e}", path.display())))?;
-            let info = client.up(root, port, drafts).await?;
-            output::print_up(&info);
-            match &info.state {
-                sited_proto::SiteState::Failed { reason } => Err(Failure::site(reason.clone())),
-                _ => Ok(()),
-            }
+            let port = match (daemon, target) {
+                (true, _) | (false, None) => None,
+                (false, Some(target)) => Some(client.port_of(&target).await?),
+            };
+            client.print_logs(port, lines, follow).await
         }
         Command::Down { targets, all } => {
             let client = client::Daemon::connect_or_start().await?;

@@ -28,6 +28,21 @@ pub fn print_up(info: &SiteInfo) {
     }
 }
 
+/// `HH:MM:SS LEVEL message`, times in UTC.
+pub fn print_log_lines(lines: &[sited_proto::LogLine]) {
+    for line in lines {
+        let secs = line.at_ms / 1000 % 86_400;
+        println!(
+            "{:02}:{:02}:{:02} {:<5} {}",
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60,
+            line.level,
+            line.message
+        );
+    }
+}
+
 pub fn print_down(stopped: &[SiteInfo]) {
     if stopped.is_empty() {
         println!("no sites were running");
@@ -59,6 +74,8 @@ pub struct PsRow<'a> {
     pub drafts: bool,
     /// Things worth knowing that do not stop the site (e.g. watching by polling).
     pub warnings: &'a [String],
+    /// Lives only as long as the `sitectl up --attach` that brought it up.
+    pub attached: bool,
 }
 
 impl<'a> PsRow<'a> {
@@ -81,6 +98,7 @@ impl<'a> PsRow<'a> {
             started_at_ms: info.started_at_ms,
             drafts: info.drafts,
             warnings: &info.warnings,
+            attached: info.attached,
         }
     }
 }

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::notify::Notifier;
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryConfig};
 
 /// Hard limit on a graceful shutdown; past it the daemon exits anyway.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
@@ -73,6 +73,9 @@ pub struct DaemonConfig {
     /// Tells the service manager (systemd `Type=notify`) when the daemon is ready and
     /// when it stops; silent when no manager asked.
     pub notifier: Notifier,
+    /// Where log lines are kept for `sitectl logs` (filled by the tracing layer the
+    /// binary installs).
+    pub logs: crate::logs::LogHub,
 }
 
 impl DaemonConfig {
@@ -82,6 +85,7 @@ impl DaemonConfig {
             paths,
             inherited_socket: None,
             notifier: Notifier::none(),
+            logs: crate::logs::LogHub::default(),
         }
     }
 }
@@ -279,7 +283,20 @@ pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<E
             None
         }
     };
-    let registry = Arc::new(Registry::new(root.child_token(), tracker.clone(), watcher));
+    let store = crate::state_file::StateStore::new(config.paths.state_file.clone());
+    let remembered = store.load();
+    for warning in &remembered.warnings {
+        tracing::warn!("{warning}");
+    }
+    let registry = Arc::new(Registry::new(RegistryConfig {
+        token: root.child_token(),
+        tracker: tracker.clone(),
+        watcher,
+        store: Some(store),
+        logs: config.logs.clone(),
+    }));
+    // Remembered sites get their ports back before any client can ask for one.
+    registry.restore(&remembered.sites);
     let rpc_stop = CancellationToken::new();
     tracker.spawn(crate::rpc::serve(
         listener,

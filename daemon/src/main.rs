@@ -124,18 +124,25 @@ fn is_blocked(error: &anyhow::Error) -> bool {
     })
 }
 
-fn init_tracing() {
+/// Logs to stderr (colours only on a terminal) and, for the daemon, into the per-site
+/// buffers `sitectl logs` reads.
+fn init_tracing(hub: Option<&sited::logs::LogHub>) {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SITED_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(std::io::stderr().is_terminal());
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(hub.map(sited::logs::LogHub::layer))
         .init();
 }
 
 fn foreground(exit_with_parent: bool) -> anyhow::Result<ExitCode> {
-    init_tracing();
+    let logs = sited::logs::LogHub::default();
+    init_tracing(Some(&logs));
     if exit_with_parent {
         daemon::exit_with_parent().context("cannot follow the parent process")?;
     }
@@ -148,6 +155,7 @@ fn foreground(exit_with_parent: bool) -> anyhow::Result<ExitCode> {
     let config = DaemonConfig {
         inherited_socket: inherited.map(|activated| activated.listener),
         notifier: Notifier::from_env(),
+        logs,
         ..DaemonConfig::new(paths)
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -177,7 +185,7 @@ fn daemonize() -> anyhow::Result<ExitCode> {
 }
 
 fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::Result<ExitCode> {
-    init_tracing();
+    init_tracing(None);
     if !path.is_dir() {
         bail!("site root {} is not a directory", path.display());
     }

@@ -2,49 +2,64 @@
 //!
 //! The map sits behind a plain mutex that is only held for lookups, the bind that
 //! reserves a port and inserts; never across a build or an `.await`, so `ps` answers
-//! while a large site builds.
+//! while a large site builds. Every change to the detached sites is written to the state
+//! file, so a restarted daemon brings them back.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sited_proto::{DEFAULT_PORT, Error, SiteInfo, SiteSpec, Target};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::build::now_ms;
+use crate::logs::LogHub;
 use crate::ports;
 use crate::site::{Lifecycle, SiteConfig, SiteHandle};
+use crate::state_file::{PersistedSite, StateStore};
 use crate::watch::Watcher;
+
+/// What a registry needs from the daemon around it.
+#[derive(Debug)]
+pub struct RegistryConfig {
+    /// Parent of every site's token; cancelled when the daemon shuts down.
+    pub token: CancellationToken,
+    /// Every site task is spawned here, so shutdown can wait for all of them.
+    pub tracker: TaskTracker,
+    /// The daemon's one file watcher; `None` if it could not be created (sites then
+    /// serve without live reload).
+    pub watcher: Option<Watcher>,
+    /// Where detached sites are remembered; `None` to remember nothing.
+    pub store: Option<StateStore>,
+    /// Where each site's log lines go.
+    pub logs: LogHub,
+}
 
 #[derive(Debug)]
 pub struct Registry {
-    sites: Mutex<BTreeMap<u16, std::sync::Arc<SiteHandle>>>,
-    /// Parent of every site's token; cancelled when the daemon shuts down.
-    token: CancellationToken,
-    tracker: TaskTracker,
-    /// The daemon's one file watcher; `None` if it could not be created (sites then
-    /// serve without live reload).
-    watcher: Option<Watcher>,
+    sites: Mutex<BTreeMap<u16, Arc<SiteHandle>>>,
+    config: RegistryConfig,
+    /// Serializes writes of the state file, so they land in the order of the changes.
+    saving: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
-    pub fn new(
-        token: CancellationToken,
-        tracker: TaskTracker,
-        watcher: Option<Watcher>,
-    ) -> Registry {
+    pub fn new(config: RegistryConfig) -> Registry {
         Registry {
             sites: Mutex::new(BTreeMap::new()),
-            token,
-            tracker,
-            watcher,
+            config,
+            saving: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn sites(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, std::sync::Arc<SiteHandle>>> {
+    pub fn logs(&self) -> &LogHub {
+        &self.config.logs
+    }
+
+    fn sites(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, Arc<SiteHandle>>> {
         // A panic while holding this lock cannot leave the map half-updated (every
         // critical section is a single insert/remove), so poisoning is ignored.
         self.sites
@@ -55,7 +70,12 @@ impl Registry {
     /// Brings a site up, or returns the one already serving the same root. Waits for
     /// the first build. On any error nothing is left behind: no listener, no entry.
     pub async fn up(&self, spec: SiteSpec) -> Result<SiteInfo, Error> {
-        if self.token.is_cancelled() {
+        let handle = self.start(spec).await?;
+        Ok(handle.settled().await)
+    }
+
+    async fn start(&self, spec: SiteSpec) -> Result<Arc<SiteHandle>, Error> {
+        if self.config.token.is_cancelled() {
             return Err(Error::ShuttingDown);
         }
         let root = check_root(&spec.root)?;
@@ -72,14 +92,14 @@ impl Registry {
                 .map(|(port, _)| *port);
             failed.and_then(|port| sites.remove(&port))
         };
-        if let Some(failed) = failed {
+        if let Some(failed) = &failed {
             port_wanted = port_wanted.or(Some(failed.config.port));
             failed.stop().await;
         }
-        let handle = {
+        let (handle, created) = {
             let mut sites = self.sites();
             if let Some(existing) = sites.values().find(|s| s.config.root == root) {
-                existing.clone()
+                (existing.clone(), false)
             } else {
                 let listener = match port_wanted {
                     Some(port) => {
@@ -93,58 +113,127 @@ impl Registry {
                     }
                     None => ports::bind_first_free(DEFAULT_PORT, |p| sites.contains_key(&p))?,
                 };
-                let port = listener
-                    .local_addr()
-                    .map_err(|e| Error::Internal(format!("bound listener has no address: {e}")))?
-                    .port();
                 let config = SiteConfig {
                     root,
-                    port,
+                    port: bound_port(&listener)?,
                     drafts: spec.drafts,
                     started_at_ms: now_ms(),
+                    attached: spec.attach,
                 };
-                let handle = std::sync::Arc::new(SiteHandle::spawn(
-                    config,
-                    listener,
-                    self.token.child_token(),
-                    &self.tracker,
-                    self.watcher.clone(),
-                ));
-                sites.insert(port, handle.clone());
-                handle
+                let handle = Arc::new(self.spawn(config, listener));
+                sites.insert(handle.config.port, handle.clone());
+                (handle, true)
             }
         };
-        Ok(handle.settled().await)
+        if created && !spec.attach || failed.is_some() {
+            self.persist().await;
+        }
+        Ok(handle)
+    }
+
+    fn spawn(&self, config: SiteConfig, listener: std::net::TcpListener) -> SiteHandle {
+        self.config.logs.reset(config.port);
+        SiteHandle::spawn(
+            config,
+            listener,
+            self.config.token.child_token(),
+            &self.config.tracker,
+            self.config.watcher.clone(),
+        )
+    }
+
+    /// Brings back remembered sites, each on its own port. Binding is immediate (so no
+    /// new `up` can take a remembered port); builds go on in the background. A site that
+    /// cannot come back is listed as failed, with the reason, and stays remembered.
+    pub fn restore(&self, remembered: &[PersistedSite]) {
+        let mut sites = self.sites();
+        for site in remembered {
+            if sites.contains_key(&site.port) {
+                tracing::warn!(port = site.port, root = %site.root.display(), "two remembered sites share a port; keeping the first");
+                continue;
+            }
+            let config = SiteConfig {
+                root: site.root.clone(),
+                port: site.port,
+                drafts: site.drafts,
+                started_at_ms: now_ms(),
+                attached: false,
+            };
+            let started = check_root(&site.root).and_then(|root| {
+                let listener = ports::bind(site.port)?;
+                Ok(self.spawn(
+                    SiteConfig {
+                        root,
+                        ..config.clone()
+                    },
+                    listener,
+                ))
+            });
+            let handle = match started {
+                Ok(handle) => {
+                    tracing::info!(port = site.port, root = %site.root.display(), "restored site");
+                    handle
+                }
+                Err(error) => {
+                    let reason = format!("could not be restored: {error}");
+                    tracing::warn!(port = site.port, root = %site.root.display(), "site {reason}");
+                    SiteHandle::failed(config, reason)
+                }
+            };
+            sites.insert(site.port, Arc::new(handle));
+        }
     }
 
     /// Takes down the sites `target` names and waits until each has released its port.
     pub async fn down(&self, target: &Target) -> Result<Vec<SiteInfo>, Error> {
-        let removed: Vec<std::sync::Arc<SiteHandle>> = {
-            let mut sites = self.sites();
-            let ports: Vec<u16> = match target {
-                Target::All => sites.keys().copied().collect(),
-                Target::Port(port) => sites
-                    .contains_key(port)
-                    .then_some(*port)
-                    .into_iter()
-                    .collect(),
-                Target::Root(root) => {
-                    let canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
-                    sites
-                        .iter()
-                        .filter(|(_, s)| s.config.root == canonical || s.config.root == *root)
-                        .map(|(port, _)| *port)
-                        .collect()
-                }
-            };
-            ports.iter().filter_map(|port| sites.remove(port)).collect()
-        };
+        let removed = self.remove(|port, site| match target {
+            Target::All => true,
+            Target::Port(p) => port == *p,
+            Target::Root(root) => {
+                let canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
+                site.config.root == canonical || site.config.root == *root
+            }
+        });
         if removed.is_empty() && *target != Target::All {
             return Err(Error::NoSuchSite {
                 target: target.clone(),
             });
         }
-        Ok(futures::future::join_all(removed.iter().map(|site| site.stop())).await)
+        Ok(self.stop_removed(removed).await)
+    }
+
+    /// Takes down the attached sites a closed client connection brought up (those still
+    /// here: the client may have taken some down itself, and their ports reused).
+    pub async fn detach(&self, attached: &[(u16, u64)]) {
+        let removed = self.remove(|port, site| {
+            site.config.attached
+                && attached
+                    .iter()
+                    .any(|&(p, started)| p == port && started == site.config.started_at_ms)
+        });
+        for site in self.stop_removed(removed).await {
+            tracing::info!(port = site.port, root = %site.root.display(), "client went away: attached site stopped");
+        }
+    }
+
+    fn remove(&self, matches: impl Fn(u16, &SiteHandle) -> bool) -> Vec<Arc<SiteHandle>> {
+        let mut sites = self.sites();
+        let ports: Vec<u16> = sites
+            .iter()
+            .filter(|(port, site)| matches(**port, site))
+            .map(|(port, _)| *port)
+            .collect();
+        ports.iter().filter_map(|port| sites.remove(port)).collect()
+    }
+
+    async fn stop_removed(&self, removed: Vec<Arc<SiteHandle>>) -> Vec<SiteInfo> {
+        let detached = removed.iter().any(|site| !site.config.attached);
+        let stopped = futures::future::join_all(removed.iter().map(|site| site.stop())).await;
+        // On daemon shutdown the sites are stopped, not forgotten.
+        if detached && !self.config.token.is_cancelled() {
+            self.persist().await;
+        }
+        stopped
     }
 
     /// Every site, ordered by port.
@@ -154,9 +243,42 @@ impl Registry {
 
     /// Stops every site concurrently; used on daemon shutdown.
     pub async fn stop_all(&self) {
-        self.token.cancel();
+        self.config.token.cancel();
         let _ = self.down(&Target::All).await;
     }
+
+    /// Writes the detached sites to the state file (off the async runtime).
+    async fn persist(&self) {
+        let Some(store) = self.config.store.clone() else {
+            return;
+        };
+        let _order = self.saving.lock().await;
+        let sites: Vec<PersistedSite> = self
+            .sites()
+            .values()
+            .filter(|site| !site.config.attached)
+            .map(|site| PersistedSite {
+                root: site.config.root.clone(),
+                port: site.config.port,
+                drafts: site.config.drafts,
+            })
+            .collect();
+        let saved = tokio::task::spawn_blocking(move || store.save(&sites)).await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "cannot write the state file; sites will not come back after a restart")
+            }
+            Err(error) => tracing::error!(%error, "writing the state file failed"),
+        }
+    }
+}
+
+fn bound_port(listener: &std::net::TcpListener) -> Result<u16, Error> {
+    listener
+        .local_addr()
+        .map(|addr| addr.port())
+        .map_err(|e| Error::Internal(format!("bound listener has no address: {e}")))
 }
 
 /// Checks that a root can be served and returns its canonical form.
@@ -200,12 +322,14 @@ mod tests {
         dir
     }
 
-    fn registry() -> Registry {
-        Registry::new(
-            CancellationToken::new(),
-            TaskTracker::new(),
-            Watcher::new().ok(),
-        )
+    fn registry(store: Option<StateStore>) -> Registry {
+        Registry::new(RegistryConfig {
+            token: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            watcher: Watcher::new().ok(),
+            store,
+            logs: LogHub::default(),
+        })
     }
 
     fn spec(root: &Path, port: Option<u16>) -> SiteSpec {
@@ -213,12 +337,13 @@ mod tests {
             root: root.to_path_buf(),
             port,
             drafts: false,
+            attach: false,
         }
     }
 
     #[tokio::test]
     async fn up_is_idempotent_and_down_frees_the_port() {
-        let registry = registry();
+        let registry = registry(None);
         let dir = site_dir();
         let first = registry.up(spec(dir.path(), Some(0))).await.unwrap();
         assert_eq!(first.state, sited_proto::SiteState::Serving);
@@ -234,7 +359,7 @@ mod tests {
 
     #[tokio::test]
     async fn failed_start_leaves_nothing_behind() {
-        let registry = registry();
+        let registry = registry(None);
         let missing = registry
             .up(spec(Path::new("/definitely/not/here"), None))
             .await;
@@ -252,7 +377,7 @@ mod tests {
 
     #[tokio::test]
     async fn down_of_unknown_site_is_an_error() {
-        let registry = registry();
+        let registry = registry(None);
         let error = registry.down(&Target::Port(1)).await.unwrap_err();
         assert_eq!(
             error,
@@ -261,5 +386,64 @@ mod tests {
             }
         );
         assert!(registry.down(&Target::All).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn detached_sites_are_remembered_and_attached_ones_are_not() {
+        let state = tempfile::tempdir().unwrap();
+        let store = StateStore::new(state.path().join("state.json"));
+        let registry = registry(Some(store.clone()));
+        let (a, b) = (site_dir(), site_dir());
+        let kept = registry.up(spec(a.path(), Some(0))).await.unwrap();
+        let attached = registry
+            .up(SiteSpec {
+                attach: true,
+                ..spec(b.path(), Some(0))
+            })
+            .await
+            .unwrap();
+        assert!(attached.attached);
+        let remembered = store.load().sites;
+        assert_eq!(remembered.len(), 1);
+        assert_eq!(remembered[0].port, kept.port);
+        assert_eq!(remembered[0].root, a.path().canonicalize().unwrap());
+
+        // Shutdown stops sites without forgetting them.
+        registry.stop_all().await;
+        assert_eq!(store.load().sites.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn restore_brings_sites_back_and_lists_the_ones_it_cannot() {
+        let registry = registry(None);
+        let dir = site_dir();
+        let free = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let gone = PersistedSite {
+            root: "/no/such/site".into(),
+            port: 1,
+            drafts: false,
+        };
+        let good = PersistedSite {
+            root: dir.path().to_path_buf(),
+            port,
+            drafts: false,
+        };
+        registry.restore(&[good, gone]);
+        let sites = registry.ps();
+        assert_eq!(sites.len(), 2);
+        let failed = sites.iter().find(|s| s.port == 1).unwrap();
+        assert!(
+            matches!(&failed.state, sited_proto::SiteState::Failed { reason } if reason.contains("could not be restored")),
+            "{failed:?}"
+        );
+        let handle = registry.sites().get(&port).cloned().unwrap();
+        assert_eq!(
+            handle.settled().await.state,
+            sited_proto::SiteState::Serving
+        );
+        // A failed placeholder can be taken down like any site.
+        registry.down(&Target::Port(1)).await.unwrap();
     }
 }

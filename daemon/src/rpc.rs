@@ -2,10 +2,12 @@
 //! peer's uid, then served on its own task; a connection that sends garbage or an
 //! oversized frame ends, and only it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use sited_proto::{Error, Hello, PROTOCOL_VERSION, SiteInfo, SiteSpec, Sited, Target, VERSION};
+use sited_proto::{
+    Error, Hello, LogLine, LogQuery, PROTOCOL_VERSION, SiteInfo, SiteSpec, Sited, Target, VERSION,
+};
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
 use tokio::net::UnixListener;
@@ -20,7 +22,13 @@ struct Server {
     registry: Arc<Registry>,
     /// Cancelled by the `shutdown` call: the daemon's root token.
     shutdown: CancellationToken,
+    /// Sites this connection brought up attached, as (port, started_at_ms): they go
+    /// down when the connection closes.
+    attached: Arc<Mutex<Vec<(u16, u64)>>>,
 }
+
+/// Longest a `logs` call may wait for a new line; clients call again.
+const MAX_LOG_WAIT_MS: u64 = 30_000;
 
 impl Sited for Server {
     async fn hello(self, _: Context, client_protocol: u32) -> Hello {
@@ -36,9 +44,16 @@ impl Sited for Server {
 
     async fn up(self, _: Context, spec: SiteSpec) -> Result<SiteInfo, Error> {
         tracing::info!(root = %spec.root.display(), port = ?spec.port, "up");
+        let attach = spec.attach;
         let result = self.registry.up(spec).await;
-        if let Err(error) = &result {
-            tracing::warn!(%error, "up refused");
+        match &result {
+            Ok(info) if attach && info.attached => self
+                .attached
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((info.port, info.started_at_ms)),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "up refused"),
         }
         result
     }
@@ -50,6 +65,18 @@ impl Sited for Server {
 
     async fn ps(self, _: Context) -> Vec<SiteInfo> {
         self.registry.ps()
+    }
+
+    async fn logs(self, _: Context, mut query: LogQuery) -> Result<Vec<LogLine>, Error> {
+        query.wait_ms = query.wait_ms.min(MAX_LOG_WAIT_MS);
+        let port = query.port;
+        self.registry
+            .logs()
+            .query(&query)
+            .await
+            .ok_or_else(|| Error::NoSuchSite {
+                target: Target::Port(port.unwrap_or_default()),
+            })
     }
 
     async fn shutdown(self, _: Context) {
@@ -66,7 +93,11 @@ pub async fn serve(
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let server = Server { registry, shutdown };
+    let server = Server {
+        registry,
+        shutdown,
+        attached: Arc::default(),
+    };
     let me = sited_proto::paths::current_uid();
     loop {
         let stream = tokio::select! {
@@ -94,19 +125,90 @@ pub async fn serve(
                 continue;
             }
         }
+        // tarpc keeps a channel open while requests are in flight (a client following a
+        // log has one waiting most of the time); the client's end of the socket is seen
+        // here, at once.
+        let closed = CancellationToken::new();
+        let stream = EofWatch {
+            inner: stream,
+            closed: closed.clone(),
+        };
         let channel = BaseChannel::with_defaults(sited_proto::transport::transport(stream));
-        let server = server.clone();
+        // Each connection has its own list of attached sites.
+        let server = Server {
+            attached: Arc::default(),
+            ..server.clone()
+        };
         let stop = stop.clone();
         let requests = tracker.clone();
         tracker.spawn(async move {
+            let attached = server.attached.clone();
+            let registry = server.registry.clone();
             let connection = channel.execute(server.serve()).for_each(|request| {
                 requests.spawn(request);
                 async {}
             });
             tokio::select! {
                 () = stop.cancelled() => {}
+                () = closed.cancelled() => {}
                 () = connection => {}
             }
+            // The client is gone (or the daemon is stopping): its attached sites go too.
+            let attached = std::mem::take(&mut *attached.lock().unwrap_or_else(|p| p.into_inner()));
+            if !attached.is_empty() {
+                registry.detach(&attached).await;
+            }
         });
+    }
+}
+
+/// A socket that tells when the peer has gone: its read side reached the end, or failed.
+struct EofWatch {
+    inner: tokio::net::UnixStream,
+    closed: CancellationToken,
+}
+
+impl tokio::io::AsyncRead for EofWatch {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        match &polled {
+            std::task::Poll::Ready(Ok(()))
+                if buf.filled().len() == before && buf.remaining() > 0 =>
+            {
+                self.closed.cancel();
+            }
+            std::task::Poll::Ready(Err(_)) => self.closed.cancel(),
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for EofWatch {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

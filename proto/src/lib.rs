@@ -30,6 +30,9 @@ pub trait Sited {
     async fn down(target: Target) -> Result<Vec<SiteInfo>, Error>;
     /// Every site the daemon owns, ordered by port.
     async fn ps() -> Vec<SiteInfo>;
+    /// Recent log lines of a site or of the daemon, or the lines after a point (waiting
+    /// a little for new ones: call it in a loop to follow a log).
+    async fn logs(query: LogQuery) -> Result<Vec<LogLine>, Error>;
     /// Stop every site and exit the daemon cleanly.
     async fn shutdown();
 }

@@ -13,11 +13,10 @@ use tokio::net::UnixStream;
 /// sites is a few hundred KiB at most.
 pub const MAX_FRAME_LEN: usize = 4 * 1024 * 1024;
 
-/// A tarpc transport over a connected Unix stream.
-pub fn transport<Item, SinkItem>(
-    stream: UnixStream,
-) -> Transport<UnixStream, Item, SinkItem, Json<Item, SinkItem>>
+/// A tarpc transport over a connected stream (a Unix socket, or a wrapper of one).
+pub fn transport<S, Item, SinkItem>(stream: S) -> Transport<S, Item, SinkItem, Json<Item, SinkItem>>
 where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
     Item: for<'de> serde::Deserialize<'de>,
     SinkItem: serde::Serialize,
 {

@@ -27,6 +27,11 @@ pub struct SiteSpec {
     /// Build pages marked `draft = true` too.
     #[serde(default)]
     pub drafts: bool,
+    /// Tie the site's life to this client connection (`sitectl up --attach`): when the
+    /// connection closes, for any reason, the site goes down. Attached sites are not
+    /// remembered across daemon restarts. Only applies to a site this call creates.
+    #[serde(default)]
+    pub attach: bool,
 }
 
 /// The first port tried when `up` is given none (the one Vite users already know).
@@ -156,6 +161,34 @@ pub struct SiteInfo {
     /// to polling).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Lives only as long as the client connection that brought it up.
+    #[serde(default)]
+    pub attached: bool,
+}
+
+/// One line of a site's (or the daemon's) log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Increases by one per line of the same log; ask for lines after it to follow.
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`.
+    pub level: String,
+    pub message: String,
+}
+
+/// Which log lines to return.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogQuery {
+    /// A site's port, or `None` for the daemon's own log.
+    pub port: Option<u16>,
+    /// Only lines after this `seq`; `None` for the most recent `limit` lines.
+    pub after: Option<u64>,
+    /// At most this many lines (the most recent ones).
+    pub limit: usize,
+    /// With `after`: if there is nothing new yet, wait up to this long for a line.
+    pub wait_ms: u64,
 }
 
 /// Owner of a TCP port, as far as the operating system tells.

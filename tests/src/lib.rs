@@ -107,15 +107,21 @@ pub fn port_is_free(port: u16) -> bool {
 }
 
 /// True if `pid` has exited: no such process, or a zombie waiting to be reaped (PID 1
-/// here reaps lazily).
+/// here reaps lazily). A killed multi-threaded process can show its main thread as a
+/// zombie while its other threads still run and hold its sockets, so every thread must
+/// be a zombie (or gone).
 pub fn process_is_gone(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/status")) {
-        Err(_) => true,
-        Ok(status) => status
-            .lines()
-            .find_map(|l| l.strip_prefix("State:"))
-            .is_some_and(|state| state.trim_start().starts_with('Z')),
-    }
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+            // `pid (comm) S ...`: the state follows the last `)`.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                .is_none_or(|state| matches!(state, 'Z' | 'X'))
+        })
+    })
 }
 
 /// A parsed HTTP response.

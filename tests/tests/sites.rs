@@ -70,6 +70,7 @@ fn ps_json_has_a_stable_schema() {
     assert_eq!(
         keys,
         [
+            "attached",
             "build_ms",
             "built_at_ms",
             "drafts",
@@ -95,7 +96,9 @@ fn ps_json_has_a_stable_schema() {
     assert!(site["started_at_ms"].as_u64().unwrap() > 1_600_000_000_000);
     assert_eq!(site["drafts"], false);
     assert!(site["warnings"].as_array().unwrap().is_empty());
+    assert_eq!(site["attached"], false);
     assert!(site["warnings"].as_array().unwrap().is_empty());
+    assert_eq!(site["attached"], false);
 }
 
 #[test]

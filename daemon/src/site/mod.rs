@@ -33,8 +33,10 @@ pub struct SiteConfig {
     pub root: PathBuf,
     pub port: u16,
     pub drafts: bool,
-    /// Milliseconds since the Unix epoch.
+    /// Milliseconds since the Unix epoch; with the port, identifies this site's life.
     pub started_at_ms: u64,
+    /// Lives only as long as the client connection that brought it up.
+    pub attached: bool,
 }
 
 /// Messages the registry sends a site.
@@ -58,6 +60,9 @@ pub struct SiteHandle {
     status: watch::Receiver<Status>,
     commands: mpsc::Sender<Command>,
     token: CancellationToken,
+    /// Set for a site that has no task (it failed before it could start): the handle
+    /// moves its state itself.
+    placeholder: Option<watch::Sender<Status>>,
 }
 
 impl SiteHandle {
@@ -94,6 +99,26 @@ impl SiteHandle {
             status,
             commands,
             token,
+            placeholder: None,
+        }
+    }
+
+    /// A site that could not start (e.g. its remembered root is gone): listed as failed
+    /// with the reason, holding nothing, until it is taken down or brought up again.
+    pub fn failed(config: SiteConfig, reason: String) -> SiteHandle {
+        let (status_tx, status) = watch::channel(Status {
+            lifecycle: Lifecycle::Failed {
+                reason,
+                last_build: None,
+            },
+            warnings: Vec::new(),
+        });
+        SiteHandle {
+            config,
+            status,
+            commands: mpsc::channel(1).0,
+            token: CancellationToken::new(),
+            placeholder: Some(status_tx),
         }
     }
 
@@ -119,6 +144,12 @@ impl SiteHandle {
 
     /// Cancels the site and waits until it has let go of everything it held.
     pub async fn stop(&self) -> SiteInfo {
+        if let Some(status) = &self.placeholder {
+            status.send_modify(|status| {
+                let _ = status.lifecycle.stop();
+                let _ = status.lifecycle.stopped();
+            });
+        }
         self.token.cancel();
         let mut status = self.status.clone();
         // An error means the task is gone (it ended or panicked): nothing is held.
@@ -141,6 +172,7 @@ fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
         started_at_ms: config.started_at_ms,
         drafts: config.drafts,
         warnings: status.warnings.clone(),
+        attached: config.attached,
     }
 }
 

@@ -1,0 +1,171 @@
+//! Attached sites (`sitectl up --attach` / `sitectl serve`), S7: the site lives exactly as
+//! long as the client; and `sitectl logs -f` following a site's log.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sited_tests::{DEADLINE, Home, get, kill, port_is_free, port_of, wait_until};
+
+/// Starts `sitectl ARGS` with its stdout read line by line on a thread.
+fn spawn(home: &Home, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = home
+        .command("sitectl")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sitectl");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for a line containing `needle`.
+fn line_with(lines: &mpsc::Receiver<String>, needle: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let left = DEADLINE.saturating_sub(start.elapsed());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no line with {needle:?} within {DEADLINE:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+/// Brings up an attached site and a detached one; ends the client with `signal`.
+fn attached_site_goes_down_with_its_client(signal: &str) {
+    let home = Home::new();
+    let attached_root = home.site("attached", &[("index.md", "# Attached\n")]);
+    let other_root = home.site("other", &[("index.md", "# Other\n")]);
+    let other = home.up(&other_root, &["--port", "0"]);
+    let (mut client, lines) = spawn(
+        &home,
+        &["serve", attached_root.to_str().unwrap(), "--port", "0"],
+    );
+    let port = port_of(&line_with(&lines, "serving")).unwrap();
+    assert_eq!(get(port, "/").unwrap().status, 200);
+    let sites = home.ps();
+    let row = sites.iter().find(|s| s["port"] == port).unwrap();
+    assert_eq!(row["attached"], true);
+    // Attached sites are never remembered.
+    let state = std::fs::read_to_string(home.path().join("state/state.json")).unwrap();
+    assert!(!state.contains("attached"), "{state}");
+
+    let sent = Instant::now();
+    kill(client.id(), signal);
+    let _ = client.wait();
+    assert!(
+        wait_until(DEADLINE, || port_is_free(port)),
+        "the attached site outlived its client"
+    );
+    eprintln!(
+        "SIG{signal}: attached site's port free after {:?}",
+        sent.elapsed()
+    );
+    assert!(wait_until(DEADLINE, || home
+        .ps()
+        .iter()
+        .all(|s| s["port"] != port)));
+    assert_eq!(
+        get(other, "/").unwrap().status,
+        200,
+        "other sites untouched"
+    );
+    assert_eq!(home.ps().len(), 1);
+}
+
+#[test]
+fn s07_sigkill_of_the_attached_client_takes_its_site_down() {
+    attached_site_goes_down_with_its_client("KILL");
+}
+
+#[test]
+fn s07_closed_terminal_sighup_takes_its_site_down() {
+    attached_site_goes_down_with_its_client("HUP");
+}
+
+#[test]
+fn s07_ctrl_c_stops_the_attached_site_and_says_so() {
+    let home = Home::new();
+    let root = home.site("attached", &[("index.md", "# Attached\n")]);
+    let (mut client, lines) = spawn(
+        &home,
+        &["up", "--attach", root.to_str().unwrap(), "--port", "0"],
+    );
+    let port = port_of(&line_with(&lines, "serving")).unwrap();
+    // The site's log is streamed: its first build is there.
+    line_with(&lines, "built");
+    // A change shows up in the stream as it happens.
+    std::fs::write(root.join("index.md"), "# Attached, edited\n").unwrap();
+    let start = Instant::now();
+    let mut builds = 0;
+    while builds < 1 && start.elapsed() < DEADLINE {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(100))
+            && line.contains("built")
+        {
+            builds += 1;
+        }
+    }
+    assert_eq!(builds, 1, "the rebuild's log line was streamed");
+    kill(client.id(), "INT");
+    let status = client.wait().unwrap();
+    assert!(status.success(), "Ctrl+C is a normal end: {status}");
+    line_with(&lines, &format!("stopped http://127.0.0.1:{port}/"));
+    assert!(port_is_free(port));
+}
+
+#[test]
+fn up_attach_to_an_already_detached_site_does_not_adopt_it() {
+    let home = Home::new();
+    let root = home.site("s", &[("index.md", "# S\n")]);
+    let port = home.up(&root, &["--port", "0"]);
+    let out = home.sitectl(&["up", "--attach", root.to_str().unwrap()]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not attaching"), "{stderr}");
+    assert_eq!(
+        get(port, "/").unwrap().status,
+        200,
+        "still up after the client left"
+    );
+}
+
+#[test]
+fn logs_follow_shows_the_line_a_file_edit_causes() {
+    let home = Home::new();
+    let root = home.site("s", &[("index.md", "# Logged\n")]);
+    let port = home.up(&root, &["--port", "0"]);
+    let recent = home.sitectl_ok(&["logs", &port.to_string()]);
+    assert_eq!(recent.matches("built").count(), 1, "{recent}");
+    let by_path = home.sitectl_ok(&["logs", root.to_str().unwrap(), "-n", "1"]);
+    assert_eq!(by_path.lines().count(), 1, "{by_path}");
+
+    let (mut follower, lines) = spawn(&home, &["logs", &port.to_string(), "-f"]);
+    line_with(&lines, "built");
+    std::fs::write(root.join("broken.md"), "+++\ntitle = \"oops\n+++\n").unwrap();
+    let line = line_with(&lines, "broken.md");
+    assert!(
+        line.contains("WARN") && line.contains("broken.md:2"),
+        "{line}"
+    );
+    line_with(&lines, "built");
+    let _ = follower.kill();
+    let _ = follower.wait();
+
+    let daemon = home.sitectl_ok(&["logs", "--daemon"]);
+    assert!(daemon.contains("sited ready"), "{daemon}");
+    let missing = home.sitectl(&["logs", "65000"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
