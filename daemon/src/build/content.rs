@@ -147,7 +147,9 @@ fn read_config(root: &Path, errors: &mut Vec<BuildError>) -> SiteConfig {
 /// editors leave while saving (vim's `.swp`/`4913`/`~`, emacs' `.#x`/`#x#`, JetBrains'
 /// `___jb_tmp___`, generic `.tmp`).
 pub fn is_ignored_name(name: &str) -> bool {
-    name.starts_with('.')
+    // `..md` is not hidden: it is the page for the `.` command (tldr has one).
+    let hidden = name.starts_with('.') && !(name.starts_with("..") && name.len() > 2);
+    hidden
         || name.ends_with('~')
         || name == "4913"
         || name.ends_with(".swp")
@@ -339,7 +341,7 @@ mod tests {
         ] {
             assert!(is_ignored_name(name), "{name}");
         }
-        for name in ["a.md", "index.md", "photo.jpg", "README.md"] {
+        for name in ["a.md", "index.md", "photo.jpg", "README.md", "..md"] {
             assert!(!is_ignored_name(name), "{name}");
         }
     }

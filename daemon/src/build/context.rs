@@ -138,6 +138,8 @@ pub struct SiteCtx<'a> {
     pub has_custom_css: bool,
     pub sections: Vec<Link>,
     pub recent_pages: Vec<Summary>,
+    /// `/atom.xml` when the site has dated pages.
+    pub feed_url: Option<String>,
     pub tags: Vec<TagLink>,
     /// Comes from `site.toml`, which only changes with a full rebuild: not hashed.
     pub extra: &'a toml::Table,
@@ -151,6 +153,7 @@ impl Hash for SiteCtx<'_> {
         self.has_custom_css.hash(state);
         self.sections.hash(state);
         self.recent_pages.hash(state);
+        self.feed_url.hash(state);
         self.tags.hash(state);
     }
 }

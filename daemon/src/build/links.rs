@@ -43,8 +43,14 @@ impl LinkResolver for SourceLinks<'_> {
         if is_markdown(&joined) {
             self.used_page_urls.set(true);
             let url = self.md_urls.get(joined.as_path())?;
-            let url = url.as_str();
             return Some(format!("{}{suffix}", encode_path(url)));
+        }
+        // mdBook sources link chapters by their output name: `intro.html` is `intro.md`.
+        if joined.extension().is_some_and(|e| e == "html") {
+            self.used_page_urls.set(true);
+            if let Some(url) = self.md_urls.get(joined.with_extension("md").as_path()) {
+                return Some(format!("{}{suffix}", encode_path(url)));
+            }
         }
         let mut url = file_url(&joined);
         if path.ends_with('/') || url.is_empty() {
@@ -117,4 +123,63 @@ pub fn encode_path(path: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(dir: &str, dest: &str) -> Option<String> {
+        let mut urls = HashMap::default();
+        urls.insert(PathBuf::from("guide/intro.md"), "/guide/intro/".to_string());
+        urls.insert(PathBuf::from("guide/_index.md"), "/guide/".to_string());
+        urls.insert(PathBuf::from("café.md"), "/café/".to_string());
+        let links = SourceLinks {
+            dir: Path::new(dir),
+            md_urls: &urls,
+            used_page_urls: Cell::new(false),
+        };
+        links.resolve(dest)
+    }
+
+    #[test]
+    fn markdown_links_become_page_urls_with_their_fragment() {
+        assert_eq!(
+            resolve("guide", "intro.md").as_deref(),
+            Some("/guide/intro/")
+        );
+        assert_eq!(
+            resolve("guide", "intro.md#setup").as_deref(),
+            Some("/guide/intro/#setup")
+        );
+        assert_eq!(
+            resolve("other", "../guide/intro.md").as_deref(),
+            Some("/guide/intro/")
+        );
+        assert_eq!(resolve("guide", "_index.md").as_deref(), Some("/guide/"));
+        assert_eq!(resolve("", "caf%C3%A9.md").as_deref(), Some("/caf%C3%A9/"));
+        // mdBook style.
+        assert_eq!(
+            resolve("guide", "intro.html#x").as_deref(),
+            Some("/guide/intro/#x")
+        );
+    }
+
+    #[test]
+    fn files_become_absolute_and_the_rest_is_left_alone() {
+        assert_eq!(
+            resolve("posts", "img/a.png").as_deref(),
+            Some("/posts/img/a.png")
+        );
+        assert_eq!(
+            resolve("posts", "../a b.pdf").as_deref(),
+            Some("/a%20b.pdf")
+        );
+        assert_eq!(resolve("posts", "https://example.com/x.md"), None);
+        assert_eq!(resolve("posts", "mailto:a@b.c"), None);
+        assert_eq!(resolve("posts", "#top"), None);
+        assert_eq!(resolve("posts", "/abs/path"), None);
+        assert_eq!(resolve("posts", "missing.md"), None, "left as written");
+        assert_eq!(resolve("", "../../outside.md"), None, "leaves the site");
+    }
 }

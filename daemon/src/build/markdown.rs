@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 
 /// One heading in a page's table of contents.
@@ -71,11 +71,14 @@ pub fn render(
                 );
                 if first_block {
                     if strip_title(&text) {
-                        strip_range = Some(i..end + 1);
+                        strip_range = Some((i..end + 1, id.clone()));
                     }
                     rendered.leading_heading = Some(text.clone());
                 }
-                if strip_range.as_ref().is_none_or(|range| range.start != i) {
+                if strip_range
+                    .as_ref()
+                    .is_none_or(|(range, _)| range.start != i)
+                {
                     rendered.word_count += text.split_whitespace().count();
                 }
                 if (HeadingLevel::H2..=HeadingLevel::H4).contains(&level) {
@@ -115,18 +118,102 @@ pub fn render(
             Event::Text(text) => {
                 rendered.word_count += text.split_whitespace().count();
             }
+            Event::Html(html) | Event::InlineHtml(html) => {
+                // Raw `<img src="img/x.png">` resolves like `![](img/x.png)`.
+                if let Some(rewritten) = rewrite_html_links(html, links) {
+                    match &mut events[i] {
+                        Event::Html(html) | Event::InlineHtml(html) => {
+                            *html = CowStr::from(rewritten)
+                        }
+                        _ => unreachable!("matched raw HTML above"),
+                    }
+                }
+            }
             Event::Start(_) => first_block = false,
             _ => {}
         }
         i += 1;
     }
-    if let Some(range) = strip_range {
-        events.drain(range);
+    if let Some((range, id)) = strip_range {
+        // The heading goes (the template prints the title) but its anchor stays: other
+        // pages link to `page#title`.
+        let anchor = format!("<a id=\"{}\"></a>\n", super::templates::escape_html(&id));
+        events.splice(range, [Event::Html(CowStr::from(anchor))]);
     }
     let mut html = String::with_capacity(body.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    pulldown_cmark::html::push_html(&mut html, highlight_code(events).into_iter());
     rendered.html = html;
     rendered
+}
+
+/// Replaces fenced code blocks in a known language by their highlighted HTML.
+fn highlight_code(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut events = events.into_iter();
+    while let Some(event) = events.next() {
+        let Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) = &event else {
+            out.push(event);
+            continue;
+        };
+        let lang = super::highlight::language(info).to_string();
+        let mut code = String::new();
+        let mut inner = Vec::new();
+        for event in events.by_ref() {
+            match event {
+                Event::End(TagEnd::CodeBlock) => break,
+                Event::Text(text) => {
+                    code.push_str(&text);
+                    inner.push(Event::Text(text));
+                }
+                other => inner.push(other),
+            }
+        }
+        match super::highlight::highlight(&lang, &code) {
+            Some(html) => out.push(Event::Html(CowStr::from(html))),
+            None => {
+                out.push(event);
+                out.extend(inner);
+                out.push(Event::End(TagEnd::CodeBlock));
+            }
+        }
+    }
+    out
+}
+
+/// Rewrites the `src` and `href` attributes of raw HTML through `links`; `None` if
+/// nothing changed.
+fn rewrite_html_links(html: &str, links: &dyn LinkResolver) -> Option<String> {
+    let mut out = String::with_capacity(html.len());
+    let mut changed = false;
+    let mut rest = html;
+    while let Some(at) = ["src=", "href=", "SRC=", "HREF="]
+        .iter()
+        .filter_map(|a| rest.find(a).map(|i| (i, a.len())))
+        .min()
+    {
+        let (start, len) = at;
+        let value_start = start + len;
+        let quote = rest[value_start..].chars().next();
+        let Some(quote @ ('"' | '\'')) = quote else {
+            out.push_str(&rest[..value_start]);
+            rest = &rest[value_start..];
+            continue;
+        };
+        let inner = &rest[value_start + 1..];
+        let Some(end) = inner.find(quote) else { break };
+        out.push_str(&rest[..value_start + 1]);
+        match links.resolve(&inner[..end]) {
+            Some(new) => {
+                out.push_str(&new);
+                changed = true;
+            }
+            None => out.push_str(&inner[..end]),
+        }
+        out.push(quote);
+        rest = &inner[end + 1..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 /// Index of the `End` matching the `Start` at `start`.
@@ -291,6 +378,43 @@ mod tests {
             render("# T\n\nFirst.\n", &NoLinks, &|_| false).word_count,
             2
         );
+    }
+
+    #[test]
+    fn fenced_code_in_a_known_language_is_highlighted() {
+        let html = render(
+            "```rust,ignore\nlet x = 1;\n```\n\n```nope\nplain <x>\n```\n",
+            &NoLinks,
+            &|_| false,
+        )
+        .html;
+        assert!(
+            html.contains(r#"<pre class="hl-code"><code class="language-rust">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<code class="language-nope">plain &lt;x&gt;"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn raw_html_links_are_rewritten_too() {
+        let html = render(
+            "<img alt=\"x\" src=\"pic.md\" class=\"c\">\n\nText <a href='a.md'>a</a>.\n",
+            &Upper,
+            &|_| false,
+        )
+        .html;
+        assert!(html.contains(r#"src="/pic/""#), "{html}");
+        assert!(html.contains("href='/a/'"), "{html}");
+    }
+
+    #[test]
+    fn a_stripped_title_keeps_its_anchor() {
+        let html = render("## Data Types\n\nText.\n", &NoLinks, &|_| true).html;
+        assert!(html.starts_with("<a id=\"data-types\"></a>"), "{html}");
+        assert!(!html.contains("<h2"), "{html}");
     }
 
     #[test]

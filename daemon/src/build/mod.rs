@@ -14,7 +14,9 @@
 
 pub mod content;
 pub mod context;
+pub mod feeds;
 pub mod frontmatter;
+pub mod highlight;
 pub mod links;
 pub mod markdown;
 pub mod output;
@@ -543,7 +545,14 @@ fn build_site(
                     .as_deref()
                     .unwrap_or(&stem)
                     .replace(['/', '\\'], "-");
-                if slug.is_empty() || slug == "." || slug == ".." {
+                // `.` and `..` cannot be URL segments (browsers resolve them away, even
+                // percent-encoded): the `.` command's page is served at `_./`.
+                let slug = if matches!(slug.as_str(), "." | "..") {
+                    format!("_{slug}")
+                } else {
+                    slug
+                };
+                if slug.is_empty() {
                     errors.push(page_error(
                         layout,
                         page,
@@ -688,7 +697,7 @@ fn build_site(
     output.resources.insert(
         crate::theme::STYLESHEET_URL.to_string(),
         Resource::memory(
-            Bytes::from_static(crate::theme::STYLESHEET.as_bytes()),
+            crate::theme::stylesheet(),
             Arc::from("text/css; charset=utf-8"),
         ),
     );
@@ -738,6 +747,7 @@ fn build_site(
         has_custom_css,
         sections: nav,
         recent_pages: recent.iter().map(|&i| Summary::of(page(i))).collect(),
+        feed_url: (!recent.is_empty()).then(|| "/atom.xml".to_string()),
         tags: tags
             .iter()
             .map(|(name, list)| TagLink {
@@ -941,6 +951,52 @@ fn build_site(
                 .rendered
                 .insert(job.url.clone(), (hashes[n], resource));
         }
+    }
+    // The sitemap and the feeds: the site's newest dated pages, and each section's.
+    let mut sitemap: Vec<(&str, Option<&str>)> = jobs
+        .iter()
+        .filter(|job| !matches!(job.ctx, JobCtx::Plain))
+        .map(|job| {
+            let date = match &job.ctx {
+                JobCtx::Page(i) => page(*i).date.as_deref(),
+                _ => None,
+            };
+            (job.url.as_str(), date)
+        })
+        .collect();
+    sitemap.sort_unstable();
+    let xml = "application/xml; charset=utf-8";
+    let base = &layout.config.base_url;
+    output.resources.insert(
+        "/sitemap.xml".into(),
+        Resource::memory(Bytes::from(feeds::sitemap(base, &sitemap)), Arc::from(xml)),
+    );
+    let atom: Arc<str> = Arc::from("application/atom+xml; charset=utf-8");
+    if let Some(feed_url) = &site_ctx.feed_url {
+        let entries: Vec<&Summary> = site_ctx.recent_pages.iter().collect();
+        let feed = feeds::atom(base, feed_url, &layout.config.title, &entries);
+        output.resources.insert(
+            feed_url.clone(),
+            Resource::memory(Bytes::from(feed), atom.clone()),
+        );
+    }
+    for section in sections.values().filter(|s| !s.dir.as_os_str().is_empty()) {
+        let mut dated: Vec<&Summary> = section
+            .pages
+            .iter()
+            .filter_map(|&i| summaries[i].as_ref())
+            .filter(|s| s.date.is_some())
+            .collect();
+        if dated.is_empty() {
+            continue;
+        }
+        dated.sort_by(|a, b| b.date.cmp(&a.date));
+        let feed_url = format!("{}atom.xml", section.url);
+        let title = format!("{} – {}", section.title, layout.config.title);
+        let feed = feeds::atom(base, &encode_path(&feed_url), &title, &dated);
+        output
+            .resources
+            .insert(feed_url, Resource::memory(Bytes::from(feed), atom.clone()));
     }
     // A page whose Markdown no longer parses is served as it last built.
     for path in broken {
@@ -1239,6 +1295,23 @@ mod tests {
         assert_eq!(report.rendered, 6);
         assert!(html(&output, "/posts/a/").contains(r#"href="/posts/b/#part""#));
         assert!(output.get("/custom.css").is_some());
+        // Feeds of the dated pages (Gamma has no date), newest first.
+        let feed = html(&output, "/atom.xml");
+        assert!(
+            feed.find("Beta").unwrap() < feed.find("Alpha").unwrap(),
+            "{feed}"
+        );
+        assert!(!feed.contains("Gamma"), "{feed}");
+        assert!(html(&output, "/posts/atom.xml").contains("<title>Beta</title>"));
+        assert!(html(&output, "/").contains(r#"type="application/atom+xml""#));
+        let sitemap = html(&output, "/sitemap.xml");
+        for url in ["/", "/posts/", "/posts/a/", "/posts/c/"] {
+            assert!(
+                sitemap.contains(&format!("<loc>{url}</loc>")),
+                "{url} missing: {sitemap}"
+            );
+        }
+        assert!(!sitemap.contains("404"), "{sitemap}");
     }
 
     #[test]
@@ -1302,7 +1375,12 @@ mod tests {
         let change = site.write("static/custom.css", "body{color:red}");
         let (output, report) = site.build(&[change]);
         assert_eq!(report.rendered, 0);
-        assert_eq!(output.resources.len(), 8, "6 pages + 2 stylesheets");
+        assert_eq!(
+            output.resources.len(),
+            11,
+            "6 pages, 2 stylesheets, sitemap, 2 feeds"
+        );
+        assert!(html(&output, "/custom.css").contains("red"));
     }
 
     #[test]

@@ -125,25 +125,45 @@ impl Output {
         Ok(())
     }
 
+    /// Writes every resource under `dir`, in parallel: on a busy disk each `mkdir` and
+    /// `create` waits on the journal, and thousands of them in a row dominate a build.
     fn write_tree(&self, dir: &Path) -> io::Result<()> {
+        use rayon::prelude::*;
         fs::create_dir_all(dir)?;
-        for (url, resource) in &self.resources {
-            let Some(rel) = url_to_file(url) else {
-                tracing::warn!(url, "skipping URL that has no safe file name");
-                continue;
-            };
-            let path = dir.join(rel);
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            match &resource.body {
-                Body::Memory(bytes) => fs::write(&path, bytes)?,
-                Body::File(source) => {
-                    fs::copy(source, &path)?;
+        let files: Vec<(PathBuf, &Resource)> = self
+            .resources
+            .iter()
+            .filter_map(|(url, resource)| match url_to_file(url) {
+                Some(rel) => Some((rel, resource)),
+                None => {
+                    tracing::warn!(url, "skipping URL that has no safe file name");
+                    None
                 }
-            }
+            })
+            .collect();
+        // Every directory once, parents before children: one level at a time.
+        let mut dirs: Vec<&Path> = files
+            .iter()
+            .flat_map(|(rel, _)| rel.ancestors().skip(1))
+            .filter(|d| !d.as_os_str().is_empty())
+            .collect();
+        dirs.sort_by_key(|d| (d.components().count(), *d));
+        dirs.dedup();
+        for level in dirs.chunk_by(|a, b| a.components().count() == b.components().count()) {
+            level
+                .par_iter()
+                .try_for_each(|rel| match fs::create_dir(dir.join(rel)) {
+                    Err(error) if error.kind() != io::ErrorKind::AlreadyExists => Err(error),
+                    _ => Ok(()),
+                })?;
         }
-        Ok(())
+        files.par_iter().try_for_each(|(rel, resource)| {
+            let path = dir.join(rel);
+            match &resource.body {
+                Body::Memory(bytes) => fs::write(&path, bytes),
+                Body::File(source) => fs::copy(source, &path).map(drop),
+            }
+        })
     }
 }
 

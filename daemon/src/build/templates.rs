@@ -33,6 +33,14 @@ impl Templates {
         errors: &mut Vec<BuildError>,
     ) -> Templates {
         let mut env = Environment::new();
+        // Block tags on lines of their own leave no blank lines behind.
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .build()
+                .expect("the default delimiters are valid"),
+        );
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".html") || name.ends_with(".xml") {
                 minijinja::AutoEscape::Html

@@ -6,6 +6,8 @@
   if (window.__sitedLiveReload) return;
   window.__sitedLiveReload = true;
   const OVERLAY_ID = "__sited_overlay";
+  // The build this page was served from, written into the script tag by the server.
+  const served = document.currentScript ? document.currentScript.dataset : {};
   let session = null;
   let generation = null;
 
@@ -77,7 +79,16 @@
         return;
       }
       const hadOverlay = hideOverlay();
-      if (first || previous === state.generation) return;
+      if (first) {
+        // A rebuild finished between this page's load and this connection: its event
+        // was missed, so the page is stale.
+        if (served.generation !== undefined &&
+            (served.session !== state.session || Number(served.generation) !== state.generation)) {
+          location.reload();
+        }
+        return;
+      }
+      if (previous === state.generation) return;
       if (state.change === "css" && !hadOverlay) {
         swapStylesheets(state.css);
         return;
@@ -85,7 +96,12 @@
       location.reload();
     };
     // EventSource reconnects by itself (the server asks for a short retry), including
-    // after the daemon restarts.
+    // after the daemon restarts; should a browser give up, start over.
+    events.onerror = () => {
+      if (events.readyState === EventSource.CLOSED) {
+        setTimeout(connect, 1000);
+      }
+    };
   }
 
   if (document.readyState === "loading") {

@@ -20,9 +20,14 @@ pub const PREFIX: &str = "/__sited/";
 pub const EVENTS_PATH: &str = "/__sited/events";
 pub const SCRIPT_PATH: &str = "/__sited/livereload.js";
 const SCRIPT: &str = include_str!("livereload.js");
-const SCRIPT_TAG: &[u8] = b"<script src=\"/__sited/livereload.js\" defer></script>";
-/// Bytes [`inject`] adds to an HTML page.
-pub const SCRIPT_TAG_LEN: usize = SCRIPT_TAG.len();
+/// The tag added to pages. It says which build the page comes from, so a page loaded
+/// just before a rebuild (whose event it then missed) knows to reload.
+pub fn script_tag(live: &LiveState) -> String {
+    format!(
+        "<script src=\"{SCRIPT_PATH}\" data-session=\"{}\" data-generation=\"{}\" defer></script>",
+        live.session, live.generation
+    )
+}
 
 /// What changed in the last build, as the browser needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -158,12 +163,12 @@ fn events(live: Live, token: CancellationToken) -> Reply {
     response
 }
 
-/// The HTML with the live-reload script tag before its last `</body>` (or at the end).
-pub fn inject(html: &[u8]) -> Bytes {
+/// The HTML with `tag` before its last `</body>` (or at the end).
+pub fn inject(html: &[u8], tag: &str) -> Bytes {
     let at = rfind_ascii_case_insensitive(html, b"</body>").unwrap_or(html.len());
-    let mut out = Vec::with_capacity(html.len() + SCRIPT_TAG.len());
+    let mut out = Vec::with_capacity(html.len() + tag.len());
     out.extend_from_slice(&html[..at]);
-    out.extend_from_slice(SCRIPT_TAG);
+    out.extend_from_slice(tag.as_bytes());
     out.extend_from_slice(&html[at..]);
     Bytes::from(out)
 }
@@ -183,13 +188,18 @@ mod tests {
 
     #[test]
     fn script_goes_before_the_last_body_end() {
-        let out = inject(b"<html><body><p>x</p></BODY></html>");
+        let tag = script_tag(&LiveState::initial("s1".into(), Vec::new()));
+        assert_eq!(
+            tag,
+            "<script src=\"/__sited/livereload.js\" data-session=\"s1\" data-generation=\"0\" defer></script>"
+        );
+        let out = inject(b"<html><body><p>x</p></BODY></html>", "<s>");
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
-            "<html><body><p>x</p><script src=\"/__sited/livereload.js\" defer></script></BODY></html>"
+            "<html><body><p>x</p><s></BODY></html>"
         );
-        let bare = inject(b"<p>fragment</p>");
-        assert!(bare.ends_with(SCRIPT_TAG));
+        let bare = inject(b"<p>fragment</p>", "<s>");
+        assert!(bare.ends_with(b"<s>"));
     }
 
     #[test]

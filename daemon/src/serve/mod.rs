@@ -185,7 +185,7 @@ async fn respond(request: &Request<Incoming>, site: &Site, port: u16) -> Reply {
     let output = site.output.borrow().clone();
     let head = request.method() == Method::HEAD;
     if let Some(resource) = output.get(&path) {
-        return send(request, resource, StatusCode::OK, head).await;
+        return send(request, resource, StatusCode::OK, head, &site.live).await;
     }
     if !path.ends_with('/') && output.get(&format!("{path}/")).is_some() {
         let mut location = format!("{raw}/");
@@ -200,7 +200,7 @@ async fn respond(request: &Request<Incoming>, site: &Site, port: u16) -> Reply {
         return response;
     }
     match output.get("/404.html") {
-        Some(page) => send(request, page, StatusCode::NOT_FOUND, head).await,
+        Some(page) => send(request, page, StatusCode::NOT_FOUND, head, &site.live).await,
         None => plain(StatusCode::NOT_FOUND, "404 not found\n"),
     }
 }
@@ -210,7 +210,19 @@ async fn send(
     resource: &crate::build::Resource,
     status: StatusCode,
     head: bool,
+    live: &livereload::Live,
 ) -> Reply {
+    let is_html = resource.content_type.starts_with("text/html");
+    // HTML is served with the live-reload tag, which names the build: its validator
+    // must change with it, or a revalidated page would carry a stale build number.
+    let (tag, etag) = if is_html {
+        let live = live.borrow();
+        let inner = resource.etag.trim_matches('"');
+        let etag = format!("\"{inner}-{}-{}\"", live.session, live.generation);
+        (livereload::script_tag(&live), etag)
+    } else {
+        (String::new(), resource.etag.to_string())
+    };
     let not_modified = status == StatusCode::OK
         && request
             .headers()
@@ -218,14 +230,13 @@ async fn send(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| {
                 v.split(',')
-                    .any(|tag| tag.trim() == &*resource.etag || tag.trim() == "*")
+                    .any(|candidate| candidate.trim() == etag || candidate.trim() == "*")
             });
-    let is_html = resource.content_type.starts_with("text/html");
     let body = if head || not_modified {
         Bytes::new()
     } else {
         match &resource.body {
-            BuildBody::Memory(bytes) if is_html => livereload::inject(bytes),
+            BuildBody::Memory(bytes) if is_html => livereload::inject(bytes, &tag),
             BuildBody::Memory(bytes) => bytes.clone(),
             BuildBody::File(path) => match tokio::fs::read(path).await {
                 Ok(bytes) => Bytes::from(bytes),
@@ -244,7 +255,7 @@ async fn send(
         status
     };
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&resource.etag) {
+    if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
     // A dev server's content changes under the browser's feet: always revalidate.
@@ -259,14 +270,9 @@ async fn send(
         }
         if head {
             // GET bodies get their length from hyper; HEAD must say it explicitly.
-            let injected = if is_html {
-                livereload::SCRIPT_TAG_LEN
-            } else {
-                0
-            };
             headers.insert(
                 header::CONTENT_LENGTH,
-                HeaderValue::from(resource.len + injected as u64),
+                HeaderValue::from(resource.len + tag.len() as u64),
             );
         } else {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));

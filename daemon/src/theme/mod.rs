@@ -16,3 +16,15 @@ pub const STYLESHEET: &str = include_str!("theme.css");
 
 /// URL the stylesheet is served at.
 pub const STYLESHEET_URL: &str = "/theme.css";
+
+/// What is served at [`STYLESHEET_URL`]: the theme's own rules and the code-highlighting
+/// colours, built once per process.
+pub fn stylesheet() -> bytes::Bytes {
+    static FULL: std::sync::LazyLock<bytes::Bytes> = std::sync::LazyLock::new(|| {
+        bytes::Bytes::from(format!(
+            "{STYLESHEET}{}",
+            *crate::build::highlight::STYLESHEET
+        ))
+    });
+    FULL.clone()
+}
