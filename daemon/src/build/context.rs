@@ -107,17 +107,18 @@ pub struct SubsectionCtx {
 
 /// A section (or the home page, or a tag listing) as its template sees it.
 #[derive(Debug, Clone, Serialize)]
-pub struct SectionCtx {
+pub struct SectionCtx<'a> {
     pub title: String,
     pub url: String,
     pub content: Arc<str>,
     pub description: Option<String>,
-    pub pages: Vec<Summary>,
+    /// Borrowed: a section of thousands of pages must not copy their summaries.
+    pub pages: Vec<&'a Summary>,
     pub subsections: Vec<SubsectionCtx>,
     pub extra: Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
-impl Hash for SectionCtx {
+impl Hash for SectionCtx<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.title.hash(state);
         self.url.hash(state);

@@ -64,7 +64,11 @@ const WORDS_PER_MINUTE: usize = 220;
 
 /// Builds the site at `root` once. Never fails as a whole: problems are in the report.
 pub fn build(root: &Path, options: &BuildOptions) -> Output {
-    Builder::new(root.to_path_buf(), options.clone()).build(None)
+    let mut builder = Builder::new(root.to_path_buf(), options.clone());
+    // Nothing will be rebuilt: Markdown sources can go once rendered (it keeps the peak
+    // memory of a big one-shot build down).
+    builder.keep_sources = false;
+    builder.build(None)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -87,6 +91,8 @@ pub struct Builder {
     root: PathBuf,
     options: BuildOptions,
     cache: Option<Cache>,
+    /// Keep each Markdown body after rendering it, for later rebuilds.
+    keep_sources: bool,
 }
 
 /// Everything a build made that the next one may reuse.
@@ -152,7 +158,8 @@ struct Parsed {
     source: Source,
     fm: FrontMatter,
     extra: Arc<serde_json::Map<String, serde_json::Value>>,
-    body: String,
+    /// Emptied after rendering by one-shot builds (see [`Builder::keep_sources`]).
+    body: std::sync::Mutex<String>,
 }
 
 /// Where a parsed Markdown file goes.
@@ -176,17 +183,17 @@ struct Section {
 
 /// What one render job renders with.
 #[derive(Debug)]
-enum JobCtx {
+enum JobCtx<'a> {
     Page(usize),
-    Section(SectionCtx),
+    Section(SectionCtx<'a>),
     Plain,
 }
 
 #[derive(Debug)]
-struct RenderJob {
+struct RenderJob<'a> {
     url: String,
     template: String,
-    ctx: JobCtx,
+    ctx: JobCtx<'a>,
     /// The Markdown file behind it, for errors.
     source: Option<PathBuf>,
 }
@@ -197,6 +204,7 @@ impl Builder {
             root,
             options,
             cache: None,
+            keep_sources: true,
         }
     }
 
@@ -215,7 +223,8 @@ impl Builder {
         match self.refresh(changes) {
             Ok(dirty) => {
                 let cache = self.cache.as_mut().expect("refresh fills the cache");
-                rendered = build_site(cache, &self.options, &dirty, &mut output, &mut errors);
+                let keep = self.keep_sources;
+                rendered = build_site(cache, &self.options, keep, &dirty, &mut output, &mut errors);
             }
             Err(error) => {
                 self.cache = None;
@@ -473,6 +482,7 @@ fn split_sources(files: Vec<Source>) -> (Vec<Source>, Vec<Source>) {
 fn build_site(
     cache: &mut Cache,
     options: &BuildOptions,
+    keep_sources: bool,
     dirty: &HashSet<PathBuf>,
     output: &mut Output,
     errors: &mut Vec<BuildError>,
@@ -626,6 +636,11 @@ fn build_site(
         })
         .collect();
     cache.markdown.extend(fresh);
+    if !keep_sources {
+        for page in &parsed {
+            std::mem::take(&mut *page.body.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
     let pages: Vec<Option<&PageCtx>> = parsed
         .iter()
         .zip(&page_urls)
@@ -792,7 +807,7 @@ fn build_site(
             pages: section
                 .pages
                 .iter()
-                .filter_map(|&i| summaries[i].clone())
+                .filter_map(|&i| summaries[i].as_ref())
                 .collect(),
             subsections: section
                 .subsections
@@ -835,7 +850,7 @@ fn build_site(
                 content: empty.clone(),
                 description: None,
                 extra: no_extra.clone(),
-                pages: list.iter().filter_map(|&i| summaries[i].clone()).collect(),
+                pages: list.iter().filter_map(|&i| summaries[i].as_ref()).collect(),
                 subsections: Vec::new(),
             };
             jobs.push(RenderJob {
@@ -1020,6 +1035,10 @@ fn build_site(
         .iter()
         .map(|(t, list)| (t.to_string(), list.len()))
         .collect();
+    if !keep_sources {
+        // A one-shot build has no later build to speed up.
+        return rendered_count;
+    }
     cache.last = Some(LastSite {
         site,
         site_hash,
@@ -1035,7 +1054,11 @@ fn build_site(
     rendered_count
 }
 
-fn render_job(templates: &Templates, job: &RenderJob, ctx: &Value) -> Result<String, BuildError> {
+fn render_job(
+    templates: &Templates,
+    job: &RenderJob<'_>,
+    ctx: &Value,
+) -> Result<String, BuildError> {
     let template = templates.env().get_template(&job.template).map_err(|e| {
         let mut error = templates.error(&e);
         if let Some(source) = &job.source {
@@ -1091,7 +1114,7 @@ fn parse(layout: &Layout, source: Source) -> Result<Parsed, BuildError> {
     Ok(Parsed {
         fm,
         extra,
-        body: split.body.to_string(),
+        body: std::sync::Mutex::new(split.body.to_string()),
         source,
     })
 }
@@ -1159,7 +1182,8 @@ fn render_markdown(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx
             .as_deref()
             .is_none_or(|title| title.trim() == heading.trim())
     };
-    let rendered = markdown::render(&page.body, links, &strip);
+    let body = page.body.lock().unwrap_or_else(|p| p.into_inner());
+    let rendered = markdown::render(&body, links, &strip);
     let title = fm
         .title
         .clone()

@@ -32,7 +32,10 @@ pub struct Resource {
 }
 
 impl Resource {
-    pub fn html(body: String) -> Resource {
+    pub fn html(mut body: String) -> Resource {
+        // Rendered strings grow by doubling; thousands of pages held for serving should
+        // not keep that slack.
+        body.shrink_to_fit();
         static HTML: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("text/html; charset=utf-8"));
         Resource::memory(Bytes::from(body), HTML.clone())
     }

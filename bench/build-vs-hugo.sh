@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# One-shot build of the tldr corpus (7,425 pages): `sited build` against `hugo`, on the
+# same copy (with `{{<` and `{{%` escaped, which Hugo would read as shortcodes), the same
+# work (every page, section listings, home, 404 and sitemap; no feeds: the pages have no
+# dates; no taxonomies), alternating runs. Prints median wall time, CPU time and peak RSS
+# for both and the ratios. Usage: bench/build-vs-hugo.sh [RUNS] (default 5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+if ! command -v hugo >/dev/null; then
+  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends hugo
+fi
+cargo build --release --quiet -p sited
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+site="$work/site"
+mkdir -p "$site/layouts/_default"
+cp -r ../shared/corpus/tldr/content "$site/content"
+find "$site/content" -name '*.md' -exec sed -i -e 's/{{</{ {</g' -e 's/{{%/{ {%/g' {} +
+cat > "$site/hugo.toml" <<'TOML'
+baseURL = "http://127.0.0.1/"
+title = "tldr"
+disableKinds = ["taxonomy", "term", "RSS"]
+TOML
+cat > "$site/layouts/_default/single.html" <<'HTML'
+<!doctype html><html><head><title>{{ .Title }}</title></head><body><h1>{{ .Title }}</h1>{{ .Content }}</body></html>
+HTML
+cat > "$site/layouts/_default/list.html" <<'HTML'
+<!doctype html><html><head><title>{{ .Title }}</title></head><body><h1>{{ .Title }}</h1><ul>{{ range .Pages }}<li><a href="{{ .RelPermalink }}">{{ .Title }}</a></li>{{ end }}</ul></body></html>
+HTML
+cat > "$site/layouts/404.html" <<'HTML'
+<!doctype html><html><body>Not found</body></html>
+HTML
+
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "hugo: $(hugo version | cut -d' ' -f1-2); sited: $(target/release/sited --version)"
+echo "pages: $(find "$site/content" -name '*.md' | wc -l)"
+results="$work/results"
+: > "$results"
+for run in $(seq 1 "$runs"); do
+  for tool in sited hugo; do
+    out="$work/out-$tool"
+    rm -rf "$out"
+    if [ "$tool" = sited ]; then
+      cmd=(target/release/sited build "$site" --out "$out")
+    else
+      cmd=(hugo --quiet --source "$site" --destination "$out")
+    fi
+    /usr/bin/time -f "$tool %e %U %S %M" -o "$work/time" "${cmd[@]}" > /dev/null
+    cat "$work/time" >> "$results"
+    html=$(find "$out" -name '*.html' | wc -l)
+    echo "run $run $tool: $(cat "$work/time" | cut -d' ' -f2-) ($html html files)"
+  done
+done
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+med = {}
+for tool in ("sited", "hugo"):
+    mine = [r for r in rows if r[0] == tool]
+    wall = statistics.median(float(r[1]) for r in mine)
+    cpu = statistics.median(float(r[2]) + float(r[3]) for r in mine)
+    rss = statistics.median(int(r[4]) for r in mine) / 1024
+    med[tool] = (wall, cpu, rss)
+    print(f"{tool:5}: median wall {wall:.2f} s, cpu {cpu:.2f} s, peak RSS {rss:.0f} MiB (n={len(mine)})")
+s, h = med["sited"], med["hugo"]
+print(f"sited/hugo: wall {s[0]/h[0]:.2f}, cpu {s[1]/h[1]:.2f}, RSS {s[2]/h[2]:.2f} (target: wall and RSS <= 0.25)")
+PY
