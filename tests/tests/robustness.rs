@@ -1,7 +1,7 @@
 //! Lifecycle guarantees under stress and abuse (issue 5): the parent's death (S6), rapid
 //! restart (S10), concurrent clients and a large build (S12), bad frames and foreign users
-//! on the RPC socket (S13). Each test is named after its scenario in SCENARIOS.md;
-//! conditions are polled against deadlines, never slept for.
+//! on the RPC socket (S13), and a panicking request handler. Each test is named after its
+//! scenario in SCENARIOS.md; conditions are polled against deadlines, never slept for.
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
@@ -707,4 +707,63 @@ fn s12_a_large_build_blocks_neither_ps_nor_other_sites() {
          {samples} ps calls meanwhile",
         site["pages"]
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Panic isolation in a request handler (DESIGN.md, "Panic isolation").
+
+#[test]
+fn panic_in_a_request_handler_is_that_requests_500() {
+    let mut home = Home::with_env("SITED_TEST_PANIC_REQUEST", "1");
+    let pid = home.start_foreground(&[]);
+    let a = home.site("a", &[("index.md", "# Site a\n")]);
+    let b = home.site("b", &[("index.md", "# Site b\n")]);
+    let (a, b) = (home.up(&a, &["--port", "0"]), home.up(&b, &["--port", "0"]));
+    let mut events = sited_tests::Events::connect(a).unwrap();
+    events.next_state();
+
+    let panicked = get(a, "/__sited/test-panic").unwrap();
+    assert_eq!(panicked.status, 500, "{}", panicked.text());
+    assert!(
+        home.foreground_log().contains("request handler panicked"),
+        "{}",
+        home.foreground_log()
+    );
+    // On one keep-alive connection: the panicking request, then a normal one. The
+    // connection outlives the panic.
+    let both = sited_tests::http_raw(
+        a,
+        format!(
+            "GET /__sited/test-panic HTTP/1.1\r\nHost: localhost:{a}\r\n\r\n\
+             GET / HTTP/1.1\r\nHost: localhost:{a}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(both.status, 500);
+    let rest = both.text();
+    assert!(rest.contains("HTTP/1.1 200 OK"), "second answer: {rest}");
+    assert!(rest.contains("Site a"), "{rest}");
+
+    // The site, the other site and the daemon carry on; the live-reload stream too.
+    for _ in 0..3 {
+        assert_eq!(get(a, "/__sited/test-panic").unwrap().status, 500);
+    }
+    assert!(get(a, "/").unwrap().text().contains("Site a"));
+    assert!(get(b, "/").unwrap().text().contains("Site b"));
+    let sites = home.ps();
+    assert!(sites.iter().all(|s| s["state"] == "serving"), "{sites:#?}");
+    assert!(!process_is_gone(pid));
+    // The same live-reload stream, opened before the panics, still reports rebuilds.
+    fs::write(home.path().join("sites/a/index.md"), "# Site a, edited\n").unwrap();
+    assert_eq!(events.next_state()["generation"], 1);
+    assert!(get(a, "/").unwrap().text().contains("Site a, edited"));
+}
+
+#[test]
+fn the_test_panic_trigger_is_off_by_default() {
+    let home = Home::new();
+    let root = home.site("a", &[("index.md", "# Site a\n")]);
+    let port = home.up(&root, &["--port", "0"]);
+    assert_eq!(get(port, "/__sited/test-panic").unwrap().status, 404);
 }
