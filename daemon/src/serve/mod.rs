@@ -95,8 +95,8 @@ pub async fn serve(listener: TcpListener, site: Site) {
         let _ = stream.set_nodelay(true);
         let site = site.clone();
         let service = service_fn(move |request| {
-            let site = site.clone();
-            async move { Ok::<_, Infallible>(respond_or_500(request, site, port, test_panic).await) }
+            let answer = respond_or_500(request, site.clone(), port, test_panic);
+            async move { Ok::<_, Infallible>(answer.await) }
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
