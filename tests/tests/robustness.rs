@@ -16,23 +16,45 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sited_tests::{DEADLINE, Home, bin, get, kill, port_is_free, process_is_gone, wait_until};
 
-/// A port nobody uses right now: bound at port 0, then released.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `n` distinct free ports, all bound at once before any is released.
+/// `n` distinct ports that are free now, for tests that ask for a given `--port`, all
+/// bound at once before any is released. Taken from below the kernel's ephemeral range
+/// (`ip_local_port_range`): a port from inside it (what binding port 0 gives) can be taken
+/// meanwhile as the local port of any outgoing connection on the machine, and a busy
+/// machine makes many.
 fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap())
-        .collect();
+    let range = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let ephemeral: u16 = range
+        .split_whitespace()
+        .next()
+        .and_then(|first| first.parse().ok())
+        .unwrap_or(32768);
+    // Above the ports people configure by hand, below the ephemeral ones; start at a
+    // different place in each run so parallel tests rarely try the same ones.
+    let (low, high) = (10_000u16, ephemeral.max(10_000 + 2 * n as u16));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id();
+    let span = u32::from(high - low);
+    let mut held = Vec::new();
+    for step in 0..span {
+        let port = low + ((seed.wrapping_add(step * 7919)) % span) as u16;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+            if held.len() == n {
+                break;
+            }
+        }
+    }
+    assert_eq!(held.len(), n, "not enough free ports");
     held.iter()
         .map(|l| l.local_addr().unwrap().port())
         .collect()
+}
+
+fn free_port() -> u16 {
+    free_ports(1)[0]
 }
 
 /// Open file descriptors of `pid`.
@@ -626,6 +648,35 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Pages in the tldr corpus, and in the stand-in generated when it is not there.
+const LARGE_SITE_PAGES: usize = 7425;
+
+/// Fills `content` with a large site: a copy of the tldr corpus (7,425 pages in 10
+/// sections) from the shared corpus directory next to the workspace, or, where that is
+/// missing (a bare clone), as many generated pages of the same shape.
+fn large_content(content: &Path) {
+    let corpus = sited_tests::workspace()
+        .parent()
+        .unwrap()
+        .join("shared/corpus/tldr/content");
+    if corpus.is_dir() {
+        copy_tree(&corpus, content);
+        return;
+    }
+    eprintln!("{} is missing: generating the large site", corpus.display());
+    for i in 0..LARGE_SITE_PAGES {
+        let section = content.join(format!("section{}", i % 10));
+        fs::create_dir_all(&section).unwrap();
+        let mut page = format!("# command{i}\n\n> Does thing {i}.\n\n");
+        for example in 0..8 {
+            page.push_str(&format!(
+                "- Example {example} of command{i}:\n\n`command{i} --flag{example} {{{{path/to/file}}}}`\n\n"
+            ));
+        }
+        fs::write(section.join(format!("command{i}.md")), page).unwrap();
+    }
+}
+
 /// Slowest acceptable `ps` while a big site builds: far below the build's time, loose
 /// enough for a loaded machine.
 const PS_BUDGET: Duration = Duration::from_secs(2);
@@ -634,12 +685,8 @@ const PS_BUDGET: Duration = Duration::from_secs(2);
 fn s12_a_large_build_blocks_neither_ps_nor_other_sites() {
     let mut home = Home::new();
     home.start_foreground(&[]);
-    let corpus = sited_tests::workspace()
-        .parent()
-        .unwrap()
-        .join("shared/corpus/tldr/content");
     let big = home.path().join("sites/big");
-    copy_tree(&corpus, &big.join("content"));
+    large_content(&big.join("content"));
     let big = big.canonicalize().unwrap();
     let small = home.site("small", &[("index.md", "# Small\n")]);
     let home = Arc::new(home);
@@ -701,7 +748,10 @@ fn s12_a_large_build_blocks_neither_ps_nor_other_sites() {
         .find(|s| s["root"] == big_root.as_str())
         .unwrap();
     assert_eq!(site["state"], "serving");
-    assert!(site["pages"].as_u64().unwrap() > 7000, "{site}");
+    assert!(
+        site["pages"].as_u64().unwrap() as usize >= LARGE_SITE_PAGES,
+        "{site}"
+    );
     eprintln!(
         "big site up in {took:?} ({} pages); small site round trip {small_took:?}; \
          {samples} ps calls meanwhile",
