@@ -272,14 +272,26 @@ fn s13_bad_frames_drop_only_their_connection() {
     assert!(!process_is_gone(pid));
 }
 
-/// `sitectl ps` run as `nobody` against this home's daemon.
-fn sitectl_as_nobody(home: &Home) -> Output {
-    home.command("sitectl")
-        .arg("ps")
-        .uid(65534)
-        .gid(65534)
-        .output()
-        .expect("run sitectl as nobody")
+/// `sitectl ps` run as `nobody` against this home's daemon. `sitectl` is a copy in a
+/// directory anyone can read, since the target dir may not be.
+fn sitectl_as_nobody(home: &Home, bin_dir: &Path) -> Output {
+    let started = Instant::now();
+    loop {
+        match home
+            .command_for(&bin_dir.join("sitectl"))
+            .arg("ps")
+            .uid(65534)
+            .gid(65534)
+            .output()
+        {
+            Ok(output) => return output,
+            // A process forked by another test while the copy was open for writing may
+            // hold that fd until it execs: the copy is busy for a moment.
+            Err(error)
+                if error.raw_os_error() == Some(libc::ETXTBSY) && started.elapsed() < DEADLINE => {}
+            Err(error) => panic!("run sitectl as nobody: {error}"),
+        }
+    }
 }
 
 /// Two locks keep other users out: the socket's 0700 directory (file permissions), and
@@ -299,9 +311,12 @@ fn s13_a_client_of_another_uid_is_refused() {
     home.start_foreground(&[]);
     let site = home.site("s", &[("index.md", "# S\n")]);
     let port = home.up(&site, &["--port", "0"]);
+    let bin_dir = tempfile::tempdir().unwrap();
+    fs::copy(bin("sitectl"), bin_dir.path().join("sitectl")).unwrap();
+    fs::set_permissions(bin_dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
 
     // As things are, nobody cannot even reach the socket.
-    let out = sitectl_as_nobody(&home);
+    let out = sitectl_as_nobody(&home, bin_dir.path());
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("Permission denied"),
@@ -315,7 +330,7 @@ fn s13_a_client_of_another_uid_is_refused() {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o711)).unwrap();
     }
     fs::set_permissions(home.socket(), fs::Permissions::from_mode(0o666)).unwrap();
-    let out = sitectl_as_nobody(&home);
+    let out = sitectl_as_nobody(&home, bin_dir.path());
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("lost the daemon mid-call"),
