@@ -79,6 +79,8 @@ const UP_DEADLINE: Duration = Duration::from_secs(600);
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// How long one `logs` call waits for a new line before the client asks again.
 const LOG_WAIT: Duration = Duration::from_secs(20);
+/// How long a client whose launch lost the race waits for the winner to answer.
+const RACE_DEADLINE: Duration = Duration::from_secs(2);
 
 fn deadline(after: Duration) -> context::Context {
     let mut ctx = context::current();
@@ -144,13 +146,37 @@ impl Daemon {
         if let Some(daemon) = Daemon::connect(&paths).await? {
             return Ok(daemon);
         }
-        launch(&paths)?;
+        if let Err(failure) = launch(&paths) {
+            return match Daemon::started_by_another(&paths).await? {
+                Some(daemon) => Ok(daemon),
+                None => Err(failure),
+            };
+        }
         Daemon::connect(&paths)
             .await?
             .ok_or_else(|| Failure::Unreachable {
                 message: "the daemon started but its socket does not answer".into(),
                 hint: Some(format!("see {}", paths.log_file.display())),
             })
+    }
+
+    /// After a failed launch: the daemon another client started meanwhile, if any.
+    /// Clients that find no daemon at the same moment (several `sitectl up` at once) all
+    /// launch one; the first takes the lock and the others' exit "already running".
+    /// What they wanted, a running daemon, is there: the winner, which took the lock just
+    /// before binding its socket, so it answers at once or within a moment.
+    async fn started_by_another(paths: &Paths) -> Result<Option<Daemon>, Failure> {
+        let started = Instant::now();
+        loop {
+            if let Some(daemon) = Daemon::connect(paths).await? {
+                return Ok(Some(daemon));
+            }
+            // No lock file: nobody holds it, so the launch failed for another reason.
+            if !paths.lock.exists() || started.elapsed() > RACE_DEADLINE {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub async fn up(&self, spec: SiteSpec) -> Result<SiteInfo, Failure> {
@@ -316,7 +342,16 @@ pub async fn start() -> Result<(), Failure> {
         );
         return Ok(());
     }
-    launch(&paths)
+    if let Err(failure) = launch(&paths) {
+        let Some(daemon) = Daemon::started_by_another(&paths).await? else {
+            return Err(failure);
+        };
+        println!(
+            "sited {} is already running (pid {})",
+            daemon.hello.version, daemon.hello.pid
+        );
+    }
+    Ok(())
 }
 
 /// `sitectl daemon stop`: asks for a clean shutdown and waits until the daemon is gone.

@@ -5,10 +5,12 @@
 pub mod livereload;
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
@@ -30,6 +32,15 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// How long open connections get to finish when the site stops.
 const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
+
+/// Test-only: set to `1` in the daemon's environment to make a GET of
+/// [`TEST_PANIC_PATH`] panic inside the request handler. The end-to-end tests use it to
+/// prove that a handler panic is that request's 500 and nothing more (nothing a real
+/// request can reach panics on purpose). Read once when a site's server starts.
+pub const TEST_PANIC_ENV: &str = "SITED_TEST_PANIC_REQUEST";
+/// The path that panics when [`TEST_PANIC_ENV`] is set; under the live-reload prefix,
+/// which no build output uses.
+pub const TEST_PANIC_PATH: &str = "/__sited/test-panic";
 
 /// The latest published build; a request takes one snapshot and sees only it.
 pub type Published = watch::Receiver<Arc<Output>>;
@@ -59,6 +70,7 @@ pub async fn serve(listener: TcpListener, site: Site) {
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES.max(8192))
         .keep_alive(true);
+    let test_panic = std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "1");
     loop {
         let permit = tokio::select! {
             biased;
@@ -83,8 +95,8 @@ pub async fn serve(listener: TcpListener, site: Site) {
         let _ = stream.set_nodelay(true);
         let site = site.clone();
         let service = service_fn(move |request| {
-            let site = site.clone();
-            async move { Ok::<_, Infallible>(respond(&request, &site, port).await) }
+            let answer = respond_or_500(request, site.clone(), port, test_panic);
+            async move { Ok::<_, Infallible>(answer.await) }
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -147,6 +159,37 @@ fn is_local_host(host: &str) -> bool {
         || name
             .parse::<std::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Answers one request. A panic while answering is caught and becomes a 500 for that
+/// request alone: the connection, the site and the daemon carry on.
+async fn respond_or_500(
+    request: Request<Incoming>,
+    site: Site,
+    port: u16,
+    test_panic: bool,
+) -> Reply {
+    let answer = async {
+        if test_panic && request.uri().path() == TEST_PANIC_PATH {
+            panic!("test-only panic in a request handler ({TEST_PANIC_ENV}=1)");
+        }
+        respond(&request, &site, port).await
+    };
+    match AssertUnwindSafe(answer).catch_unwind().await {
+        Ok(reply) => reply,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(port, path = %request.uri().path(), "request handler panicked: {message}");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 internal server error\n",
+            )
+        }
+    }
 }
 
 async fn respond(request: &Request<Incoming>, site: &Site, port: u16) -> Reply {
