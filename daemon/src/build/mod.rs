@@ -955,16 +955,20 @@ fn build_site(
                 previous.get(&job.url).map(|(_, resource)| resource.clone())
             }
         };
+        // What only a later build would use is not kept by a one-shot build.
         if let Some(source) = &job.source
             && rendered_now
+            && keep_sources
         {
             cache.url_of_source.insert(source.clone(), job.url.clone());
         }
         if let Some(resource) = resource {
-            output.resources.insert(job.url.clone(), resource.clone());
-            cache
-                .rendered
-                .insert(job.url.clone(), (hashes[n], resource));
+            if keep_sources {
+                cache
+                    .rendered
+                    .insert(job.url.clone(), (hashes[n], resource.clone()));
+            }
+            output.resources.insert(job.url.clone(), resource);
         }
     }
     // The sitemap and the feeds: the site's newest dated pages, and each section's.
