@@ -149,7 +149,12 @@ impl Actor {
                 .and_then(|()| tokio::net::TcpListener::from_std(listener))
             {
                 Ok(listener) => {
-                    let server = crate::serve::serve(listener, output_rx, self.token.child_token());
+                    let server = crate::serve::serve(
+                        listener,
+                        output_rx,
+                        crate::serve::ServeConfig::default(),
+                        self.token.child_token(),
+                    );
                     let server = self.tracker.spawn(server.in_current_span());
                     self.serve_until_cancelled(server, &output_tx).await;
                 }
