@@ -144,8 +144,14 @@ impl Daemon {
         root: PathBuf,
         port: Option<u16>,
         drafts: bool,
+        host: Option<String>,
     ) -> Result<SiteInfo, Failure> {
-        let spec = SiteSpec { root, port, drafts };
+        let spec = SiteSpec {
+            root,
+            port,
+            drafts,
+            host,
+        };
         self.client
             .up(deadline(UP_DEADLINE), spec)
             .await

@@ -38,7 +38,8 @@ struct Cli {
 enum Command {
     /// Build a site and serve it; prints its URL. The same root twice is the same site.
     #[command(
-        after_help = "Examples:\n  sitectl up\n  sitectl up ./blog --port 8080\n  sitectl up ~/notes --drafts"
+        after_help = "Examples:\n  sitectl up\n  sitectl up ./blog --port 8080\n  sitectl up ~/notes --drafts\n  \
+            sitectl up ./blog --host 0.0.0.0   also reachable from other machines (careful)"
     )]
     Up {
         /// Site root: a folder with `content/` (and optional `site.toml`, `templates/`,
@@ -51,6 +52,11 @@ enum Command {
         /// Include pages marked as drafts.
         #[arg(long)]
         drafts: bool,
+        /// Address to listen on: an IP address (`0.0.0.0` for every interface) or a host
+        /// name, which requests may then use in their Host header. Default: 127.0.0.1,
+        /// this machine only. Anything else lets other machines read the site.
+        #[arg(long, value_name = "ADDRESS")]
+        host: Option<String>,
     },
     /// Stop sites by port or root path, or all of them.
     #[command(
@@ -113,11 +119,21 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Up { path, port, drafts } => {
+        Command::Up {
+            path,
+            port,
+            drafts,
+            host,
+        } => {
             let client = client::Daemon::connect_or_start().await?;
             let root = std::path::absolute(&path)
                 .map_err(|e| Failure::usage(format!("cannot resolve {}: {e}", path.display())))?;
-            let info = client.up(root, port, drafts).await?;
+            if let Some(host) = host.as_deref()
+                && output::host_is_exposed(host)
+            {
+                output::warn_exposed(host);
+            }
+            let info = client.up(root, port, drafts, host).await?;
             output::print_up(&info);
             match &info.state {
                 sited_proto::SiteState::Failed { reason } => Err(Failure::site(reason.clone())),

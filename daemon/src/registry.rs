@@ -50,6 +50,8 @@ impl Registry {
             return Err(Error::ShuttingDown);
         }
         let root = check_root(&spec.root)?;
+        // Resolved before the lock: a name lookup can take a while.
+        let host = ports::Host::resolve(spec.host.as_deref()).await?;
         let handle = {
             let mut sites = self.sites();
             if let Some(existing) = sites.values().find(|s| s.config.root == root) {
@@ -63,17 +65,27 @@ impl Registry {
                                 root: site.config.root.clone(),
                             });
                         }
-                        ports::bind(port)?
+                        ports::bind(host.ip, port)?
                     }
-                    None => ports::bind_first_free(DEFAULT_PORT, |p| sites.contains_key(&p))?,
+                    None => {
+                        ports::bind_first_free(host.ip, DEFAULT_PORT, |p| sites.contains_key(&p))?
+                    }
                 };
                 let port = listener
                     .local_addr()
                     .map_err(|e| Error::Internal(format!("bound listener has no address: {e}")))?
                     .port();
+                if host.is_exposed() {
+                    tracing::warn!(
+                        address = %host.ip,
+                        port,
+                        "serving on an address other machines can reach"
+                    );
+                }
                 let config = SiteConfig {
                     root,
                     port,
+                    host,
                     drafts: spec.drafts,
                     started_at_ms: now_ms(),
                 };
@@ -182,6 +194,7 @@ mod tests {
             root: root.to_path_buf(),
             port,
             drafts: false,
+            host: None,
         }
     }
 

@@ -23,6 +23,8 @@ pub struct SiteConfig {
     /// Canonical root.
     pub root: PathBuf,
     pub port: u16,
+    /// The address it listens on, and the name it was given by.
+    pub host: crate::ports::Host,
     pub drafts: bool,
     /// Milliseconds since the Unix epoch.
     pub started_at_ms: u64,
@@ -108,7 +110,7 @@ fn info(config: &SiteConfig, state: &Lifecycle) -> SiteInfo {
     let last_build = state.last_build().cloned();
     SiteInfo {
         port: config.port,
-        url: format!("http://127.0.0.1:{}/", config.port),
+        url: config.host.url(config.port),
         root: config.root.clone(),
         state: state.to_wire(),
         pages: last_build.as_ref().map_or(0, |b| b.pages),
@@ -149,10 +151,17 @@ impl Actor {
                 .and_then(|()| tokio::net::TcpListener::from_std(listener))
             {
                 Ok(listener) => {
+                    let serve_config = crate::serve::ServeConfig {
+                        hosts: crate::serve::HostPolicy::new(
+                            self.config.host.ip,
+                            self.config.host.name.clone(),
+                        ),
+                        limits: crate::serve::Limits::default(),
+                    };
                     let server = crate::serve::serve(
                         listener,
                         output_rx,
-                        crate::serve::ServeConfig::default(),
+                        serve_config,
                         self.token.child_token(),
                     );
                     let server = self.tracker.spawn(server.in_current_span());
