@@ -41,7 +41,13 @@ pub fn bin(name: &str) -> PathBuf {
                 path.display()
             )
         });
-    let newest = ["proto/src", "daemon/src", "ctl/src"]
+    // Only the sources a binary is built from: cargo does not relink sitectl when only
+    // the daemon changed.
+    let sources: &[&str] = match name {
+        "sitectl" => &["proto/src", "ctl/src"],
+        _ => &["proto/src", "daemon/src"],
+    };
+    let newest = sources
         .iter()
         .map(|dir| newest_mtime(&workspace().join(dir)))
         .max()

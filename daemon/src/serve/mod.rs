@@ -2,7 +2,8 @@
 //! produced. No part of a request path is ever joined onto the file system: the path is
 //! decoded ([`path`]) and looked up in the published [`Output`], nothing else. Requests
 //! for a foreign `Host` are refused ([`host`]); what a client can make the server hold
-//! is bounded ([`limits`]).
+//! is bounded ([`limits`]). The accept loop runs here; connections run on the site's
+//! own threads ([`workers`]).
 
 mod body;
 pub mod conditional;
@@ -12,19 +13,15 @@ pub mod limits;
 pub mod path;
 mod prepared;
 pub mod range;
+mod workers;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncSeekExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::build::{Body, Output, Resource};
@@ -35,9 +32,6 @@ pub use host::HostPolicy;
 pub use limits::Limits;
 pub use prepared::Prepared;
 use range::Ranged;
-
-/// How long open connections get to finish when the site stops.
-const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
 
 /// The latest published build; a request takes one snapshot and sees only it.
 pub type Published = watch::Receiver<Arc<Output>>;
@@ -55,7 +49,7 @@ pub struct ServeConfig {
 
 /// Serves `listener` until `token` is cancelled, then stops accepting, lets open
 /// connections finish for a short while and drops the rest. When this returns, the
-/// listening socket is closed.
+/// listening socket is closed and every connection thread has ended.
 pub async fn serve(
     listener: TcpListener,
     output: Published,
@@ -64,15 +58,8 @@ pub async fn serve(
 ) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let config = Arc::new(config);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(config.limits.max_connections));
-    let mut connections = JoinSet::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(config.limits.header_read_timeout)
-        .max_buf_size(config.limits.max_head_bytes.max(8192))
-        .max_headers(config.limits.max_headers)
-        .keep_alive(true);
+    let mut workers = workers::Workers::start(&output, &config, &token);
     loop {
         let permit = tokio::select! {
             biased;
@@ -95,36 +82,10 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(limits::StallGuard::new(
-            stream,
-            config.limits.write_stall_timeout,
-        ));
-        let output = output.clone();
-        let config = config.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
-            let snapshot = output.borrow().clone();
-            let config = config.clone();
-            async move { Ok::<_, Infallible>(respond(&request, &snapshot, &config).await) }
-        });
-        let connection = graceful.watch(http.serve_connection(io, service));
-        connections.spawn(async move {
-            let _ = connection.await;
-            drop(permit);
-        });
-        // Reap finished connections so the set does not grow without bound.
-        while connections.try_join_next().is_some() {}
+        workers.dispatch(stream, permit);
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::debug!(
-            port,
-            "connections still open after the drain deadline; closing them"
-        );
-    }
-    connections.shutdown().await;
+    workers.shutdown().await;
 }
 
 /// The answer to one request from one build. Generic over the request body, which is
