@@ -133,7 +133,10 @@ http {
     }
 }
 EOF
-"$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+# In its own session, as sited's daemon is: with the kernel's autogroup scheduling, a
+# server sharing wrk's session is scheduled hand in hand with it, one in another session
+# is not, and that alone moved results by more than 2x on a busy machine.
+setsid "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
 NGINX_PID=$!
 
 # ---- sited, serving the same site from its in-memory build ----
@@ -141,6 +144,7 @@ export SITED_HOME="$WORK/home"
 up_out="$("$SITECTL" up "$WORK/site" --port 0)"
 SITED_PORT="$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/.*|\1|p' <<<"$up_out")"
 [ -n "$SITED_PORT" ] || { echo "no port in: $up_out" >&2; exit 1; }
+SITED_PID="$(cat "$SITED_HOME/run/sited.lock")"
 
 # Both must answer 200 with the same body size before anything is measured.
 wait_ok() {
@@ -168,18 +172,34 @@ to_ms() { # wrk latency (e.g. 812.00us, 1.20ms, 1.01s) → ms
         if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
         printf "%.3f", n }'
 }
+# CPU time (user + system, all threads) of a server's processes, in clock ticks.
+cpu_ticks() {
+    local pids total=0 pid u st
+    if [ "$1" = nginx ]; then pids="$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"; else pids="$SITED_PID"; fi
+    for pid in $pids; do
+        read -r u st < <(awk '{print $14, $15}' "/proc/$pid/stat")
+        total=$((total + u + st))
+    done
+    echo "$total"
+}
+TICKS="$(getconf CLK_TCK)"
 run_wrk() { # server port page label run
-    local out rps p50 p90 p99
+    local out rps p50 p90 p99 before after requests cpu load
+    before="$(cpu_ticks "$1")"
     out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$2$3")"
+    after="$(cpu_ticks "$1")"
+    load="$(cut -d' ' -f1 /proc/loadavg)"
     rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
+    requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+    cpu="$(awk -v a="$after" -v b="$before" -v n="$requests" -v hz="$TICKS" 'BEGIN {printf "%.1f", (a - b) * 1e6 / hz / n}')"
     p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
     p90="$(to_ms "$(awk '$1 == "90%" {print $2}' <<<"$out")")"
     p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
     if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
         say "warning: $1 $4 run $5: $(grep 'Non-2xx\|Socket errors' <<<"$out" | tr -s ' ')"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$4" "$1" "$5" "$rps" "$p50" "$p90" "$p99" >>"$RESULTS"
-    say "$4 $1 run $5: $rps req/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$4" "$1" "$5" "$rps" "$p50" "$p90" "$p99" "$cpu" "$load" >>"$RESULTS"
+    say "$4 $1 run $5: $rps req/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, $cpu µs CPU/request, load $load"
 }
 for page in small large; do
     path=$SMALL
@@ -206,17 +226,21 @@ echo
 echo "Machine: $(nproc) cores, $(free -h | awk '/^Mem:/ {print $2}') memory; $(uname -sr); nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'); $("$SITED" --version)."
 echo "Pages: small \`$SMALL\` ($small_size bytes), large \`$LARGE\` ($large_size bytes)."
 echo
-echo "| page | server | run | req/s | p50 ms | p90 ms | p99 ms |"
-echo "| --- | --- | --- | ---: | ---: | ---: | ---: |"
-awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7}' "$RESULTS"
+echo "| page | server | run | req/s | p50 ms | p90 ms | p99 ms | CPU µs/req | load (1 min) |"
+echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}' "$RESULTS"
 echo
-echo "| page | nginx median req/s | sited median req/s | sited / nginx | nginx median p99 ms | sited median p99 ms |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| page | server | median req/s | median p50 ms | median p90 ms | median p99 ms | median CPU µs/req |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+col() { awk -F'\t' -v p="$1" -v s="$2" -v c="$3" '$1 == p && $2 == s {print $c}' "$RESULTS" | median; }
 for page in small large; do
-    n=$(awk -F'\t' -v p=$page '$1 == p && $2 == "nginx" {print $4}' "$RESULTS" | median)
-    s=$(awk -F'\t' -v p=$page '$1 == p && $2 == "sited" {print $4}' "$RESULTS" | median)
-    n99=$(awk -F'\t' -v p=$page '$1 == p && $2 == "nginx" {print $7}' "$RESULTS" | median)
-    s99=$(awk -F'\t' -v p=$page '$1 == p && $2 == "sited" {print $7}' "$RESULTS" | median)
-    ratio=$(awk -v s="$s" -v n="$n" 'BEGIN {printf "%.2f×", s / n}')
-    echo "| $page | $n | $s | $ratio | $n99 | $s99 |"
+    for server in nginx sited; do
+        echo "| $page | $server | $(col $page $server 4) | $(col $page $server 5) | $(col $page $server 6) | $(col $page $server 7) | $(col $page $server 8) |"
+    done
+done
+echo
+echo "| page | sited / nginx, median req/s |"
+echo "| --- | ---: |"
+for page in small large; do
+    awk -v s="$(col $page sited 4)" -v n="$(col $page nginx 4)" -v p=$page 'BEGIN {printf "| %s | %.2f× |\n", p, s / n}'
 done
