@@ -1,9 +1,10 @@
 //! The threads a site's connections run on. The accept loop hands each new connection, in
 //! turn, to one of a few threads that each run a single-threaded tokio runtime, and the
 //! connection stays there for its life: nginx's model, with no work stealing and no
-//! cross-thread wake-up per request. In A/B runs on a busy 2-core machine (wrk and other
-//! processes competing for the cores), pinned connections served 20–40% more small-page
-//! requests/s than the daemon's work-stealing runtime, at the same CPU time per request.
+//! cross-thread wake-up per request. In 7 paired A/B runs on a busy 2-core machine (wrk
+//! and other processes competing for the cores), pinned connections served a median of
+//! 29% more small-page requests/s than the daemon's work-stealing runtime, at the same
+//! CPU time per request (BENCHMARKS.md).
 //!
 //! Each thread drains its own connections when the site's token is cancelled, then ends;
 //! [`Workers::shutdown`] waits for all of them.
