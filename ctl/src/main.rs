@@ -40,7 +40,8 @@ struct Cli {
 enum Command {
     /// Build a site and serve it; prints its URL. The same root twice is the same site.
     #[command(
-        after_help = "Examples:\n  sitectl up\n  sitectl up ./blog --port 8080\n  sitectl up ~/notes --drafts"
+        after_help = "Examples:\n  sitectl up\n  sitectl up ./blog --port 8080\n  sitectl up ~/notes --drafts\n  \
+            sitectl up ./blog --host 0.0.0.0   also reachable from other machines (careful)"
     )]
     Up {
         #[command(flatten)]
@@ -148,6 +149,11 @@ struct SiteArgs {
     /// Include pages marked as drafts.
     #[arg(long)]
     drafts: bool,
+    /// Address to listen on: an IP address (`0.0.0.0` for every interface) or a host
+    /// name, which requests may then use in their Host header. Default: 127.0.0.1,
+    /// this machine only. Anything else lets other machines read the site.
+    #[arg(long, value_name = "ADDRESS")]
+    host: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,11 +193,17 @@ async fn up(site: SiteArgs, attach: bool) -> Result<(), Failure> {
     let client = client::Daemon::connect_or_start().await?;
     let root = std::path::absolute(&site.path)
         .map_err(|e| Failure::usage(format!("cannot resolve {}: {e}", site.path.display())))?;
+    if let Some(host) = site.host.as_deref()
+        && output::host_is_exposed(host)
+    {
+        output::warn_exposed(host);
+    }
     let spec = sited_proto::SiteSpec {
         root,
         port: site.port,
         drafts: site.drafts,
         attach,
+        host: site.host,
     };
     let info = client.up(spec).await?;
     output::print_up(&info);

@@ -43,6 +43,27 @@ pub fn print_log_lines(lines: &[sited_proto::LogLine]) {
     }
 }
 
+/// Whether `--host` may let other machines in: anything but a loopback address or
+/// `localhost`. A name counts, since it may resolve to any address.
+pub fn host_is_exposed(host: &str) -> bool {
+    let literal = host
+        .trim()
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host.trim());
+    match literal.parse::<std::net::IpAddr>() {
+        Ok(ip) => !ip.to_canonical().is_loopback(),
+        Err(_) => !literal.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+pub fn warn_exposed(host: &str) {
+    eprintln!(
+        "warning: serving on {host}, which other machines may reach: anyone on your network \
+         can read the site (requests must still name this host or an address of it)"
+    );
+}
+
 pub fn print_down(stopped: &[SiteInfo]) {
     if stopped.is_empty() {
         println!("no sites were running");
@@ -247,6 +268,11 @@ fn hint(error: &Error) -> Option<String> {
             "check the path; a site root is a folder of Markdown or one with `content/`".into()
         }
         Error::RootUnreadable { .. } => "check the folder's permissions".into(),
+        Error::BadHost { .. } => {
+            "give an address of this machine (e.g. 127.0.0.1, 0.0.0.0 for every interface) \
+             or a name that resolves to one"
+                .into()
+        }
         Error::NoSuchSite { .. } => "`sitectl ps` lists the sites that run".into(),
         Error::NoFreePort { .. } => {
             "`sitectl ps` lists the sites that run; `sitectl down` frees ports".into()
@@ -261,6 +287,23 @@ fn hint(error: &Error) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_hosts_are_unexposed() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.2",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST",
+        ] {
+            assert!(!host_is_exposed(host), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "192.168.1.5", "box.lan", "[fe80::1]"] {
+            assert!(host_is_exposed(host), "{host}");
+        }
+    }
 
     #[test]
     fn durations_are_compact() {

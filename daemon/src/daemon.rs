@@ -296,7 +296,7 @@ pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<E
         logs: config.logs.clone(),
     }));
     // Remembered sites get their ports back before any client can ask for one.
-    registry.restore(&remembered.sites);
+    registry.restore(&remembered.sites).await;
     let rpc_stop = CancellationToken::new();
     tracker.spawn(crate::rpc::serve(
         listener,

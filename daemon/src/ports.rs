@@ -1,20 +1,109 @@
-//! TCP ports: binding a site's listener (which is how a port is reserved), choosing the
-//! first free one, and naming whoever holds a port we could not get.
+//! TCP ports: where a site listens (127.0.0.1 unless `--host` says otherwise), binding its
+//! listener (which is how a port is reserved), choosing the first free one, and naming
+//! whoever holds a port we could not get.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 
 use sited_proto::{Error, PortOwner};
 
 /// How far past the first port `up` looks for a free one.
 pub const SCAN_SPAN: u16 = 1000;
 
-/// Binds `127.0.0.1:port`. `EADDRINUSE` becomes [`Error::PortInUse`] naming the owner
-/// when the OS tells.
-pub fn bind(port: u16) -> Result<TcpListener, Error> {
+/// The address a site listens on, from `--host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub ip: IpAddr,
+    /// The name it was given by, when it was a name rather than an address.
+    pub name: Option<String>,
+}
+
+impl Host {
+    /// 127.0.0.1, the default: nothing but this machine can connect.
+    pub fn loopback() -> Host {
+        Host {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            name: None,
+        }
+    }
+
+    /// Reachable from other machines (neither loopback nor `localhost`).
+    pub fn is_exposed(&self) -> bool {
+        !self.ip.to_canonical().is_loopback()
+    }
+
+    /// Where a browser on this machine reaches a site on `port`: the name when one was
+    /// given, loopback for the any-address, else the address itself.
+    pub fn url(&self, port: u16) -> String {
+        let ip = match self.ip {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        match (&self.name, ip) {
+            (Some(name), _) => format!("http://{name}:{port}/"),
+            (None, IpAddr::V6(ip)) => format!("http://[{ip}]:{port}/"),
+            (None, IpAddr::V4(ip)) => format!("http://{ip}:{port}/"),
+        }
+    }
+
+    /// What `--host` to remember to get this address back: `None` for the default.
+    pub fn persisted(&self) -> Option<String> {
+        match &self.name {
+            Some(name) => Some(name.clone()),
+            None if *self == Host::loopback() => None,
+            None => Some(self.ip.to_string()),
+        }
+    }
+
+    /// Turns `--host` into an address: an IP literal (IPv6 with or without brackets),
+    /// `localhost`, or a name looked up in the system resolver (its first address).
+    pub async fn resolve(host: Option<&str>) -> Result<Host, Error> {
+        let Some(given) = host.map(str::trim) else {
+            return Ok(Host::loopback());
+        };
+        let bad = |message: String| Error::BadHost {
+            host: given.to_string(),
+            message,
+        };
+        let literal = given
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(given);
+        if let Ok(ip) = literal.parse::<IpAddr>() {
+            return Ok(Host { ip, name: None });
+        }
+        if given.eq_ignore_ascii_case("localhost") {
+            return Ok(Host::loopback());
+        }
+        let name_ok = !given.is_empty()
+            && given.len() <= 253
+            && given
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !name_ok {
+            return Err(bad("not an IP address or a host name".into()));
+        }
+        let mut addrs = tokio::net::lookup_host((given, 0))
+            .await
+            .map_err(|e| bad(format!("cannot resolve it: {e}")))?;
+        let ip = addrs
+            .next()
+            .ok_or_else(|| bad("it resolves to no address".into()))?
+            .ip();
+        Ok(Host {
+            ip,
+            name: Some(given.to_ascii_lowercase()),
+        })
+    }
+}
+
+/// Binds `ip:port`. `EADDRINUSE` becomes [`Error::PortInUse`] naming the owner when the
+/// OS tells.
+pub fn bind(ip: IpAddr, port: u16) -> Result<TcpListener, Error> {
     // std sets SO_REUSEADDR on Unix, so a port whose last connections sit in TIME_WAIT
     // can be bound again at once.
-    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).map_err(|error| {
+    TcpListener::bind(SocketAddr::from((ip, port))).map_err(|error| {
         if error.kind() == io::ErrorKind::AddrInUse {
             Error::PortInUse {
                 port,
@@ -23,20 +112,24 @@ pub fn bind(port: u16) -> Result<TcpListener, Error> {
         } else {
             Error::Bind {
                 port,
-                message: error.to_string(),
+                message: format!("{ip}: {error}"),
             }
         }
     })
 }
 
-/// Binds the first port from `first` upward that is free and not `taken(port)`.
-pub fn bind_first_free(first: u16, taken: impl Fn(u16) -> bool) -> Result<TcpListener, Error> {
+/// Binds the first port from `first` upward on `ip` that is free and not `taken(port)`.
+pub fn bind_first_free(
+    ip: IpAddr,
+    first: u16,
+    taken: impl Fn(u16) -> bool,
+) -> Result<TcpListener, Error> {
     let last = first.saturating_add(SCAN_SPAN - 1);
     for port in first..=last {
         if taken(port) {
             continue;
         }
-        match bind(port) {
+        match bind(ip, port) {
             Ok(listener) => return Ok(listener),
             Err(Error::PortInUse { .. }) => continue,
             Err(other) => return Err(other),
@@ -171,7 +264,7 @@ mod tests {
     fn taken_port_names_this_process() {
         let holder = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = holder.local_addr().unwrap().port();
-        match bind(port) {
+        match bind(IpAddr::V4(Ipv4Addr::LOCALHOST), port) {
             Err(Error::PortInUse { port: p, owner }) => {
                 assert_eq!(p, port);
                 if cfg!(target_os = "linux") {
@@ -188,10 +281,41 @@ mod tests {
         let holder = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let held = holder.local_addr().unwrap().port();
         // Start at the held port and also pretend the next one is registered.
-        let listener = bind_first_free(held, |p| p == held.wrapping_add(1)).unwrap();
+        let listener = bind_first_free(Ipv4Addr::LOCALHOST.into(), held, |p| {
+            p == held.wrapping_add(1)
+        })
+        .unwrap();
         let got = listener.local_addr().unwrap().port();
         assert_ne!(got, held);
         assert_ne!(got, held.wrapping_add(1));
+    }
+
+    #[tokio::test]
+    async fn hosts_resolve_to_addresses_and_urls() {
+        let default = Host::resolve(None).await.unwrap();
+        assert_eq!(default, Host::loopback());
+        assert!(!default.is_exposed());
+        assert_eq!(default.url(5173), "http://127.0.0.1:5173/");
+        assert_eq!(
+            Host::resolve(Some("localhost")).await.unwrap(),
+            Host::loopback()
+        );
+        let v6 = Host::resolve(Some("[::1]")).await.unwrap();
+        assert_eq!(v6.ip, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(v6.url(8080), "http://[::1]:8080/");
+        let lan = Host::resolve(Some("192.168.1.5")).await.unwrap();
+        assert!(lan.is_exposed());
+        assert_eq!(lan.url(80), "http://192.168.1.5:80/");
+        let any = Host::resolve(Some("0.0.0.0")).await.unwrap();
+        assert!(any.is_exposed());
+        assert_eq!(any.url(1), "http://127.0.0.1:1/");
+        assert!(!Host::resolve(Some("127.0.0.2")).await.unwrap().is_exposed());
+        for bad in ["", "a b", "evil/../x", "[::1"] {
+            assert!(
+                matches!(Host::resolve(Some(bad)).await, Err(Error::BadHost { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[cfg(target_os = "linux")]

@@ -79,6 +79,8 @@ impl Registry {
             return Err(Error::ShuttingDown);
         }
         let root = check_root(&spec.root)?;
+        // Resolved before the lock: a name lookup can take a while.
+        let host = ports::Host::resolve(spec.host.as_deref()).await?;
         let mut port_wanted = spec.port;
         // A failed site with this root (e.g. its folder was deleted and is back) is
         // replaced by a fresh one, on the same port unless another is asked for.
@@ -109,13 +111,24 @@ impl Registry {
                                 root: site.config.root.clone(),
                             });
                         }
-                        ports::bind(port)?
+                        ports::bind(host.ip, port)?
                     }
-                    None => ports::bind_first_free(DEFAULT_PORT, |p| sites.contains_key(&p))?,
+                    None => {
+                        ports::bind_first_free(host.ip, DEFAULT_PORT, |p| sites.contains_key(&p))?
+                    }
                 };
+                let port = bound_port(&listener)?;
+                if host.is_exposed() {
+                    tracing::warn!(
+                        address = %host.ip,
+                        port,
+                        "serving on an address other machines can reach"
+                    );
+                }
                 let config = SiteConfig {
                     root,
-                    port: bound_port(&listener)?,
+                    port,
+                    host,
                     drafts: spec.drafts,
                     started_at_ms: now_ms(),
                     attached: spec.attach,
@@ -145,9 +158,14 @@ impl Registry {
     /// Brings back remembered sites, each on its own port. Binding is immediate (so no
     /// new `up` can take a remembered port); builds go on in the background. A site that
     /// cannot come back is listed as failed, with the reason, and stays remembered.
-    pub fn restore(&self, remembered: &[PersistedSite]) {
-        let mut sites = self.sites();
+    pub async fn restore(&self, remembered: &[PersistedSite]) {
+        // Addresses first (a name lookup can take a while), then every port at once.
+        let mut hosts = Vec::with_capacity(remembered.len());
         for site in remembered {
+            hosts.push(ports::Host::resolve(site.host.as_deref()).await);
+        }
+        let mut sites = self.sites();
+        for (site, host) in remembered.iter().zip(hosts) {
             if sites.contains_key(&site.port) {
                 tracing::warn!(port = site.port, root = %site.root.display(), "two remembered sites share a port; keeping the first");
                 continue;
@@ -155,20 +173,23 @@ impl Registry {
             let config = SiteConfig {
                 root: site.root.clone(),
                 port: site.port,
+                host: host.clone().unwrap_or_else(|_| ports::Host::loopback()),
                 drafts: site.drafts,
                 started_at_ms: now_ms(),
                 attached: false,
             };
-            let started = check_root(&site.root).and_then(|root| {
-                let listener = ports::bind(site.port)?;
-                Ok(self.spawn(
-                    SiteConfig {
-                        root,
-                        ..config.clone()
-                    },
-                    listener,
-                ))
-            });
+            let started = host
+                .and_then(|host| check_root(&site.root).map(|root| (root, host)))
+                .and_then(|(root, host)| {
+                    let listener = ports::bind(host.ip, site.port)?;
+                    Ok(self.spawn(
+                        SiteConfig {
+                            root,
+                            ..config.clone()
+                        },
+                        listener,
+                    ))
+                });
             let handle = match started {
                 Ok(handle) => {
                     tracing::info!(port = site.port, root = %site.root.display(), "restored site");
@@ -261,6 +282,7 @@ impl Registry {
                 root: site.config.root.clone(),
                 port: site.config.port,
                 drafts: site.config.drafts,
+                host: site.config.host.persisted(),
             })
             .collect();
         let saved = tokio::task::spawn_blocking(move || store.save(&sites)).await;
@@ -338,6 +360,7 @@ mod tests {
             port,
             drafts: false,
             attach: false,
+            host: None,
         }
     }
 
@@ -424,13 +447,15 @@ mod tests {
             root: "/no/such/site".into(),
             port: 1,
             drafts: false,
+            host: None,
         };
         let good = PersistedSite {
             root: dir.path().to_path_buf(),
             port,
             drafts: false,
+            host: None,
         };
-        registry.restore(&[good, gone]);
+        registry.restore(&[good, gone]).await;
         let sites = registry.ps();
         assert_eq!(sites.len(), 2);
         let failed = sites.iter().find(|s| s.port == 1).unwrap();

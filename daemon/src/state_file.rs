@@ -23,6 +23,9 @@ pub struct PersistedSite {
     pub port: u16,
     #[serde(default)]
     pub drafts: bool,
+    /// `--host`, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -165,6 +168,7 @@ mod tests {
             root: PathBuf::from(format!("/sites/{port}")),
             port,
             drafts: false,
+            host: None,
         }
     }
 

@@ -32,6 +32,10 @@ pub struct SiteSpec {
     /// remembered across daemon restarts. Only applies to a site this call creates.
     #[serde(default)]
     pub attach: bool,
+    /// Address to serve on: an IP literal or a host name, `None` for 127.0.0.1. A name
+    /// is also accepted in the `Host` header of requests.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// The first port tried when `up` is given none (the one Vite users already know).
@@ -210,6 +214,8 @@ pub enum Error {
     NoFreePort { from: u16, to: u16 },
     #[error("cannot listen on port {port}: {message}")]
     Bind { port: u16, message: String },
+    #[error("cannot serve on host {host}: {message}")]
+    BadHost { host: String, message: String },
     #[error("site root {} does not exist", path.display())]
     RootMissing { path: PathBuf },
     #[error("site root {} is not a directory", path.display())]

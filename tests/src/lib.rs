@@ -7,7 +7,7 @@ pub mod browser;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -148,7 +148,12 @@ impl HttpResponse {
 /// Sends raw request bytes to `127.0.0.1:port` and reads the whole response (the
 /// request should say `Connection: close`). Raw, so no client library normalizes paths.
 pub fn http_raw(port: u16, request: &[u8]) -> std::io::Result<HttpResponse> {
-    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    http_raw_at(IpAddr::V4(Ipv4Addr::LOCALHOST), port, request)
+}
+
+/// [`http_raw`] to another address of this machine (`127.0.0.2`, `::1`).
+pub fn http_raw_at(ip: IpAddr, port: u16, request: &[u8]) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect((ip, port))?;
     stream.set_read_timeout(Some(DEADLINE))?;
     stream.write_all(request)?;
     let mut raw = Vec::new();

@@ -388,8 +388,8 @@ fn html_is_served_with_the_live_reload_script_and_built_files_are_not() {
     let port = home.up(&root, &["--port", "0"]);
     let page = body(port, "/notes/page/");
     assert!(
-        page.contains(r#"<script src="/__sited/livereload.js" data-session=""#)
-            && page.contains(r#"data-generation="0" defer></script></body>"#),
+        page.contains(r#"<script src="/__sited/livereload.js" data-etag=""#)
+            && page.contains(r#"" defer></script></body>"#),
         "{page}"
     );
     let script = get(port, "/__sited/livereload.js").unwrap();

@@ -6,9 +6,12 @@ use std::hash::{Hash, Hasher as _};
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, LazyLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use sited_proto::BuildReport;
+
+use crate::serve::Prepared;
 
 /// What a URL serves.
 #[derive(Debug, Clone)]
@@ -29,58 +32,141 @@ pub struct Resource {
     /// Strong validator for `If-None-Match`; quoted, ready for the header.
     pub etag: Arc<str>,
     pub len: u64,
+    /// When the body was rendered (pages) or last changed on disk (files), for
+    /// `Last-Modified`.
+    pub modified: SystemTime,
+    /// What the server derives from the above once per build instead of per request:
+    /// header values and compressed bodies.
+    pub prepared: Prepared,
 }
 
 impl Resource {
     pub fn html(mut body: String) -> Resource {
+        static HTML: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("text/html; charset=utf-8"));
         // Rendered strings grow by doubling; thousands of pages held for serving should
         // not keep that slack.
         body.shrink_to_fit();
-        static HTML: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("text/html; charset=utf-8"));
         Resource::memory(Bytes::from(body), HTML.clone())
     }
 
     pub fn memory(body: Bytes, content_type: Arc<str>) -> Resource {
         let mut hasher = rustc_hash::FxHasher::default();
         body.hash(&mut hasher);
+        let etag: Arc<str> = Arc::from(format!("\"{:016x}\"", hasher.finish()));
+        let modified = SystemTime::now();
         Resource {
-            etag: Arc::from(format!("\"{:016x}\"", hasher.finish())),
+            prepared: Prepared::new(&content_type, &etag, modified),
+            etag,
             len: body.len() as u64,
             body: Body::Memory(body),
             content_type,
+            modified,
         }
     }
 
-    /// A file on disk, validated by its size and modification time.
+    /// A file on disk, validated by its size and modification time. The path kept is
+    /// the canonical one (the walk already checked it stays inside the site), so the
+    /// server can open it without following symlinks.
     pub fn file(path: PathBuf) -> io::Result<Resource> {
+        let path = path.canonicalize()?;
         let meta = fs::metadata(&path)?;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+        let content_type: Arc<str> = Arc::from(content_type_for(&path));
+        let etag: Arc<str> = Arc::from(file_etag(&meta));
+        let modified = meta.modified().unwrap_or(UNIX_EPOCH);
         Ok(Resource {
-            content_type: Arc::from(content_type_for(&path)),
-            etag: Arc::from(format!("\"{:x}-{:x}\"", meta.len(), modified)),
+            prepared: Prepared::new(&content_type, &etag, modified),
+            content_type,
+            etag,
             len: meta.len(),
+            modified,
             body: Body::File(path),
         })
     }
 }
 
-/// `Content-Type` for a file by its extension, with a charset on text.
+/// The strong validator of a file: its size and modification time, quoted.
+pub fn file_etag(meta: &fs::Metadata) -> String {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("\"{:x}-{:x}\"", meta.len(), modified)
+}
+
+/// `Content-Type` for a file by its extension, with `charset=utf-8` on text. The web's
+/// common types are spelled out (`text/javascript` per RFC 9239, fonts, media a browser
+/// plays); anything else is mime_guess's answer.
 pub fn content_type_for(path: &Path) -> String {
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let essence = mime.essence_str();
-    let is_text = mime.type_() == mime_guess::mime::TEXT
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let known = match ext.as_str() {
+        "html" | "htm" => Some("text/html"),
+        "css" => Some("text/css"),
+        "js" | "mjs" | "cjs" => Some("text/javascript"),
+        "json" | "map" => Some("application/json"),
+        "jsonld" => Some("application/ld+json"),
+        "webmanifest" => Some("application/manifest+json"),
+        "xml" | "xsl" => Some("application/xml"),
+        "rss" => Some("application/rss+xml"),
+        "atom" => Some("application/atom+xml"),
+        "txt" => Some("text/plain"),
+        "md" | "markdown" => Some("text/markdown"),
+        "csv" => Some("text/csv"),
+        "vtt" => Some("text/vtt"),
+        "ics" => Some("text/calendar"),
+        "svg" => Some("image/svg+xml"),
+        "png" => Some("image/png"),
+        "jpg" | "jpeg" => Some("image/jpeg"),
+        "gif" => Some("image/gif"),
+        "webp" => Some("image/webp"),
+        "avif" => Some("image/avif"),
+        "ico" => Some("image/x-icon"),
+        "bmp" => Some("image/bmp"),
+        "woff" => Some("font/woff"),
+        "woff2" => Some("font/woff2"),
+        "ttf" => Some("font/ttf"),
+        "otf" => Some("font/otf"),
+        "mp4" | "m4v" => Some("video/mp4"),
+        "webm" => Some("video/webm"),
+        "ogv" => Some("video/ogg"),
+        "mov" => Some("video/quicktime"),
+        "mp3" => Some("audio/mpeg"),
+        "m4a" => Some("audio/mp4"),
+        "aac" => Some("audio/aac"),
+        "oga" | "ogg" => Some("audio/ogg"),
+        "opus" => Some("audio/opus"),
+        "wav" => Some("audio/wav"),
+        "flac" => Some("audio/flac"),
+        "pdf" => Some("application/pdf"),
+        "wasm" => Some("application/wasm"),
+        "zip" => Some("application/zip"),
+        "gz" => Some("application/gzip"),
+        _ => None,
+    };
+    let mime = known.map_or_else(
+        || {
+            mime_guess::from_path(path)
+                .first_or_octet_stream()
+                .essence_str()
+                .to_string()
+        },
+        str::to_string,
+    );
+    let is_text = mime.starts_with("text/")
+        || mime.ends_with("+xml")
+        || mime.ends_with("+json")
         || matches!(
-            essence,
-            "application/javascript" | "application/json" | "image/svg+xml" | "application/xml"
+            mime.as_str(),
+            "application/javascript" | "application/json" | "application/xml"
         );
     if is_text {
-        format!("{essence}; charset=utf-8")
+        format!("{mime}; charset=utf-8")
     } else {
-        essence.to_string()
+        mime
     }
 }
 
@@ -197,20 +283,39 @@ mod tests {
     }
 
     #[test]
-    fn content_types_carry_charset_on_text() {
-        assert_eq!(
-            content_type_for(Path::new("a.css")),
-            "text/css; charset=utf-8"
-        );
-        assert_eq!(
-            content_type_for(Path::new("a.svg")),
-            "image/svg+xml; charset=utf-8"
-        );
-        assert_eq!(content_type_for(Path::new("a.png")), "image/png");
-        assert_eq!(
-            content_type_for(Path::new("noext")),
-            "application/octet-stream"
-        );
+    fn content_types_of_the_web_carry_charset_on_text() {
+        for (file, expected) in [
+            ("a.html", "text/html; charset=utf-8"),
+            ("a.css", "text/css; charset=utf-8"),
+            ("a.js", "text/javascript; charset=utf-8"),
+            ("a.mjs", "text/javascript; charset=utf-8"),
+            ("a.json", "application/json; charset=utf-8"),
+            ("a.js.map", "application/json; charset=utf-8"),
+            (
+                "site.webmanifest",
+                "application/manifest+json; charset=utf-8",
+            ),
+            ("feed.xml", "application/xml; charset=utf-8"),
+            ("feed.rss", "application/rss+xml; charset=utf-8"),
+            ("a.txt", "text/plain; charset=utf-8"),
+            ("a.svg", "image/svg+xml; charset=utf-8"),
+            ("A.PNG", "image/png"),
+            ("a.jpeg", "image/jpeg"),
+            ("a.webp", "image/webp"),
+            ("a.avif", "image/avif"),
+            ("favicon.ico", "image/x-icon"),
+            ("a.woff2", "font/woff2"),
+            ("a.mp4", "video/mp4"),
+            ("a.webm", "video/webm"),
+            ("a.mp3", "audio/mpeg"),
+            ("a.vtt", "text/vtt; charset=utf-8"),
+            ("a.pdf", "application/pdf"),
+            ("a.wasm", "application/wasm"),
+            ("a.tiff", "image/tiff"),
+            ("noext", "application/octet-stream"),
+        ] {
+            assert_eq!(content_type_for(Path::new(file)), expected, "{file}");
+        }
     }
 
     #[test]

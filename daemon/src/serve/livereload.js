@@ -6,7 +6,7 @@
   if (window.__sitedLiveReload) return;
   window.__sitedLiveReload = true;
   const OVERLAY_ID = "__sited_overlay";
-  // The build this page was served from, written into the script tag by the server.
+  // The ETag of this page as served, written into the script tag by the server.
   const served = document.currentScript ? document.currentScript.dataset : {};
   let session = null;
   let generation = null;
@@ -80,11 +80,15 @@
       }
       const hadOverlay = hideOverlay();
       if (first) {
-        // A rebuild finished between this page's load and this connection: its event
-        // was missed, so the page is stale.
-        if (served.generation !== undefined &&
-            (served.session !== state.session || Number(served.generation) !== state.generation)) {
-          location.reload();
+        // A rebuild may have finished between this page's load and this connection,
+        // its event missed: ask whether the page is still what the site serves.
+        if (served.etag) {
+          fetch(location.href, { method: "HEAD", cache: "no-store" })
+            .then((response) => {
+              const etag = response.headers.get("etag") || "";
+              if (!etag.includes(served.etag)) location.reload();
+            })
+            .catch(() => {});
         }
         return;
       }

@@ -3,30 +3,25 @@
 //! (never into built files). The script reloads the page after a rebuild, swaps
 //! stylesheets when only CSS changed, and shows build errors in an overlay.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{Reply, plain};
+use super::body::EventStream;
+use super::{HostPolicy, Reply, ReplyBody, plain};
 
 /// Everything live reload serves lives under this prefix, which no build output uses.
 pub const PREFIX: &str = "/__sited/";
 pub const EVENTS_PATH: &str = "/__sited/events";
 pub const SCRIPT_PATH: &str = "/__sited/livereload.js";
 const SCRIPT: &str = include_str!("livereload.js");
-/// The tag added to pages. It says which build the page comes from, so a page loaded
-/// just before a rebuild (whose event it then missed) knows to reload.
-pub fn script_tag(live: &LiveState) -> String {
-    format!(
-        "<script src=\"{SCRIPT_PATH}\" data-session=\"{}\" data-generation=\"{}\" defer></script>",
-        live.session, live.generation
-    )
+/// The tag added to pages. It carries the page's ETag, so a page loaded just before a
+/// rebuild (whose event it then missed) can tell it is stale and reload.
+pub fn script_tag(etag: &str) -> String {
+    let etag = etag.trim_matches('"');
+    format!("<script src=\"{SCRIPT_PATH}\" data-etag=\"{etag}\" defer></script>")
 }
 
 /// What changed in the last build, as the browser needs to know it.
@@ -99,11 +94,13 @@ pub fn respond(
     path: &str,
     origin: Option<&HeaderValue>,
     live: &Live,
+    hosts: &HostPolicy,
     token: &CancellationToken,
 ) -> Reply {
     match path {
         SCRIPT_PATH => {
-            let mut response = Response::new(super::full(Bytes::from_static(SCRIPT.as_bytes())));
+            let mut response =
+                Response::new(ReplyBody::bytes(Bytes::from_static(SCRIPT.as_bytes())));
             let headers = response.headers_mut();
             headers.insert(
                 header::CONTENT_TYPE,
@@ -115,7 +112,9 @@ pub fn respond(
         EVENTS_PATH => {
             // Another site's page must not subscribe to ours (nor learn its errors).
             if let Some(origin) = origin
-                && !origin.to_str().is_ok_and(is_local_origin)
+                && !origin
+                    .to_str()
+                    .is_ok_and(|origin| is_allowed_origin(origin, hosts))
             {
                 return plain(StatusCode::FORBIDDEN, "403 forbidden: foreign Origin\n");
             }
@@ -125,20 +124,19 @@ pub fn respond(
     }
 }
 
-fn is_local_origin(origin: &str) -> bool {
+/// An origin whose host the site answers to (its pages, not another site's).
+fn is_allowed_origin(origin: &str, hosts: &HostPolicy) -> bool {
     origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))
-        .is_some_and(super::is_local_host)
+        .is_some_and(|host| hosts.allows(host))
 }
 
 /// The SSE stream: the current state at once, then every new one. It ends when the site
 /// stops, so open browser tabs never hold a stopping site up.
 fn events(live: Live, token: CancellationToken) -> Reply {
     // Ask browsers to reconnect quickly after a daemon restart.
-    let hello = futures::stream::once(async {
-        Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"retry: 500\n\n")))
-    });
+    let hello = futures::stream::once(async { Bytes::from_static(b"retry: 500\n\n") });
     let updates =
         futures::stream::unfold((live, token, true), |(mut live, token, first)| async move {
             if !first {
@@ -149,11 +147,11 @@ fn events(live: Live, token: CancellationToken) -> Reply {
             }
             let state = live.borrow_and_update().clone();
             let json = serde_json::to_string(&state).expect("live state serializes");
-            let frame = Frame::data(Bytes::from(format!("data: {json}\n\n")));
-            Some((Ok::<_, Infallible>(frame), (live, token, false)))
+            let chunk = Bytes::from(format!("data: {json}\n\n"));
+            Some((chunk, (live, token, false)))
         });
-    let body = StreamBody::new(futures::StreamExt::chain(hello, updates));
-    let mut response = Response::new(body.boxed_unsync());
+    let stream = futures::StreamExt::chain(hello, updates);
+    let mut response = Response::new(ReplyBody::Events(EventStream(Box::pin(stream))));
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -188,10 +186,10 @@ mod tests {
 
     #[test]
     fn script_goes_before_the_last_body_end() {
-        let tag = script_tag(&LiveState::initial("s1".into(), Vec::new()));
+        let tag = script_tag("\"abc123\"");
         assert_eq!(
             tag,
-            "<script src=\"/__sited/livereload.js\" data-session=\"s1\" data-generation=\"0\" defer></script>"
+            "<script src=\"/__sited/livereload.js\" data-etag=\"abc123\" defer></script>"
         );
         let out = inject(b"<html><body><p>x</p></BODY></html>", "<s>");
         assert_eq!(
@@ -215,10 +213,11 @@ mod tests {
     }
 
     #[test]
-    fn only_local_origins_may_subscribe() {
-        assert!(is_local_origin("http://localhost:5173"));
-        assert!(is_local_origin("http://127.0.0.1:5173"));
-        assert!(!is_local_origin("http://evil.example"));
-        assert!(!is_local_origin("null"));
+    fn only_the_sites_own_origins_may_subscribe() {
+        let hosts = HostPolicy::default();
+        assert!(is_allowed_origin("http://localhost:5173", &hosts));
+        assert!(is_allowed_origin("http://127.0.0.1:5173", &hosts));
+        assert!(!is_allowed_origin("http://evil.example", &hosts));
+        assert!(!is_allowed_origin("null", &hosts));
     }
 }

@@ -1,76 +1,86 @@
 //! HTTP for one site: hyper 1 over HTTP/1.1 keep-alive, answering only URLs the build
 //! produced. No part of a request path is ever joined onto the file system: the path is
-//! decoded and looked up in the published [`Output`], nothing else.
+//! decoded ([`path`]) and looked up in the published [`Output`], nothing else. Requests
+//! for a foreign `Host` are refused ([`host`]); what a client can make the server hold
+//! is bounded ([`limits`]). The accept loop runs here; connections run on the site's
+//! own threads ([`workers`]).
 
+mod body;
+pub mod conditional;
+pub mod encoding;
+pub mod host;
+pub mod limits;
 pub mod livereload;
+pub mod path;
+mod prepared;
+pub mod range;
+mod workers;
 
-use std::convert::Infallible;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
-use bytes::Bytes;
-use futures::FutureExt;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
+use tokio::io::AsyncSeekExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::build::{Body as BuildBody, Output};
+use crate::build::{Body, Output, Resource};
+pub use body::ReplyBody;
+use conditional::Validators;
+use encoding::{Coding, Source};
+pub use host::HostPolicy;
+pub use limits::Limits;
+pub use prepared::Prepared;
+use range::Ranged;
 
-/// Open connections per site; past this, new ones wait in the accept backlog.
-const MAX_CONNECTIONS: usize = 256;
-/// A client must send its request head within this time (slowloris).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest request head accepted.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// How long open connections get to finish when the site stops.
-const DRAIN_DEADLINE: Duration = Duration::from_millis(500);
+/// The latest published build; a request takes one snapshot and sees only it.
+pub type Published = watch::Receiver<Arc<Output>>;
 
-/// Test-only: set to `1` in the daemon's environment to make a GET of
-/// [`TEST_PANIC_PATH`] panic inside the request handler. The end-to-end tests use it to
-/// prove that a handler panic is that request's 500 and nothing more (nothing a real
-/// request can reach panics on purpose). Read once when a site's server starts.
+/// A response as the server sends it.
+pub type Reply = Response<ReplyBody>;
+
+/// How one site is served.
+#[derive(Debug, Clone, Default)]
+pub struct ServeConfig {
+    /// Which `Host` values are answered.
+    pub hosts: HostPolicy,
+    pub limits: Limits,
+    /// The site's live-reload state: `Some` adds the live-reload script to HTML and
+    /// answers `/__sited/`.
+    pub live: Option<livereload::Live>,
+    /// Set by [`serve`]: cancelled when the site stops, which ends live-reload streams.
+    pub token: CancellationToken,
+    /// Set by [`serve`] from [`TEST_PANIC_ENV`].
+    pub test_panic: bool,
+}
+
+/// Test-only: when set to `1` in the daemon's environment, a GET of [`TEST_PANIC_PATH`]
+/// panics inside the request handler. The end-to-end tests use it to prove that a
+/// handler panic is that request's 500 and nothing more (nothing a real request can
+/// reach panics on purpose). Read once when a site's server starts.
 pub const TEST_PANIC_ENV: &str = "SITED_TEST_PANIC_REQUEST";
 /// The path that panics when [`TEST_PANIC_ENV`] is set; under the live-reload prefix,
 /// which no build output uses.
 pub const TEST_PANIC_PATH: &str = "/__sited/test-panic";
 
-/// The latest published build; a request takes one snapshot and sees only it.
-pub type Published = watch::Receiver<Arc<Output>>;
-
-/// What a site's server answers from.
-#[derive(Debug, Clone)]
-pub struct Site {
-    /// The build being served.
-    pub output: Published,
-    /// The live-reload state browsers follow.
-    pub live: livereload::Live,
-    /// Cancelled when the site stops; ends the server and every live-reload stream.
-    pub token: CancellationToken,
-}
-
-/// Serves `listener` until the site's token is cancelled, then stops accepting, lets
-/// open connections finish for a short while and drops the rest. When this returns, the
-/// listening socket is closed.
-pub async fn serve(listener: TcpListener, site: Site) {
-    let token = site.token.clone();
+/// Serves `listener` until `token` is cancelled, then stops accepting, lets open
+/// connections finish for a short while and drops the rest. When this returns, the
+/// listening socket is closed and every connection thread has ended.
+pub async fn serve(
+    listener: TcpListener,
+    output: Published,
+    config: ServeConfig,
+    token: CancellationToken,
+) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut connections = JoinSet::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES.max(8192))
-        .keep_alive(true);
-    let test_panic = std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "1");
+    let config = Arc::new(ServeConfig {
+        token: token.clone(),
+        test_panic: std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "1"),
+        ..config
+    });
+    let permits = Arc::new(Semaphore::new(config.limits.max_connections));
+    let mut workers = workers::Workers::start(&output, &config, &token);
     loop {
         let permit = tokio::select! {
             biased;
@@ -93,89 +103,27 @@ pub async fn serve(listener: TcpListener, site: Site) {
             },
         };
         let _ = stream.set_nodelay(true);
-        let site = site.clone();
-        let service = service_fn(move |request| {
-            let answer = respond_or_500(request, site.clone(), port, test_panic);
-            async move { Ok::<_, Infallible>(answer.await) }
-        });
-        let connection = http.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        connections.spawn(async move {
-            let _ = connection.await;
-            drop(permit);
-        });
-        // Reap finished connections so the set does not grow without bound.
-        while connections.try_join_next().is_some() {}
+        workers.dispatch(stream, permit);
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_DEADLINE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::debug!(
-            port,
-            "connections still open after the drain deadline; closing them"
-        );
-    }
-    connections.shutdown().await;
-}
-
-/// Response bodies: whole buffers, or the live-reload event stream.
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
-type Reply = Response<Body>;
-
-fn full(bytes: Bytes) -> Body {
-    Full::new(bytes).boxed_unsync()
-}
-
-fn plain(status: StatusCode, text: &'static str) -> Reply {
-    let mut response = Response::new(full(Bytes::from_static(text.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-/// Host names a local dev server answers to. Anything else is a DNS-rebinding attempt
-/// (a foreign page resolving its own name to 127.0.0.1) or a misdirected request.
-fn is_local_host(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                name
-            } else {
-                host
-            }
-        })
-    };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost"
-        || name.ends_with(".localhost")
-        || name == "::1"
-        || name
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    workers.shutdown().await;
 }
 
 /// Answers one request. A panic while answering is caught and becomes a 500 for that
 /// request alone: the connection, the site and the daemon carry on.
-async fn respond_or_500(
-    request: Request<Incoming>,
-    site: Site,
-    port: u16,
-    test_panic: bool,
+pub async fn respond_or_500<B>(
+    request: &Request<B>,
+    output: &Output,
+    config: &ServeConfig,
 ) -> Reply {
+    use futures::FutureExt;
     let answer = async {
-        if test_panic && request.uri().path() == TEST_PANIC_PATH {
+        if config.test_panic && request.uri().path() == TEST_PANIC_PATH {
             panic!("test-only panic in a request handler ({TEST_PANIC_ENV}=1)");
         }
-        respond(&request, &site, port).await
+        respond(request, output, config).await
     };
-    match AssertUnwindSafe(answer).catch_unwind().await {
+    match std::panic::AssertUnwindSafe(answer).catch_unwind().await {
         Ok(reply) => reply,
         Err(panic) => {
             let message = panic
@@ -183,7 +131,7 @@ async fn respond_or_500(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            tracing::error!(port, path = %request.uri().path(), "request handler panicked: {message}");
+            tracing::error!(path = %request.uri().path(), "request handler panicked: {message}");
             plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "500 internal server error\n",
@@ -192,47 +140,50 @@ async fn respond_or_500(
     }
 }
 
-async fn respond(request: &Request<Incoming>, site: &Site, port: u16) -> Reply {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
+/// The answer to one request from one build. Generic over the request body, which is
+/// never read (only GET and HEAD are served).
+pub async fn respond<B>(request: &Request<B>, output: &Output, config: &ServeConfig) -> Reply {
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed\n");
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    if let Some(host) = request.headers().get(header::HOST)
-        && !host.to_str().is_ok_and(is_local_host)
-    {
-        tracing::warn!(port, host = ?host, "refused request for a foreign Host");
-        return plain(StatusCode::FORBIDDEN, "403 forbidden: unknown Host\n");
+    let uri = request.uri();
+    let target_len = uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if target_len > config.limits.max_uri_bytes {
+        return plain(StatusCode::URI_TOO_LONG, "414 URI too long\n");
     }
-    // Absolute-form request targets (`GET http://evil/ HTTP/1.1`) are refused outright.
-    if request.uri().scheme().is_some() || request.uri().authority().is_some() {
-        return plain(StatusCode::BAD_REQUEST, "400 bad request\n");
+    if let Some(refusal) = refuse_host(request, &config.hosts) {
+        return refusal;
     }
-    let raw = request.uri().path();
-    let Some(path) = crate::build::percent_decode(raw) else {
-        return plain(
-            StatusCode::BAD_REQUEST,
-            "400 bad request: path is not UTF-8\n",
-        );
+    let raw = uri.path();
+    let path = match path::decode(raw) {
+        Ok(path) => path,
+        Err(why) => {
+            tracing::debug!(path = raw, ?why, "refused request path");
+            return plain(StatusCode::BAD_REQUEST, "400 bad request: path\n");
+        }
     };
-    if !path.starts_with('/') || path.contains(['\0', '\\']) {
-        return plain(StatusCode::BAD_REQUEST, "400 bad request\n");
-    }
-    if path.starts_with(livereload::PREFIX) {
+    if path.starts_with(livereload::PREFIX)
+        && let Some(live) = &config.live
+    {
         let origin = request.headers().get(header::ORIGIN);
-        return livereload::respond(&path, origin, &site.live, &site.token);
+        return livereload::respond(&path, origin, live, &config.hosts, &config.token);
     }
-    // One snapshot per request: it sees the old build or the new one, never a mix.
-    let output = site.output.borrow().clone();
-    let head = request.method() == Method::HEAD;
+    let inject = config.live.is_some();
     if let Some(resource) = output.get(&path) {
-        return send(request, resource, StatusCode::OK, head, &site.live).await;
+        return send(request, resource, StatusCode::OK, inject).await;
     }
     if !path.ends_with('/') && output.get(&format!("{path}/")).is_some() {
-        let mut location = format!("{raw}/");
-        if let Some(query) = request.uri().query() {
+        // Built from the decoded path, so the redirect cannot point anywhere a build
+        // did not produce (no `//host` open redirect).
+        let mut location = path::encode(&path);
+        location.push('/');
+        if let Some(query) = uri.query() {
             location.push('?');
             location.push_str(query);
         }
@@ -243,113 +194,307 @@ async fn respond(request: &Request<Incoming>, site: &Site, port: u16) -> Reply {
         return response;
     }
     match output.get("/404.html") {
-        Some(page) => send(request, page, StatusCode::NOT_FOUND, head, &site.live).await,
+        Some(page) => send(request, page, StatusCode::NOT_FOUND, inject).await,
         None => plain(StatusCode::NOT_FOUND, "404 not found\n"),
     }
 }
 
-async fn send(
-    request: &Request<Incoming>,
-    resource: &crate::build::Resource,
-    status: StatusCode,
-    head: bool,
-    live: &livereload::Live,
-) -> Reply {
-    let is_html = resource.content_type.starts_with("text/html");
-    // HTML is served with the live-reload tag, which names the build: its validator
-    // must change with it, or a revalidated page would carry a stale build number.
-    let (tag, etag) = if is_html {
-        let live = live.borrow();
-        let inner = resource.etag.trim_matches('"');
-        let etag = format!("\"{inner}-{}-{}\"", live.session, live.generation);
-        (livereload::script_tag(&live), etag)
-    } else {
-        (String::new(), resource.etag.to_string())
-    };
-    let not_modified = status == StatusCode::OK
-        && request
-            .headers()
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(',')
-                    .any(|candidate| candidate.trim() == etag || candidate.trim() == "*")
-            });
-    let body = if head || not_modified {
-        Bytes::new()
-    } else {
-        match &resource.body {
-            BuildBody::Memory(bytes) if is_html => livereload::inject(bytes, &tag),
-            BuildBody::Memory(bytes) => bytes.clone(),
-            BuildBody::File(path) => match tokio::fs::read(path).await {
-                Ok(bytes) => Bytes::from(bytes),
-                Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "cannot read a built file");
-                    return plain(StatusCode::NOT_FOUND, "404 not found\n");
-                }
-            },
+/// The refusal of a request for a foreign host (403) or an ambiguous one (400), if it is
+/// one. Both the `Host` header and an absolute-form target's authority must be
+/// acceptable; HTTP/1.1 requires `Host`, HTTP/1.0 clients may leave it out.
+fn refuse_host<B>(request: &Request<B>, hosts: &HostPolicy) -> Option<Reply> {
+    let uri = request.uri();
+    if let Some(authority) = uri.authority() {
+        if uri.scheme() != Some(&http::uri::Scheme::HTTP) || authority.as_str().contains('@') {
+            return Some(plain(StatusCode::BAD_REQUEST, "400 bad request: target\n"));
         }
-    };
-    let len = body.len();
-    let mut response = Response::new(full(body));
-    *response.status_mut() = if not_modified {
-        StatusCode::NOT_MODIFIED
-    } else {
-        status
-    };
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        headers.insert(header::ETAG, value);
+        if !hosts.allows(authority.as_str()) {
+            tracing::warn!(
+                authority = authority.as_str(),
+                "refused request for a foreign host"
+            );
+            return Some(plain(
+                StatusCode::FORBIDDEN,
+                "403 forbidden: unknown host\n",
+            ));
+        }
+    } else if uri.scheme().is_some() {
+        return Some(plain(StatusCode::BAD_REQUEST, "400 bad request: target\n"));
     }
+    let mut values = request.headers().get_all(header::HOST).iter();
+    match (values.next(), values.next()) {
+        (None, _) if request.version() >= Version::HTTP_11 && uri.authority().is_none() => {
+            Some(plain(StatusCode::BAD_REQUEST, "400 bad request: no Host\n"))
+        }
+        (None, _) => None,
+        (Some(_), Some(_)) => Some(plain(
+            StatusCode::BAD_REQUEST,
+            "400 bad request: two Hosts\n",
+        )),
+        (Some(host), None) => {
+            if host.to_str().is_ok_and(|host| hosts.allows(host)) {
+                None
+            } else {
+                tracing::warn!(?host, "refused request for a foreign Host");
+                Some(plain(
+                    StatusCode::FORBIDDEN,
+                    "403 forbidden: unknown Host\n",
+                ))
+            }
+        }
+    }
+}
+
+/// A resource's response: `status` is 200 for the URL itself, 404 when it stands in as
+/// the not-found page. Conditionals and ranges apply to 200s only.
+async fn send<B>(
+    request: &Request<B>,
+    resource: &Resource,
+    status: StatusCode,
+    inject: bool,
+) -> Reply {
+    let asked = request.headers();
+    // Pages are served with the live-reload script. The tag names the page's own ETag
+    // (so a page can tell it is stale), which makes the served bytes a function of the
+    // resource alone: validators, ranges and cached compression all still hold.
+    let injected = match &resource.body {
+        Body::Memory(bytes) if inject && resource.content_type.starts_with("text/html") => Some(
+            livereload::inject(bytes, &livereload::script_tag(&resource.etag)),
+        ),
+        _ => None,
+    };
+    let head = request.method() == Method::HEAD;
+    let prepared = &resource.prepared;
+    // Memory bodies carry validators made at build time; files are described as they
+    // are now, from the handle that will be read.
+    let (file, etag, etag_value, modified, last_modified, len) = match &resource.body {
+        Body::Memory(_) => (
+            None,
+            std::borrow::Cow::Borrowed(&*resource.etag),
+            prepared.etag.clone(),
+            resource.modified,
+            prepared.last_modified.clone(),
+            injected.as_ref().map_or(resource.len, |b| b.len() as u64),
+        ),
+        Body::File(path) => match body::open(path).await {
+            Ok((file, meta)) => {
+                let etag = crate::build::output::file_etag(&meta);
+                let modified = meta.modified().unwrap_or(UNIX_EPOCH);
+                let Ok(etag_value) = HeaderValue::from_str(&etag) else {
+                    return plain(StatusCode::INTERNAL_SERVER_ERROR, "500\n");
+                };
+                (
+                    Some(file),
+                    std::borrow::Cow::Owned(etag),
+                    etag_value,
+                    modified,
+                    prepared::http_date(modified),
+                    meta.len(),
+                )
+            }
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "cannot open a built file");
+                return plain(StatusCode::NOT_FOUND, "404 not found\n");
+            }
+        },
+    };
+    let validators = Validators {
+        etag: &etag,
+        modified,
+    };
+    let coding = if prepared.compressible {
+        Coding::negotiate(asked)
+    } else {
+        Coding::Identity
+    };
+
+    let mut response = Response::new(ReplyBody::empty());
+    let headers = response.headers_mut();
+    headers.reserve(10);
     // A dev server's content changes under the browser's feet: always revalidate.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
-        "x-content-type-options",
+        header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    if !not_modified {
-        if let Ok(value) = HeaderValue::from_str(&resource.content_type) {
-            headers.insert(header::CONTENT_TYPE, value);
+    if prepared.compressible {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if status != StatusCode::OK {
+        *response.status_mut() = status;
+        return finish(
+            response,
+            resource,
+            injected.as_ref(),
+            &etag,
+            len,
+            coding,
+            file,
+            None,
+            head,
+        )
+        .await;
+    }
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::LAST_MODIFIED, last_modified);
+
+    if validators.not_modified(asked) {
+        // The tag of the representation this client would get, if it exists already.
+        let tag = prepared
+            .encodings
+            .peek(coding, &etag)
+            .map_or(etag_value, |encoded| encoded.etag.clone());
+        headers.insert(header::ETAG, tag);
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return response;
+    }
+    let ranged = if validators.range_applies(asked) {
+        Ranged::parse(asked.get(header::RANGE), len)
+    } else {
+        Ranged::Full
+    };
+    match ranged {
+        Ranged::Full => {
+            headers.insert(header::ETAG, etag_value);
+            finish(
+                response,
+                resource,
+                injected.as_ref(),
+                &etag,
+                len,
+                coding,
+                file,
+                None,
+                head,
+            )
+            .await
         }
-        if head {
-            // GET bodies get their length from hyper; HEAD must say it explicitly.
-            headers.insert(
-                header::CONTENT_LENGTH,
-                HeaderValue::from(resource.len + tag.len() as u64),
+        Ranged::Part { start, end } => {
+            // Ranges are of the identity body: byte offsets a browser seeks to.
+            headers.insert(header::ETAG, etag_value);
+            let content_range = format!("bytes {start}-{end}/{len}");
+            if let Ok(value) = HeaderValue::from_str(&content_range) {
+                headers.insert(header::CONTENT_RANGE, value);
+            }
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let span = end - start + 1;
+            finish(
+                response,
+                resource,
+                injected.as_ref(),
+                &etag,
+                span,
+                Coding::Identity,
+                file,
+                Some(start),
+                head,
+            )
+            .await
+        }
+        Ranged::Unsatisfiable => {
+            let mut response = plain(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "416 range not satisfiable\n",
             );
-        } else {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            let headers = response.headers_mut();
+            headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                headers.insert(header::CONTENT_RANGE, value);
+            }
+            response
         }
+    }
+}
+
+/// Puts the body on `response`: `len` bytes from `offset` (a range) or the whole body,
+/// compressed when `coding` asks and it pays. HEAD gets the headers and length only.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    mut response: Reply,
+    resource: &Resource,
+    injected: Option<&bytes::Bytes>,
+    etag: &str,
+    len: u64,
+    coding: Coding,
+    file: Option<tokio::fs::File>,
+    offset: Option<u64>,
+    head: bool,
+) -> Reply {
+    let prepared = &resource.prepared;
+    let source = match (&resource.body, injected) {
+        (_, Some(bytes)) | (Body::Memory(bytes), None) => Source::Memory(bytes),
+        (Body::File(path), None) => Source::File(path),
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, prepared.content_type.clone());
+    if offset.is_none()
+        && let Some(encoded) = prepared.encodings.get(coding, etag, len, source).await
+    {
+        headers.insert(
+            header::CONTENT_ENCODING,
+            coding.header().expect("not identity"),
+        );
+        if headers.contains_key(header::ETAG) {
+            headers.insert(header::ETAG, encoded.etag.clone());
+        }
+        return with_body(response, encoded.body.clone(), head);
+    }
+    let start = offset.unwrap_or(0);
+    match (&resource.body, file) {
+        (Body::Memory(bytes), _) => {
+            let bytes = injected.unwrap_or(bytes);
+            let start = start as usize;
+            with_body(response, bytes.slice(start..start + len as usize), head)
+        }
+        (Body::File(_), Some(mut file)) => {
+            if head {
+                set_length(&mut response, len);
+                return response;
+            }
+            if start > 0
+                && let Err(error) = file.seek(std::io::SeekFrom::Start(start)).await
+            {
+                tracing::warn!(%error, "cannot seek in a built file");
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, "500 cannot read\n");
+            }
+            *response.body_mut() = ReplyBody::file(file, len);
+            response
+        }
+        (Body::File(_), None) => unreachable!("files are opened before their response is made"),
+    }
+}
+
+fn with_body(mut response: Reply, bytes: bytes::Bytes, head: bool) -> Reply {
+    if head {
+        set_length(&mut response, bytes.len() as u64);
+    } else {
+        *response.body_mut() = ReplyBody::bytes(bytes);
     }
     response
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_hosts_are_accepted_and_others_refused() {
-        for host in [
-            "localhost",
-            "localhost:5173",
-            "127.0.0.1:80",
-            "127.1.2.3",
-            "[::1]:5173",
-            "blog.localhost:1",
-            "LOCALHOST.",
-        ] {
-            assert!(is_local_host(host), "{host}");
-        }
-        for host in [
-            "evil.com",
-            "evil.com:5173",
-            "10.0.0.1",
-            "localhost.evil.com",
-            "[::2]:1",
-            "",
-        ] {
-            assert!(!is_local_host(host), "{host}");
-        }
-    }
+/// HEAD says the length of what GET would send; for GET hyper writes it from the body.
+fn set_length(response: &mut Reply, len: u64) {
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
 }
+
+fn plain(status: StatusCode, text: &'static str) -> Reply {
+    let mut response = Response::new(ReplyBody::from(text));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests;

@@ -32,6 +32,8 @@ pub struct SiteConfig {
     /// Canonical root.
     pub root: PathBuf,
     pub port: u16,
+    /// The address it listens on, and the name it was given by.
+    pub host: crate::ports::Host,
     pub drafts: bool,
     /// Milliseconds since the Unix epoch; with the port, identifies this site's life.
     pub started_at_ms: u64,
@@ -164,7 +166,7 @@ fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
     let last_build = status.lifecycle.last_build().cloned();
     SiteInfo {
         port: config.port,
-        url: format!("http://127.0.0.1:{}/", config.port),
+        url: config.host.url(config.port),
         root: config.root.clone(),
         state: status.lifecycle.to_wire(),
         pages: last_build.as_ref().map_or(0, |b| b.pages),
@@ -226,12 +228,20 @@ impl Actor {
             {
                 Ok(listener) => {
                     let (output_tx, output_rx) = watch::channel(Arc::new(output));
-                    let site = crate::serve::Site {
-                        output: output_rx,
-                        live: self.live.subscribe(),
-                        token: self.token.child_token(),
+                    let serve_config = crate::serve::ServeConfig {
+                        hosts: crate::serve::HostPolicy::new(
+                            self.config.host.ip,
+                            self.config.host.name.clone(),
+                        ),
+                        live: Some(self.live.subscribe()),
+                        ..crate::serve::ServeConfig::default()
                     };
-                    let server = crate::serve::serve(listener, site);
+                    let server = crate::serve::serve(
+                        listener,
+                        output_rx,
+                        serve_config,
+                        self.token.child_token(),
+                    );
                     let server = self.tracker.spawn(server.in_current_span());
                     let serving = Serving {
                         output: output_tx,

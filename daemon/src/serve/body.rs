@@ -1,0 +1,223 @@
+//! Response bodies: bytes already in memory (a rendered page, a compressed copy, a slice
+//! of one for a Range), or a span of a file streamed in chunks, so a large video is
+//! never read whole into memory for a request. Both report their exact length, so hyper
+//! writes `Content-Length` rather than chunked framing.
+
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::fs::File;
+
+/// Bytes read from a file per frame.
+pub const FILE_CHUNK: usize = 64 * 1024;
+
+/// Opens a file the build vetted, refusing to follow a symlink swapped in since (the
+/// build stored the canonical path) and anything but a regular file. Returns the file's
+/// metadata too: its validators are taken from the file as opened, not as built.
+pub async fn open(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NOFOLLOW);
+    let file = options.open(path).await?;
+    let meta = file.metadata().await?;
+    if !meta.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok((file, meta))
+}
+
+/// [`open`], blocking.
+pub fn open_std(path: &Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// A response body.
+#[derive(Debug)]
+pub enum ReplyBody {
+    /// Held in memory; `None` once sent (or for an empty body).
+    Bytes(Option<Bytes>),
+    /// A span of a file; boxed, since a file handle is large and rare next to bytes.
+    File(Box<FileSpan>),
+    /// A stream with no known end: the live-reload events.
+    Events(EventStream),
+}
+
+/// Chunks produced as they happen (Server-Sent Events).
+pub struct EventStream(pub std::pin::Pin<Box<dyn futures::Stream<Item = Bytes> + Send>>);
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventStream")
+    }
+}
+
+/// `remaining` bytes of `file` from its current position.
+#[derive(Debug)]
+pub struct FileSpan {
+    file: File,
+    remaining: u64,
+    buf: BytesMut,
+}
+
+impl ReplyBody {
+    pub fn empty() -> ReplyBody {
+        ReplyBody::Bytes(None)
+    }
+
+    pub fn bytes(bytes: Bytes) -> ReplyBody {
+        ReplyBody::Bytes((!bytes.is_empty()).then_some(bytes))
+    }
+
+    /// The next `len` bytes of `file`, which is already positioned.
+    pub fn file(file: File, len: u64) -> ReplyBody {
+        ReplyBody::File(Box::new(FileSpan {
+            file,
+            remaining: len,
+            buf: BytesMut::new(),
+        }))
+    }
+}
+
+impl From<&'static str> for ReplyBody {
+    fn from(text: &'static str) -> ReplyBody {
+        ReplyBody::bytes(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl Body for ReplyBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            ReplyBody::Bytes(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ReplyBody::Events(events) => events
+                .0
+                .as_mut()
+                .poll_next(cx)
+                .map(|chunk| chunk.map(|b| Ok(Frame::data(b)))),
+            ReplyBody::File(span) => {
+                let FileSpan {
+                    file,
+                    remaining,
+                    buf,
+                } = &mut **span;
+                if *remaining == 0 {
+                    return Poll::Ready(None);
+                }
+                let want = (*remaining).min(FILE_CHUNK as u64) as usize;
+                if buf.capacity() < want {
+                    buf.reserve(want);
+                }
+                let read = ready!(tokio_util::io::poll_read_buf(
+                    Pin::new(file),
+                    cx,
+                    &mut (&mut *buf).limit(want)
+                ));
+                match read {
+                    Ok(0) => {
+                        // The file shrank under us: end the response short, which the
+                        // client sees as an error rather than wrong bytes.
+                        *remaining = 0;
+                        Poll::Ready(Some(Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "file shrank while being sent",
+                        ))))
+                    }
+                    Ok(n) => {
+                        *remaining -= n as u64;
+                        Poll::Ready(Some(Ok(Frame::data(buf.split().freeze()))))
+                    }
+                    Err(error) => {
+                        *remaining = 0;
+                        Poll::Ready(Some(Err(error)))
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReplyBody::Bytes(bytes) => bytes.is_none(),
+            ReplyBody::File(span) => span.remaining == 0,
+            ReplyBody::Events(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReplyBody::Bytes(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            ReplyBody::File(span) => SizeHint::with_exact(span.remaining),
+            ReplyBody::Events(_) => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncSeekExt;
+
+    #[tokio::test]
+    async fn a_file_span_streams_in_bounded_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.bin");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let mut file = File::open(&path).await.unwrap();
+        file.seek(io::SeekFrom::Start(1000)).await.unwrap();
+        let mut body = ReplyBody::file(file, 200_000);
+        assert_eq!(body.size_hint().exact(), Some(200_000));
+        let mut got = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let chunk = frame.unwrap().into_data().unwrap();
+            assert!(
+                chunk.len() <= FILE_CHUNK,
+                "a chunk of {} bytes",
+                chunk.len()
+            );
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(got, &data[1000..201_000]);
+        assert!(body.is_end_stream());
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrank_ends_in_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short.bin");
+        std::fs::write(&path, [1u8; 10]).unwrap();
+        let mut body = ReplyBody::file(File::open(&path).await.unwrap(), 20);
+        assert_eq!(
+            body.frame()
+                .await
+                .unwrap()
+                .unwrap()
+                .into_data()
+                .unwrap()
+                .len(),
+            10
+        );
+        assert!(body.frame().await.unwrap().is_err());
+    }
+}

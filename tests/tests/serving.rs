@@ -1,0 +1,380 @@
+//! Serving end to end, through the real daemon: S14 (hostile HTTP never reads outside the
+//! site), the headers a browser relies on, seeking in a video, and `up --host`.
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use sited_tests::{Home, HttpResponse, get, http_raw, http_raw_at};
+
+const SECRET: &str = "SITED-SECRET-7f3a9c";
+
+/// A site with pages, static files and a video, a secret file outside it, and symlinks
+/// in it that point at the secret. Returns (root, port).
+fn hostile_setup(home: &Home) -> (PathBuf, u16) {
+    let outside = home.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("secret.txt"), SECRET).unwrap();
+    fs::write(outside.join("secret.md"), format!("# Secret\n\n{SECRET}\n")).unwrap();
+    let root = home.site(
+        "s",
+        &[
+            ("content/_index.md", "# Home\n\nWelcome.\n"),
+            ("content/posts/hello.md", "# Hello\n\nA post.\n"),
+            ("static/notes.txt", "plain notes\n"),
+        ],
+    );
+    fs::write(root.join("static/clip.mp4"), video_bytes()).unwrap();
+    let link = |target: &Path, at: &str| std::os::unix::fs::symlink(target, root.join(at)).unwrap();
+    link(&outside.join("secret.txt"), "static/leak.txt");
+    link(&outside.join("secret.md"), "content/leak.md");
+    link(&outside, "static/outside");
+    link(&outside, "content/outside");
+    // A link that stays inside the site is fine: it shows the walk does follow links.
+    link(&root.join("static/notes.txt"), "static/alias.txt");
+    let port = home.up(&root, &["--port", "0"]);
+    (root, port)
+}
+
+/// 3 MB that are not a repetition of any short pattern, so a wrong offset shows.
+fn video_bytes() -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    (0..3_000_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u8
+        })
+        .collect()
+}
+
+fn raw(port: u16, request: &str) -> HttpResponse {
+    http_raw(port, request.as_bytes()).unwrap_or_else(|e| panic!("{request:?}: {e}"))
+}
+
+fn assert_no_secret(what: &str, response: &HttpResponse) {
+    assert!(
+        !response.text().contains(SECRET) && !response.text().contains("Secret"),
+        "{what} leaked the secret: {}",
+        response.text()
+    );
+}
+
+#[test]
+fn s14_traversal_in_every_encoding_is_refused() {
+    let home = Home::new();
+    let (_root, port) = hostile_setup(&home);
+    // (request target, the statuses that fit)
+    let cases: &[(&str, &[u16])] = &[
+        ("/../../outside/secret.txt", &[400]),
+        ("/../../../../../../etc/passwd", &[400]),
+        ("/%2e%2e/%2e%2e/outside/secret.txt", &[400]),
+        ("/%2E%2E/%2E%2E/outside/secret.txt", &[400]),
+        ("/.%2e/.%2e/outside/secret.txt", &[400]),
+        ("/%252e%252e/%252e%252e/outside/secret.txt", &[404]),
+        ("/%c0%ae%c0%ae/%c0%ae%c0%ae/outside/secret.txt", &[400]),
+        ("/%e0%80%ae%e0%80%ae/outside/secret.txt", &[400]),
+        ("/..%2f..%2foutside%2fsecret.txt", &[400]),
+        ("/%2e%2e%2f%2e%2e%2foutside%2fsecret.txt", &[400]),
+        ("/posts%2fhello/", &[400]),
+        ("/..%5c..%5coutside%5csecret.txt", &[400]),
+        ("/..\\..\\outside\\secret.txt", &[400]),
+        ("/notes.txt%00.html", &[400]),
+        ("/%00", &[400]),
+        ("/./notes.txt", &[400]),
+        ("//outside/secret.txt", &[404]),
+        ("/outside/secret.txt", &[404]),
+    ];
+    for (target, fitting) in cases {
+        let response = raw(
+            port,
+            &format!(
+                "GET {target} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert!(
+            fitting.contains(&response.status),
+            "GET {target}: {} (wanted one of {fitting:?})",
+            response.status
+        );
+        assert_no_secret(target, &response);
+    }
+    // A raw NUL and raw control bytes in the request line: hyper refuses to parse it.
+    for target in ["/notes.txt\0.html", "/a\x01b"] {
+        let response = http_raw(
+            port,
+            format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(response.status, 400, "{target:?}");
+        assert_no_secret(target, &response);
+    }
+    still_fine(&home, port);
+}
+
+#[test]
+fn s14_absolute_uris_and_foreign_hosts_are_refused() {
+    let home = Home::new();
+    let (_root, port) = hostile_setup(&home);
+    let cases: &[(&str, &str, u16)] = &[
+        // (request target, Host header, status)
+        (
+            &format!("http://localhost:{port}/../../outside/secret.txt"),
+            "localhost",
+            400,
+        ),
+        ("http://evil.example/", "localhost", 403),
+        (
+            "http://evil.example/outside/secret.txt",
+            "evil.example",
+            403,
+        ),
+        ("https://localhost/", "localhost", 400),
+        ("file:///etc/passwd", "localhost", 400),
+        ("/", "evil.example", 403),
+        ("/", &format!("evil.example:{port}"), 403),
+        ("/", "localhost.evil.example", 403),
+        ("/", "127.0.0.1.nip.io", 403),
+        ("/", "2130706433", 403),
+        ("/outside/secret.txt", "attacker.test", 403),
+    ];
+    for (target, host, status) in cases {
+        let response = raw(
+            port,
+            &format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(response.status, *status, "GET {target} Host: {host}");
+        assert_no_secret(target, &response);
+        assert!(
+            response.header("access-control-allow-origin").is_none(),
+            "CORS header on {target}"
+        );
+    }
+    // A request that names our host in absolute form is served like any other.
+    let response = raw(
+        port,
+        &format!(
+            "GET http://localhost:{port}/posts/hello/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(response.status, 200);
+    // No Host at all on HTTP/1.1 is malformed; HTTP/1.0 may omit it.
+    let response = raw(port, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(response.status, 400);
+    let response = raw(port, "GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(response.status, 200);
+    still_fine(&home, port);
+}
+
+#[test]
+fn s14_symlinks_out_of_the_site_are_never_served() {
+    let home = Home::new();
+    let (_root, port) = hostile_setup(&home);
+    for path in [
+        "/leak.txt",
+        "/outside/secret.txt",
+        "/outside/",
+        "/leak/",
+        "/outside/secret/",
+    ] {
+        let response = get(port, path).unwrap();
+        assert_eq!(response.status, 404, "{path}");
+        assert_no_secret(path, &response);
+    }
+    // The links inside the site still work, so the refusals above are about leaving it.
+    let alias = get(port, "/alias.txt").unwrap();
+    assert_eq!(
+        (alias.status, alias.text().as_str()),
+        (200, "plain notes\n")
+    );
+    still_fine(&home, port);
+}
+
+/// The daemon still answers and the site still serves its pages.
+fn still_fine(home: &Home, port: u16) {
+    let sites = home.ps();
+    assert_eq!(sites.len(), 1);
+    assert_eq!(sites[0]["state"], "serving");
+    let home_page = get(port, "/").unwrap();
+    assert_eq!(home_page.status, 200);
+    assert!(home_page.text().contains("Welcome"));
+    assert!(!home.log_text().contains("panicked"), "{}", home.log_text());
+}
+
+#[test]
+fn a_video_in_static_seeks_with_byte_ranges() {
+    let home = Home::new();
+    let (_root, port) = hostile_setup(&home);
+    let video = video_bytes();
+    let head = raw(
+        port,
+        "HEAD /clip.mp4 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("video/mp4"));
+    assert_eq!(head.header("accept-ranges"), Some("bytes"));
+    assert_eq!(head.header("content-length"), Some("3000000"));
+    assert!(head.body.is_empty());
+    // What a browser's media element sends: an open range first, then a seek.
+    for (range, start, end) in [
+        ("bytes=0-", 0, 2_999_999),
+        ("bytes=2000000-2000099", 2_000_000, 2_000_099),
+        ("bytes=-1000", 2_999_000, 2_999_999),
+    ] {
+        let response = raw(
+            port,
+            &format!(
+                "GET /clip.mp4 HTTP/1.1\r\nHost: localhost\r\nRange: {range}\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(response.status, 206, "{range}");
+        assert_eq!(
+            response.header("content-range"),
+            Some(format!("bytes {start}-{end}/3000000").as_str())
+        );
+        assert_eq!(response.body, &video[start..=end], "{range}");
+    }
+    let response = raw(
+        port,
+        "GET /clip.mp4 HTTP/1.1\r\nHost: localhost\r\nRange: bytes=3000000-\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 416);
+    assert_eq!(response.header("content-range"), Some("bytes */3000000"));
+}
+
+#[test]
+fn pages_carry_validators_compression_and_redirects_end_to_end() {
+    let home = Home::new();
+    let (_root, port) = hostile_setup(&home);
+    let page = get(port, "/posts/hello/").unwrap();
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    assert_eq!(page.header("vary"), Some("accept-encoding"));
+    assert!(page.header("last-modified").is_some());
+    let etag = page.header("etag").expect("an ETag").to_string();
+    let again = raw(
+        port,
+        &format!(
+            "GET /posts/hello/ HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: {etag}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    let gz = raw(
+        port,
+        "GET /posts/hello/ HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert!(gz.body.starts_with(&[0x1f, 0x8b]), "not gzip");
+    assert!(gz.body.len() < page.body.len());
+    let redirect = get(port, "/posts").unwrap();
+    assert_eq!(redirect.status, 301);
+    assert_eq!(redirect.header("location"), Some("/posts/"));
+    let missing = get(port, "/no/such/page/").unwrap();
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("<html"), "{}", missing.text());
+    assert!(page.header("access-control-allow-origin").is_none());
+}
+
+/// The port in `http://ADDR:PORT/` printed by `up`.
+fn url_port(out: &str, prefix: &str) -> u16 {
+    let start = out
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} in {out}"))
+        + prefix.len();
+    out[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn up_host_binds_the_given_address_and_accepts_it_as_host() {
+    let home = Home::new();
+    let root = home.site("h", &[("index.md", "# Elsewhere\n")]);
+    let out = home
+        .command("sitectl")
+        .args([
+            "up",
+            root.to_str().unwrap(),
+            "--port",
+            "0",
+            "--host",
+            "127.0.0.2",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("warning"),
+        "loopback needs no warning: {stderr}"
+    );
+    let port = url_port(&stdout, "http://127.0.0.2:");
+    let ip: IpAddr = "127.0.0.2".parse().unwrap();
+    let request = |host: &str| {
+        http_raw_at(
+            ip,
+            port,
+            format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap()
+        .status
+    };
+    assert_eq!(request(&format!("127.0.0.2:{port}")), 200);
+    assert_eq!(request("localhost"), 200);
+    assert_eq!(request("evil.example"), 403);
+    assert_eq!(home.ps()[0]["url"], format!("http://127.0.0.2:{port}/"));
+}
+
+#[test]
+fn up_host_on_every_interface_warns_and_still_refuses_foreign_names() {
+    let home = Home::new();
+    let root = home.site("w", &[("index.md", "# Wide\n")]);
+    let out = home
+        .command("sitectl")
+        .args([
+            "up",
+            root.to_str().unwrap(),
+            "--port",
+            "0",
+            "--host",
+            "0.0.0.0",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: serving on 0.0.0.0"),
+        "no warning: {stderr}"
+    );
+    let port = url_port(&String::from_utf8_lossy(&out.stdout), "http://127.0.0.1:");
+    assert!(
+        home.log_text().contains("other machines can reach"),
+        "{}",
+        home.log_text()
+    );
+    assert_eq!(get(port, "/").unwrap().status, 200);
+    let foreign = raw(
+        port,
+        "GET / HTTP/1.1\r\nHost: rebind.evil.example\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(foreign.status, 403);
+
+    let bad = home.sitectl(&["up", root.to_str().unwrap(), "--host", "not a host"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("cannot serve on host not a host"),
+        "{bad:?}"
+    );
+}
