@@ -189,9 +189,11 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
     if !path.is_dir() {
         bail!("site root {} is not a directory", path.display());
     }
-    let output = sited::build::build(path, &sited::build::BuildOptions { drafts });
-    let report = output.report.as_ref().expect("builds always report");
     let out = out.unwrap_or_else(|| path.join("public"));
+    let options = sited::build::BuildOptions { drafts };
+    let output = sited::build::build_to(path, &options, &out)
+        .with_context(|| format!("cannot write the site to {}", out.display()))?;
+    let report = output.report.as_ref().expect("builds always report");
     if !report.errors.is_empty() {
         for error in &report.errors {
             eprintln!("error: {error}");
@@ -203,9 +205,6 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
         );
         return Ok(ExitCode::FAILURE);
     }
-    output
-        .write_to(&out)
-        .with_context(|| format!("cannot write the site to {}", out.display()))?;
     println!(
         "built {} pages and {} files in {} ms → {}",
         report.pages,

@@ -71,6 +71,31 @@ pub fn build(root: &Path, options: &BuildOptions) -> Output {
     builder.build(None)
 }
 
+/// Builds the site at `root` once into `out`, replacing it whole, and only if the build
+/// has no errors (otherwise `out` is left as it was). Pages are written as they are
+/// rendered rather than held in memory. The returned output holds the files that were
+/// not pages; its report counts everything.
+pub fn build_to(root: &Path, options: &BuildOptions, out: &Path) -> std::io::Result<Output> {
+    let staging = output::Staging::new(out)?;
+    let mut builder = Builder::new(root.to_path_buf(), options.clone());
+    builder.keep_sources = false;
+    builder.sink = Some(staging.path().to_path_buf());
+    let output = builder.build(None);
+    let clean = output.report.as_ref().is_some_and(|r| r.errors.is_empty());
+    if !clean {
+        staging.discard();
+        return Ok(output);
+    }
+    match output.write_tree(staging.path()) {
+        Ok(()) => staging.publish()?,
+        Err(error) => {
+            staging.discard();
+            return Err(error);
+        }
+    }
+    Ok(output)
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -93,6 +118,9 @@ pub struct Builder {
     cache: Option<Cache>,
     /// Keep each Markdown body after rendering it, for later rebuilds.
     keep_sources: bool,
+    /// Write each page into this directory as it is rendered instead of keeping it in
+    /// the output (one-shot builds to disk).
+    sink: Option<PathBuf>,
 }
 
 /// Everything a build made that the next one may reuse.
@@ -205,6 +233,7 @@ impl Builder {
             options,
             cache: None,
             keep_sources: true,
+            sink: None,
         }
     }
 
@@ -215,16 +244,26 @@ impl Builder {
         let mut errors = Vec::new();
         let mut output = Output::default();
         let mut rendered = 0;
+        let mut written = 0;
         if let Some(fast) = self.fast_path(changes) {
             let (resources, errors, rendered) = fast;
             output.resources = resources;
-            return finish(output, errors, rendered, started);
+            return finish(output, errors, rendered, 0, started);
         }
         match self.refresh(changes) {
             Ok(dirty) => {
                 let cache = self.cache.as_mut().expect("refresh fills the cache");
                 let keep = self.keep_sources;
-                rendered = build_site(cache, &self.options, keep, &dirty, &mut output, &mut errors);
+                let sink = self.sink.as_deref();
+                (rendered, written) = build_site(
+                    cache,
+                    &self.options,
+                    keep,
+                    sink,
+                    &dirty,
+                    &mut output,
+                    &mut errors,
+                );
             }
             Err(error) => {
                 self.cache = None;
@@ -236,7 +275,7 @@ impl Builder {
                 });
             }
         }
-        finish(output, errors, rendered, started)
+        finish(output, errors, rendered, written, started)
     }
 
     /// The edit-save-look loop's common case: only the bodies of existing pages changed,
@@ -434,19 +473,21 @@ impl Builder {
     }
 }
 
-/// Fills in the report of a build.
+/// Fills in the report of a build; `written` pages went straight to disk.
 fn finish(
     mut output: Output,
     mut errors: Vec<BuildError>,
     rendered: usize,
+    written: usize,
     started: Instant,
 ) -> Output {
-    let pages = output
+    let in_memory = output
         .resources
         .values()
         .filter(|r| r.content_type.starts_with("text/html"))
         .count();
-    let files = output.resources.len() - pages;
+    let files = output.resources.len() - in_memory;
+    let pages = in_memory + written;
     errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     output.report = Some(BuildReport {
         pages,
@@ -479,14 +520,16 @@ fn split_sources(files: Vec<Source>) -> (Vec<Source>, Vec<Source>) {
 }
 
 /// One build from the (refreshed) cache. Returns how many pages it rendered.
+/// Returns how many pages it rendered, and how many of those it wrote to `sink`.
 fn build_site(
     cache: &mut Cache,
     options: &BuildOptions,
     keep_sources: bool,
+    sink: Option<&Path>,
     dirty: &HashSet<PathBuf>,
     output: &mut Output,
     errors: &mut Vec<BuildError>,
-) -> usize {
+) -> (usize, usize) {
     let layout = &cache.layout;
     errors.extend(cache.config_errors.iter().cloned());
     errors.extend(cache.walk_errors.iter().cloned());
@@ -911,7 +954,7 @@ fn build_site(
         .collect();
     let templates_broken = !cache.template_errors.is_empty();
     let previous = std::mem::take(&mut cache.rendered);
-    let results: Vec<(usize, Option<Result<String, BuildError>>)> = jobs
+    let results: Vec<(usize, Option<Result<Written, BuildError>>)> = jobs
         .par_iter()
         .enumerate()
         .map(|(n, job)| {
@@ -937,16 +980,35 @@ fn build_site(
                     message: format!("the renderer panicked: {}", panic_message(&panic)),
                 })
             });
+            // Straight to disk when building to a directory: thousands of pages need not
+            // all be held at once.
+            let result = match (result, sink) {
+                (Ok(html), Some(dir)) => output::write_file(dir, &job.url, html.as_bytes())
+                    .map(|()| Written::ToDisk)
+                    .map_err(|error| BuildError {
+                        file: PathBuf::from(&job.url),
+                        line: None,
+                        column: None,
+                        message: format!("cannot write the page: {error}"),
+                    }),
+                (result, _) => result.map(Written::InMemory),
+            };
             (n, Some(result))
         })
         .collect();
     let mut rendered_count = 0;
+    let mut written_count = 0;
     for (n, result) in results {
         let job = &jobs[n];
         let rendered_now = matches!(result, Some(Ok(_)));
         let resource = match result {
             None => previous.get(&job.url).map(|(_, resource)| resource.clone()),
-            Some(Ok(html)) => {
+            Some(Ok(Written::ToDisk)) => {
+                rendered_count += 1;
+                written_count += 1;
+                None
+            }
+            Some(Ok(Written::InMemory(html))) => {
                 rendered_count += 1;
                 Some(Resource::html(html))
             }
@@ -1041,7 +1103,7 @@ fn build_site(
         .collect();
     if !keep_sources {
         // A one-shot build has no later build to speed up.
-        return rendered_count;
+        return (rendered_count, written_count);
     }
     cache.last = Some(LastSite {
         site,
@@ -1055,7 +1117,13 @@ fn build_site(
         resources: output.resources.clone(),
         errors: errors.clone(),
     });
-    rendered_count
+    (rendered_count, written_count)
+}
+
+/// Where a rendered page went.
+enum Written {
+    InMemory(String),
+    ToDisk,
 }
 
 fn render_job(

@@ -37,10 +37,18 @@ pub struct Resource {
     pub modified: SystemTime,
     /// What the server derives from the above once per build instead of per request:
     /// header values and compressed bodies.
-    pub prepared: Prepared,
+    prepared: Arc<std::sync::OnceLock<Prepared>>,
 }
 
 impl Resource {
+    /// What the server derives from the resource: made on the first request for it (a
+    /// one-shot build never pays for it), shared by every copy of the resource, so its
+    /// compressed bodies outlive the build that made them.
+    pub fn prepared(&self) -> &Prepared {
+        self.prepared
+            .get_or_init(|| Prepared::new(&self.content_type, &self.etag, self.modified))
+    }
+
     pub fn html(mut body: String) -> Resource {
         static HTML: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("text/html; charset=utf-8"));
         // Rendered strings grow by doubling; thousands of pages held for serving should
@@ -55,7 +63,7 @@ impl Resource {
         let etag: Arc<str> = Arc::from(format!("\"{:016x}\"", hasher.finish()));
         let modified = SystemTime::now();
         Resource {
-            prepared: Prepared::new(&content_type, &etag, modified),
+            prepared: Arc::default(),
             etag,
             len: body.len() as u64,
             body: Body::Memory(body),
@@ -74,7 +82,7 @@ impl Resource {
         let etag: Arc<str> = Arc::from(file_etag(&meta));
         let modified = meta.modified().unwrap_or(UNIX_EPOCH);
         Ok(Resource {
-            prepared: Prepared::new(&content_type, &etag, modified),
+            prepared: Arc::default(),
             content_type,
             etag,
             len: meta.len(),
@@ -186,37 +194,19 @@ impl Output {
     /// Writes the build to `out` so that `out` holds either the previous output or the
     /// whole new one: everything goes to a sibling temp dir that is renamed into place.
     pub fn write_to(&self, out: &Path) -> io::Result<()> {
-        let out = std::path::absolute(out)?;
-        let parent = out.parent().unwrap_or(Path::new("/"));
-        fs::create_dir_all(parent)?;
-        let name = out.file_name().unwrap_or_default().to_string_lossy();
-        let staging = parent.join(format!(".{name}.sited-new-{}", std::process::id()));
-        let old = parent.join(format!(".{name}.sited-old-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&staging);
-        let written = self.write_tree(&staging);
-        if let Err(error) = written {
-            let _ = fs::remove_dir_all(&staging);
-            return Err(error);
-        }
-        let had_old = out.exists();
-        if had_old {
-            fs::rename(&out, &old)?;
-        }
-        if let Err(error) = fs::rename(&staging, &out) {
-            if had_old {
-                let _ = fs::rename(&old, &out);
+        let staging = Staging::new(out)?;
+        match self.write_tree(staging.path()) {
+            Ok(()) => staging.publish(),
+            Err(error) => {
+                staging.discard();
+                Err(error)
             }
-            return Err(error);
         }
-        if had_old {
-            fs::remove_dir_all(&old)?;
-        }
-        Ok(())
     }
 
     /// Writes every resource under `dir`, in parallel: on a busy disk each `mkdir` and
     /// `create` waits on the journal, and thousands of them in a row dominate a build.
-    fn write_tree(&self, dir: &Path) -> io::Result<()> {
+    pub fn write_tree(&self, dir: &Path) -> io::Result<()> {
         use rayon::prelude::*;
         fs::create_dir_all(dir)?;
         let files: Vec<(PathBuf, &Resource)> = self
@@ -254,6 +244,68 @@ impl Output {
             }
         })
     }
+}
+
+/// A sibling directory a build is written into before it replaces the output directory
+/// whole (rename), so the output holds the previous build or the new one, never a mix.
+#[derive(Debug)]
+pub struct Staging {
+    out: PathBuf,
+    staging: PathBuf,
+}
+
+impl Staging {
+    pub fn new(out: &Path) -> io::Result<Staging> {
+        let out = std::path::absolute(out)?;
+        let parent = out.parent().unwrap_or(Path::new("/"));
+        fs::create_dir_all(parent)?;
+        let name = out.file_name().unwrap_or_default().to_string_lossy();
+        let staging = parent.join(format!(".{name}.sited-new-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&staging);
+        fs::create_dir_all(&staging)?;
+        Ok(Staging { out, staging })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Moves the staged build into place; the previous output is removed.
+    pub fn publish(self) -> io::Result<()> {
+        let parent = self.out.parent().unwrap_or(Path::new("/"));
+        let name = self.out.file_name().unwrap_or_default().to_string_lossy();
+        let old = parent.join(format!(".{name}.sited-old-{}", std::process::id()));
+        let had_old = self.out.exists();
+        if had_old {
+            fs::rename(&self.out, &old)?;
+        }
+        if let Err(error) = fs::rename(&self.staging, &self.out) {
+            if had_old {
+                let _ = fs::rename(&old, &self.out);
+            }
+            return Err(error);
+        }
+        if had_old {
+            fs::remove_dir_all(&old)?;
+        }
+        Ok(())
+    }
+
+    /// Throws the staged build away; the output is left as it was.
+    pub fn discard(self) {
+        let _ = fs::remove_dir_all(&self.staging);
+    }
+}
+
+/// Writes one file under `dir` at the place for `url`, creating its folders.
+pub fn write_file(dir: &Path, url: &str, bytes: &[u8]) -> io::Result<()> {
+    let rel =
+        url_to_file(url).ok_or_else(|| io::Error::other(format!("no safe file name for {url}")))?;
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(path, bytes)
 }
 
 /// The relative file a URL is written to: `/a/b/` → `a/b/index.html`. `None` for

@@ -264,7 +264,7 @@ async fn send<B>(
         _ => None,
     };
     let head = request.method() == Method::HEAD;
-    let prepared = &resource.prepared;
+    let prepared = resource.prepared();
     // Memory bodies carry validators made at build time; files are described as they
     // are now, from the handle that will be read.
     let (file, etag, etag_value, modified, last_modified, len) = match &resource.body {
@@ -420,7 +420,7 @@ async fn finish(
     offset: Option<u64>,
     head: bool,
 ) -> Reply {
-    let prepared = &resource.prepared;
+    let prepared = resource.prepared();
     let source = match (&resource.body, injected) {
         (_, Some(bytes)) | (Body::Memory(bytes), None) => Source::Memory(bytes),
         (Body::File(path), None) => Source::File(path),

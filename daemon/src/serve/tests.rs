@@ -295,7 +295,7 @@ async fn text_is_compressed_once_per_build_and_media_never() {
     let resource = output.get("/").unwrap();
     assert!(
         resource
-            .prepared
+            .prepared()
             .encodings
             .peek(Coding::Gzip, &resource.etag)
             .is_none()
@@ -313,7 +313,7 @@ async fn text_is_compressed_once_per_build_and_media_never() {
     assert!(gz.len() < plain.len() / 4);
     // Made once, kept with the build: the cached body is what the next request gets.
     let cached = resource
-        .prepared
+        .prepared()
         .encodings
         .peek(Coding::Gzip, &resource.etag)
         .expect("kept")
