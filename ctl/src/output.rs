@@ -1,29 +1,58 @@
 //! Everything `sitectl` prints: results on stdout, problems on stderr as `error: …` with
-//! a hint where one helps.
+//! its causes and a hint where one helps.
+//!
+//! Colour goes through `anstream`, which drops it unless the stream is a terminal, and
+//! always when `NO_COLOR` is set (`CLICOLOR_FORCE=1` forces it). Tables are padded on
+//! the plain text, then coloured, so they stay aligned either way.
 
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use anstream::{eprint, eprintln, println};
+use anstyle::{AnsiColor, Style};
 use serde::Serialize;
-use sited_proto::{BuildError, Error, SiteInfo, SiteState};
+use sited_proto::{BuildError, SiteInfo, SiteState};
 
 use crate::client::Failure;
 
-pub fn print_up(info: &SiteInfo) {
+const ERROR: Style = AnsiColor::Red.on_default().bold();
+const WARNING: Style = AnsiColor::Yellow.on_default().bold();
+const HINT: Style = AnsiColor::Cyan.on_default().bold();
+const HEADER: Style = Style::new().bold();
+const GOOD: Style = AnsiColor::Green.on_default();
+const BUSY: Style = AnsiColor::Yellow.on_default();
+const BAD: Style = AnsiColor::Red.on_default();
+const QUIET: Style = Style::new().dimmed();
+
+/// How a site's state is coloured.
+fn state_style(state: &SiteState) -> Style {
+    match state {
+        SiteState::Serving => GOOD,
+        SiteState::Starting | SiteState::Building | SiteState::Rebuilding => BUSY,
+        SiteState::Failed { .. } => BAD,
+        SiteState::Stopping | SiteState::Stopped => QUIET,
+    }
+}
+
+/// After `up`, `restart` or `rebuild`: where the site is served and how its build went
+/// (`verb` is `serving`, `restarted`, `rebuilt`). Build errors are warnings: the rest
+/// of the site is served.
+pub fn print_site_result(verb: &str, info: &SiteInfo) {
     let build = info
         .last_build
         .as_ref()
         .map(|b| format!(" ({} pages in {} ms)", b.pages, b.duration_ms))
         .unwrap_or_default();
-    println!("serving {} at {}{build}", info.root.display(), info.url);
+    println!("{verb} {} at {}{build}", info.root.display(), info.url);
     if let Some(build) = &info.last_build
         && !build.errors.is_empty()
     {
         eprintln!(
-            "warning: the build has {} error(s); the rest of the site is served:",
+            "{WARNING}warning:{WARNING:#} the build has {} error(s); the rest of the site is served:",
             build.errors.len()
         );
         for error in &build.errors {
-            eprintln!("  {error}");
+            eprintln!("  {BAD}{error}{BAD:#}");
         }
     }
 }
@@ -32,14 +61,51 @@ pub fn print_up(info: &SiteInfo) {
 pub fn print_log_lines(lines: &[sited_proto::LogLine]) {
     for line in lines {
         let secs = line.at_ms / 1000 % 86_400;
+        let style = match line.level.as_str() {
+            "ERROR" => BAD,
+            "WARN" => BUSY,
+            _ => Style::new(),
+        };
         println!(
-            "{:02}:{:02}:{:02} {:<5} {}",
+            "{:02}:{:02}:{:02} {style}{:<5}{style:#} {}",
             secs / 3600,
             secs % 3600 / 60,
             secs % 60,
             line.level,
             line.message
         );
+    }
+}
+
+/// One line on stderr (a terminal) that shows a build's progress, redrawn in place.
+#[derive(Debug, Default)]
+pub struct ProgressLine {
+    /// What is on the line now; its length is what a shorter line must blank.
+    shown: String,
+}
+
+impl ProgressLine {
+    pub fn show(&mut self, site: &SiteInfo) {
+        let text = match &site.progress {
+            Some(progress) => format!("{} port {}: {progress}", site.state.name(), site.port),
+            None => format!("{} port {}…", site.state.name(), site.port),
+        };
+        if text == self.shown {
+            return;
+        }
+        let width = text.chars().count();
+        let blank = " ".repeat(self.shown.chars().count().saturating_sub(width));
+        eprint!("\r{BUSY}{text}{BUSY:#}{blank}");
+        let _ = std::io::stderr().flush();
+        self.shown = text;
+    }
+
+    pub fn clear(&mut self) {
+        if !self.shown.is_empty() {
+            eprint!("\r{}\r", " ".repeat(self.shown.chars().count()));
+            let _ = std::io::stderr().flush();
+            self.shown.clear();
+        }
     }
 }
 
@@ -76,6 +142,8 @@ pub struct PsRow<'a> {
     pub warnings: &'a [String],
     /// Lives only as long as the `sitectl up --attach` that brought it up.
     pub attached: bool,
+    /// `{done, total}` pages while the site builds; null otherwise.
+    pub progress: Option<sited_proto::BuildProgress>,
 }
 
 impl<'a> PsRow<'a> {
@@ -99,6 +167,7 @@ impl<'a> PsRow<'a> {
             drafts: info.drafts,
             warnings: &info.warnings,
             attached: info.attached,
+            progress: info.progress,
         }
     }
 }
@@ -151,29 +220,40 @@ pub fn print_ps_table(sites: &[SiteInfo]) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String]| {
+    // Padded on the plain text, then styled: escape codes take no room on screen.
+    let line = |cells: &[String], styles: &[Style]| {
         let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
+        for (i, (cell, style)) in cells.iter().zip(styles).enumerate() {
+            let padding = if i + 1 == cells.len() {
+                String::new()
             } else {
-                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
+                " ".repeat(widths[i] - cell.chars().count() + 2)
+            };
+            out.push_str(&format!("{style}{cell}{style:#}{padding}"));
         }
         out
     };
-    println!("{}", line(&header.map(String::from)));
+    println!("{}", line(&header.map(String::from), &[HEADER; 7]));
     for (row, site) in rows.iter().zip(sites) {
-        println!("{}", line(row));
+        let mut styles = [Style::new(); 7];
+        styles[1] = state_style(&site.state);
+        if site
+            .last_build
+            .as_ref()
+            .is_some_and(|b| !b.errors.is_empty())
+        {
+            styles[4] = BAD;
+        }
+        println!("{}", line(row, &styles));
         if let SiteState::Failed { reason } = &site.state {
-            println!("      failed: {reason}");
+            println!("      {BAD}failed:{BAD:#} {reason}");
         }
         for warning in &site.warnings {
-            println!("      warning: {warning}");
+            println!("      {BUSY}warning:{BUSY:#} {warning}");
         }
         if let Some(build) = &site.last_build {
             for error in &build.errors {
-                println!("      error: {error}");
+                println!("      {BAD}error:{BAD:#} {error}");
             }
         }
     }
@@ -197,65 +277,22 @@ pub fn duration(ms: u64) -> String {
 }
 
 pub fn print_failure(failure: &Failure) {
-    let (message, hint) = failure_text(failure);
-    eprintln!("error: {message}");
-    if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
-    }
+    print_problem(ERROR, "error", failure);
 }
 
 /// A failure that does not stop the command: said as a warning, and it carries on.
 pub fn print_warning(failure: &Failure) {
-    let (message, hint) = failure_text(failure);
-    eprintln!("warning: {message}");
-    if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
-    }
+    print_problem(WARNING, "warning", failure);
 }
 
-fn failure_text(failure: &Failure) -> (String, Option<String>) {
-    match failure {
-        Failure::Usage(message) => (message.clone(), None),
-        Failure::Unreachable { message, hint } => (message.clone(), hint.clone()),
-        Failure::Service { message, hint } => (message.clone(), hint.clone()),
-        Failure::Daemon(error) => (error.to_string(), hint(error)),
-        Failure::Site(reason) => (
-            format!("the site failed: {reason}"),
-            Some("`sitectl ps` shows its state".into()),
-        ),
+fn print_problem(style: Style, label: &str, failure: &Failure) {
+    eprintln!("{style}{label}:{style:#} {}", failure.message);
+    for cause in &failure.causes {
+        eprintln!("  caused by: {cause}");
     }
-}
-
-fn hint(error: &Error) -> Option<String> {
-    Some(match error {
-        Error::PortInUse {
-            port,
-            owner: Some(owner),
-        } => format!(
-            "stop that program (`kill {}`) or choose another port, e.g. `--port {}`",
-            owner.pid,
-            port.saturating_add(1)
-        ),
-        Error::PortInUse { port, owner: None } => format!(
-            "another program holds it (`ss -ltnp 'sport = :{port}'` or `lsof -i :{port}` names it); \
-             or choose another port"
-        ),
-        Error::PortTakenBySite { port, .. } => {
-            format!("`sitectl down {port}` first, or choose another port")
-        }
-        Error::RootMissing { .. } | Error::RootNotDirectory { .. } => {
-            "check the path; a site root is a folder of Markdown or one with `content/`".into()
-        }
-        Error::RootUnreadable { .. } => "check the folder's permissions".into(),
-        Error::NoSuchSite { .. } => "`sitectl ps` lists the sites that run".into(),
-        Error::NoFreePort { .. } => {
-            "`sitectl ps` lists the sites that run; `sitectl down` frees ports".into()
-        }
-        Error::ShuttingDown => {
-            "try again once it has stopped; `sitectl up` starts a new one".into()
-        }
-        _ => return None,
-    })
+    if let Some(hint) = &failure.hint {
+        eprintln!("{HINT}hint:{HINT:#} {hint}");
+    }
 }
 
 #[cfg(test)]
