@@ -92,7 +92,8 @@ impl Daemon {
                 hello.protocol
             ))
             .hint(
-                "`sitectl daemon restart` replaces it with the sited next to this sitectl;                  its sites come back on their ports",
+                "`sitectl daemon restart` replaces it with the sited next to this sitectl \
+                 (remembered sites come back on their ports)",
             ));
         }
         Ok(Some(daemon))

@@ -157,9 +157,9 @@ fn hint(error: &Error) -> Option<String> {
                 .into()
         }
         Error::RootUnreadable { .. } => "check the folder's permissions".into(),
-        Error::NoSuchSite { .. } => "`sitectl ps` lists the sites that run".into(),
+        Error::NoSuchSite { .. } => "`sitectl ps` lists the sites that are running".into(),
         Error::NoFreePort { .. } => {
-            "`sitectl ps` lists the sites that run; `sitectl down` frees ports".into()
+            "`sitectl ps` lists the sites that are running; `sitectl down` frees ports".into()
         }
         Error::SiteAttached { .. } => {
             "stop that command (Ctrl+C) and run it again, or `sitectl rebuild` the site".into()

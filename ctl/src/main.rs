@@ -115,6 +115,7 @@ enum Command {
     )]
     Open {
         /// The site's port or root path.
+        #[arg(value_name = "PORT|PATH")]
         target: Option<String>,
     },
     /// List the sites the daemon serves.
@@ -135,7 +136,11 @@ enum Command {
     )]
     Logs {
         /// The site's port or root path.
-        #[arg(required_unless_present = "daemon", conflicts_with = "daemon")]
+        #[arg(
+            value_name = "PORT|PATH",
+            required_unless_present = "daemon",
+            conflicts_with = "daemon"
+        )]
         target: Option<String>,
         /// The daemon's own log instead of a site's.
         #[arg(long)]
