@@ -254,7 +254,7 @@ impl Daemon {
             })
             .await?;
         let mut last = recent.last().map_or(0, |line| line.seq);
-        crate::output::print_log_lines(&recent);
+        crate::output::print_log_lines(&recent)?;
         if !follow {
             return Ok(());
         }
@@ -272,7 +272,7 @@ impl Daemon {
             if let Some(line) = lines.last() {
                 last = line.seq;
             }
-            crate::output::print_log_lines(&lines);
+            crate::output::print_log_lines(&lines)?;
         }
     }
 
@@ -282,7 +282,7 @@ impl Daemon {
         let follow = self.print_logs(Some(site.port), 50, true);
         follow.await?;
         let stopped = self.down(Target::Port(site.port)).await?;
-        crate::output::print_down(&stopped);
+        crate::output::print_down(&stopped)?;
         Ok(())
     }
 

@@ -16,6 +16,9 @@ pub enum Kind {
     /// The daemon refused, a site failed, or the command could not do all it was asked
     /// (exit 1).
     Refused,
+    /// Whoever read the output went away (`sitectl logs -f | head`): the command ends
+    /// quietly, exit 0.
+    OutputClosed,
 }
 
 /// A failed command.
@@ -125,6 +128,21 @@ impl Failure {
             Kind::Usage => 2,
             Kind::Unreachable => 3,
             Kind::Refused => 1,
+            Kind::OutputClosed => 0,
+        }
+    }
+}
+
+/// Writing the output failed: quietly done if the reader went away, else said.
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Failure {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure {
+                said: true,
+                ..Failure::new(Kind::OutputClosed, "the output was closed")
+            }
+        } else {
+            Failure::refused("cannot write the output").because(error)
         }
     }
 }

@@ -313,8 +313,8 @@ async fn run(command: Command) -> Result<(), Failure> {
             let mut failure = None;
             for target in targets {
                 match client.down(target).await {
-                    Ok(stopped) => output::print_down(&stopped),
-                    Err(error) => failure = Some(said(error)),
+                    Ok(stopped) => output::print_down(&stopped)?,
+                    Err(error) => failure = Some(said(error)?),
                 }
             }
             failure.map_or(Ok(()), Err)
@@ -323,7 +323,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             let client = Daemon::connect_or_start().await?;
             for_each_site(&client, &sites, "restart", async |site| {
                 let info = client.restart(site.port).await?;
-                output::print_site_result("restarted", &info);
+                output::print_site_result("restarted", &info)?;
                 fail_if_failed(&info)
             })
             .await
@@ -335,7 +335,7 @@ async fn run(command: Command) -> Result<(), Failure> {
                     return Err(Failure::site(site.port, reason));
                 }
                 let info = client.rebuild(site.port).await?;
-                output::print_site_result("rebuilt", &info);
+                output::print_site_result("rebuilt", &info)?;
                 fail_if_failed(&info)
             })
             .await
@@ -355,9 +355,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             let client = Daemon::connect_or_start().await?;
             let sites = client.ps().await?;
             if json {
-                output::print_ps_json(&sites);
+                output::print_ps_json(&sites)?;
             } else {
-                output::print_ps_table(&sites);
+                output::print_ps_table(&sites)?;
             }
             Ok(())
         }
@@ -404,12 +404,10 @@ async fn run(command: Command) -> Result<(), Failure> {
                 Shell::Zsh => clap_complete::Shell::Zsh,
                 Shell::Fish => clap_complete::Shell::Fish,
             };
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "sitectl",
-                &mut std::io::stdout(),
-            );
+            // Into memory first: clap_complete panics on a write error (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sitectl", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
             Ok(())
         }
     }
@@ -427,7 +425,7 @@ async fn up(site: SiteArgs, attach: bool) -> Result<(), Failure> {
         attach,
     };
     let info = client.up(spec).await?;
-    output::print_site_result("serving", &info);
+    output::print_site_result("serving", &info)?;
     fail_if_failed(&info)?;
     if site.open
         && let Err(failure) = browser::open(&info.url)
@@ -458,13 +456,18 @@ fn fail_if_failed(info: &SiteInfo) -> Result<(), Failure> {
 }
 
 /// Prints a failure that does not stop the command, and keeps it (marked as said) for
-/// the exit code.
-fn said(failure: Failure) -> Failure {
-    output::print_failure(&failure);
-    Failure {
+/// the exit code. A closed output does stop it: `Err` then.
+fn said(failure: Failure) -> Result<Failure, Failure> {
+    if failure.kind == failure::Kind::OutputClosed {
+        return Err(failure);
+    }
+    if !failure.said {
+        output::print_failure(&failure);
+    }
+    Ok(Failure {
         said: true,
         ..failure
-    }
+    })
 }
 
 /// Runs `action` on each site `sites` names, in port order for `--all`. A target that
@@ -498,13 +501,13 @@ async fn for_each_site(
             match find_site(&running, target) {
                 Ok(site) if !chosen.iter().any(|s| s.port == site.port) => chosen.push(site),
                 Ok(_) => {}
-                Err(error) => failure = Some(said(error)),
+                Err(error) => failure = Some(said(error)?),
             }
         }
     }
     for site in chosen {
         if let Err(error) = action(site).await {
-            failure = Some(said(error));
+            failure = Some(said(error)?);
         }
     }
     failure.map_or(Ok(()), Err)

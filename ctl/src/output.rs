@@ -8,12 +8,20 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anstream::{eprint, eprintln, println};
+use anstream::{eprint, eprintln};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 use sited_proto::{BuildError, SiteInfo, SiteState};
 
 use crate::client::Failure;
+
+/// `writeln!` to stdout, colour kept or dropped as `anstream` decides. Fails when the
+/// reader has gone (`sitectl ps | head -1`), which ends the command quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(anstream::stdout(), $($arg)*)
+    };
+}
 
 const ERROR: Style = AnsiColor::Red.on_default().bold();
 const WARNING: Style = AnsiColor::Yellow.on_default().bold();
@@ -37,13 +45,13 @@ fn state_style(state: &SiteState) -> Style {
 /// After `up`, `restart` or `rebuild`: where the site is served and how its build went
 /// (`verb` is `serving`, `restarted`, `rebuilt`). Build errors are warnings: the rest
 /// of the site is served.
-pub fn print_site_result(verb: &str, info: &SiteInfo) {
+pub fn print_site_result(verb: &str, info: &SiteInfo) -> std::io::Result<()> {
     let build = info
         .last_build
         .as_ref()
         .map(|b| format!(" ({} pages in {} ms)", b.pages, b.duration_ms))
         .unwrap_or_default();
-    println!("{verb} {} at {}{build}", info.root.display(), info.url);
+    out!("{verb} {} at {}{build}", info.root.display(), info.url)?;
     if let Some(build) = &info.last_build
         && !build.errors.is_empty()
     {
@@ -55,10 +63,11 @@ pub fn print_site_result(verb: &str, info: &SiteInfo) {
             eprintln!("  {BAD}{error}{BAD:#}");
         }
     }
+    Ok(())
 }
 
 /// `HH:MM:SS LEVEL message`, times in UTC.
-pub fn print_log_lines(lines: &[sited_proto::LogLine]) {
+pub fn print_log_lines(lines: &[sited_proto::LogLine]) -> std::io::Result<()> {
     for line in lines {
         let secs = line.at_ms / 1000 % 86_400;
         let style = match line.level.as_str() {
@@ -66,15 +75,16 @@ pub fn print_log_lines(lines: &[sited_proto::LogLine]) {
             "WARN" => BUSY,
             _ => Style::new(),
         };
-        println!(
+        out!(
             "{:02}:{:02}:{:02} {style}{:<5}{style:#} {}",
             secs / 3600,
             secs % 3600 / 60,
             secs % 60,
             line.level,
             line.message
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// One line on stderr (a terminal) that shows a build's progress, redrawn in place.
@@ -109,13 +119,14 @@ impl ProgressLine {
     }
 }
 
-pub fn print_down(stopped: &[SiteInfo]) {
+pub fn print_down(stopped: &[SiteInfo]) -> std::io::Result<()> {
     if stopped.is_empty() {
-        println!("no sites were running");
+        out!("no sites were running")?;
     }
     for site in stopped {
-        println!("stopped {} ({})", site.url, site.root.display());
+        out!("stopped {} ({})", site.url, site.root.display())?;
     }
+    Ok(())
 }
 
 /// The `ps --json` schema: one object per site. Fields are only ever added.
@@ -172,18 +183,17 @@ impl<'a> PsRow<'a> {
     }
 }
 
-pub fn print_ps_json(sites: &[SiteInfo]) {
+pub fn print_ps_json(sites: &[SiteInfo]) -> std::io::Result<()> {
     let rows: Vec<PsRow<'_>> = sites.iter().map(PsRow::new).collect();
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(&rows).expect("rows serialize")
-    );
+    )
 }
 
-pub fn print_ps_table(sites: &[SiteInfo]) {
+pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
     if sites.is_empty() {
-        println!("no sites; `sitectl up PATH` starts one");
-        return;
+        return out!("no sites; `sitectl up PATH` starts one");
     }
     let now = now_ms();
     let header = [
@@ -233,7 +243,7 @@ pub fn print_ps_table(sites: &[SiteInfo]) {
         }
         out
     };
-    println!("{}", line(&header.map(String::from), &[HEADER; 7]));
+    out!("{}", line(&header.map(String::from), &[HEADER; 7]))?;
     for (row, site) in rows.iter().zip(sites) {
         let mut styles = [Style::new(); 7];
         styles[1] = state_style(&site.state);
@@ -244,19 +254,20 @@ pub fn print_ps_table(sites: &[SiteInfo]) {
         {
             styles[4] = BAD;
         }
-        println!("{}", line(row, &styles));
+        out!("{}", line(row, &styles))?;
         if let SiteState::Failed { reason } = &site.state {
-            println!("      {BAD}failed:{BAD:#} {reason}");
+            out!("      {BAD}failed:{BAD:#} {reason}")?;
         }
         for warning in &site.warnings {
-            println!("      {BUSY}warning:{BUSY:#} {warning}");
+            out!("      {BUSY}warning:{BUSY:#} {warning}")?;
         }
         if let Some(build) = &site.last_build {
             for error in &build.errors {
-                println!("      {BAD}error:{BAD:#} {error}");
+                out!("      {BAD}error:{BAD:#} {error}")?;
             }
         }
     }
+    Ok(())
 }
 
 fn now_ms() -> u64 {

@@ -254,7 +254,7 @@ impl Registry {
             return Err(Error::ShuttingDown);
         }
         let root = check_root(&old.config.root)?;
-        tracing::info!(port, root = %root.display(), "restart");
+        site_span(port, &root).in_scope(|| tracing::info!("restarting, as asked"));
         old.stop().await;
         let config = SiteConfig {
             root,
@@ -294,7 +294,8 @@ impl Registry {
         let site = self.sites().get(&port).cloned().ok_or(Error::NoSuchSite {
             target: Target::Port(port),
         })?;
-        tracing::info!(port, root = %site.config.root.display(), "rebuild");
+        site_span(port, &site.config.root)
+            .in_scope(|| tracing::info!("building everything again, as asked"));
         Ok(site.rebuild().await)
     }
 
@@ -334,6 +335,11 @@ impl Registry {
             Err(error) => tracing::error!(%error, "writing the state file failed"),
         }
     }
+}
+
+/// A span whose events go to the site's own log (`sitectl logs PORT`).
+fn site_span(port: u16, root: &Path) -> tracing::Span {
+    tracing::info_span!(parent: None, "site", port, root = %root.display())
 }
 
 fn bound_port(listener: &std::net::TcpListener) -> Result<u16, Error> {

@@ -85,6 +85,7 @@ impl Sited for Server {
     }
 
     async fn restart(self, _: Context, port: u16) -> Result<SiteInfo, Error> {
+        tracing::info!(port, "restart");
         let result = self.registry.restart(port).await;
         if let Err(error) = &result {
             tracing::warn!(%error, "restart refused");
@@ -93,6 +94,7 @@ impl Sited for Server {
     }
 
     async fn rebuild(self, _: Context, port: u16) -> Result<SiteInfo, Error> {
+        tracing::info!(port, "rebuild");
         self.registry.rebuild(port).await
     }
 }

@@ -72,9 +72,14 @@ fn restart_brings_the_site_back_on_its_port_with_its_options_and_log() {
         200,
         "drafts still built"
     );
-    // The log carries on across the restart: both starts are in it.
+    // The log carries on across the restart: both starts are in it, and why.
     let log = home.sitectl_ok(&["logs", &port.to_string()]);
-    assert_eq!(log.matches("starting").count(), 2, "{log}");
+    assert_eq!(
+        log.lines().filter(|l| l.ends_with(" starting")).count(),
+        2,
+        "{log}"
+    );
+    assert!(log.contains("restarting, as asked"), "{log}");
     assert_eq!(home.ps().len(), 1);
 }
 
@@ -93,10 +98,10 @@ fn restart_all_leaves_attached_sites_alone_and_a_missing_site_is_an_error() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Kept open to the end: `serve` ends when its output goes away.
+    let mut output = BufReader::new(attached.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(attached.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    output.read_line(&mut first).unwrap();
     let port_c = sited_tests::port_of(&first).unwrap_or_else(|| panic!("{first:?}"));
     let before_c = site_json(&home, port_c)["started_at_ms"].clone();
 
@@ -120,6 +125,7 @@ fn restart_all_leaves_attached_sites_alone_and_a_missing_site_is_an_error() {
     );
     attached.kill().unwrap();
     attached.wait().unwrap();
+    drop(output);
 
     // One target names no site: said, the others are still restarted, exit 1.
     let output = home.sitectl(&["restart", "1", &port_a.to_string()]);
@@ -170,6 +176,7 @@ fn rebuild_waits_for_a_full_build_and_prints_it() {
     assert!(after["built_at_ms"].as_u64().unwrap() >= before, "{after}");
     let log = home.sitectl_ok(&["logs", &port.to_string()]);
     assert_eq!(log.matches(" built ").count(), 2, "a second build: {log}");
+    assert!(log.contains("building everything again, as asked"), "{log}");
 
     // Build errors are warnings: the rest is served, exit 0.
     fs::write(root.join("content/b.md"), "+++\ntitle = \"B\n+++\n").unwrap();

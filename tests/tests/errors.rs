@@ -187,3 +187,33 @@ fn no_browser_to_open_with() {
     }
     insta::assert_snapshot!(text);
 }
+
+/// Runs `sitectl ARGS` with its stdout a pipe whose reader is already gone.
+fn into_closed_pipe(home: &Home, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    home.command("sitectl")
+        .args(args)
+        .stdout(writer)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let home = Home::new();
+    let root = home.site("s", &[("index.md", "# S\n")]);
+    let port = home.up(&root, &["--port", "0"]).to_string();
+    for args in [
+        vec!["completions", "bash"],
+        vec!["ps"],
+        vec!["ps", "--json"],
+        // Would follow forever if it did not notice.
+        vec!["logs", port.as_str(), "-f"],
+    ] {
+        let output = into_closed_pipe(&home, &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?} said: {stderr}");
+    }
+}
