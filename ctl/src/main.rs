@@ -321,7 +321,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Restart { sites } => {
             let client = Daemon::connect_or_start().await?;
-            for_each_site(&client, &sites, "restart", async |site| {
+            for_each_site(&client, &sites, Attached::LeaveOut, async |site| {
                 let info = client.restart(site.port).await?;
                 output::print_site_result("restarted", &info)?;
                 fail_if_failed(&info)
@@ -330,7 +330,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Rebuild { sites } => {
             let client = Daemon::connect_or_start().await?;
-            for_each_site(&client, &sites, "rebuild", async |site| {
+            for_each_site(&client, &sites, Attached::Include, async |site| {
                 if let SiteState::Failed { reason } = &site.state {
                     return Err(Failure::site(site.port, reason));
                 }
@@ -470,13 +470,21 @@ fn said(failure: Failure) -> Result<Failure, Failure> {
     })
 }
 
+/// Whether `--all` takes in attached sites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attached {
+    Include,
+    /// They live with their `sitectl serve`: restarting them is its business.
+    LeaveOut,
+}
+
 /// Runs `action` on each site `sites` names, in port order for `--all`. A target that
 /// names no site, or a site whose action fails, is reported and the others carry on;
-/// the exit code is the last failure's. `--all` leaves attached sites out of `restart`.
+/// the exit code is the last failure's. `attached` says what `--all` does with attached sites.
 async fn for_each_site(
     client: &Daemon,
     sites: &Sites,
-    verb: &str,
+    attached: Attached,
     action: impl AsyncFn(&SiteInfo) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     let running = client.ps().await?;
@@ -487,7 +495,7 @@ async fn for_each_site(
             println!("no sites are running");
         }
         for site in &running {
-            if verb == "restart" && site.attached {
+            if attached == Attached::LeaveOut && site.attached {
                 println!(
                     "left {} alone: it lives with the `sitectl serve` that brought it up",
                     site.url
