@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::future::Future;
+use std::io::IsTerminal;
+
 use sited_proto::{
     Error, Hello, LogLine, LogQuery, PROTOCOL_VERSION, Paths, SiteInfo, SiteSpec, SitedClient,
     Target,
@@ -12,75 +15,46 @@ use sited_proto::{
 use tarpc::client::RpcError;
 use tarpc::context;
 
-/// Why a command failed, and what its exit code is.
-#[derive(Debug)]
-pub enum Failure {
-    /// The command line was wrong (exit 2).
-    Usage(String),
-    /// No daemon could be reached or started (exit 3).
-    Unreachable {
-        message: String,
-        hint: Option<String>,
-    },
-    /// The daemon refused (exit 1).
-    Daemon(Error),
-    /// A site came up failed (exit 1).
-    Site(String),
-    /// `sitectl service` could not do all it was asked (exit 1).
-    Service {
-        message: String,
-        hint: Option<String>,
-    },
-}
+pub use crate::failure::Failure;
 
 impl Failure {
-    pub fn usage(message: String) -> Failure {
-        Failure::Usage(message)
-    }
-
-    pub fn site(reason: String) -> Failure {
-        Failure::Site(reason)
-    }
-
-    pub fn service(message: String, hint: Option<String>) -> Failure {
-        Failure::Service { message, hint }
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Failure::Usage(_) => 2,
-            Failure::Unreachable { .. } => 3,
-            Failure::Daemon(_) | Failure::Site(_) | Failure::Service { .. } => 1,
-        }
-    }
-
     fn rpc(error: RpcError) -> Failure {
-        Failure::Unreachable {
-            message: format!("lost the daemon mid-call: {error}"),
-            hint: Some(
-                "`sitectl daemon status` tells whether it still runs; its log has details".into(),
-            ),
-        }
+        let failure = match &error {
+            RpcError::DeadlineExceeded => Failure::unreachable("the daemon did not answer in time"),
+            _ => Failure::unreachable("lost the daemon mid-call").because_of(&error),
+        };
+        failure.hint("`sitectl daemon status` tells whether it still runs; its log has details")
     }
 
     fn paths(error: sited_proto::PathsError) -> Failure {
-        Failure::Unreachable {
-            message: error.to_string(),
-            hint: None,
-        }
+        use sited_proto::PathsError;
+        let hint = match &error {
+            PathsError::NoHome => "set HOME, or SITED_HOME to a directory for sited's files",
+            PathsError::SocketPathTooLong { .. } => "set SITED_HOME to a shorter directory",
+            PathsError::CreateDir { .. } => "check that its parent directory is yours and writable",
+            PathsError::NotOwner { .. } => "set SITED_HOME to a directory of your own",
+        };
+        Failure::unreachable("cannot use sited's directories")
+            .because_of(&error)
+            .hint(hint)
     }
 }
 
 /// How long each call may take.
 const HELLO_DEADLINE: Duration = Duration::from_secs(5);
 const QUICK_DEADLINE: Duration = Duration::from_secs(30);
-/// `up` waits for the first build of the site, which for a big site takes a while.
-const UP_DEADLINE: Duration = Duration::from_secs(600);
+/// `up`, `restart` and `rebuild` wait for a build of the site, which for a big site
+/// takes a while.
+const BUILD_DEADLINE: Duration = Duration::from_secs(600);
+/// A build that has not finished after this long shows its progress (on a terminal).
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+/// How often the progress line is brought up to date.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// How long a client whose launch lost the race waits for the winner to answer.
+const RACE_DEADLINE: Duration = Duration::from_secs(2);
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// How long one `logs` call waits for a new line before the client asks again.
 const LOG_WAIT: Duration = Duration::from_secs(20);
-/// How long a client whose launch lost the race waits for the winner to answer.
-const RACE_DEADLINE: Duration = Duration::from_secs(2);
 
 fn deadline(after: Duration) -> context::Context {
     let mut ctx = context::current();
@@ -96,8 +70,40 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Connects to a running daemon; `Ok(None)` if none runs.
+    /// Connects to a running daemon; `Ok(None)` if none runs. Refuses a daemon that
+    /// speaks another protocol version.
     pub async fn connect(paths: &Paths) -> Result<Option<Daemon>, Failure> {
+        let Some(daemon) = Daemon::connect_any(paths).await? else {
+            return Ok(None);
+        };
+        let hello = &daemon.hello;
+        if hello.protocol != PROTOCOL_VERSION {
+            let side = if hello.protocol < PROTOCOL_VERSION {
+                "older"
+            } else {
+                "newer"
+            };
+            return Err(Failure::unreachable(format!(
+                "the running daemon (sited {}, pid {}) is {side} than this sitectl {}",
+                hello.version,
+                hello.pid,
+                sited_proto::VERSION,
+            ))
+            .because(format!(
+                "it speaks protocol {}, this sitectl speaks {PROTOCOL_VERSION}",
+                hello.protocol
+            ))
+            .hint(
+                "`sitectl daemon restart` replaces it with the sited next to this sitectl \
+                 (remembered sites come back on their ports)",
+            ));
+        }
+        Ok(Some(daemon))
+    }
+
+    /// Connects and says hello, whatever protocol the daemon speaks: `hello` and
+    /// `shutdown` work across versions, which is all stopping a daemon needs.
+    async fn connect_any(paths: &Paths) -> Result<Option<Daemon>, Failure> {
         let client = match sited_proto::transport::connect(&paths.socket).await {
             Ok(client) => client,
             Err(error)
@@ -109,34 +115,18 @@ impl Daemon {
                 return Ok(None);
             }
             Err(error) => {
-                return Err(Failure::Unreachable {
-                    message: format!("cannot connect to {}: {error}", paths.socket.display()),
-                    hint: None,
-                });
+                return Err(Failure::unreachable(format!(
+                    "cannot connect to the daemon at {}",
+                    paths.socket.display()
+                ))
+                .because(error)
+                .hint("`sitectl daemon status` tells whether it runs"));
             }
         };
         let hello = client
             .hello(deadline(HELLO_DEADLINE), PROTOCOL_VERSION)
             .await
             .map_err(Failure::rpc)?;
-        if hello.protocol != PROTOCOL_VERSION {
-            let side = if hello.protocol < PROTOCOL_VERSION {
-                "older"
-            } else {
-                "newer"
-            };
-            return Err(Failure::Unreachable {
-                message: format!(
-                    "the running daemon (sited {}, pid {}) is {side} than this sitectl {} \
-                     (protocol {} vs {PROTOCOL_VERSION})",
-                    hello.version,
-                    hello.pid,
-                    sited_proto::VERSION,
-                    hello.protocol
-                ),
-                hint: Some("run `sitectl daemon restart` to start the matching daemon".into()),
-            });
-        }
         Ok(Some(Daemon { client, hello }))
     }
 
@@ -152,12 +142,10 @@ impl Daemon {
                 None => Err(failure),
             };
         }
-        Daemon::connect(&paths)
-            .await?
-            .ok_or_else(|| Failure::Unreachable {
-                message: "the daemon started but its socket does not answer".into(),
-                hint: Some(format!("see {}", paths.log_file.display())),
-            })
+        Daemon::connect(&paths).await?.ok_or_else(|| {
+            Failure::unreachable("the daemon started but its socket does not answer")
+                .hint(format!("its log is {}", paths.log_file.display()))
+        })
     }
 
     /// After a failed launch: the daemon another client started meanwhile, if any.
@@ -179,12 +167,15 @@ impl Daemon {
         }
     }
 
+    /// Brings a site up; shows the first build's progress while it takes long.
     pub async fn up(&self, spec: SiteSpec) -> Result<SiteInfo, Failure> {
-        self.client
-            .up(deadline(UP_DEADLINE), spec)
-            .await
-            .map_err(Failure::rpc)?
-            .map_err(Failure::Daemon)
+        let root = spec
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| spec.root.clone());
+        let call = self.client.up(deadline(BUILD_DEADLINE), spec);
+        let answer = self.showing_progress(call, |site| site.root == root).await;
+        answer.map_err(Failure::rpc)?.map_err(Failure::daemon)
     }
 
     pub async fn down(&self, target: Target) -> Result<Vec<SiteInfo>, Failure> {
@@ -192,7 +183,54 @@ impl Daemon {
             .down(deadline(QUICK_DEADLINE), target)
             .await
             .map_err(Failure::rpc)?
-            .map_err(Failure::Daemon)
+            .map_err(Failure::daemon)
+    }
+
+    /// Takes the site on `port` down and up again; returns once it has built.
+    pub async fn restart(&self, port: u16) -> Result<SiteInfo, Failure> {
+        let call = self.client.restart(deadline(BUILD_DEADLINE), port);
+        let answer = self.showing_progress(call, |site| site.port == port).await;
+        answer.map_err(Failure::rpc)?.map_err(Failure::daemon)
+    }
+
+    /// Builds the site on `port` from scratch; returns once the build is done.
+    pub async fn rebuild(&self, port: u16) -> Result<SiteInfo, Failure> {
+        let call = self.client.rebuild(deadline(BUILD_DEADLINE), port);
+        let answer = self.showing_progress(call, |site| site.port == port).await;
+        answer.map_err(Failure::rpc)?.map_err(Failure::daemon)
+    }
+
+    /// Runs `call` (one that waits for a build); if it takes longer than a second and
+    /// stderr is a terminal, shows the build's progress meanwhile. The progress comes
+    /// from `ps`, asked on the same connection while the call is out.
+    async fn showing_progress<T>(
+        &self,
+        call: impl Future<Output = T>,
+        site: impl Fn(&SiteInfo) -> bool,
+    ) -> T {
+        let mut call = std::pin::pin!(call);
+        if !std::io::stderr().is_terminal() {
+            return call.await;
+        }
+        tokio::select! {
+            answer = &mut call => return answer,
+            () = tokio::time::sleep(PROGRESS_AFTER) => {}
+        }
+        let mut line = crate::output::ProgressLine::default();
+        let mut ticks = tokio::time::interval(PROGRESS_EVERY);
+        let answer = loop {
+            tokio::select! {
+                answer = &mut call => break answer,
+                _ = ticks.tick() => {
+                    let sites = self.client.ps(deadline(QUICK_DEADLINE)).await;
+                    if let Some(info) = sites.ok().and_then(|s| s.into_iter().find(|s| site(s))) {
+                        line.show(&info);
+                    }
+                }
+            }
+        };
+        line.clear();
+        answer
     }
 
     /// The port of a site given as a port number or a root path.
@@ -206,9 +244,11 @@ impl Daemon {
                     .into_iter()
                     .find(|site| site.root == canonical || site.root == root)
                     .map(|site| site.port)
-                    .ok_or(Failure::Daemon(Error::NoSuchSite {
-                        target: Target::Root(root),
-                    }))
+                    .ok_or_else(|| {
+                        Failure::daemon(Error::NoSuchSite {
+                            target: Target::Root(root),
+                        })
+                    })
             }
             Target::All => unreachable!("parse_target never says all"),
         }
@@ -220,7 +260,7 @@ impl Daemon {
             .logs(deadline(wait), query)
             .await
             .map_err(Failure::rpc)?
-            .map_err(Failure::Daemon)
+            .map_err(Failure::daemon)
     }
 
     /// Prints the last `lines` lines of a site's log (`None`: the daemon's), and with
@@ -240,7 +280,7 @@ impl Daemon {
             })
             .await?;
         let mut last = recent.last().map_or(0, |line| line.seq);
-        crate::output::print_log_lines(&recent);
+        crate::output::print_log_lines(&recent)?;
         if !follow {
             return Ok(());
         }
@@ -258,7 +298,7 @@ impl Daemon {
             if let Some(line) = lines.last() {
                 last = line.seq;
             }
-            crate::output::print_log_lines(&lines);
+            crate::output::print_log_lines(&lines)?;
         }
     }
 
@@ -268,7 +308,7 @@ impl Daemon {
         let follow = self.print_logs(Some(site.port), 50, true);
         follow.await?;
         let stopped = self.down(Target::Port(site.port)).await?;
-        crate::output::print_down(&stopped);
+        crate::output::print_down(&stopped)?;
         Ok(())
     }
 
@@ -307,29 +347,27 @@ fn launch(paths: &Paths) -> Result<(), Failure> {
         .arg("--daemonize")
         .stdin(Stdio::null())
         .output()
-        .map_err(|error| Failure::Unreachable {
-            message: format!("cannot run {}: {error}", exe.display()),
-            hint: Some("install sited next to sitectl or on your PATH".into()),
+        .map_err(|error| {
+            Failure::unreachable("cannot start the daemon")
+                .because(format!("cannot run {}: {error}", exe.display()))
+                .hint("install sited next to sitectl, or on your PATH")
         })?;
     if output.status.success() {
         let said = String::from_utf8_lossy(&output.stdout);
         eprintln!("{}", said.trim());
         return Ok(());
     }
+    // sited says `error: …` and `  caused by: …` lines: they become the causes.
     let said = String::from_utf8_lossy(&output.stderr);
-    let message = said
-        .lines()
-        .map(|line| line.strip_prefix("error: ").unwrap_or(line))
-        .collect::<Vec<_>>()
-        .join("\n");
-    Err(Failure::Unreachable {
-        message: if message.is_empty() {
-            format!("the daemon did not start ({})", output.status)
-        } else {
-            message
-        },
-        hint: Some(format!("the daemon's log is {}", paths.log_file.display())),
-    })
+    let mut failure = Failure::unreachable("the daemon did not start");
+    for line in said.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        failure = failure.because(line.strip_prefix("caused by: ").unwrap_or(line));
+    }
+    if failure.causes.is_empty() {
+        failure = failure.because(format!("sited --daemonize: {}", output.status));
+    }
+    Err(failure.hint(format!("the daemon's log is {}", paths.log_file.display())))
 }
 
 /// `sitectl daemon start`.
@@ -367,7 +405,7 @@ pub async fn stop() -> Result<(), Failure> {
 /// Stops the daemon answering on this home's socket, if one does, and waits until it has
 /// let go of the lock. Returns its pid.
 pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
-    let Some(daemon) = Daemon::connect(paths).await? else {
+    let Some(daemon) = Daemon::connect_any(paths).await? else {
         return Ok(None);
     };
     let pid = daemon.hello.pid;
@@ -384,20 +422,18 @@ pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
         || std::fs::read_to_string(&paths.lock).is_ok_and(|held| held.trim() == pid.to_string());
     while held_by_it() {
         if started.elapsed() > STOP_DEADLINE {
-            let call = match &answer {
-                Ok(()) => String::new(),
-                Err(error) => format!(" (the shutdown call: {error})"),
+            let failure = Failure::unreachable(format!(
+                "sited (pid {pid}) did not exit within {}s",
+                STOP_DEADLINE.as_secs()
+            ));
+            let failure = match &answer {
+                Ok(()) => failure,
+                Err(error) => failure.because(format!("the shutdown call: {error}")),
             };
-            return Err(Failure::Unreachable {
-                message: format!(
-                    "sited (pid {pid}) did not exit within {}s{call}",
-                    STOP_DEADLINE.as_secs()
-                ),
-                hint: Some(format!(
-                    "`kill {pid}`; its log is {}",
-                    paths.log_file.display()
-                )),
-            });
+            return Err(failure.hint(format!(
+                "`kill {pid}`; its log is {}",
+                paths.log_file.display()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -420,9 +456,7 @@ pub async fn status() -> Result<(), Failure> {
             );
             Ok(())
         }
-        None => Err(Failure::Unreachable {
-            message: "sited is not running".into(),
-            hint: Some("`sitectl daemon start` starts it; `sitectl up` does too".into()),
-        }),
+        None => Err(Failure::unreachable("sited is not running")
+            .hint("`sitectl daemon start` starts it; `sitectl up` does too")),
     }
 }

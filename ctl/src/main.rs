@@ -1,18 +1,21 @@
 //! `sitectl`: the thin client of the sited daemon. Parse, call, print.
 //!
-//! Exit codes: 0 success, 1 the daemon answered with an error, 2 usage error,
-//! 3 the daemon is not running or cannot be reached (or could not be started).
+//! Exit codes: 0 success, 1 the daemon refused or a site failed, 2 usage error, 3 the
+//! daemon is not running, cannot be reached or started, or speaks another protocol.
 
+mod browser;
 mod client;
+mod failure;
 mod output;
 mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use sited_proto::{SiteInfo, SiteState, Target};
 
-use client::Failure;
+use client::{Daemon, Failure};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,14 +25,21 @@ use client::Failure;
     long_about = "Drive the sited daemon: bring static sites up, list them, take them down.\n\n\
         sitectl starts the daemon when none is running. Every site lives in the daemon, \
         not in your terminal: closing the terminal leaves nothing behind, and \
-        `sitectl down --all` frees every port.",
-    after_help = "Examples:\n  sitectl up ./blog              build and serve ./blog (first free port from 5173)\n  \
+        `sitectl down --all` frees every port. A site is named by its port or its root \
+        folder.",
+    after_help = "Examples:\n  \
+        sitectl up ./blog              build and serve ./blog (first free port from 5173)\n  \
         sitectl up ./docs --port 8080  serve on a chosen port\n  \
+        sitectl serve                  serve . until Ctrl+C, printing its log\n  \
         sitectl ps                     what is being served\n  \
-        sitectl down 5173              stop the site on port 5173\n  \
+        sitectl open 5173              open a site in the browser\n  \
+        sitectl logs ./blog -f         follow a site's log\n  \
+        sitectl rebuild --all          build every site again from scratch\n  \
         sitectl down --all             stop every site\n  \
         sitectl service install        start the daemon at login (systemd/launchd)\n\n\
-        Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not running or unreachable."
+        Output is coloured on a terminal unless NO_COLOR is set.\n\
+        Exit codes: 0 ok, 1 the daemon refused or a site failed, 2 usage error, 3 the \
+        daemon is not running, cannot be reached or started, or is another version."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,8 +50,13 @@ struct Cli {
 enum Command {
     /// Build a site and serve it; prints its URL. The same root twice is the same site.
     #[command(
-        after_help = "Examples:\n  sitectl up\n  sitectl up ./blog --port 8080\n  sitectl up ~/notes --drafts\n  \
-            sitectl up ./blog --host 0.0.0.0   also reachable from other machines (careful)"
+        long_about = "Build a site and serve it; prints its URL.\n\n\
+            The site keeps being served after this command returns, rebuilt and reloaded \
+            in the browser whenever a file changes, and comes back after a daemon restart \
+            until `sitectl down`. The same root twice is the same site. Build errors are \
+            printed as warnings with file:line:col; the rest of the site is served.",
+        after_help = "Examples:\n  sitectl up\n  sitectl up ./blog --port 8080\n  \
+            sitectl up ~/notes --drafts --open\n  sitectl up ./blog --attach"
     )]
     Up {
         #[command(flatten)]
@@ -53,10 +68,67 @@ enum Command {
         attach: bool,
     },
     /// `up --attach`: serve a site for as long as this command runs, printing its log.
-    #[command(after_help = "Examples:\n  sitectl serve\n  sitectl serve ./blog --port 8080")]
+    #[command(after_help = "Examples:\n  sitectl serve\n  sitectl serve ./blog --port 8080 --open")]
     Serve {
         #[command(flatten)]
         site: SiteArgs,
+    },
+    /// Stop sites by port or root path, or all of them; returns once their ports are free.
+    #[command(
+        after_help = "Examples:\n  sitectl down 5173\n  sitectl down ./blog ./docs\n  sitectl down --all"
+    )]
+    Down {
+        #[command(flatten)]
+        sites: Sites,
+    },
+    /// Take sites down and up again: same root, same port, fresh build.
+    #[command(
+        long_about = "Take sites down and up again: same root, same port, same options, \
+            a fresh build. Returns once they serve again. The site's log carries on. \
+            Sites brought up with `--attach` / `sitectl serve` are left alone: restart \
+            that command instead.",
+        after_help = "Examples:\n  sitectl restart 5173\n  sitectl restart ./blog\n  sitectl restart --all"
+    )]
+    Restart {
+        #[command(flatten)]
+        sites: Sites,
+    },
+    /// Build sites again from scratch now, and print how it went.
+    #[command(
+        long_about = "Build sites again from scratch now (every file read and rendered \
+            anew, as if the site had just come up) and print how it went; returns once \
+            the builds are done. Saved files are rebuilt on their own: this is for \
+            changes the watcher cannot see, or to be sure.",
+        after_help = "Examples:\n  sitectl rebuild 5173\n  sitectl rebuild ./blog\n  sitectl rebuild --all"
+    )]
+    Rebuild {
+        #[command(flatten)]
+        sites: Sites,
+    },
+    /// Open a site in the browser.
+    #[command(
+        long_about = "Open a site in the browser, with the system's opener (xdg-open on \
+            Linux, open on macOS). Without PORT|PATH: the site whose folder you are in, \
+            else the only site there is. Where no browser can be opened, says so with the \
+            URL and exits 1.",
+        after_help = "Examples:\n  sitectl open\n  sitectl open 5173\n  sitectl open ./blog"
+    )]
+    Open {
+        /// The site's port or root path.
+        #[arg(value_name = "PORT|PATH")]
+        target: Option<String>,
+    },
+    /// List the sites the daemon serves.
+    #[command(
+        long_about = "List the sites the daemon serves: port, state, URL, pages, how long \
+            the last build took, uptime and root, with the site's build errors, warnings \
+            and failure reason below its row.",
+        after_help = "Examples:\n  sitectl ps\n  sitectl ps --json | jq '.[].url'"
+    )]
+    Ps {
+        /// Print JSON (an array of sites; see README for the schema).
+        #[arg(long)]
+        json: bool,
     },
     /// Print a site's recent log lines, or the daemon's; `-f` follows new ones.
     #[command(
@@ -64,7 +136,11 @@ enum Command {
     )]
     Logs {
         /// The site's port or root path.
-        #[arg(required_unless_present = "daemon", conflicts_with = "daemon")]
+        #[arg(
+            value_name = "PORT|PATH",
+            required_unless_present = "daemon",
+            conflicts_with = "daemon"
+        )]
         target: Option<String>,
         /// The daemon's own log instead of a site's.
         #[arg(long)]
@@ -76,26 +152,10 @@ enum Command {
         #[arg(long, short = 'n', default_value_t = 50)]
         lines: usize,
     },
-    /// Stop sites by port or root path, or all of them.
-    #[command(
-        after_help = "Examples:\n  sitectl down 5173\n  sitectl down ./blog ./docs\n  sitectl down --all"
-    )]
-    Down {
-        /// Ports or site root paths.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
-        targets: Vec<String>,
-        /// Stop every site.
-        #[arg(long)]
-        all: bool,
-    },
-    /// List the sites the daemon serves.
-    #[command(after_help = "Examples:\n  sitectl ps\n  sitectl ps --json | jq '.[].url'")]
-    Ps {
-        /// Print JSON (an array of sites; see README for the schema).
-        #[arg(long)]
-        json: bool,
-    },
     /// Start, stop or inspect the daemon itself.
+    #[command(
+        after_help = "Examples:\n  sitectl daemon status\n  sitectl daemon restart\n  sitectl daemon stop"
+    )]
     Daemon {
         #[command(subcommand)]
         action: DaemonAction,
@@ -122,17 +182,34 @@ enum Command {
         #[arg(long, value_enum, hide = true, global = true)]
         manager: Option<service::Manager>,
     },
+    /// Print a shell completion script (bash, zsh or fish).
+    #[command(
+        long_about = "Print a shell completion script for sitectl to stdout. Save it where \
+            your shell looks for completions (see the examples), then open a new shell.",
+        after_help = "Examples:\n  \
+            sitectl completions bash > ~/.local/share/bash-completion/completions/sitectl\n  \
+            sitectl completions zsh > ~/.zfunc/_sitectl    # with fpath+=(~/.zfunc) before compinit\n  \
+            sitectl completions fish > ~/.config/fish/completions/sitectl.fish"
+    )]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum ServiceAction {
     /// Write the unit (or agent) for this machine's sited, enable and start it.
     /// Idempotent; run it again after moving the binaries.
+    #[command(after_help = "Example:\n  sitectl service install")]
     Install,
     /// Stop and disable autostart, and remove the files.
+    #[command(after_help = "Example:\n  sitectl service uninstall")]
     Uninstall,
     /// Say whether autostart is on and whether it runs the sited next to this sitectl
     /// (exit 0 only if both).
+    #[command(after_help = "Example:\n  sitectl service status && echo autostart is fine")]
     Status,
 }
 
@@ -149,6 +226,9 @@ struct SiteArgs {
     /// Include pages marked as drafts.
     #[arg(long)]
     drafts: bool,
+    /// Open the site in the browser once it serves.
+    #[arg(long)]
+    open: bool,
     /// Address to listen on: an IP address (`0.0.0.0` for every interface) or a host
     /// name, which requests may then use in their Host header. Default: 127.0.0.1,
     /// this machine only. Anything else lets other machines read the site.
@@ -156,16 +236,43 @@ struct SiteArgs {
     host: Option<String>,
 }
 
+/// Which sites `down`, `restart` and `rebuild` act on.
+#[derive(Debug, clap::Args)]
+struct Sites {
+    /// Ports or site root paths.
+    #[arg(
+        value_name = "PORT|PATH",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    targets: Vec<String>,
+    /// Every site.
+    #[arg(long)]
+    all: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum DaemonAction {
     /// Start the daemon in the background (a no-op if it runs).
+    #[command(after_help = "Example:\n  sitectl daemon start")]
     Start,
-    /// Stop the daemon and every site it serves.
+    /// Stop the daemon and every site it serves (remembered sites come back with it).
+    #[command(after_help = "Example:\n  sitectl daemon stop")]
     Stop,
-    /// Stop the daemon, then start it again.
+    /// Stop the daemon, then start it again: also replaces a daemon of another version.
+    #[command(after_help = "Example:\n  sitectl daemon restart")]
     Restart,
-    /// Say whether the daemon runs, its pid, version and socket.
+    /// Say whether the daemon runs, its pid, version and socket (exit 3 if it does not).
+    #[command(after_help = "Example:\n  sitectl daemon status")]
     Status,
+}
+
+/// Shells `completions` writes for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 fn main() -> ExitCode {
@@ -176,100 +283,101 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
+            output::print_failure(
+                &Failure::refused("cannot start the async runtime").because(error),
+            );
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            output::print_failure(&failure);
+            if !failure.said {
+                output::print_failure(&failure);
+            }
             ExitCode::from(failure.exit_code())
         }
     }
-}
-
-async fn up(site: SiteArgs, attach: bool) -> Result<(), Failure> {
-    let client = client::Daemon::connect_or_start().await?;
-    let root = std::path::absolute(&site.path)
-        .map_err(|e| Failure::usage(format!("cannot resolve {}: {e}", site.path.display())))?;
-    if let Some(host) = site.host.as_deref()
-        && output::host_is_exposed(host)
-    {
-        output::warn_exposed(host);
-    }
-    let spec = sited_proto::SiteSpec {
-        root,
-        port: site.port,
-        drafts: site.drafts,
-        attach,
-        host: site.host,
-    };
-    let info = client.up(spec).await?;
-    output::print_up(&info);
-    if let sited_proto::SiteState::Failed { reason } = &info.state {
-        return Err(Failure::site(reason.clone()));
-    }
-    if !attach {
-        return Ok(());
-    }
-    if !info.attached {
-        eprintln!(
-            "note: {} was already being served by the daemon; not attaching to it (`sitectl down {}` stops it)",
-            info.root.display(),
-            info.port
-        );
-        return Ok(());
-    }
-    eprintln!("attached: the site stops when this command ends (Ctrl+C)");
-    client.serve_attached(&info).await
 }
 
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Up { site, attach } => up(site, attach).await,
         Command::Serve { site } => up(site, true).await,
+        Command::Down { sites } => {
+            let client = Daemon::connect_or_start().await?;
+            let targets = if sites.all {
+                vec![Target::All]
+            } else {
+                sites
+                    .targets
+                    .iter()
+                    .map(|t| client::parse_target(t))
+                    .collect()
+            };
+            let mut failure = None;
+            for target in targets {
+                match client.down(target).await {
+                    Ok(stopped) => output::print_down(&stopped)?,
+                    Err(error) => failure = Some(said(error)?),
+                }
+            }
+            failure.map_or(Ok(()), Err)
+        }
+        Command::Restart { sites } => {
+            let client = Daemon::connect_or_start().await?;
+            for_each_site(&client, &sites, Attached::LeaveOut, async |site| {
+                let info = client.restart(site.port).await?;
+                output::print_site_result("restarted", &info)?;
+                fail_if_failed(&info)
+            })
+            .await
+        }
+        Command::Rebuild { sites } => {
+            let client = Daemon::connect_or_start().await?;
+            for_each_site(&client, &sites, Attached::Include, async |site| {
+                if let SiteState::Failed { reason } = &site.state {
+                    return Err(Failure::site(site.port, reason));
+                }
+                let info = client.rebuild(site.port).await?;
+                output::print_site_result("rebuilt", &info)?;
+                fail_if_failed(&info)
+            })
+            .await
+        }
+        Command::Open { target } => {
+            let client = Daemon::connect_or_start().await?;
+            let sites = client.ps().await?;
+            let site = match target {
+                Some(target) => find_site(&sites, &target)?,
+                None => default_site(&sites)?,
+            };
+            browser::open(&site.url)?;
+            println!("opened {}", site.url);
+            Ok(())
+        }
+        Command::Ps { json } => {
+            let client = Daemon::connect_or_start().await?;
+            let sites = client.ps().await?;
+            if json {
+                output::print_ps_json(&sites)?;
+            } else {
+                output::print_ps_table(&sites)?;
+            }
+            Ok(())
+        }
         Command::Logs {
             target,
             daemon,
             follow,
             lines,
         } => {
-            let client = client::Daemon::connect_or_start().await?;
+            let client = Daemon::connect_or_start().await?;
             let port = match (daemon, target) {
                 (true, _) | (false, None) => None,
                 (false, Some(target)) => Some(client.port_of(&target).await?),
             };
             client.print_logs(port, lines, follow).await
-        }
-        Command::Down { targets, all } => {
-            let client = client::Daemon::connect_or_start().await?;
-            let targets = if all {
-                vec![sited_proto::Target::All]
-            } else {
-                targets.iter().map(|t| client::parse_target(t)).collect()
-            };
-            let mut failure = None;
-            for target in targets {
-                match client.down(target).await {
-                    Ok(stopped) => output::print_down(&stopped),
-                    Err(error) => {
-                        output::print_failure(&error);
-                        failure = Some(error);
-                    }
-                }
-            }
-            failure.map_or(Ok(()), Err)
-        }
-        Command::Ps { json } => {
-            let client = client::Daemon::connect_or_start().await?;
-            let sites = client.ps().await?;
-            if json {
-                output::print_ps_json(&sites);
-            } else {
-                output::print_ps_table(&sites);
-            }
-            Ok(())
         }
         Command::Daemon { action } => match action {
             DaemonAction::Start => client::start().await,
@@ -295,5 +403,202 @@ async fn run(command: Command) -> Result<(), Failure> {
                 ServiceAction::Status => service::status(&options),
             }
         }
+        Command::Completions { shell } => {
+            let shell = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            };
+            // Into memory first: clap_complete panics on a write error (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sitectl", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(())
+        }
+    }
+}
+
+async fn up(site: SiteArgs, attach: bool) -> Result<(), Failure> {
+    let client = Daemon::connect_or_start().await?;
+    let root = std::path::absolute(&site.path).map_err(|error| {
+        Failure::usage(format!("cannot resolve {}", site.path.display())).because(error)
+    })?;
+    if let Some(host) = site.host.as_deref()
+        && output::host_is_exposed(host)
+    {
+        output::warn_exposed(host);
+    }
+    let spec = sited_proto::SiteSpec {
+        root,
+        port: site.port,
+        drafts: site.drafts,
+        attach,
+        host: site.host,
+    };
+    let info = client.up(spec).await?;
+    output::print_site_result("serving", &info)?;
+    fail_if_failed(&info)?;
+    if site.open
+        && let Err(failure) = browser::open(&info.url)
+    {
+        output::print_warning(&failure);
+    }
+    if !attach {
+        return Ok(());
+    }
+    if !info.attached {
+        eprintln!(
+            "note: {} was already being served by the daemon; not attaching to it (`sitectl down {}` stops it)",
+            info.root.display(),
+            info.port
+        );
+        return Ok(());
+    }
+    eprintln!("attached: the site stops when this command ends (Ctrl+C)");
+    client.serve_attached(&info).await
+}
+
+/// A site that came out of `up`, `restart` or `rebuild` failed.
+fn fail_if_failed(info: &SiteInfo) -> Result<(), Failure> {
+    match &info.state {
+        SiteState::Failed { reason } => Err(Failure::site(info.port, reason)),
+        _ => Ok(()),
+    }
+}
+
+/// Prints a failure that does not stop the command, and keeps it (marked as said) for
+/// the exit code. A closed output does stop it: `Err` then.
+fn said(failure: Failure) -> Result<Failure, Failure> {
+    if failure.kind == failure::Kind::OutputClosed {
+        return Err(failure);
+    }
+    if !failure.said {
+        output::print_failure(&failure);
+    }
+    Ok(Failure {
+        said: true,
+        ..failure
+    })
+}
+
+/// Whether `--all` takes in attached sites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attached {
+    Include,
+    /// They live with their `sitectl serve`: restarting them is its business.
+    LeaveOut,
+}
+
+/// Runs `action` on each site `sites` names, in port order for `--all`. A target that
+/// names no site, or a site whose action fails, is reported and the others carry on;
+/// the exit code is the last failure's. `attached` says what `--all` does with attached sites.
+async fn for_each_site(
+    client: &Daemon,
+    sites: &Sites,
+    attached: Attached,
+    action: impl AsyncFn(&SiteInfo) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let running = client.ps().await?;
+    let mut chosen = Vec::new();
+    let mut failure = None;
+    if sites.all {
+        if running.is_empty() {
+            println!("no sites are running");
+        }
+        for site in &running {
+            if attached == Attached::LeaveOut && site.attached {
+                println!(
+                    "left {} alone: it lives with the `sitectl serve` that brought it up",
+                    site.url
+                );
+            } else {
+                chosen.push(site);
+            }
+        }
+    } else {
+        for target in &sites.targets {
+            match find_site(&running, target) {
+                Ok(site) if !chosen.iter().any(|s| s.port == site.port) => chosen.push(site),
+                Ok(_) => {}
+                Err(error) => failure = Some(said(error)?),
+            }
+        }
+    }
+    for site in chosen {
+        if let Err(error) = action(site).await {
+            failure = Some(said(error)?);
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// The site a `PORT|PATH` argument names.
+fn find_site<'a>(sites: &'a [SiteInfo], target: &str) -> Result<&'a SiteInfo, Failure> {
+    let wanted = client::parse_target(target);
+    let found = match &wanted {
+        Target::Port(port) => sites.iter().find(|s| s.port == *port),
+        Target::Root(root) => {
+            let canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
+            sites
+                .iter()
+                .find(|s| s.root == canonical || s.root == *root)
+        }
+        Target::All => None,
+    };
+    found.ok_or_else(|| Failure::daemon(sited_proto::Error::NoSuchSite { target: wanted }))
+}
+
+/// `open` without a target: the site whose folder holds the current directory, else the
+/// only site there is.
+fn default_site(sites: &[SiteInfo]) -> Result<&SiteInfo, Failure> {
+    let here = std::env::current_dir()
+        .and_then(|dir| dir.canonicalize())
+        .unwrap_or_default();
+    let inside = sites
+        .iter()
+        .filter(|site| here.starts_with(&site.root))
+        .max_by_key(|site| site.root.components().count());
+    match (inside, sites) {
+        (Some(site), _) => Ok(site),
+        (None, [only]) => Ok(only),
+        (None, []) => Err(Failure::refused("no sites are running")
+            .hint("`sitectl up PATH` starts one; `sitectl up PATH --open` opens it too")),
+        (None, _) => Err(Failure::usage(format!(
+            "{} sites are running and you are in none of their folders: which one?",
+            sites.len()
+        ))
+        .hint(format!(
+            "`sitectl open PORT`, e.g. `sitectl open {}`; `sitectl ps` lists them",
+            sites[0].port
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples() {
+        fn check(command: &clap::Command, path: &str) {
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                let after = sub
+                    .get_after_help()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                assert!(after.contains("Example"), "`{path} --help` has no examples");
+                check(sub, &path);
+            }
+        }
+        check(&Cli::command(), "sitectl");
     }
 }

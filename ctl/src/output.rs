@@ -1,76 +1,132 @@
 //! Everything `sitectl` prints: results on stdout, problems on stderr as `error: …` with
-//! a hint where one helps.
+//! its causes and a hint where one helps.
+//!
+//! Colour goes through `anstream`, which drops it unless the stream is a terminal, and
+//! always when `NO_COLOR` is set (`CLICOLOR_FORCE=1` forces it). Tables are padded on
+//! the plain text, then coloured, so they stay aligned either way.
 
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use anstream::{eprint, eprintln};
+use anstyle::{AnsiColor, Style};
 use serde::Serialize;
-use sited_proto::{BuildError, Error, SiteInfo, SiteState};
+use sited_proto::{BuildError, SiteInfo, SiteState};
 
 use crate::client::Failure;
 
-pub fn print_up(info: &SiteInfo) {
+/// `writeln!` to stdout, colour kept or dropped as `anstream` decides. Fails when the
+/// reader has gone (`sitectl ps | head -1`), which ends the command quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(anstream::stdout(), $($arg)*)
+    };
+}
+
+const ERROR: Style = AnsiColor::Red.on_default().bold();
+const WARNING: Style = AnsiColor::Yellow.on_default().bold();
+const HINT: Style = AnsiColor::Cyan.on_default().bold();
+const HEADER: Style = Style::new().bold();
+const GOOD: Style = AnsiColor::Green.on_default();
+const BUSY: Style = AnsiColor::Yellow.on_default();
+const BAD: Style = AnsiColor::Red.on_default();
+const QUIET: Style = Style::new().dimmed();
+
+/// How a site's state is coloured.
+fn state_style(state: &SiteState) -> Style {
+    match state {
+        SiteState::Serving => GOOD,
+        SiteState::Starting | SiteState::Building | SiteState::Rebuilding => BUSY,
+        SiteState::Failed { .. } => BAD,
+        SiteState::Stopping | SiteState::Stopped => QUIET,
+    }
+}
+
+/// After `up`, `restart` or `rebuild`: where the site is served and how its build went
+/// (`verb` is `serving`, `restarted`, `rebuilt`). Build errors are warnings: the rest
+/// of the site is served.
+pub fn print_site_result(verb: &str, info: &SiteInfo) -> std::io::Result<()> {
     let build = info
         .last_build
         .as_ref()
         .map(|b| format!(" ({} pages in {} ms)", b.pages, b.duration_ms))
         .unwrap_or_default();
-    println!("serving {} at {}{build}", info.root.display(), info.url);
+    out!("{verb} {} at {}{build}", info.root.display(), info.url)?;
     if let Some(build) = &info.last_build
         && !build.errors.is_empty()
     {
         eprintln!(
-            "warning: the build has {} error(s); the rest of the site is served:",
+            "{WARNING}warning:{WARNING:#} the build has {} error(s); the rest of the site is served:",
             build.errors.len()
         );
         for error in &build.errors {
-            eprintln!("  {error}");
+            eprintln!("  {BAD}{error}{BAD:#}");
         }
     }
+    Ok(())
 }
 
 /// `HH:MM:SS LEVEL message`, times in UTC.
-pub fn print_log_lines(lines: &[sited_proto::LogLine]) {
+pub fn print_log_lines(lines: &[sited_proto::LogLine]) -> std::io::Result<()> {
     for line in lines {
         let secs = line.at_ms / 1000 % 86_400;
-        println!(
-            "{:02}:{:02}:{:02} {:<5} {}",
+        let style = match line.level.as_str() {
+            "ERROR" => BAD,
+            "WARN" => BUSY,
+            _ => Style::new(),
+        };
+        out!(
+            "{:02}:{:02}:{:02} {style}{:<5}{style:#} {}",
             secs / 3600,
             secs % 3600 / 60,
             secs % 60,
             line.level,
             line.message
-        );
+        )?;
+    }
+    Ok(())
+}
+
+/// One line on stderr (a terminal) that shows a build's progress, redrawn in place.
+#[derive(Debug, Default)]
+pub struct ProgressLine {
+    /// What is on the line now; its length is what a shorter line must blank.
+    shown: String,
+}
+
+impl ProgressLine {
+    pub fn show(&mut self, site: &SiteInfo) {
+        let text = match &site.progress {
+            Some(progress) => format!("{} port {}: {progress}", site.state.name(), site.port),
+            None => format!("{} port {}…", site.state.name(), site.port),
+        };
+        if text == self.shown {
+            return;
+        }
+        let width = text.chars().count();
+        let blank = " ".repeat(self.shown.chars().count().saturating_sub(width));
+        eprint!("\r{BUSY}{text}{BUSY:#}{blank}");
+        let _ = std::io::stderr().flush();
+        self.shown = text;
+    }
+
+    pub fn clear(&mut self) {
+        if !self.shown.is_empty() {
+            eprint!("\r{}\r", " ".repeat(self.shown.chars().count()));
+            let _ = std::io::stderr().flush();
+            self.shown.clear();
+        }
     }
 }
 
-/// Whether `--host` may let other machines in: anything but a loopback address or
-/// `localhost`. A name counts, since it may resolve to any address.
-pub fn host_is_exposed(host: &str) -> bool {
-    let literal = host
-        .trim()
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host.trim());
-    match literal.parse::<std::net::IpAddr>() {
-        Ok(ip) => !ip.to_canonical().is_loopback(),
-        Err(_) => !literal.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-pub fn warn_exposed(host: &str) {
-    eprintln!(
-        "warning: serving on {host}, which other machines may reach: anyone on your network \
-         can read the site (requests must still name this host or an address of it)"
-    );
-}
-
-pub fn print_down(stopped: &[SiteInfo]) {
+pub fn print_down(stopped: &[SiteInfo]) -> std::io::Result<()> {
     if stopped.is_empty() {
-        println!("no sites were running");
+        out!("no sites were running")?;
     }
     for site in stopped {
-        println!("stopped {} ({})", site.url, site.root.display());
+        out!("stopped {} ({})", site.url, site.root.display())?;
     }
+    Ok(())
 }
 
 /// The `ps --json` schema: one object per site. Fields are only ever added.
@@ -97,6 +153,8 @@ pub struct PsRow<'a> {
     pub warnings: &'a [String],
     /// Lives only as long as the `sitectl up --attach` that brought it up.
     pub attached: bool,
+    /// `{done, total}` pages while the site builds; null otherwise.
+    pub progress: Option<sited_proto::BuildProgress>,
 }
 
 impl<'a> PsRow<'a> {
@@ -120,22 +178,22 @@ impl<'a> PsRow<'a> {
             drafts: info.drafts,
             warnings: &info.warnings,
             attached: info.attached,
+            progress: info.progress,
         }
     }
 }
 
-pub fn print_ps_json(sites: &[SiteInfo]) {
+pub fn print_ps_json(sites: &[SiteInfo]) -> std::io::Result<()> {
     let rows: Vec<PsRow<'_>> = sites.iter().map(PsRow::new).collect();
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(&rows).expect("rows serialize")
-    );
+    )
 }
 
-pub fn print_ps_table(sites: &[SiteInfo]) {
+pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
     if sites.is_empty() {
-        println!("no sites; `sitectl up PATH` starts one");
-        return;
+        return out!("no sites; `sitectl up PATH` starts one");
     }
     let now = now_ms();
     let header = [
@@ -172,32 +230,44 @@ pub fn print_ps_table(sites: &[SiteInfo]) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String]| {
+    // Padded on the plain text, then styled: escape codes take no room on screen.
+    let line = |cells: &[String], styles: &[Style]| {
         let mut out = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
+        for (i, (cell, style)) in cells.iter().zip(styles).enumerate() {
+            let padding = if i + 1 == cells.len() {
+                String::new()
             } else {
-                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
+                " ".repeat(widths[i] - cell.chars().count() + 2)
+            };
+            out.push_str(&format!("{style}{cell}{style:#}{padding}"));
         }
         out
     };
-    println!("{}", line(&header.map(String::from)));
+    out!("{}", line(&header.map(String::from), &[HEADER; 7]))?;
     for (row, site) in rows.iter().zip(sites) {
-        println!("{}", line(row));
+        let mut styles = [Style::new(); 7];
+        styles[1] = state_style(&site.state);
+        if site
+            .last_build
+            .as_ref()
+            .is_some_and(|b| !b.errors.is_empty())
+        {
+            styles[4] = BAD;
+        }
+        out!("{}", line(row, &styles))?;
         if let SiteState::Failed { reason } = &site.state {
-            println!("      failed: {reason}");
+            out!("      {BAD}failed:{BAD:#} {reason}")?;
         }
         for warning in &site.warnings {
-            println!("      warning: {warning}");
+            out!("      {BUSY}warning:{BUSY:#} {warning}")?;
         }
         if let Some(build) = &site.last_build {
             for error in &build.errors {
-                println!("      error: {error}");
+                out!("      {BAD}error:{BAD:#} {error}")?;
             }
         }
     }
+    Ok(())
 }
 
 fn now_ms() -> u64 {
@@ -218,92 +288,48 @@ pub fn duration(ms: u64) -> String {
 }
 
 pub fn print_failure(failure: &Failure) {
-    let (message, hint) = failure_text(failure);
-    eprintln!("error: {message}");
-    if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
-    }
+    print_problem(ERROR, "error", failure);
 }
 
 /// A failure that does not stop the command: said as a warning, and it carries on.
 pub fn print_warning(failure: &Failure) {
-    let (message, hint) = failure_text(failure);
-    eprintln!("warning: {message}");
-    if let Some(hint) = hint {
-        eprintln!("hint: {hint}");
+    print_problem(WARNING, "warning", failure);
+}
+
+fn print_problem(style: Style, label: &str, failure: &Failure) {
+    eprintln!("{style}{label}:{style:#} {}", failure.message);
+    for cause in &failure.causes {
+        eprintln!("  caused by: {cause}");
+    }
+    if let Some(hint) = &failure.hint {
+        eprintln!("{HINT}hint:{HINT:#} {hint}");
     }
 }
 
-fn failure_text(failure: &Failure) -> (String, Option<String>) {
-    match failure {
-        Failure::Usage(message) => (message.clone(), None),
-        Failure::Unreachable { message, hint } => (message.clone(), hint.clone()),
-        Failure::Service { message, hint } => (message.clone(), hint.clone()),
-        Failure::Daemon(error) => (error.to_string(), hint(error)),
-        Failure::Site(reason) => (
-            format!("the site failed: {reason}"),
-            Some("`sitectl ps` shows its state".into()),
-        ),
+/// Whether `--host` may let other machines in: anything but a loopback address or
+/// `localhost`. A name counts, since it may resolve to any address.
+pub fn host_is_exposed(host: &str) -> bool {
+    let literal = host
+        .trim()
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host.trim());
+    match literal.parse::<std::net::IpAddr>() {
+        Ok(ip) => !ip.to_canonical().is_loopback(),
+        Err(_) => !literal.eq_ignore_ascii_case("localhost"),
     }
 }
 
-fn hint(error: &Error) -> Option<String> {
-    Some(match error {
-        Error::PortInUse {
-            port,
-            owner: Some(owner),
-        } => format!(
-            "stop that program (`kill {}`) or choose another port, e.g. `--port {}`",
-            owner.pid,
-            port.saturating_add(1)
-        ),
-        Error::PortInUse { port, owner: None } => format!(
-            "another program holds it (`ss -ltnp 'sport = :{port}'` or `lsof -i :{port}` names it); \
-             or choose another port"
-        ),
-        Error::PortTakenBySite { port, .. } => {
-            format!("`sitectl down {port}` first, or choose another port")
-        }
-        Error::RootMissing { .. } | Error::RootNotDirectory { .. } => {
-            "check the path; a site root is a folder of Markdown or one with `content/`".into()
-        }
-        Error::RootUnreadable { .. } => "check the folder's permissions".into(),
-        Error::BadHost { .. } => {
-            "give an address of this machine (e.g. 127.0.0.1, 0.0.0.0 for every interface) \
-             or a name that resolves to one"
-                .into()
-        }
-        Error::NoSuchSite { .. } => "`sitectl ps` lists the sites that run".into(),
-        Error::NoFreePort { .. } => {
-            "`sitectl ps` lists the sites that run; `sitectl down` frees ports".into()
-        }
-        Error::ShuttingDown => {
-            "try again once it has stopped; `sitectl up` starts a new one".into()
-        }
-        _ => return None,
-    })
+pub fn warn_exposed(host: &str) {
+    eprintln!(
+        "warning: serving on {host}, which other machines may reach: anyone on your network \
+         can read the site (requests must still name this host or an address of it)"
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_loopback_hosts_are_unexposed() {
-        for host in [
-            "127.0.0.1",
-            "127.0.0.2",
-            "::1",
-            "[::1]",
-            "localhost",
-            "LOCALHOST",
-        ] {
-            assert!(!host_is_exposed(host), "{host}");
-        }
-        for host in ["0.0.0.0", "::", "192.168.1.5", "box.lan", "[fe80::1]"] {
-            assert!(host_is_exposed(host), "{host}");
-        }
-    }
 
     #[test]
     fn durations_are_compact() {

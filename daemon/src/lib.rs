@@ -10,6 +10,7 @@ pub mod launcher;
 pub mod logs;
 pub mod notify;
 pub mod ports;
+pub mod progress;
 pub mod registry;
 pub mod rpc;
 pub mod serve;

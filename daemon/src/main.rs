@@ -17,14 +17,18 @@
 //! must not get that flag: a `Type=notify` service that exits 0 before `READY=1` is a
 //! protocol failure there, which `Restart=on-failure` restarts.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
 use sited::notify::Notifier;
+use sited::progress::Progress;
 use sited_proto::{Paths, PathsError};
 
 /// Start-up can never succeed as things stand (see the table above).
@@ -190,8 +194,12 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
         bail!("site root {} is not a directory", path.display());
     }
     let out = out.unwrap_or_else(|| path.join("public"));
-    let options = sited::build::BuildOptions { drafts };
-    let output = sited::build::build_to(path, &options, &out)
+    let progress = Arc::new(Progress::default());
+    let options = sited::build::BuildOptions {
+        drafts,
+        progress: Some(progress.clone()),
+    };
+    let output = showing_progress(&progress, || sited::build::build_to(path, &options, &out))
         .with_context(|| format!("cannot write the site to {}", out.display()))?;
     let report = output.report.as_ref().expect("builds always report");
     if !report.errors.is_empty() {
@@ -213,4 +221,50 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
         out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A build that has not finished after this long shows its progress (on a terminal).
+const PROGRESS_AFTER: Duration = Duration::from_secs(1);
+/// How often the progress line is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs `work` (a build counting into `progress`); if it takes longer than
+/// [`PROGRESS_AFTER`] and stderr is a terminal, shows one line of progress meanwhile,
+/// redrawn in place and blanked at the end.
+fn showing_progress<T>(progress: &Progress, work: impl FnOnce() -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return work();
+    }
+    let (finished, done) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if done.recv_timeout(PROGRESS_AFTER) != Err(RecvTimeoutError::Timeout) {
+                return;
+            }
+            let mut stderr = std::io::stderr();
+            let mut width: usize = 0;
+            let mut last = String::new();
+            loop {
+                let text = match progress.get() {
+                    Some(progress) => format!("building: {progress}"),
+                    None => "building: reading the site…".to_string(),
+                };
+                if last != text {
+                    let blank = " ".repeat(width.saturating_sub(text.chars().count()));
+                    let _ = write!(stderr, "\r{text}{blank}");
+                    let _ = stderr.flush();
+                    width = text.chars().count();
+                    last = text;
+                }
+                if done.recv_timeout(PROGRESS_EVERY) != Err(RecvTimeoutError::Timeout) {
+                    break;
+                }
+            }
+            let _ = write!(stderr, "\r{}\r", " ".repeat(width));
+            let _ = stderr.flush();
+        });
+        let result = work();
+        drop(finished);
+        result
+    })
 }

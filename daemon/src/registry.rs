@@ -257,6 +257,70 @@ impl Registry {
         stopped
     }
 
+    /// Takes the site on `port` down and brings it up again from the same spec on the
+    /// same port; returns once its first build is done. The site stays in the map while
+    /// it stops (listed as `stopping`), so no other `up` can take its port or its root
+    /// meanwhile. Its log goes on. A root that is no longer there is refused before
+    /// anything is touched; a port another program grabbed in the moment between stop
+    /// and bind leaves the site failed, with the reason, and remembered.
+    pub async fn restart(&self, port: u16) -> Result<SiteInfo, Error> {
+        let no_such_site = || Error::NoSuchSite {
+            target: Target::Port(port),
+        };
+        let old = self.sites().get(&port).cloned().ok_or_else(no_such_site)?;
+        if old.config.attached {
+            return Err(Error::SiteAttached { port });
+        }
+        if self.config.token.is_cancelled() {
+            return Err(Error::ShuttingDown);
+        }
+        let root = check_root(&old.config.root)?;
+        site_span(port, &root).in_scope(|| tracing::info!("restarting, as asked"));
+        old.stop().await;
+        let config = SiteConfig {
+            root,
+            port,
+            host: old.config.host.clone(),
+            drafts: old.config.drafts,
+            started_at_ms: now_ms(),
+            attached: false,
+        };
+        let handle = {
+            let mut sites = self.sites();
+            match sites.get(&port) {
+                Some(current) if Arc::ptr_eq(current, &old) => {}
+                // Taken down (or restarted by someone else) while it stopped.
+                Some(current) => return Ok(current.info()),
+                None => return Err(no_such_site()),
+            }
+            let handle = match ports::bind(config.host.ip, port) {
+                // Not `self.spawn`: the site's log carries on across the restart.
+                Ok(listener) => SiteHandle::spawn(
+                    config,
+                    listener,
+                    self.config.token.child_token(),
+                    &self.config.tracker,
+                    self.config.watcher.clone(),
+                ),
+                Err(error) => SiteHandle::failed(config, format!("could not restart: {error}")),
+            };
+            let handle = Arc::new(handle);
+            sites.insert(port, handle.clone());
+            handle
+        };
+        Ok(handle.settled().await)
+    }
+
+    /// Builds the site on `port` again from scratch; returns once that build is done.
+    pub async fn rebuild(&self, port: u16) -> Result<SiteInfo, Error> {
+        let site = self.sites().get(&port).cloned().ok_or(Error::NoSuchSite {
+            target: Target::Port(port),
+        })?;
+        site_span(port, &site.config.root)
+            .in_scope(|| tracing::info!("building everything again, as asked"));
+        Ok(site.rebuild().await)
+    }
+
     /// Every site, ordered by port.
     pub fn ps(&self) -> Vec<SiteInfo> {
         self.sites().values().map(|site| site.info()).collect()
@@ -294,6 +358,11 @@ impl Registry {
             Err(error) => tracing::error!(%error, "writing the state file failed"),
         }
     }
+}
+
+/// A span whose events go to the site's own log (`sitectl logs PORT`).
+fn site_span(port: u16, root: &Path) -> tracing::Span {
+    tracing::info_span!(parent: None, "site", port, root = %root.display())
 }
 
 fn bound_port(listener: &std::net::TcpListener) -> Result<u16, Error> {
@@ -396,6 +465,67 @@ mod tests {
         let taken = registry.up(spec(dir.path(), Some(port))).await;
         assert!(matches!(taken, Err(Error::PortInUse { .. })), "{taken:?}");
         assert!(registry.ps().is_empty());
+    }
+
+    #[tokio::test]
+    async fn restart_keeps_the_port_and_builds_anew() {
+        let registry = registry(None);
+        let dir = site_dir();
+        let first = registry.up(spec(dir.path(), Some(0))).await.unwrap();
+        fs::write(dir.path().join("more.md"), "# More\n").unwrap();
+        let restarted = registry.restart(first.port).await.unwrap();
+        assert_eq!(restarted.port, first.port);
+        assert_eq!(restarted.state, sited_proto::SiteState::Serving);
+        assert_eq!(restarted.pages, 3, "the new page is in the fresh build");
+        assert!(restarted.started_at_ms >= first.started_at_ms);
+        assert_eq!(registry.ps().len(), 1);
+        let missing = registry.restart(1).await.unwrap_err();
+        assert!(matches!(missing, Error::NoSuchSite { .. }), "{missing:?}");
+    }
+
+    #[tokio::test]
+    async fn restart_refuses_a_root_that_is_gone_and_keeps_the_site() {
+        let registry = registry(None);
+        let dir = site_dir();
+        let up = registry.up(spec(dir.path(), Some(0))).await.unwrap();
+        let root = dir.path().to_path_buf();
+        drop(dir);
+        let error = registry.restart(up.port).await.unwrap_err();
+        assert!(matches!(error, Error::RootMissing { .. }), "{error:?}");
+        assert_eq!(registry.ps().len(), 1, "{} is still listed", root.display());
+    }
+
+    #[tokio::test]
+    async fn attached_sites_are_not_restarted() {
+        let registry = registry(None);
+        let dir = site_dir();
+        let up = registry
+            .up(SiteSpec {
+                attach: true,
+                ..spec(dir.path(), Some(0))
+            })
+            .await
+            .unwrap();
+        let error = registry.restart(up.port).await.unwrap_err();
+        assert_eq!(error, Error::SiteAttached { port: up.port });
+    }
+
+    #[tokio::test]
+    async fn rebuild_reads_everything_again_and_waits_for_the_build() {
+        let registry = registry(None);
+        let dir = site_dir();
+        let up = registry.up(spec(dir.path(), Some(0))).await.unwrap();
+        let first = up.last_build.unwrap();
+        // Written behind the watcher's back as far as the result goes: only a full
+        // rebuild is sure to have it.
+        fs::write(dir.path().join("more.md"), "# More\n").unwrap();
+        let rebuilt = registry.rebuild(up.port).await.unwrap();
+        let build = rebuilt.last_build.unwrap();
+        assert_eq!(rebuilt.pages, 3, "{build:?}");
+        assert_eq!(build.rendered, 3, "every page is rendered anew: {build:?}");
+        assert!(build.finished_at_ms >= first.finished_at_ms);
+        let missing = registry.rebuild(1).await.unwrap_err();
+        assert!(matches!(missing, Error::NoSuchSite { .. }), "{missing:?}");
     }
 
     #[tokio::test]

@@ -83,6 +83,20 @@ impl Sited for Server {
         tracing::info!("shutdown requested over RPC");
         self.shutdown.cancel();
     }
+
+    async fn restart(self, _: Context, port: u16) -> Result<SiteInfo, Error> {
+        tracing::info!(port, "restart");
+        let result = self.registry.restart(port).await;
+        if let Err(error) = &result {
+            tracing::warn!(%error, "restart refused");
+        }
+        result
+    }
+
+    async fn rebuild(self, _: Context, port: u16) -> Result<SiteInfo, Error> {
+        tracing::info!(port, "rebuild");
+        self.registry.rebuild(port).await
+    }
 }
 
 /// Accepts connections until `stop` is cancelled. Connection tasks end with it too.

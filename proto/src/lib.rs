@@ -13,7 +13,13 @@ pub use types::*;
 
 /// Bumped whenever a change to [`Sited`] or the wire types would confuse the other side.
 /// The client refuses to talk to a daemon that answers `hello` with another number.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// `hello` and `shutdown` (and [`Hello`]) never change: they are how a client of any
+/// version finds out what it is talking to and stops a daemon of another version
+/// (`sitectl daemon restart`).
+///
+/// 2: `restart`, `rebuild`; `SiteInfo::progress`; `Error::SiteAttached`.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The version of this build of sited, shown by `sitectl daemon status`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -35,4 +41,10 @@ pub trait Sited {
     async fn logs(query: LogQuery) -> Result<Vec<LogLine>, Error>;
     /// Stop every site and exit the daemon cleanly.
     async fn shutdown();
+    /// Take the site on `port` down and bring it up again from the same spec, on the same
+    /// port, with a fresh build; returns once that build is done. Its log is kept.
+    async fn restart(port: u16) -> Result<SiteInfo, Error>;
+    /// Build the site on `port` again from scratch (every file read and rendered anew)
+    /// and return once that build is done.
+    async fn rebuild(port: u16) -> Result<SiteInfo, Error>;
 }

@@ -146,6 +146,20 @@ pub struct BuildReport {
     pub errors: Vec<BuildError>,
 }
 
+/// How far a running build is: pages rendered out of the pages it renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
+impl fmt::Display for BuildProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let percent = (self.done * 100).checked_div(self.total).unwrap_or(0);
+        write!(f, "{}/{} pages ({percent}%)", self.done, self.total)
+    }
+}
+
 /// Everything `ps` shows about one site.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteInfo {
@@ -168,6 +182,10 @@ pub struct SiteInfo {
     /// Lives only as long as the client connection that brought it up.
     #[serde(default)]
     pub attached: bool,
+    /// While the site builds (`building`, `rebuilding`): how far the build is, once it
+    /// knows how many pages it renders.
+    #[serde(default)]
+    pub progress: Option<BuildProgress>,
 }
 
 /// One line of a site's (or the daemon's) log.
@@ -230,6 +248,8 @@ pub enum Error {
     ShuttingDown,
     #[error("the site failed: {reason}")]
     SiteFailed { reason: String },
+    #[error("the site on port {port} is attached to the `sitectl serve` that brought it up")]
+    SiteAttached { port: u16 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -273,6 +293,17 @@ mod tests {
         );
         let json = serde_json::to_value(SiteState::Serving).unwrap();
         assert_eq!(json, serde_json::json!({"state": "serving"}));
+    }
+
+    #[test]
+    fn progress_reads_as_pages_and_percent() {
+        let progress = BuildProgress {
+            done: 250,
+            total: 1000,
+        };
+        assert_eq!(progress.to_string(), "250/1000 pages (25%)");
+        let empty = BuildProgress { done: 0, total: 0 };
+        assert_eq!(empty.to_string(), "0/0 pages (0%)");
     }
 
     #[test]

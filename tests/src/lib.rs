@@ -438,7 +438,8 @@ impl Drop for Home {
             let _ = child.wait();
         }
         // A detached daemon started by `sitectl`: kill it if it is really ours.
-        if let Some(pid) = self.daemon_pid() {
+        // (A test that fakes a daemon writes its own pid there: it is not killed.)
+        if let Some(pid) = self.daemon_pid().filter(|&pid| pid != std::process::id()) {
             let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
             // Not `bin()`: it may panic, and a panic here would leak the daemon.
             if exe.is_some_and(|exe| exe.starts_with(bin_dir())) {
@@ -449,6 +450,150 @@ impl Drop for Home {
             }
         }
     }
+}
+
+impl Home {
+    /// Runs `sitectl ARGS` (or any of our binaries) under a pseudo-terminal, as a person
+    /// at a terminal would, with `TERM` set, and returns what it wrote there (stdout and
+    /// stderr together, `\r\n` turned back into `\n`) and its exit code. `script` (from
+    /// util-linux) provides the terminal.
+    pub fn run_in_terminal(
+        &self,
+        binary: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (String, i32) {
+        let quoted: Vec<String> = std::iter::once(bin(binary).display().to_string())
+            .chain(args.iter().map(|a| a.to_string()))
+            .map(|arg| format!("'{}'", arg.replace('\'', r"'\''")))
+            .collect();
+        let output = self
+            .command_for(Path::new("/usr/bin/script"))
+            .env("TERM", "xterm-256color")
+            .env("SHELL", "/bin/sh")
+            .envs(env.iter().copied())
+            .args([
+                "--quiet",
+                "--return",
+                "--command",
+                &quoted.join(" "),
+                "/dev/null",
+            ])
+            .output()
+            .expect("run script (util-linux)");
+        let text = String::from_utf8_lossy(&output.stdout).replace("\r\n", "\n");
+        (text, output.status.code().unwrap_or(-1))
+    }
+
+    /// `text` with what differs from run to run replaced by stable placeholders, for
+    /// snapshots: this home's path (`[HOME]`), the given ports (`PORT1`, `PORT2`, …, as
+    /// wide as the number), pids, times of day, build times and uptimes, and this
+    /// workspace's version. For tables, see [`Home::redact_table`].
+    pub fn redact(&self, text: &str, ports: &[u16]) -> String {
+        let mut text = text.to_string();
+        for home in [
+            self.path().to_path_buf(),
+            self.path().canonicalize().unwrap(),
+        ] {
+            text = text.replace(home.to_str().unwrap(), "[HOME]");
+        }
+        for (i, port) in ports.iter().enumerate() {
+            let digits = port.to_string();
+            let name = format!("PORT{}", i + 1);
+            let label = if name.len() == digits.len() {
+                name
+            } else {
+                format!("{:_<width$}", format!("P{}", i + 1), width = digits.len())
+            };
+            let re = regex::Regex::new(&format!(r"\b{digits}\b")).unwrap();
+            text = re.replace_all(&text, label.as_str()).into_owned();
+        }
+        text = text.replace(env!("CARGO_PKG_VERSION"), "[VERSION]");
+        let rules = [
+            (r"\bpid \d+", "pid [PID]"),
+            (r"`kill \d+`", "`kill [PID]`"),
+            (r"\b\d{2}:\d{2}:\d{2}\b", "[TIME]"),
+            (r"\b\d+ ms\b", "[MS]"),
+            // Uptimes: 42s, 3m05s, 2h07m, 3d04h.
+            (r"\b\d+(s|m\d\ds|h\d\dm|d\d\dh)\b", "[UP]"),
+        ];
+        for (pattern, label) in rules {
+            let re = regex::Regex::new(pattern).unwrap();
+            text = re.replace_all(&text, label).into_owned();
+        }
+        text
+    }
+}
+
+impl Home {
+    /// [`Home::redact`] for a table such as `sitectl ps` prints: each cell is redacted on
+    /// its own and the columns are aligned again, so a snapshot does not change with the
+    /// width of a build time. Indented lines (the errors under a row) are kept whole.
+    pub fn redact_table(&self, table: &str, ports: &[u16]) -> String {
+        let mut lines = table.lines();
+        let Some(header) = lines.next() else {
+            return String::new();
+        };
+        let starts = column_starts(header);
+        let split = |line: &str| -> Vec<String> {
+            let mut cells = Vec::new();
+            for (i, &start) in starts.iter().enumerate() {
+                let end = starts
+                    .get(i + 1)
+                    .copied()
+                    .unwrap_or(line.len())
+                    .min(line.len());
+                let cell = line.get(start.min(end)..end).unwrap_or_default();
+                cells.push(self.redact(cell.trim_end(), ports).trim_end().to_string());
+            }
+            cells
+        };
+        let rows: Vec<Result<Vec<String>, String>> = std::iter::once(header)
+            .chain(lines)
+            .map(|line| {
+                if line.starts_with(' ') {
+                    Err(self.redact(line, ports))
+                } else {
+                    Ok(split(line))
+                }
+            })
+            .collect();
+        let mut widths = vec![0; starts.len()];
+        for cells in rows.iter().flatten() {
+            for (width, cell) in widths.iter_mut().zip(cells) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in rows {
+            match row {
+                Err(line) => out.push_str(&line),
+                Ok(cells) => {
+                    let last = cells.len() - 1;
+                    for (i, cell) in cells.iter().enumerate() {
+                        out.push_str(cell);
+                        if i < last {
+                            out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+                        }
+                    }
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Where each column of a table starts: 0, then every title that follows two spaces.
+pub fn column_starts(header: &str) -> Vec<usize> {
+    let bytes = header.as_bytes();
+    let mut starts = vec![0];
+    for i in 2..bytes.len() {
+        if bytes[i] != b' ' && bytes[i - 1] == b' ' && bytes[i - 2] == b' ' {
+            starts.push(i);
+        }
+    }
+    starts
 }
 
 /// The port of the first `http://127.0.0.1:PORT/` in `text`.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Setup, Written};
-use crate::client::Failure;
+use crate::failure::Failure;
 
 /// The annotated original this module renders.
 const TEMPLATE: &str = include_str!("../../../launchd/dev.sited.sited.plist");

@@ -22,7 +22,7 @@ use std::process::{Command, Output, Stdio};
 
 use sited_proto::Paths;
 
-use crate::client::Failure;
+use crate::failure::Failure;
 
 /// Which service manager to write for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

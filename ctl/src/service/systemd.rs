@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Setup, Written};
-use crate::client::Failure;
+use crate::failure::Failure;
 
 /// The annotated originals this module renders.
 const SERVICE_TEMPLATE: &str = include_str!("../../../systemd/sited.service");

@@ -52,6 +52,8 @@ use templates::Templates;
 pub struct BuildOptions {
     /// Include pages marked `draft`.
     pub drafts: bool,
+    /// Counts rendered pages while a build runs, for whoever shows progress.
+    pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
 }
 
 /// At most this many top-level pages are put in the navigation next to the sections; a
@@ -954,10 +956,15 @@ fn build_site(
         .collect();
     let templates_broken = !cache.template_errors.is_empty();
     let previous = std::mem::take(&mut cache.rendered);
+    let progress = options.progress.as_deref();
+    if let Some(progress) = progress {
+        progress.start(jobs.len());
+    }
     let results: Vec<(usize, Option<Result<Written, BuildError>>)> = jobs
         .par_iter()
         .enumerate()
         .map(|(n, job)| {
+            let _counted = progress.map(crate::progress::Progress::counter);
             let reusable = previous
                 .get(&job.url)
                 .is_some_and(|(hash, _)| templates_broken || *hash == hashes[n]);

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sited_proto::{BuildReport, SiteInfo};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::build::content::{ChangeKind, classify};
 use crate::build::{self, BuildOptions, Builder, Change as BuildChange, Output};
+use crate::progress::Progress;
 use crate::serve::livereload::{Change, LiveError, LiveState};
 use crate::watch::{Mode, Registration, Watcher};
 pub use state::Lifecycle;
@@ -44,8 +45,8 @@ pub struct SiteConfig {
 /// Messages the registry sends a site.
 #[derive(Debug)]
 pub enum Command {
-    /// Build again and publish the result.
-    Rebuild,
+    /// Build again from scratch and publish the result; `done` is told once it is out.
+    Rebuild { done: oneshot::Sender<()> },
 }
 
 /// What `ps` shows of a site, published by its task.
@@ -62,6 +63,8 @@ pub struct SiteHandle {
     status: watch::Receiver<Status>,
     commands: mpsc::Sender<Command>,
     token: CancellationToken,
+    /// Pages rendered by the running build, shown by `ps` while the site builds.
+    progress: Arc<Progress>,
     /// Set for a site that has no task (it failed before it could start): the handle
     /// moves its state itself.
     placeholder: Option<watch::Sender<Status>>,
@@ -85,6 +88,7 @@ impl SiteHandle {
         let span = tracing::info_span!(parent: None, "site", port = config.port, root = %config.root.display());
         let session = format!("{}-{}", config.port, config.started_at_ms);
         let (live, _) = watch::channel(LiveState::initial(session, Vec::new()));
+        let progress = Arc::new(Progress::default());
         let actor = Actor {
             config: config.clone(),
             status: status_tx,
@@ -94,6 +98,7 @@ impl SiteHandle {
             watcher,
             live,
             builder: None,
+            progress: progress.clone(),
         };
         tracker.spawn(actor.run(listener).instrument(span));
         SiteHandle {
@@ -101,6 +106,7 @@ impl SiteHandle {
             status,
             commands,
             token,
+            progress,
             placeholder: None,
         }
     }
@@ -120,6 +126,7 @@ impl SiteHandle {
             status,
             commands: mpsc::channel(1).0,
             token: CancellationToken::new(),
+            progress: Arc::default(),
             placeholder: Some(status_tx),
         }
     }
@@ -129,7 +136,14 @@ impl SiteHandle {
     }
 
     pub fn info(&self) -> SiteInfo {
-        info(&self.config, &self.status.borrow())
+        let mut info = info(&self.config, &self.status.borrow());
+        if matches!(
+            info.state,
+            sited_proto::SiteState::Building | sited_proto::SiteState::Rebuilding
+        ) {
+            info.progress = self.progress.get();
+        }
+        info
     }
 
     /// Waits until the first build is done (or the site failed or stopped).
@@ -139,9 +153,27 @@ impl SiteHandle {
         self.info()
     }
 
-    /// Asks for a rebuild; a no-op if one is already queued.
-    pub fn rebuild(&self) {
-        let _ = self.commands.try_send(Command::Rebuild);
+    /// Builds the site again from scratch and returns once that build is out (or the
+    /// site failed or stopped: a failed site is not rebuilt).
+    pub async fn rebuild(&self) -> SiteInfo {
+        let mut status = self.status.clone();
+        let gone = |s: &Status| {
+            matches!(
+                s.lifecycle,
+                Lifecycle::Failed { .. } | Lifecycle::Stopping { .. } | Lifecycle::Stopped { .. }
+            )
+        };
+        let (done, built) = oneshot::channel();
+        let asked = async {
+            if self.commands.send(Command::Rebuild { done }).await.is_ok() {
+                let _ = built.await;
+            }
+        };
+        tokio::select! {
+            () = asked => {}
+            _ = status.wait_for(gone) => {}
+        }
+        self.info()
     }
 
     /// Cancels the site and waits until it has let go of everything it held.
@@ -175,6 +207,7 @@ fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
         drafts: config.drafts,
         warnings: status.warnings.clone(),
         attached: config.attached,
+        progress: None,
     }
 }
 
@@ -191,6 +224,8 @@ struct Actor {
     live: watch::Sender<LiveState>,
     /// Keeps what the last build made; lent to the build thread while it builds.
     builder: Option<Builder>,
+    /// Counted by every build of this site; the handle reads it for `ps`.
+    progress: Arc<Progress>,
 }
 
 /// What the site is serving, while it serves.
@@ -313,9 +348,11 @@ impl Actor {
         let mut builder = self.builder.take().unwrap_or_else(|| {
             let options = BuildOptions {
                 drafts: self.config.drafts,
+                progress: Some(self.progress.clone()),
             };
             Builder::new(self.config.root.clone(), options)
         });
+        self.progress.reset();
         let (tx, rx) = tokio::sync::oneshot::channel();
         rayon::spawn(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -351,7 +388,10 @@ impl Actor {
             tokio::select! {
                 _ = &mut server => break,
                 command = self.commands.recv(), if handle_alive => match command {
-                    Some(Command::Rebuild) => self.rebuild(&serving, None).await,
+                    Some(Command::Rebuild { done }) => {
+                        self.rebuild(&serving, None).await;
+                        let _ = done.send(());
+                    }
                     None => {
                         // The registry dropped its handle: nobody can stop us later.
                         handle_alive = false;
