@@ -194,6 +194,13 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
         bail!("site root {} is not a directory", path.display());
     }
     let out = out.unwrap_or_else(|| path.join("public"));
+    // Pages are written to disk as they are rendered, and on a busy disk each file and
+    // folder created waits on the journal: more threads than cores keep the cores busy
+    // while some wait.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 4;
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
     let progress = Arc::new(Progress::default());
     let options = sited::build::BuildOptions {
         drafts,

@@ -63,7 +63,14 @@ impl Layout {
             path.is_dir().then_some(path)
         };
         let content_dir = dir("content").unwrap_or_else(|| root.clone());
-        let config = read_config(&root, errors);
+        let mut config = read_config(&root, errors);
+        if config.title.is_empty() {
+            // Zero configuration still gets a name in the header and the tab: the folder's.
+            config.title = root
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+        }
         Ok(Layout {
             templates_dir: dir("templates"),
             static_dir: dir("static"),
@@ -403,7 +410,11 @@ mod tests {
         .unwrap();
         let mut errors = Vec::new();
         let layout = Layout::discover(dir.path(), &mut errors).unwrap();
-        assert_eq!(layout.config.title, "");
+        let folder = dir.path().file_name().unwrap().to_str().unwrap();
+        assert_eq!(
+            layout.config.title, folder,
+            "the defaults, named after the folder"
+        );
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, Some(2), "{errors:?}");
         assert!(errors[0].message.contains("titel"), "{errors:?}");
