@@ -943,9 +943,13 @@ fn build_site(
 
     // Templates, in parallel, only where the context changed. A page that fails to
     // render (or whose templates do not load) keeps its last good HTML.
+    // A one-shot build has nothing to compare the hashes with.
     let hashes: Vec<u64> = jobs
         .par_iter()
         .map(|job| {
+            if !keep_sources {
+                return 0;
+            }
             let ctx = match &job.ctx {
                 JobCtx::Page(i) => fingerprint(&view(*i)),
                 JobCtx::Section(ctx) => fingerprint(ctx),
