@@ -259,7 +259,11 @@ async fn send<B>(
     // resource alone: validators, ranges and cached compression all still hold.
     let injected = match &resource.body {
         Body::Memory(bytes) if inject && resource.content_type.starts_with("text/html") => Some(
-            livereload::inject(bytes, &livereload::script_tag(&resource.etag)),
+            resource
+                .prepared()
+                .with_live_reload
+                .get_or_init(|| livereload::inject(bytes, &livereload::script_tag(&resource.etag)))
+                .clone(),
         ),
         _ => None,
     };

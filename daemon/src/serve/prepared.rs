@@ -17,6 +17,8 @@ pub struct Prepared {
     /// Whether the type shrinks when compressed; its responses vary on `Accept-Encoding`.
     pub compressible: bool,
     pub encodings: Encodings,
+    /// A page with the live-reload script added, made on its first request.
+    pub with_live_reload: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl Prepared {
@@ -28,6 +30,7 @@ impl Prepared {
             last_modified: http_date(modified),
             compressible: is_compressible(content_type),
             encodings: Encodings::default(),
+            with_live_reload: std::sync::OnceLock::new(),
         }
     }
 }
