@@ -1152,7 +1152,8 @@ fn render_job(
     template.render(ctx).map_err(|e| templates.error(&e))
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+/// What a caught panic said (its payload is a `&str` or a `String` for `panic!`).
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

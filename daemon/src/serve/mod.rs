@@ -126,11 +126,7 @@ pub async fn respond_or_500<B>(
     match std::panic::AssertUnwindSafe(answer).catch_unwind().await {
         Ok(reply) => reply,
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let message = crate::build::panic_message(&panic);
             tracing::error!(path = %request.uri().path(), "request handler panicked: {message}");
             plain(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -365,14 +365,10 @@ impl Actor {
                 self.builder = Some(builder);
                 Ok(output)
             }
-            Ok(Err(panic)) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(format!("the builder panicked: {message}"))
-            }
+            Ok(Err(panic)) => Err(format!(
+                "the builder panicked: {}",
+                build::panic_message(&panic)
+            )),
             Err(_) => Err("the build was lost".to_string()),
         }
     }
