@@ -75,13 +75,14 @@ pub fn render(
                     }
                     rendered.leading_heading = Some(text.clone());
                 }
-                if strip_range
+                // A stripped title is the page's title: not text, not a TOC entry.
+                let stripped = strip_range
                     .as_ref()
-                    .is_none_or(|(range, _)| range.start != i)
-                {
+                    .is_some_and(|(range, _)| range.start == i);
+                if !stripped {
                     rendered.word_count += text.split_whitespace().count();
                 }
-                if (HeadingLevel::H2..=HeadingLevel::H4).contains(&level) {
+                if !stripped && (HeadingLevel::H2..=HeadingLevel::H4).contains(&level) {
                     rendered.toc.push(TocEntry {
                         level: level as u8,
                         id: id.clone(),
@@ -412,9 +413,21 @@ mod tests {
 
     #[test]
     fn a_stripped_title_keeps_its_anchor() {
-        let html = render("## Data Types\n\nText.\n", &NoLinks, &|_| true).html;
-        assert!(html.starts_with("<a id=\"data-types\"></a>"), "{html}");
-        assert!(!html.contains("<h2"), "{html}");
+        let out = render("## Data Types\n\nText.\n\n## Scalars\n", &NoLinks, &|_| {
+            true
+        });
+        assert!(
+            out.html.starts_with("<a id=\"data-types\"></a>"),
+            "{}",
+            out.html
+        );
+        assert!(!out.html.contains("<h2 id=\"data-types\""), "{}", out.html);
+        let toc: Vec<_> = out.toc.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            toc,
+            ["scalars"],
+            "the title is not in its own table of contents"
+        );
     }
 
     #[test]
