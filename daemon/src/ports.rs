@@ -129,10 +129,17 @@ pub fn bind_first_free(
         if taken(port) {
             continue;
         }
-        match bind(ip, port) {
+        // Not `bind`: who holds a busy port does not matter here, and finding out scans
+        // every process's file descriptors.
+        match TcpListener::bind(SocketAddr::from((ip, port))) {
             Ok(listener) => return Ok(listener),
-            Err(Error::PortInUse { .. }) => continue,
-            Err(other) => return Err(other),
+            Err(error) if error.kind() == io::ErrorKind::AddrInUse => continue,
+            Err(error) => {
+                return Err(Error::Bind {
+                    port,
+                    message: error.to_string(),
+                });
+            }
         }
     }
     Err(Error::NoFreePort {

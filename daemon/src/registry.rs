@@ -70,11 +70,13 @@ impl Registry {
     /// Brings a site up, or returns the one already serving the same root. Waits for
     /// the first build. On any error nothing is left behind: no listener, no entry.
     pub async fn up(&self, spec: SiteSpec) -> Result<SiteInfo, Error> {
-        let handle = self.start(spec).await?;
+        let (handle, _) = self.start(spec).await?;
         Ok(handle.settled().await)
     }
 
-    async fn start(&self, spec: SiteSpec) -> Result<Arc<SiteHandle>, Error> {
+    /// Registers the site (or finds the one serving that root) without waiting for its
+    /// first build; `true` if this call created it.
+    pub async fn start(&self, spec: SiteSpec) -> Result<(Arc<SiteHandle>, bool), Error> {
         if self.config.token.is_cancelled() {
             return Err(Error::ShuttingDown);
         }
@@ -98,50 +100,69 @@ impl Registry {
             port_wanted = port_wanted.or(Some(failed.config.port));
             failed.stop().await;
         }
-        let (handle, created) = {
+        let registered = (|| {
             let mut sites = self.sites();
+            // Checked again under the lock: a shutdown may have emptied the map while
+            // this call waited above, and must not find a new site in it afterwards.
+            if self.config.token.is_cancelled() {
+                return Err(Error::ShuttingDown);
+            }
             if let Some(existing) = sites.values().find(|s| s.config.root == root) {
-                (existing.clone(), false)
-            } else {
-                let listener = match port_wanted {
-                    Some(port) => {
-                        if let Some(site) = sites.get(&port) {
-                            return Err(Error::PortTakenBySite {
-                                port,
-                                root: site.config.root.clone(),
-                            });
-                        }
-                        ports::bind(host.ip, port)?
+                return Ok((existing.clone(), false));
+            }
+            let listener = match port_wanted {
+                Some(port) => {
+                    if let Some(site) = sites.get(&port) {
+                        return Err(Error::PortTakenBySite {
+                            port,
+                            root: site.config.root.clone(),
+                        });
                     }
-                    None => {
-                        ports::bind_first_free(host.ip, DEFAULT_PORT, |p| sites.contains_key(&p))?
-                    }
-                };
-                let port = bound_port(&listener)?;
-                if host.is_exposed() {
-                    tracing::warn!(
-                        address = %host.ip,
-                        port,
-                        "serving on an address other machines can reach"
-                    );
+                    ports::bind(host.ip, port)?
                 }
-                let config = SiteConfig {
-                    root,
+                None => ports::bind_first_free(host.ip, DEFAULT_PORT, |p| sites.contains_key(&p))?,
+            };
+            let port = bound_port(&listener)?;
+            if host.is_exposed() {
+                tracing::warn!(
+                    address = %host.ip,
                     port,
-                    host,
-                    drafts: spec.drafts,
-                    started_at_ms: now_ms(),
-                    attached: spec.attach,
-                };
-                let handle = Arc::new(self.spawn(config, listener));
-                sites.insert(handle.config.port, handle.clone());
-                (handle, true)
+                    "serving on an address other machines can reach"
+                );
+            }
+            let config = SiteConfig {
+                root: root.clone(),
+                port,
+                host: host.clone(),
+                drafts: spec.drafts,
+                started_at_ms: now_ms(),
+                attached: spec.attach,
+            };
+            let handle = Arc::new(self.spawn(config, listener));
+            sites.insert(handle.config.port, handle.clone());
+            Ok((handle, true))
+        })();
+        let (handle, created) = match registered {
+            Ok(registered) => registered,
+            Err(error) => {
+                // The failed site this call meant to replace stays listed (and
+                // remembered), unless its port went to another site meanwhile.
+                if let Some(failed) = failed {
+                    let mut sites = self.sites();
+                    if !sites.contains_key(&failed.config.port) && !self.config.token.is_cancelled()
+                    {
+                        let reason = format!("could not come back: {error}");
+                        let placeholder = SiteHandle::failed(failed.config.clone(), reason);
+                        sites.insert(failed.config.port, Arc::new(placeholder));
+                    }
+                }
+                return Err(error);
             }
         };
         if created && !spec.attach || failed.is_some() {
             self.persist().await;
         }
-        Ok(handle)
+        Ok((handle, created))
     }
 
     fn spawn(&self, config: SiteConfig, listener: std::net::TcpListener) -> SiteHandle {
@@ -173,7 +194,12 @@ impl Registry {
             let config = SiteConfig {
                 root: site.root.clone(),
                 port: site.port,
-                host: host.clone().unwrap_or_else(|_| ports::Host::loopback()),
+                // Unresolvable now (no network yet at login?): keep the name, so it is
+                // still remembered.
+                host: host.clone().unwrap_or_else(|_| ports::Host {
+                    name: site.host.clone(),
+                    ..ports::Host::loopback()
+                }),
                 drafts: site.drafts,
                 started_at_ms: now_ms(),
                 attached: false,
@@ -338,6 +364,11 @@ impl Registry {
             return;
         };
         let _order = self.saving.lock().await;
+        // On shutdown the sites are stopped, not forgotten: whatever the map holds now
+        // is not the list to remember.
+        if self.config.token.is_cancelled() {
+            return;
+        }
         let sites: Vec<PersistedSite> = self
             .sites()
             .values()

@@ -25,6 +25,8 @@ struct Server {
     /// Sites this connection brought up attached, as (port, started_at_ms): they go
     /// down when the connection closes.
     attached: Arc<Mutex<Vec<(u16, u64)>>>,
+    /// Cancelled when the client's end of the connection closes.
+    closed: CancellationToken,
 }
 
 /// Longest a `logs` call may wait for a new line; clients call again.
@@ -44,18 +46,27 @@ impl Sited for Server {
 
     async fn up(self, _: Context, spec: SiteSpec) -> Result<SiteInfo, Error> {
         tracing::info!(root = %spec.root.display(), port = ?spec.port, "up");
-        let attach = spec.attach;
-        let result = self.registry.up(spec).await;
-        match &result {
-            Ok(info) if attach && info.attached => self
-                .attached
+        let (handle, created) = match self.registry.start(spec).await {
+            Ok(started) => started,
+            Err(error) => {
+                tracing::warn!(%error, "up refused");
+                return Err(error);
+            }
+        };
+        // Recorded before the first build, which the client may not live through: only
+        // a site this call created (another client's attached site is not ours).
+        if created && handle.config.attached {
+            let key = (handle.config.port, handle.config.started_at_ms);
+            self.attached
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push((info.port, info.started_at_ms)),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "up refused"),
+                .push(key);
+            // The connection may have closed (and taken the list) meanwhile.
+            if self.closed.is_cancelled() {
+                self.registry.detach(&[key]).await;
+            }
         }
-        result
+        Ok(handle.settled().await)
     }
 
     async fn down(self, _: Context, target: Target) -> Result<Vec<SiteInfo>, Error> {
@@ -111,6 +122,7 @@ pub async fn serve(
         registry,
         shutdown,
         attached: Arc::default(),
+        closed: CancellationToken::new(),
     };
     let me = sited_proto::paths::current_uid();
     loop {
@@ -151,6 +163,7 @@ pub async fn serve(
         // Each connection has its own list of attached sites.
         let server = Server {
             attached: Arc::default(),
+            closed: closed.clone(),
             ..server.clone()
         };
         let stop = stop.clone();

@@ -169,3 +169,43 @@ fn logs_follow_shows_the_line_a_file_edit_causes() {
     let missing = home.sitectl(&["logs", "65000"]);
     assert_eq!(missing.status.code(), Some(1));
 }
+
+#[test]
+fn s07_client_killed_during_the_first_build_takes_the_site_down() {
+    let home = Home::new();
+    // A build that takes seconds (a template that loops), so the client can die in it.
+    let mut files = vec![(
+        "templates/page.html".to_string(),
+        "{% for i in range(300) %}{% for j in range(1000) %}{% endfor %}{% endfor %}{{ page.title }}"
+            .to_string(),
+    )];
+    for i in 0..30 {
+        files.push((format!("content/p{i}.md"), format!("# Page {i}\n")));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let root = home.site("slow", &files);
+    home.sitectl_ok(&["daemon", "start"]);
+    let (mut client, _lines) = spawn(&home, &["serve", root.to_str().unwrap(), "--port", "0"]);
+    let mut port = 0;
+    assert!(
+        wait_until(DEADLINE, || {
+            home.ps()
+                .iter()
+                .find(|s| s["state"] == "building")
+                .map(|s| port = s["port"].as_u64().unwrap() as u16)
+                .is_some()
+        }),
+        "the site never showed as building"
+    );
+    kill(client.id(), "KILL");
+    let _ = client.wait();
+    assert!(
+        wait_until(DEADLINE, || home.ps().is_empty()),
+        "the attached site outlived its client: {:?}",
+        home.ps()
+    );
+    assert!(wait_until(DEADLINE, || port_is_free(port)));
+}

@@ -266,6 +266,10 @@ pub fn classify(root: &Path, path: &Path, has_content_dir: bool) -> ChangeKind {
     let Some(first) = parts.next() else {
         return ChangeKind::Root;
     };
+    // `content/` itself appearing or going changes which folder is the content.
+    if rel == Path::new("content") {
+        return ChangeKind::Root;
+    }
     if rel
         .components()
         .any(|c| c.as_os_str().to_str().is_none_or(is_ignored_name))
@@ -301,6 +305,8 @@ mod tests {
         let root = Path::new("/site");
         let kind = |p: &str, content: bool| classify(root, &root.join(p), content);
         assert_eq!(classify(root, root, true), ChangeKind::Root);
+        assert_eq!(kind("content", true), ChangeKind::Root);
+        assert_eq!(kind("content", false), ChangeKind::Root);
         assert_eq!(kind("content/posts/a.md", true), ChangeKind::Markdown);
         assert_eq!(kind("content/posts/a.png", true), ChangeKind::Asset);
         assert_eq!(kind("templates/page.html", true), ChangeKind::Template);

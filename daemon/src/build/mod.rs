@@ -296,7 +296,8 @@ impl Builder {
         let changes = changes.filter(|c| !c.is_empty())?;
         let cache = self.cache.as_mut()?;
         let last = cache.last.as_ref()?;
-        if !cache.template_errors.is_empty() {
+        // With errors about, the full pass sorts out which are fixed.
+        if !cache.template_errors.is_empty() || !last.errors.is_empty() {
             return None;
         }
         let mut updates = Vec::new();
