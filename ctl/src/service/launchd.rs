@@ -160,18 +160,8 @@ pub fn status(setup: &Setup) -> Result<(), Failure> {
         ));
     };
     let runs = program(&text);
-    let current = runs.as_deref() == Some(setup.sited.as_path());
     println!("agent:     {}", plist.display());
-    println!(
-        "runs:      {} ({})",
-        runs.as_deref()
-            .map_or("nothing".into(), |p| p.display().to_string()),
-        if current {
-            "the sited next to this sitectl".to_string()
-        } else {
-            format!("not this sitectl's sited, {}", setup.sited.display())
-        }
-    );
+    let current = super::print_runs(runs.as_deref(), &setup.sited);
     match manager_unavailable() {
         None => println!(
             "autostart: on (at login); the agent is {}",

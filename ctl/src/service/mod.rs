@@ -158,6 +158,22 @@ enum Written {
 
 /// Writes `contents` to `path` unless it already holds exactly that: atomically (temp
 /// file, fsync, rename) so a crash never leaves half a unit, and idempotently.
+/// Prints which `sited` the installed unit runs; `true` if it is the one next to this
+/// `sitectl`.
+fn print_runs(runs: Option<&Path>, sited: &Path) -> bool {
+    let current = runs == Some(sited);
+    println!(
+        "runs:      {} ({})",
+        runs.map_or("nothing".into(), |p| p.display().to_string()),
+        if current {
+            "the sited next to this sitectl".to_string()
+        } else {
+            format!("not this sitectl's sited, {}", sited.display())
+        }
+    );
+    current
+}
+
 fn write_file(path: &Path, contents: &str) -> Result<Written, Failure> {
     let existing = fs::read_to_string(path).ok();
     if existing.as_deref() == Some(contents) {

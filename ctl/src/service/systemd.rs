@@ -235,18 +235,8 @@ pub fn status(setup: &Setup) -> Result<(), Failure> {
         .lines()
         .find_map(|line| line.strip_prefix("ExecStart="))
         .map(|value| PathBuf::from(exec_program(value)));
-    let current = runs.as_deref() == Some(setup.sited.as_path());
     println!("unit:      {}", service.display());
-    println!(
-        "runs:      {} ({})",
-        runs.as_deref()
-            .map_or("nothing".into(), |p| p.display().to_string()),
-        if current {
-            "the sited next to this sitectl".to_string()
-        } else {
-            format!("not this sitectl's sited, {}", setup.sited.display())
-        }
-    );
+    let current = super::print_runs(runs.as_deref(), &setup.sited);
     let socket = setup.dir.join(SOCKET);
     println!(
         "socket:    {} ({})",
