@@ -308,10 +308,6 @@ impl Builder {
             let i = *last.index.get(&change.path)?;
             let old_parsed = cache.parsed.get(&change.path)?.as_ref().ok()?;
             let old = cache.markdown.get(&change.path)?;
-            let file = cache.layout.display_path(&change.path);
-            if last.errors.iter().any(|e| e.file == file) {
-                return None;
-            }
             let source = old_parsed.source.clone();
             let parsed = parse(&cache.layout, source).ok()?;
             if parsed.fm != old_parsed.fm || *parsed.extra != *old_parsed.extra {
