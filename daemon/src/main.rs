@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use sited::build::out_dir::CheckError;
 use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
 use sited::notify::Notifier;
 use sited::progress::Progress;
@@ -80,7 +81,8 @@ enum Command {
         #[arg(default_value = ".")]
         path: PathBuf,
         /// Where to write the output [default: PATH/public]. Replaced whole, and only
-        /// if the build has no errors.
+        /// if the build has no errors. Must be missing, empty or an earlier output of
+        /// `sited build`: anything else is refused untouched.
         #[arg(long, short)]
         out: Option<PathBuf>,
         /// Include pages marked as drafts.
@@ -206,8 +208,23 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
         drafts,
         progress: Some(progress.clone()),
     };
-    let output = showing_progress(&progress, || sited::build::build_to(path, &options, &out))
-        .with_context(|| format!("cannot write the site to {}", out.display()))?;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let built = showing_progress(&progress, || {
+        sited::build::build_to(path, &options, &out, home.as_deref())
+    });
+    let output = match built {
+        Ok(output) => output,
+        Err(CheckError::Refused(refusal)) => {
+            // Refused before anything was touched: say why and what to do.
+            eprintln!("error: {refusal}");
+            eprintln!("  hint: {}", refusal.hint());
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(CheckError::Io(error)) => {
+            return Err(anyhow::Error::new(error)
+                .context(format!("cannot write the site to {}", out.display())));
+        }
+    };
     let report = output.report.as_ref().expect("builds always report");
     if !report.errors.is_empty() {
         for error in &report.errors {

@@ -124,3 +124,280 @@ fn missing_root_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// Every file and folder under `dir` with its bytes (symlinks as their targets), to show a
+/// refused build touched nothing.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Option<Vec<u8>>)> {
+    let mut entries = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = fs::symlink_metadata(&path).unwrap();
+        let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&path).unwrap();
+            entries.push((rel, Some(target.into_os_string().into_encoded_bytes())));
+        } else if meta.is_dir() {
+            entries.push((rel, None));
+            for entry in fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        } else {
+            entries.push((rel, Some(fs::read(&path).unwrap())));
+        }
+    }
+    entries.sort();
+    entries
+}
+
+/// A home with a site in it and some files of the user's beside it.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        fs::create_dir_all(home.join("sites/blog/content/posts")).unwrap();
+        fs::create_dir_all(home.join("sites/blog/static")).unwrap();
+        fs::create_dir_all(home.join("sites/blog/templates")).unwrap();
+        fs::write(home.join("sites/blog/content/_index.md"), "# Blog\n").unwrap();
+        fs::write(home.join("sites/blog/content/posts/a.md"), "# A\n").unwrap();
+        fs::write(home.join("sites/blog/static/style.css"), "body{}").unwrap();
+        fs::write(
+            home.join("sites/blog/templates/page.html"),
+            "{{ page.content }}",
+        )
+        .unwrap();
+        fs::write(home.join("sites/notes.txt"), "a note").unwrap();
+        fs::create_dir_all(home.join("photos")).unwrap();
+        fs::write(home.join("photos/cat.jpg"), "not really a jpeg").unwrap();
+        fs::write(home.join(".bashrc"), "export A=1").unwrap();
+        Home { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn site(&self) -> std::path::PathBuf {
+        self.path().join("sites/blog")
+    }
+
+    /// Runs `sited build SITE --out OUT` from `cwd` with this home as `$HOME`.
+    fn build(&self, cwd: &Path, out: &Path) -> std::process::Output {
+        sited()
+            .current_dir(cwd)
+            .env("HOME", self.path())
+            .arg("build")
+            .arg(self.site())
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    }
+
+    /// Asserts that building into `out` is refused with `reason` and a hint, and that
+    /// nothing in the home changed.
+    fn assert_refused(&self, cwd: &Path, out: &Path, reason: &str) {
+        let before = snapshot(self.path());
+        let result = self.build(cwd, out);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(
+            result.status.code(),
+            Some(1),
+            "--out {}: {stderr}",
+            out.display()
+        );
+        assert!(
+            stderr.contains("error: refusing to write the site to"),
+            "{stderr}"
+        );
+        assert!(stderr.contains(reason), "--out {}: {stderr}", out.display());
+        assert!(stderr.contains("hint: "), "{stderr}");
+        assert_eq!(
+            snapshot(self.path()),
+            before,
+            "--out {} touched files",
+            out.display()
+        );
+    }
+}
+
+#[test]
+fn s19_a_folder_of_unrelated_files_is_refused_untouched() {
+    let home = Home::new();
+    home.assert_refused(
+        home.path(),
+        &home.path().join("photos"),
+        "holds files sited did not write (`cat.jpg`)",
+    );
+    // Relative, from inside it: `.`
+    home.assert_refused(&home.path().join("photos"), Path::new("."), "`cat.jpg`");
+}
+
+#[test]
+fn s19_the_site_itself_and_its_sources_are_refused_untouched() {
+    let home = Home::new();
+    let site = home.site();
+    home.assert_refused(home.path(), &site, "the site's own folder");
+    home.assert_refused(&site, Path::new("."), "the site's own folder");
+    home.assert_refused(
+        home.path(),
+        &site.join("content"),
+        "inside the site's content/",
+    );
+    home.assert_refused(home.path(), &site.join("content/posts"), "content/");
+    home.assert_refused(home.path(), &site.join("content/new"), "content/");
+    home.assert_refused(
+        home.path(),
+        &site.join("static"),
+        "inside the site's static/",
+    );
+    home.assert_refused(home.path(), &site.join("templates"), "templates/");
+}
+
+#[test]
+fn s19_an_ancestor_of_the_site_or_the_home_directory_is_refused_untouched() {
+    let home = Home::new();
+    home.assert_refused(home.path(), &home.path().join("sites"), "holds the site");
+    home.assert_refused(&home.site(), Path::new(".."), "holds the site");
+    home.assert_refused(home.path(), Path::new("/"), "holds the site");
+    // The home directory, even where it is empty of the site.
+    let elsewhere = Home::new();
+    let result = sited()
+        .current_dir(elsewhere.path())
+        .env("HOME", home.path().join("photos"))
+        .arg("build")
+        .arg(elsewhere.site())
+        .arg("--out")
+        .arg(home.path().join("photos"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("home directory"), "{stderr}");
+    assert!(home.path().join("photos/cat.jpg").is_file());
+}
+
+#[test]
+fn s19_an_existing_file_is_refused_and_not_moved() {
+    let home = Home::new();
+    let file = home.path().join("sites/notes.txt");
+    home.assert_refused(home.path(), &file, "it is a file, not a directory");
+}
+
+#[test]
+fn s19_a_symlinked_out_dir_is_judged_by_where_it_points() {
+    let home = Home::new();
+    let links = home.path().join("links");
+    fs::create_dir(&links).unwrap();
+    std::os::unix::fs::symlink(home.path().join("photos"), links.join("to-photos")).unwrap();
+    std::os::unix::fs::symlink(home.site(), links.join("to-site")).unwrap();
+    std::os::unix::fs::symlink(home.path(), links.join("to-home")).unwrap();
+    std::os::unix::fs::symlink(home.path().join("nowhere"), links.join("dangling")).unwrap();
+    home.assert_refused(home.path(), &links.join("to-photos"), "`cat.jpg`");
+    home.assert_refused(home.path(), &links.join("to-site"), "the site's own folder");
+    home.assert_refused(home.path(), &links.join("to-home"), "holds the site");
+    home.assert_refused(home.path(), &links.join("dangling"), "symlink to nothing");
+
+    // A symlink to an empty folder is built into where it points, and stays a symlink.
+    let www = home.path().join("www");
+    fs::create_dir(&www).unwrap();
+    std::os::unix::fs::symlink(&www, links.join("to-www")).unwrap();
+    for _ in 0..2 {
+        let result = home.build(home.path(), &links.join("to-www"));
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        assert!(
+            fs::symlink_metadata(links.join("to-www"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(www.join("posts/a/index.html").is_file());
+    }
+}
+
+#[test]
+fn s19_missing_empty_and_own_outputs_are_written() {
+    let home = Home::new();
+    let out = home.path().join("new/deep/public");
+    let first = home.build(home.path(), &out);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(
+        out.join(".sited-output").is_file(),
+        "the marker proves it is ours"
+    );
+    // Its own earlier output is replaced, stale files and all.
+    fs::write(out.join("stale.html"), "left by an older build").unwrap();
+    let second = home.build(home.path(), &out);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(!out.join("stale.html").exists());
+    // An empty folder is taken; the default, SITE/public, too.
+    let empty = home.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    assert!(home.build(home.path(), &empty).status.success());
+    assert!(empty.join("index.html").is_file());
+    let default = sited()
+        .env("HOME", home.path())
+        .arg("build")
+        .arg(home.site())
+        .output()
+        .unwrap();
+    assert!(
+        default.status.success(),
+        "{}",
+        String::from_utf8_lossy(&default.stderr)
+    );
+    assert!(home.site().join("public/index.html").is_file());
+    // Nothing but the outputs appeared.
+    let parent: Vec<_> = fs::read_dir(out.parent().unwrap()).unwrap().collect();
+    assert_eq!(parent.len(), 1, "staging left behind");
+}
+
+#[test]
+fn s19_a_site_whose_root_is_its_content_keeps_outputs_out_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes");
+    fs::create_dir(&notes).unwrap();
+    fs::write(notes.join("a.md"), "# A\n").unwrap();
+    let refused = sited()
+        .env("HOME", dir.path())
+        .arg("build")
+        .arg(&notes)
+        .arg("--out")
+        .arg(notes.join("html"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("read the output back as content"),
+        "{stderr}"
+    );
+    assert!(!notes.join("html").exists());
+    let default = sited()
+        .env("HOME", dir.path())
+        .arg("build")
+        .arg(&notes)
+        .output()
+        .unwrap();
+    assert!(
+        default.status.success(),
+        "{}",
+        String::from_utf8_lossy(&default.stderr)
+    );
+    assert!(notes.join("public/a/index.html").is_file());
+}

@@ -19,6 +19,7 @@ pub mod frontmatter;
 pub mod highlight;
 pub mod links;
 pub mod markdown;
+pub mod out_dir;
 pub mod output;
 pub mod templates;
 
@@ -77,8 +78,24 @@ pub fn build(root: &Path, options: &BuildOptions) -> Output {
 /// has no errors (otherwise `out` is left as it was). Pages are written as they are
 /// rendered rather than held in memory. The returned output holds the files that were
 /// not pages; its report counts everything.
-pub fn build_to(root: &Path, options: &BuildOptions, out: &Path) -> std::io::Result<Output> {
-    let staging = output::Staging::new(out)?;
+///
+/// `out` must be a directory sited may replace ([`out_dir::check`]): anything else is
+/// refused before the build starts. `home` is the user's home directory, never replaced.
+pub fn build_to(
+    root: &Path,
+    options: &BuildOptions,
+    out: &Path,
+    home: Option<&Path>,
+) -> Result<Output, out_dir::CheckError> {
+    let layout = Layout::discover(root, &mut Vec::new())?;
+    let folders = out_dir::SiteFolders {
+        root: layout.root.clone(),
+        content: layout.content_dir.clone(),
+        static_dir: layout.static_dir.clone(),
+        templates: layout.templates_dir.clone(),
+    };
+    let target = out_dir::check(&folders, out, home)?;
+    let staging = output::Staging::new(&target)?;
     let mut builder = Builder::new(root.to_path_buf(), options.clone());
     builder.keep_sources = false;
     builder.sink = Some(staging.path().to_path_buf());
@@ -92,7 +109,7 @@ pub fn build_to(root: &Path, options: &BuildOptions, out: &Path) -> std::io::Res
         Ok(()) => staging.publish()?,
         Err(error) => {
             staging.discard();
-            return Err(error);
+            return Err(error.into());
         }
     }
     Ok(output)

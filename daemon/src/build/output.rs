@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use sited_proto::BuildReport;
 
+use crate::build::out_dir;
 use crate::serve::Prepared;
 
 /// What a URL serves.
@@ -191,19 +192,6 @@ impl Output {
         self.resources.get(path)
     }
 
-    /// Writes the build to `out` so that `out` holds either the previous output or the
-    /// whole new one: everything goes to a sibling temp dir that is renamed into place.
-    pub fn write_to(&self, out: &Path) -> io::Result<()> {
-        let staging = Staging::new(out)?;
-        match self.write_tree(staging.path()) {
-            Ok(()) => staging.publish(),
-            Err(error) => {
-                staging.discard();
-                Err(error)
-            }
-        }
-    }
-
     /// Writes every resource under `dir`, in parallel: on a busy disk each `mkdir` and
     /// `create` waits on the journal, and thousands of them in a row dominate a build.
     pub fn write_tree(&self, dir: &Path) -> io::Result<()> {
@@ -248,41 +236,72 @@ impl Output {
 
 /// A sibling directory a build is written into before it replaces the output directory
 /// whole (rename), so the output holds the previous build or the new one, never a mix.
+/// Made only for an output directory [`out_dir::check`] allowed; it carries the marker
+/// that lets the next build replace it.
 #[derive(Debug)]
 pub struct Staging {
+    /// The checked output directory, symlinks resolved.
     out: PathBuf,
     staging: PathBuf,
 }
 
 impl Staging {
+    /// Creates a fresh staging directory beside `out` (a name no one else uses: it is
+    /// created, never taken over).
     pub fn new(out: &Path) -> io::Result<Staging> {
-        let out = std::path::absolute(out)?;
         let parent = out.parent().unwrap_or(Path::new("/"));
         fs::create_dir_all(parent)?;
         let name = out.file_name().unwrap_or_default().to_string_lossy();
-        let staging = parent.join(format!(".{name}.sited-new-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&staging);
-        fs::create_dir_all(&staging)?;
-        Ok(Staging { out, staging })
+        for attempt in 0u32.. {
+            let staging = parent.join(format!(
+                ".{name}.sited-new-{}-{attempt}",
+                std::process::id()
+            ));
+            match fs::create_dir(&staging) {
+                Ok(()) => {
+                    let staging = Staging {
+                        out: out.to_path_buf(),
+                        staging,
+                    };
+                    if let Err(error) =
+                        fs::write(staging.path().join(out_dir::MARKER), out_dir::MARKER_TEXT)
+                    {
+                        staging.discard();
+                        return Err(error);
+                    }
+                    return Ok(staging);
+                }
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {}
+                Err(error) => return Err(error),
+            }
+        }
+        unreachable!("the loop returns")
     }
 
     pub fn path(&self) -> &Path {
         &self.staging
     }
 
-    /// Moves the staged build into place; the previous output is removed.
+    /// Moves the staged build into place. The previous output is removed, after checking
+    /// once more that it is still empty or sited's own.
     pub fn publish(self) -> io::Result<()> {
+        if let Err(error) = out_dir::check_contents(&self.out, &self.out) {
+            self.discard();
+            return Err(io::Error::other(error.to_string()));
+        }
         let parent = self.out.parent().unwrap_or(Path::new("/"));
         let name = self.out.file_name().unwrap_or_default().to_string_lossy();
         let old = parent.join(format!(".{name}.sited-old-{}", std::process::id()));
         let had_old = self.out.exists();
-        if had_old {
-            fs::rename(&self.out, &old)?;
+        if had_old && let Err(error) = fs::rename(&self.out, &old) {
+            self.discard();
+            return Err(error);
         }
         if let Err(error) = fs::rename(&self.staging, &self.out) {
             if had_old {
                 let _ = fs::rename(&old, &self.out);
             }
+            self.discard();
             return Err(error);
         }
         if had_old {
@@ -371,11 +390,9 @@ mod tests {
     }
 
     #[test]
-    fn write_replaces_previous_output_whole() {
+    fn publish_replaces_previous_output_whole() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("public");
-        fs::create_dir(&out).unwrap();
-        fs::write(out.join("stale.html"), "old").unwrap();
         let mut output = Output::default();
         output
             .resources
@@ -383,11 +400,36 @@ mod tests {
         output
             .resources
             .insert("/a/".into(), Resource::html("a".into()));
-        output.write_to(&out).unwrap();
+        let write = |output: &Output| {
+            let staging = Staging::new(&out).unwrap();
+            output.write_tree(staging.path()).unwrap();
+            staging.publish().unwrap();
+        };
+        write(&output);
+        fs::write(out.join("stale.html"), "old").unwrap();
+        output.resources.remove("/a/");
+        write(&output);
         assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "home");
-        assert_eq!(fs::read_to_string(out.join("a/index.html")).unwrap(), "a");
+        assert!(!out.join("a").exists());
         assert!(!out.join("stale.html").exists());
+        assert!(out.join(out_dir::MARKER).is_file());
         let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "staging dirs left behind");
+    }
+
+    #[test]
+    fn publish_refuses_an_output_that_became_foreign_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("public");
+        let staging = Staging::new(&out).unwrap();
+        fs::create_dir(&out).unwrap();
+        fs::write(out.join("precious.txt"), "mine").unwrap();
+        assert!(staging.publish().is_err());
+        assert_eq!(
+            fs::read_to_string(out.join("precious.txt")).unwrap(),
+            "mine"
+        );
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "staging dir left behind");
     }
 }
