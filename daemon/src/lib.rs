@@ -4,17 +4,15 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod activation;
-pub mod build;
+pub mod clock;
 pub mod daemon;
 pub mod launcher;
 pub mod logs;
 pub mod notify;
 pub mod ports;
-pub mod progress;
 pub mod registry;
 pub mod rpc;
 pub mod serve;
 pub mod site;
 pub mod state_file;
-pub mod theme;
 pub mod watch;

@@ -56,7 +56,7 @@ impl Ring {
         }
         self.lines.push_back(LogLine {
             seq,
-            at_ms: crate::build::now_ms(),
+            at_ms: crate::clock::now_ms(),
             level: level.to_string(),
             message,
         });

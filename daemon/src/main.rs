@@ -26,11 +26,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use sited::build::out_dir::CheckError;
 use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
 use sited::notify::Notifier;
-use sited::progress::Progress;
-use sited_proto::{Paths, PathsError};
+use sited_builder::write::out_dir::CheckError;
+use sited_builder::{Options, Progress, WriteError};
+use sited_proto::{BuildProgress, Paths, PathsError};
 
 /// Start-up can never succeed as things stand (see the table above).
 const EXIT_BLOCKED: u8 = 3;
@@ -204,35 +204,40 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
         .num_threads(threads)
         .build_global();
     let progress = Arc::new(Progress::default());
-    let options = sited::build::BuildOptions {
+    let options = Options {
         drafts,
         progress: Some(progress.clone()),
+        ..Options::default()
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let built = showing_progress(&progress, || {
-        sited::build::build_to(path, &options, &out, home.as_deref())
+        sited_builder::build_to(path, options, &out, home.as_deref())
     });
-    let output = match built {
-        Ok(output) => output,
-        Err(CheckError::Refused(refusal)) => {
+    let built = match built {
+        Ok(built) => built,
+        Err(WriteError::Check(CheckError::Refused(refusal))) => {
             // Refused before anything was touched: say why and what to do.
             eprintln!("error: {refusal}");
             eprintln!("  hint: {}", refusal.hint());
             return Ok(ExitCode::FAILURE);
         }
-        Err(CheckError::Io(error)) => {
+        Err(WriteError::Check(CheckError::Io(error)) | WriteError::Io(error)) => {
             return Err(anyhow::Error::new(error)
                 .context(format!("cannot write the site to {}", out.display())));
         }
+        Err(WriteError::Failed(failure)) => bail!("{failure}"),
     };
-    let report = output.report.as_ref().expect("builds always report");
-    if !report.errors.is_empty() {
-        for error in &report.errors {
+    let report = &built.report;
+    for warning in report.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    if report.has_errors() {
+        for error in report.errors() {
             eprintln!("error: {error}");
         }
         eprintln!(
             "{} error(s); {} left as it was",
-            report.errors.len(),
+            report.errors().count(),
             out.display()
         );
         return Ok(ExitCode::FAILURE);
@@ -241,7 +246,7 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
         "built {} pages and {} files in {} ms → {}",
         report.pages,
         report.files,
-        report.duration_ms,
+        report.duration.as_millis(),
         out.display()
     );
     Ok(ExitCode::SUCCESS)
@@ -270,7 +275,13 @@ fn showing_progress<T>(progress: &Progress, work: impl FnOnce() -> T) -> T {
             let mut last = String::new();
             loop {
                 let text = match progress.get() {
-                    Some(progress) => format!("building: {progress}"),
+                    Some(count) => {
+                        let progress = BuildProgress {
+                            done: count.done,
+                            total: count.total,
+                        };
+                        format!("building: {progress}")
+                    }
                     None => "building: reading the site…".to_string(),
                 };
                 if last != text {

@@ -15,7 +15,7 @@ use sited_proto::{DEFAULT_PORT, Error, SiteInfo, SiteSpec, Target};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::build::now_ms;
+use crate::clock::now_ms;
 use crate::logs::LogHub;
 use crate::ports;
 use crate::site::{Lifecycle, SiteConfig, SiteHandle};

@@ -82,7 +82,7 @@ impl StateStore {
                 }
             }
             Err(problem) => {
-                let aside = self.sibling(&format!(".corrupt-{}", crate::build::now_ms()));
+                let aside = self.sibling(&format!(".corrupt-{}", crate::clock::now_ms()));
                 let moved = fs::rename(&self.path, &aside);
                 let mut warning = match moved {
                     Ok(()) => format!(

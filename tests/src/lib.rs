@@ -37,13 +37,14 @@ pub fn bin(name: &str) -> PathBuf {
                 path.display()
             )
         });
-    let package = match name {
-        "sited" => "daemon/src",
-        "sitectl" => "ctl/src",
+    let packages: &[&str] = match name {
+        "sited" => &["daemon/src", "builder/src"],
+        "sitectl" => &["ctl/src"],
         other => panic!("no binary {other} in this workspace"),
     };
-    let newest = ["proto/src", package]
+    let newest = ["proto/src"]
         .iter()
+        .chain(packages)
         .map(|dir| newest_mtime(&workspace().join(dir)))
         .max()
         .unwrap_or(SystemTime::UNIX_EPOCH);

@@ -223,7 +223,7 @@ async fn make(coding: Coding, etag: String, source: OwnedSource) -> Option<Encod
                 let mut file = super::body::open_std(&path)?;
                 let meta = file.metadata()?;
                 // Tag what is actually read, which may be newer than the request's view.
-                let etag = crate::build::output::file_etag(&meta);
+                let etag = super::resource::file_etag(&meta);
                 let mut data = Vec::with_capacity(meta.len() as usize);
                 (&mut file)
                     .take(MAX_COMPRESS_BYTES + 1)

@@ -14,6 +14,7 @@ pub mod livereload;
 pub mod path;
 mod prepared;
 pub mod range;
+mod resource;
 mod workers;
 
 use std::sync::Arc;
@@ -25,7 +26,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::build::{Body, Output, Resource};
 pub use body::ReplyBody;
 use conditional::Validators;
 use encoding::{Coding, Source};
@@ -33,6 +33,7 @@ pub use host::HostPolicy;
 pub use limits::Limits;
 pub use prepared::Prepared;
 use range::Ranged;
+pub use resource::{Body, Output, Resource};
 
 /// The latest published build; a request takes one snapshot and sees only it.
 pub type Published = watch::Receiver<Arc<Output>>;
@@ -126,7 +127,7 @@ pub async fn respond_or_500<B>(
     match std::panic::AssertUnwindSafe(answer).catch_unwind().await {
         Ok(reply) => reply,
         Err(panic) => {
-            let message = crate::build::panic_message(&panic);
+            let message = panic_message(&panic);
             tracing::error!(path = %request.uri().path(), "request handler panicked: {message}");
             plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -278,7 +279,7 @@ async fn send<B>(
         ),
         Body::File(path) => match body::open(path).await {
             Ok((file, meta)) => {
-                let etag = crate::build::output::file_etag(&meta);
+                let etag = resource::file_etag(&meta);
                 let modified = meta.modified().unwrap_or(UNIX_EPOCH);
                 let Ok(etag_value) = HeaderValue::from_str(&etag) else {
                     return plain(StatusCode::INTERNAL_SERVER_ERROR, "500\n");
@@ -478,6 +479,15 @@ fn set_length(response: &mut Reply, len: u64) {
     response
         .headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+}
+
+/// What a caught panic said (its payload is a `&str` or a `String` for `panic!`).
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Reply {

@@ -85,7 +85,15 @@ fn check_segment(segment: &[u8]) -> Result<(), BadPath> {
 /// Percent-encodes a decoded path for a `Location` header: everything but unreserved
 /// characters, `/` and a few harmless sub-delimiters.
 pub fn encode(path: &str) -> String {
-    crate::build::encode_path(path)
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

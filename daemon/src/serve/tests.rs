@@ -12,7 +12,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::*;
-use crate::build::Resource;
 
 const PAGE: &str =
     "<!doctype html><title>Home</title><p>A home page long enough to be worth compressing.</p>";
@@ -21,32 +20,70 @@ fn page_body() -> String {
     PAGE.repeat(40)
 }
 
+/// Resources tagged as a build tags them: bodies in memory by a hash of their bytes,
+/// files by their size and modification time.
+fn memory(body: Bytes, content_type: &str) -> Resource {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    let etag = format!("\"{:016x}\"", hasher.finish());
+    let len = body.len() as u64;
+    let modified = std::time::SystemTime::now();
+    Resource::new(
+        Body::Memory(body),
+        content_type.into(),
+        etag.into(),
+        len,
+        modified,
+    )
+}
+
+fn html(body: String) -> Resource {
+    memory(Bytes::from(body), "text/html; charset=utf-8")
+}
+
+fn file(path: std::path::PathBuf, content_type: &str) -> Resource {
+    let meta = std::fs::metadata(&path).unwrap();
+    let etag = resource::file_etag(&meta);
+    let modified = meta.modified().unwrap();
+    Resource::new(
+        Body::File(path),
+        content_type.into(),
+        etag.into(),
+        meta.len(),
+        modified,
+    )
+}
+
 /// A small build: pages in memory, a 404 page, a stylesheet, and files on disk.
 fn site(dir: &Path) -> Output {
     let mut output = Output::default();
     let mut add = |url: &str, resource: Resource| {
         output.resources.insert(url.to_string(), resource);
     };
-    add("/", Resource::html(page_body()));
-    add("/posts/", Resource::html("<p>posts</p>".into()));
-    add("/a b/", Resource::html("<p>spaced</p>".into()));
-    add("/404.html", Resource::html("<h1>Not here</h1>".repeat(50)));
+    add("/", html(page_body()));
+    add("/posts/", html("<p>posts</p>".into()));
+    add("/a b/", html("<p>spaced</p>".into()));
+    add("/404.html", html("<h1>Not here</h1>".repeat(50)));
     add(
         "/app.css",
-        Resource::memory(
+        memory(
             Bytes::from("body { color: black; }\n".repeat(100)),
-            "text/css; charset=utf-8".into(),
+            "text/css; charset=utf-8",
         ),
     );
     let clip: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(dir.join("clip.mp4"), &clip).unwrap();
-    add("/clip.mp4", Resource::file(dir.join("clip.mp4")).unwrap());
+    add("/clip.mp4", file(dir.join("clip.mp4"), "video/mp4"));
     std::fs::write(
         dir.join("notes.txt"),
         "plain notes, plain notes\n".repeat(200),
     )
     .unwrap();
-    add("/notes.txt", Resource::file(dir.join("notes.txt")).unwrap());
+    add(
+        "/notes.txt",
+        file(dir.join("notes.txt"), "text/plain; charset=utf-8"),
+    );
     output
 }
 
@@ -277,8 +314,7 @@ async fn directories_redirect_to_their_slash_and_unknown_urls_get_the_404_page()
     assert_eq!(h(&headers, header::CONTENT_ENCODING), "br");
 
     let mut bare = Output::default();
-    bare.resources
-        .insert("/".into(), Resource::html("home".into()));
+    bare.resources.insert("/".into(), html("home".into()));
     let (status, headers, body) = get(&bare, "/missing", &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(&body[..], b"404 not found\n");
@@ -656,9 +692,9 @@ async fn a_client_that_stops_reading_is_dropped() {
     // Far more than the socket buffers on both ends hold.
     output.resources.insert(
         "/big.bin".into(),
-        Resource::memory(
+        memory(
             Bytes::from(vec![b'x'; 64 * 1024 * 1024]),
-            "application/octet-stream".into(),
+            "application/octet-stream",
         ),
     );
     let limits = Limits {

@@ -2,24 +2,25 @@
 //! HTTP server. The registry holds a [`SiteHandle`] and talks to the task through it;
 //! the task publishes its status on a watch channel so `ps` never waits on a busy site.
 
+mod publish;
 pub mod state;
 
 use std::net::TcpListener as StdTcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sited_builder::{BuildResult, Cancel, Changes, Progress, Reload, Site};
 use sited_proto::{BuildReport, SiteInfo};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::build::content::{ChangeKind, classify};
-use crate::build::{self, BuildOptions, Builder, Change as BuildChange, Output};
-use crate::progress::Progress;
+use crate::serve::Output;
 use crate::serve::livereload::{Change, LiveError, LiveState};
 use crate::watch::{Mode, Registration, Watcher};
+pub use publish::TEST_PANIC_FUNCTION_ENV;
 pub use state::Lifecycle;
 
 /// A burst of saves ends once the files have been quiet this long.
@@ -97,8 +98,9 @@ impl SiteHandle {
             tracker: tracker.clone(),
             watcher,
             live,
-            builder: None,
+            site: None,
             progress: progress.clone(),
+            cancel: Cancel::default(),
         };
         tracker.spawn(actor.run(listener).instrument(span));
         SiteHandle {
@@ -141,7 +143,7 @@ impl SiteHandle {
             info.state,
             sited_proto::SiteState::Building | sited_proto::SiteState::Rebuilding
         ) {
-            info.progress = self.progress.get();
+            info.progress = publish::progress(&self.progress);
         }
         info
     }
@@ -222,10 +224,13 @@ struct Actor {
     watcher: Option<Watcher>,
     /// What browsers with the page open follow.
     live: watch::Sender<LiveState>,
-    /// Keeps what the last build made; lent to the build thread while it builds.
-    builder: Option<Builder>,
+    /// The builder, keeping what the last build made; lent to the build thread while it
+    /// builds.
+    site: Option<Site>,
     /// Counted by every build of this site; the handle reads it for `ps`.
     progress: Arc<Progress>,
+    /// Raised when the site goes down, so a build in progress stops at its next page.
+    cancel: Cancel,
 }
 
 /// What the site is serving, while it serves.
@@ -320,19 +325,22 @@ impl Actor {
     /// the site was cancelled meanwhile.
     async fn first_build(&mut self) -> Option<Output> {
         self.transition(Lifecycle::begin_build);
-        let token = self.token.clone();
-        let output = tokio::select! {
-            () = token.cancelled() => return None,
-            output = self.build(None) => output,
+        let (token, cancel) = (self.token.clone(), self.cancel.clone());
+        let built = tokio::select! {
+            () = token.cancelled() => {
+                cancel.cancel();
+                return None;
+            }
+            built = self.build(Changes::Everything) => built,
         };
-        match output {
-            Ok(output) => {
-                let report = output.report.clone().expect("builds always report");
-                log_report(&report);
+        match built {
+            Ok(built) => {
+                let report = publish::wire_report(&built.report);
+                publish::log_report(&built.report);
                 self.live
                     .send_modify(|live| live.errors = live_errors(&report));
                 self.transition(|s| s.finish_build(report));
-                Some(output)
+                Some(publish::servable(&built.output, None))
             }
             Err(reason) => {
                 self.transition(|s| s.fail(reason));
@@ -341,34 +349,30 @@ impl Actor {
         }
     }
 
-    /// Builds off the async runtime, on the rayon pool. `changes: None` reads the whole
-    /// site afresh. A panic in the builder becomes an error, and the next build starts
-    /// from scratch.
-    async fn build(&mut self, changes: Option<Vec<BuildChange>>) -> Result<Output, String> {
-        let mut builder = self.builder.take().unwrap_or_else(|| {
-            let options = BuildOptions {
-                drafts: self.config.drafts,
-                progress: Some(self.progress.clone()),
-            };
-            Builder::new(self.config.root.clone(), options)
-        });
+    /// The site's builder, made on first use (and again after a build was lost).
+    fn site(&mut self) -> &mut Site {
+        self.site.get_or_insert_with(|| {
+            let options = publish::options(&self.config, &self.progress, &self.cancel);
+            Site::open(self.config.root.clone(), options)
+        })
+    }
+
+    /// Builds off the async runtime, on the rayon pool. A panic in the builder becomes
+    /// an error, and the next build starts from scratch.
+    async fn build(&mut self, changes: Changes) -> Result<BuildResult, String> {
+        self.site();
+        let mut site = self.site.take().expect("made above");
         self.progress.reset();
         let (tx, rx) = tokio::sync::oneshot::channel();
         rayon::spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                builder.build(changes.as_deref())
-            }));
-            let _ = tx.send(result.map(|output| (builder, output)));
+            let result = site.build(changes);
+            let _ = tx.send((site, result));
         });
         match rx.await {
-            Ok(Ok((builder, output))) => {
-                self.builder = Some(builder);
-                Ok(output)
+            Ok((site, result)) => {
+                self.site = Some(site);
+                result.map_err(|failure| failure.to_string())
             }
-            Ok(Err(panic)) => Err(format!(
-                "the builder panicked: {}",
-                build::panic_message(&panic)
-            )),
             Err(_) => Err("the build was lost".to_string()),
         }
     }
@@ -385,7 +389,7 @@ impl Actor {
                 _ = &mut server => break,
                 command = self.commands.recv(), if handle_alive => match command {
                     Some(Command::Rebuild { done }) => {
-                        self.rebuild(&serving, None).await;
+                        self.rebuild(&serving, Changes::Everything).await;
                         let _ = done.send(());
                     }
                     None => {
@@ -441,55 +445,46 @@ impl Actor {
             }
             return;
         }
-        let has_content_dir = root.join("content").is_dir();
-        let whole_site = [root.clone()];
-        let kinds: Vec<(ChangeKind, &Path)> = match &paths {
-            Some(paths) => paths
-                .iter()
-                .map(|p| (classify(&root, p, has_content_dir), p.as_path()))
-                .filter(|(kind, _)| *kind != ChangeKind::Ignored)
-                .collect(),
-            None => vec![(ChangeKind::Root, whole_site[0].as_path())],
+        // The builder alone knows which paths are its sources.
+        let changes = match paths {
+            Some(paths) if !self.site().affects_output(&paths) => return,
+            Some(paths) => Changes::Paths(paths),
+            None => Changes::Everything,
         };
-        if kinds.is_empty() {
-            return;
-        }
-        tracing::debug!(changes = kinds.len(), "files changed");
-        self.rebuild(serving, Some(&kinds)).await;
+        tracing::debug!(?changes, "files changed");
+        self.rebuild(serving, changes).await;
     }
 
-    async fn rebuild(&mut self, serving: &Serving, changes: Option<&[(ChangeKind, &Path)]>) {
+    async fn rebuild(&mut self, serving: &Serving, changes: Changes) {
         if matches!(self.status.borrow().lifecycle, Lifecycle::Failed { .. }) {
             return;
         }
         self.transition(Lifecycle::begin_build);
-        let build_changes = changes.map(|changes| {
-            changes
-                .iter()
-                .map(|(kind, path)| BuildChange {
-                    kind: *kind,
-                    path: path.to_path_buf(),
-                })
-                .collect()
-        });
-        let token = self.token.clone();
+        let (token, cancel) = (self.token.clone(), self.cancel.clone());
         let result = tokio::select! {
-            () = token.cancelled() => return,
-            result = self.build(build_changes) => result,
+            () = token.cancelled() => {
+                cancel.cancel();
+                return;
+            }
+            result = self.build(changes) => result,
         };
         match result {
-            Ok(new) => {
-                let report = new.report.clone().expect("builds always report");
-                log_report(&report);
-                let css = changes.and_then(|changes| css_only(&self.config.root, changes));
+            Ok(built) => {
+                let report = publish::wire_report(&built.report);
+                publish::log_report(&built.report);
                 // Publish whole: a request sees the old build or the new one.
-                serving.output.send_replace(Arc::new(new));
+                let output = publish::servable(&built.output, Some(&serving.output.borrow()));
+                serving.output.send_replace(Arc::new(output));
                 self.live.send_modify(|live| {
                     live.generation += 1;
                     live.errors = live_errors(&report);
-                    (live.change, live.css) = match css {
-                        Some(urls) => (Change::Css, urls),
-                        None => (Change::Reload, Vec::new()),
+                    // The live-reload protocol has no per-page events yet: any change
+                    // but stylesheets reloads every open page.
+                    (live.change, live.css) = match built.reload {
+                        Reload::Styles(urls) => (Change::Css, urls),
+                        Reload::Full | Reload::Pages(_) | Reload::Nothing => {
+                            (Change::Reload, Vec::new())
+                        }
                     };
                 });
                 self.transition(|s| s.finish_build(report));
@@ -504,7 +499,7 @@ impl Actor {
                     .last_build()
                     .cloned()
                     .expect("a rebuild follows a finished build");
-                report.finished_at_ms = build::now_ms();
+                report.finished_at_ms = crate::clock::now_ms();
                 report.errors = vec![sited_proto::BuildError {
                     file: self.config.root.clone(),
                     line: None,
@@ -529,72 +524,6 @@ async fn changed(inbox: Option<&crate::watch::Inbox>) {
     }
 }
 
-/// If every change is a stylesheet, the URL paths they are served at.
-fn css_only(root: &Path, changes: &[(ChangeKind, &Path)]) -> Option<Vec<String>> {
-    if changes.is_empty() {
-        return None;
-    }
-    changes
-        .iter()
-        .map(|(kind, path)| {
-            let is_css = path.extension().is_some_and(|e| e == "css");
-            let base = match kind {
-                ChangeKind::Static => root.join("static"),
-                ChangeKind::Asset if root.join("content").is_dir() => root.join("content"),
-                ChangeKind::Asset => root.to_path_buf(),
-                _ => return None,
-            };
-            let rel = path.strip_prefix(base).ok().filter(|_| is_css)?;
-            Some(format!("/{}", rel.to_str()?.replace('\\', "/")))
-        })
-        .collect()
-}
-
 fn live_errors(report: &BuildReport) -> Vec<LiveError> {
     report.errors.iter().map(LiveError::from).collect()
-}
-
-fn log_report(report: &BuildReport) {
-    for error in &report.errors {
-        tracing::warn!(%error, "build error");
-    }
-    tracing::info!(
-        pages = report.pages,
-        files = report.files,
-        errors = report.errors.len(),
-        ms = report.duration_ms,
-        "built"
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stylesheet_only_changes_are_recognised() {
-        let root = Path::new("/nonexistent-site");
-        let css = root.join("static/custom.css");
-        let page = root.join("content/a.md");
-        assert_eq!(
-            css_only(root, &[(ChangeKind::Static, css.as_path())]),
-            Some(vec!["/custom.css".to_string()])
-        );
-        assert_eq!(
-            css_only(
-                root,
-                &[
-                    (ChangeKind::Static, css.as_path()),
-                    (ChangeKind::Markdown, page.as_path())
-                ]
-            ),
-            None
-        );
-        let logo = root.join("static/logo.png");
-        assert_eq!(
-            css_only(root, &[(ChangeKind::Static, logo.as_path())]),
-            None
-        );
-        assert_eq!(css_only(root, &[]), None);
-    }
 }

@@ -1,23 +1,14 @@
 //! Links between sources: relative Markdown links (`../guide/intro.md#setup`) become the
-//! URLs of the pages they name, relative file links become absolute (a page is served
-//! one level deeper than its source file), and URL paths are encoded and decoded.
+//! URLs of the pages they name, and relative file links become absolute (a page is served
+//! one level deeper than its source file).
 
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::Cell;
 use std::path::{Component, Path, PathBuf};
 
-use super::is_markdown;
 use super::markdown::LinkResolver;
-
-/// The URL of a file served as it is: its path relative to the content or static dir.
-pub fn file_url(rel: &Path) -> String {
-    let mut url = String::new();
-    for part in rel.components() {
-        url.push('/');
-        url.push_str(&part.as_os_str().to_string_lossy());
-    }
-    url
-}
+use crate::load::walk::is_markdown;
+use crate::url::{encode_path, file_url, percent_decode};
 
 /// Resolves a page's relative links against the source tree.
 #[derive(Debug)]
@@ -89,40 +80,6 @@ fn normalize(path: &Path) -> Option<PathBuf> {
         }
     }
     Some(out)
-}
-
-/// Decodes `%XX` escapes; `None` if the result is not UTF-8.
-pub fn percent_decode(input: &str) -> Option<String> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Percent-encodes a URL path for an `href`: everything but unreserved characters,
-/// `/` and a few harmless sub-delimiters.
-pub fn encode_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        if byte.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub fn highlight(lang: &str, code: &str) -> Option<String> {
             .parse_html_for_line_which_includes_newline(line)
             .ok()?;
     }
-    let lang = super::templates::escape_html(lang);
+    let lang = crate::html::escape(lang);
     Some(format!(
         "<pre class=\"hl-code\"><code class=\"language-{lang}\">{}</code></pre>\n",
         generator.finalize()

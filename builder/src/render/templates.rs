@@ -6,14 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use minijinja::{Environment, ErrorKind};
-use sited_proto::BuildError;
 
+use crate::load::walk::is_ignored_name;
+use crate::report::Diagnostic;
 use crate::theme;
-
-/// Set (to anything) in the daemon's environment to give templates a
-/// `sited_test_panic(message)` function that panics: the end-to-end tests use it to
-/// prove that a renderer panic is one page's error and nothing more.
-pub const PANIC_TRIGGER_ENV: &str = "SITED_TEST_PANIC_FUNCTION";
 
 /// A loaded template set and where each template came from.
 #[derive(Debug)]
@@ -27,10 +23,12 @@ pub struct Templates {
 impl Templates {
     /// Loads the theme, then the site's overrides. A template that does not parse is
     /// reported and left out; the theme's version of it is used instead, if any.
+    /// `test_panic_function` adds `sited_test_panic` ([`Options`](crate::Options)).
     pub fn load(
         templates_dir: Option<&Path>,
         root: &Path,
-        errors: &mut Vec<BuildError>,
+        test_panic_function: bool,
+        errors: &mut Vec<Diagnostic>,
     ) -> Templates {
         let mut env = Environment::new();
         // Block tags on lines of their own leave no blank lines behind.
@@ -55,14 +53,14 @@ impl Templates {
             Some(text)
                 if *state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() =>
             {
-                out.write_str(&escape_html(text))
+                out.write_str(&crate::html::escape(text))
                     .map_err(minijinja::Error::from)
             }
             _ => minijinja::escape_formatter(out, state, value),
         });
         // Test-only trigger for S9/panic isolation: a template function that panics. Real
         // templates cannot make minijinja panic, so the tests need a way to.
-        if std::env::var_os(PANIC_TRIGGER_ENV).is_some() {
+        if test_panic_function {
             env.add_function("sited_test_panic", |message: String| -> String {
                 panic!("{message}")
             });
@@ -84,12 +82,10 @@ impl Templates {
                 let source = match fs::read_to_string(&path) {
                     Ok(source) => source,
                     Err(error) => {
-                        errors.push(BuildError {
-                            file: path.strip_prefix(root).unwrap_or(&path).to_path_buf(),
-                            line: None,
-                            column: None,
-                            message: format!("cannot read template: {error}"),
-                        });
+                        errors.push(Diagnostic::error(
+                            path.strip_prefix(root).unwrap_or(&path),
+                            format!("cannot read template: {error}"),
+                        ));
                         continue;
                     }
                 };
@@ -114,8 +110,8 @@ impl Templates {
         self.env.get_template(name).is_ok()
     }
 
-    /// Turns a minijinja error into a build error naming the template file and line.
-    pub fn error(&self, error: &minijinja::Error) -> BuildError {
+    /// Turns a minijinja error into a diagnostic naming the template file and line.
+    pub fn error(&self, error: &minijinja::Error) -> Diagnostic {
         // The innermost error knows the template and line where things went wrong; an
         // `include`/`extends` wraps it.
         let mut source: &minijinja::Error = error;
@@ -134,29 +130,8 @@ impl Templates {
             Some(detail) => format!("{}: {detail}", kind_text(source.kind())),
             None => kind_text(source.kind()).to_string(),
         };
-        BuildError {
-            file,
-            line: source.line().map(|line| line as u32),
-            column: None,
-            message,
-        }
+        Diagnostic::error(file, message).at(source.line().map(|line| line as u32), None)
     }
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 fn kind_text(kind: ErrorKind) -> String {
@@ -179,7 +154,7 @@ fn collect_templates(dir: &Path, rel: &Path, out: &mut Vec<(String, PathBuf)>) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if crate::build::content::is_ignored_name(name) {
+        if is_ignored_name(name) {
             continue;
         }
         let path = entry.path();
@@ -203,7 +178,7 @@ mod tests {
         fs::create_dir(&dir).unwrap();
         fs::write(dir.join("page.html"), "CUSTOM {{ page.title }}").unwrap();
         let mut errors = Vec::new();
-        let templates = Templates::load(Some(&dir), site.path(), &mut errors);
+        let templates = Templates::load(Some(&dir), site.path(), false, &mut errors);
         assert!(errors.is_empty(), "{errors:?}");
         let out = templates
             .env()
@@ -218,7 +193,7 @@ mod tests {
     #[test]
     fn html_is_escaped_but_urls_stay_readable() {
         let mut errors = Vec::new();
-        let mut templates = Templates::load(None, Path::new("/"), &mut errors);
+        let mut templates = Templates::load(None, Path::new("/"), false, &mut errors);
         templates
             .env
             .add_template("t.html", "<a href=\"{{ url }}\">{{ text }}</a>")
@@ -239,7 +214,7 @@ mod tests {
         fs::create_dir(&dir).unwrap();
         fs::write(dir.join("page.html"), "line one\n{% if %}\n").unwrap();
         let mut errors = Vec::new();
-        let templates = Templates::load(Some(&dir), site.path(), &mut errors);
+        let templates = Templates::load(Some(&dir), site.path(), false, &mut errors);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].file, PathBuf::from("templates/page.html"));
         assert_eq!(errors[0].line, Some(2));

@@ -23,7 +23,7 @@ pub fn stylesheet() -> bytes::Bytes {
     static FULL: std::sync::LazyLock<bytes::Bytes> = std::sync::LazyLock::new(|| {
         bytes::Bytes::from(format!(
             "{STYLESHEET}{}",
-            *crate::build::highlight::STYLESHEET
+            *crate::render::highlight::STYLESHEET
         ))
     });
     FULL.clone()

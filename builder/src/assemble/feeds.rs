@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::context::Summary;
-use super::templates::escape_html;
+use crate::context::Summary;
+use crate::html::escape as escape_html;
 
 /// Entries per feed.
 pub const FEED_ENTRIES: usize = 20;

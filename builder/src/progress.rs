@@ -4,7 +4,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sited_proto::BuildProgress;
+/// Pages rendered so far out of the pages the build renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    pub done: usize,
+    pub total: usize,
+}
 
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -38,10 +43,10 @@ impl Progress {
     }
 
     /// Where the build is; `None` before it knows its number of pages.
-    pub fn get(&self) -> Option<BuildProgress> {
+    pub fn get(&self) -> Option<Count> {
         let total = self.total.load(Ordering::Relaxed);
         let done = self.done.load(Ordering::Relaxed).min(total);
-        (total > 0).then_some(BuildProgress { done, total })
+        (total > 0).then_some(Count { done, total })
     }
 }
 
@@ -69,7 +74,7 @@ mod tests {
         );
         progress.start(3);
         drop(progress.counter());
-        assert_eq!(progress.get(), Some(BuildProgress { done: 1, total: 3 }));
+        assert_eq!(progress.get(), Some(Count { done: 1, total: 3 }));
         progress.reset();
         assert_eq!(progress.get(), None, "a new build starts from nothing");
     }

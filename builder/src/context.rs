@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::markdown::TocEntry;
+use crate::render::markdown::TocEntry;
 
 /// A page's own part of its context: everything that depends on its file alone.
 #[derive(Debug, Clone, Serialize)]
@@ -131,11 +131,11 @@ impl Hash for SectionCtx<'_> {
 }
 
 /// `site`, the same for every page of one build.
-#[derive(Debug, Serialize)]
-pub struct SiteCtx<'a> {
-    pub title: &'a str,
-    pub description: Option<&'a str>,
-    pub base_url: &'a str,
+#[derive(Debug, Default, Serialize)]
+pub struct SiteCtx {
+    pub title: String,
+    pub description: Option<String>,
+    pub base_url: String,
     pub has_custom_css: bool,
     pub sections: Vec<Link>,
     pub recent_pages: Vec<Summary>,
@@ -143,10 +143,10 @@ pub struct SiteCtx<'a> {
     pub feed_url: Option<String>,
     pub tags: Vec<TagLink>,
     /// Comes from `site.toml`, which only changes with a full rebuild: not hashed.
-    pub extra: &'a toml::Table,
+    pub extra: toml::Table,
 }
 
-impl Hash for SiteCtx<'_> {
+impl Hash for SiteCtx {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.title.hash(state);
         self.description.hash(state);

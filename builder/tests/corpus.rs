@@ -3,18 +3,14 @@
 //! images, mdBook-style links). Every page builds, and every internal link of the book
 //! resolves to something that was built.
 
+mod common;
+
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use sited::build::{self, Body, BuildOptions, Output};
-
-fn corpus(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(name);
-    assert!(path.is_dir(), "the corpus is missing at {}", path.display());
-    path
-}
+use common::{corpus, text};
+use sited_builder::url::percent_decode;
+use sited_builder::{Body, Options, build_once};
 
 fn count_markdown(dir: &Path) -> usize {
     std::fs::read_dir(dir)
@@ -31,30 +27,23 @@ fn count_markdown(dir: &Path) -> usize {
         .sum()
 }
 
-fn text(output: &Output, url: &str) -> Option<String> {
-    match &output.get(url)?.body {
-        Body::Memory(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-        Body::File(_) => Some(String::new()),
-    }
-}
-
 #[test]
 fn tldr_builds_every_page_without_an_error() {
     let root = corpus("tldr");
     let pages = count_markdown(&root.join("content"));
     assert_eq!(pages, 7425);
-    let output = build::build(&root, &BuildOptions::default());
-    let report = output.report.clone().unwrap();
+    let built = build_once(&root, Options::default()).unwrap();
+    let (output, report) = (&built.output, &built.report);
     assert!(
-        report.errors.is_empty(),
+        report.diagnostics.is_empty(),
         "{:#?}",
-        &report.errors[..report.errors.len().min(10)]
+        &report.diagnostics[..report.diagnostics.len().min(10)]
     );
     // Every page, plus a listing per platform folder, the home page and the 404.
     let html: Vec<&String> = output
         .resources
         .iter()
-        .filter(|(_, r)| r.content_type.starts_with("text/html"))
+        .filter(|(_, r)| r.is_html())
         .map(|(url, _)| url)
         .collect();
     let sections = std::fs::read_dir(root.join("content"))
@@ -62,7 +51,7 @@ fn tldr_builds_every_page_without_an_error() {
         .filter(|e| e.as_ref().unwrap().path().is_dir())
         .count();
     assert_eq!(html.len(), pages + sections + 2, "one page per file");
-    let tar = text(&output, "/common/tar/").unwrap();
+    let tar = text(output, "/common/tar/").unwrap();
     assert!(
         tar.contains("<h1 class=\"page-title\">tar</h1>"),
         "title from the first heading"
@@ -71,7 +60,7 @@ fn tldr_builds_every_page_without_an_error() {
     // Odd file names still get a page: `[.md` is the `[` command.
     assert!(output.get("/common/[/").is_some());
     assert!(
-        text(&output, "/common/_./").unwrap().contains("alias of"),
+        text(output, "/common/_./").unwrap().contains("alias of"),
         "the `.` command"
     );
 }
@@ -105,9 +94,9 @@ fn ids(html: &str) -> HashSet<String> {
 #[test]
 fn the_rust_book_builds_and_every_internal_link_resolves() {
     let root = corpus("rust-book");
-    let output = build::build(&root, &BuildOptions::default());
-    let report = output.report.clone().unwrap();
-    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    let built = build_once(&root, Options::default()).unwrap();
+    let (output, report) = (&built.output, &built.report);
+    assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
     assert!(
         report.pages >= count_markdown(&root.join("content")),
         "{report:?}"
@@ -121,7 +110,7 @@ fn the_rust_book_builds_and_every_internal_link_resolves() {
     assert!(image.content_type.starts_with("image/svg+xml"));
 
     // Code is highlighted.
-    let chapter = text(&output, "/ch03-02-data-types/").unwrap();
+    let chapter = text(output, "/ch03-02-data-types/").unwrap();
     assert!(
         chapter.contains("<code class=\"language-rust\">"),
         "highlighted Rust"
@@ -131,10 +120,10 @@ fn the_rust_book_builds_and_every_internal_link_resolves() {
     let mut checked = 0;
     let mut leaving = 0;
     for (url, resource) in &output.resources {
-        if !resource.content_type.starts_with("text/html") || url == "/404.html" {
+        if !resource.is_html() || url == "/404.html" {
             continue;
         }
-        let html = text(&output, url).unwrap();
+        let html = text(output, url).unwrap();
         for link in links(&html) {
             if link.contains("://") || link.starts_with("mailto:") || link.starts_with("//") {
                 continue;
@@ -150,9 +139,9 @@ fn the_rust_book_builds_and_every_internal_link_resolves() {
             let target = if path.is_empty() {
                 url.clone()
             } else if path.starts_with('/') {
-                build::percent_decode(path).unwrap()
+                percent_decode(path).unwrap()
             } else {
-                format!("{url}{}", build::percent_decode(path).unwrap())
+                format!("{url}{}", percent_decode(path).unwrap())
             };
             let target = if output.get(&target).is_some() {
                 target
@@ -163,7 +152,7 @@ fn the_rust_book_builds_and_every_internal_link_resolves() {
                 continue;
             };
             if !fragment.is_empty() {
-                let page = text(&output, &target).unwrap_or_default();
+                let page = text(output, &target).unwrap_or_default();
                 if !ids(&page).contains(fragment) {
                     broken.push(format!("{url}: {link} (no #{fragment} there)"));
                 }

@@ -7,6 +7,8 @@ use std::collections::HashSet;
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 
+use crate::url::slugify;
+
 /// One heading in a page's table of contents.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct TocEntry {
@@ -51,60 +53,28 @@ pub fn render(
     strip_title: &dyn Fn(&str) -> bool,
 ) -> Rendered {
     let mut events: Vec<Event<'_>> = Parser::new_ext(body, options()).collect();
-    let mut rendered = Rendered::default();
-    let mut used_ids = HashSet::new();
-    let mut first_block = true;
-    let mut strip_range = None;
+    let mut walk = Walk {
+        rendered: Rendered::default(),
+        used_ids: HashSet::new(),
+        first_block: true,
+        strip: None,
+    };
     let mut i = 0;
     while i < events.len() {
         match &events[i] {
-            Event::Start(Tag::Heading { level, id, .. }) => {
-                let level = *level;
-                let explicit = id.clone();
-                let end = find_end(&events, i);
-                let text = plain_text(&events[i + 1..end]);
-                let id = unique_id(
-                    explicit
-                        .map(|id| id.to_string())
-                        .unwrap_or_else(|| slugify(&text)),
-                    &mut used_ids,
-                );
-                if first_block {
-                    if strip_title(&text) {
-                        strip_range = Some((i..end + 1, id.clone()));
-                    }
-                    rendered.leading_heading = Some(text.clone());
-                }
-                // A stripped title is the page's title: not text, not a TOC entry.
-                let stripped = strip_range
-                    .as_ref()
-                    .is_some_and(|(range, _)| range.start == i);
-                if !stripped {
-                    rendered.word_count += text.split_whitespace().count();
-                }
-                if !stripped && (HeadingLevel::H2..=HeadingLevel::H4).contains(&level) {
-                    rendered.toc.push(TocEntry {
-                        level: level as u8,
-                        id: id.clone(),
-                        title: text,
-                    });
-                }
-                if let Event::Start(Tag::Heading { id: slot, .. }) = &mut events[i] {
-                    *slot = Some(CowStr::from(id));
-                }
-                first_block = false;
-                i = end + 1;
+            Event::Start(Tag::Heading { .. }) => {
+                i = walk.heading(&mut events, i, strip_title);
                 continue;
             }
             Event::Start(Tag::Paragraph) => {
                 let end = find_end(&events, i);
-                if rendered.summary.is_none() {
+                if walk.rendered.summary.is_none() {
                     let text = plain_text(&events[i + 1..end]);
                     if !text.trim().is_empty() {
-                        rendered.summary = Some(truncate_words(&text, 200));
+                        walk.rendered.summary = Some(truncate_words(&text, 200));
                     }
                 }
-                first_block = false;
+                walk.first_block = false;
             }
             Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
                 if let Some(new) = links.resolve(dest_url) {
@@ -117,7 +87,7 @@ pub fn render(
                 }
             }
             Event::Text(text) => {
-                rendered.word_count += text.split_whitespace().count();
+                walk.rendered.word_count += text.split_whitespace().count();
             }
             Event::Html(html) | Event::InlineHtml(html) => {
                 // Raw `<img src="img/x.png">` resolves like `![](img/x.png)`.
@@ -130,21 +100,81 @@ pub fn render(
                     }
                 }
             }
-            Event::Start(_) => first_block = false,
+            Event::Start(_) => walk.first_block = false,
             _ => {}
         }
         i += 1;
     }
-    if let Some((range, id)) = strip_range {
+    let mut rendered = walk.rendered;
+    if let Some((range, id)) = walk.strip {
         // The heading goes (the template prints the title) but its anchor stays: other
         // pages link to `page#title`.
-        let anchor = format!("<a id=\"{}\"></a>\n", super::templates::escape_html(&id));
+        let anchor = format!("<a id=\"{}\"></a>\n", crate::html::escape(&id));
         events.splice(range, [Event::Html(CowStr::from(anchor))]);
     }
     let mut html = String::with_capacity(body.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, highlight_code(events).into_iter());
     rendered.html = html;
     rendered
+}
+
+/// What one pass over a document's events has gathered so far.
+struct Walk {
+    rendered: Rendered,
+    used_ids: HashSet<String>,
+    /// No block has been seen yet: a heading now opens the document.
+    first_block: bool,
+    /// The events of the opening heading to take out, and its id.
+    strip: Option<(std::ops::Range<usize>, String)>,
+}
+
+impl Walk {
+    /// Takes in the heading that starts at `events[i]`: its unique id (written back into
+    /// the event), its words and table-of-contents entry, whether it is the title.
+    /// Returns the index after the heading.
+    fn heading(
+        &mut self,
+        events: &mut [Event<'_>],
+        i: usize,
+        strip_title: &dyn Fn(&str) -> bool,
+    ) -> usize {
+        let Event::Start(Tag::Heading { level, id, .. }) = &events[i] else {
+            unreachable!("called on a heading");
+        };
+        let (level, explicit) = (*level, id.clone());
+        let end = find_end(events, i);
+        let text = plain_text(&events[i + 1..end]);
+        let id = unique_id(
+            explicit
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| slugify(&text)),
+            &mut self.used_ids,
+        );
+        let mut stripped = false;
+        if self.first_block {
+            if strip_title(&text) {
+                self.strip = Some((i..end + 1, id.clone()));
+                stripped = true;
+            }
+            self.rendered.leading_heading = Some(text.clone());
+        }
+        // A stripped title is the page's title: not text, not a TOC entry.
+        if !stripped {
+            self.rendered.word_count += text.split_whitespace().count();
+            if (HeadingLevel::H2..=HeadingLevel::H4).contains(&level) {
+                self.rendered.toc.push(TocEntry {
+                    level: level as u8,
+                    id: id.clone(),
+                    title: text,
+                });
+            }
+        }
+        if let Event::Start(Tag::Heading { id: slot, .. }) = &mut events[i] {
+            *slot = Some(CowStr::from(id));
+        }
+        self.first_block = false;
+        end + 1
+    }
 }
 
 /// Replaces fenced code blocks in a known language by their highlighted HTML.
@@ -255,20 +285,6 @@ fn truncate_words(text: &str, max_chars: usize) -> String {
     let cut: String = text.chars().take(max_chars).collect();
     let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
     format!("{}…", cut.trim_end_matches([',', ';', ':', '.']))
-}
-
-/// GitHub-style anchor: lowercase, alphanumerics kept (any script), spaces and dashes to
-/// `-`, other punctuation dropped.
-pub fn slugify(text: &str) -> String {
-    let mut slug = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_alphanumeric() || c == '_' {
-            slug.extend(c.to_lowercase());
-        } else if c == ' ' || c == '-' {
-            slug.push('-');
-        }
-    }
-    slug
 }
 
 fn unique_id(base: String, used: &mut HashSet<String>) -> String {
@@ -428,11 +444,5 @@ mod tests {
             ["scalars"],
             "the title is not in its own table of contents"
         );
-    }
-
-    #[test]
-    fn slugify_keeps_letters_of_any_script() {
-        assert_eq!(slugify("Héllo Wörld: 2!"), "héllo-wörld-2");
-        assert_eq!(slugify("`Result<T, E>`"), "resultt-e");
     }
 }

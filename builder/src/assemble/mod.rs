@@ -1,0 +1,105 @@
+//! Phase 4, assemble: the output map. The theme's stylesheet, the files served as they
+//! are (assets beside the content, then `static/`, which wins), the rendered pages, the
+//! sitemap and the Atom feeds (the site's newest dated pages, and each section's).
+
+pub mod feeds;
+
+use std::sync::{Arc, LazyLock};
+
+use bytes::Bytes;
+
+use crate::context::Summary;
+use crate::load::Sources;
+use crate::output::{Output, Resource};
+use crate::render::{Job, JobCtx};
+use crate::report::Diagnostic;
+use crate::theme;
+use crate::tree::Tree;
+use crate::url::{encode_path, file_url};
+
+static XML: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("application/xml; charset=utf-8"));
+static ATOM: LazyLock<Arc<str>> =
+    LazyLock::new(|| Arc::from("application/atom+xml; charset=utf-8"));
+
+/// The output of a build whose pages are `pages` (the HTML of `jobs` held in memory). A
+/// file that cannot be read adds a diagnostic.
+pub fn output(
+    tree: &Tree,
+    jobs: &[Job<'_>],
+    sources: &Sources,
+    pages: Vec<(String, Resource)>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Output {
+    let mut output = Output::default();
+    output
+        .resources
+        .reserve(pages.len() + sources.assets.len() + sources.statics.len() + 8);
+    output.resources.insert(
+        theme::STYLESHEET_URL.to_string(),
+        Resource::memory(theme::stylesheet(), Arc::from("text/css; charset=utf-8")),
+    );
+    for source in sources.assets.iter().chain(&sources.statics) {
+        match Resource::file(source.path.clone()) {
+            Ok(resource) => {
+                output.resources.insert(file_url(&source.rel), resource);
+            }
+            Err(error) => diagnostics.push(Diagnostic::error(
+                sources.layout.display_path(&source.path),
+                format!("cannot read: {error}"),
+            )),
+        }
+    }
+    output.resources.extend(pages);
+    let base = &sources.layout.config.base_url;
+    output
+        .resources
+        .insert("/sitemap.xml".into(), sitemap(jobs, tree, base));
+    add_feeds(&mut output, tree, base, &sources.layout.config.title);
+    output
+}
+
+/// Every page with a context of its own (not the 404 page), with its date.
+fn sitemap(jobs: &[Job<'_>], tree: &Tree, base: &str) -> Resource {
+    let mut entries: Vec<(&str, Option<&str>)> = jobs
+        .iter()
+        .filter(|job| !matches!(job.ctx, JobCtx::Plain))
+        .map(|job| {
+            let date = match &job.ctx {
+                JobCtx::Page(i) => tree.page(*i).date.as_deref(),
+                _ => None,
+            };
+            (job.url.as_str(), date)
+        })
+        .collect();
+    entries.sort_unstable();
+    Resource::memory(Bytes::from(feeds::sitemap(base, &entries)), XML.clone())
+}
+
+/// The site's feed (when it has dated pages) and each section's.
+fn add_feeds(output: &mut Output, tree: &Tree, base: &str, site_title: &str) {
+    if let Some(feed_url) = &tree.site.feed_url {
+        let entries: Vec<&Summary> = tree.site.recent_pages.iter().collect();
+        let feed = feeds::atom(base, feed_url, site_title, &entries);
+        output.resources.insert(
+            feed_url.clone(),
+            Resource::memory(Bytes::from(feed), ATOM.clone()),
+        );
+    }
+    for section in tree.placed.sections.values().filter(|s| !s.is_home()) {
+        let mut dated: Vec<&Summary> = tree
+            .listing(&section.pages)
+            .into_iter()
+            .filter(|s| s.date.is_some())
+            .collect();
+        if dated.is_empty() {
+            continue;
+        }
+        dated.sort_by(|a, b| b.date.cmp(&a.date));
+        let feed_url = format!("{}atom.xml", section.url);
+        let title = format!("{} – {site_title}", section.title);
+        let feed = feeds::atom(base, &encode_path(&feed_url), &title, &dated);
+        output
+            .resources
+            .insert(feed_url, Resource::memory(Bytes::from(feed), ATOM.clone()));
+    }
+}

@@ -1,0 +1,223 @@
+//! Phase 1, load: find the site's sources (its [layout] and the [walk] of its folders) and
+//! read each Markdown file's [front matter](frontmatter), in parallel. A file that cannot
+//! be read becomes a diagnostic; the build goes on without it.
+//!
+//! What was found and read is kept between builds: a rebuild walks again only the folders
+//! whose files came or went, and reads again only the files that changed.
+
+pub mod frontmatter;
+pub mod layout;
+pub mod walk;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::options::Cancel;
+use crate::report::{Diagnostic, Failure};
+use frontmatter::FrontMatter;
+use layout::Layout;
+use walk::{Source, is_markdown};
+
+/// Every source file of a site, as the last walk found them.
+#[derive(Debug)]
+pub struct Sources {
+    pub layout: Layout,
+    /// Problems with `site.toml`, reported by every build until it changes.
+    config_errors: Vec<Diagnostic>,
+    /// Markdown files under the content directory.
+    pub markdown: Vec<Source>,
+    /// Other files under the content directory, served as they are.
+    pub assets: Vec<Source>,
+    walk_errors: Vec<Diagnostic>,
+    /// Files under `static/`, served as they are (and winning over assets).
+    pub statics: Vec<Source>,
+    static_errors: Vec<Diagnostic>,
+}
+
+impl Sources {
+    /// Reads the layout and walks every folder.
+    pub fn discover(root: &Path, exclude: &[PathBuf]) -> io::Result<Sources> {
+        let mut config_errors = Vec::new();
+        let layout = Layout::discover(root, exclude, &mut config_errors)?;
+        let mut sources = Sources {
+            layout,
+            config_errors,
+            markdown: Vec::new(),
+            assets: Vec::new(),
+            walk_errors: Vec::new(),
+            statics: Vec::new(),
+            static_errors: Vec::new(),
+        };
+        sources.rewalk_content();
+        sources.rewalk_static();
+        Ok(sources)
+    }
+
+    /// Walks the content directory again (files came or went).
+    pub fn rewalk_content(&mut self) {
+        self.walk_errors.clear();
+        let files = self.layout.content_files(&mut self.walk_errors);
+        (self.markdown, self.assets) = files.into_iter().partition(|f| is_markdown(&f.rel));
+    }
+
+    /// Walks `static/` again (which may have appeared or gone too).
+    pub fn rewalk_static(&mut self) {
+        self.layout.refresh_dirs();
+        self.static_errors.clear();
+        self.statics = self.layout.static_files(&mut self.static_errors);
+    }
+
+    /// What the walk and the config had to say, reported by every build until fixed.
+    pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.config_errors
+            .iter()
+            .chain(&self.walk_errors)
+            .chain(&self.static_errors)
+    }
+
+    /// Whether `static/custom.css` exists (the theme links it).
+    pub fn has_custom_css(&self) -> bool {
+        self.statics
+            .iter()
+            .any(|s| s.rel == Path::new("custom.css"))
+    }
+}
+
+/// A Markdown file after its front matter was read.
+#[derive(Debug)]
+pub struct Parsed {
+    pub source: Source,
+    pub fm: FrontMatter,
+    pub extra: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// Emptied once rendered by one-shot builds, which keep no sources for a rebuild
+    /// (it keeps the peak memory of a big one-shot build down).
+    pub body: Mutex<String>,
+}
+
+impl Parsed {
+    /// The file's directory, relative to the content directory.
+    pub fn dir(&self) -> &Path {
+        self.source.rel.parent().unwrap_or(Path::new(""))
+    }
+
+    /// The file name without its extension.
+    pub fn stem(&self) -> std::borrow::Cow<'_, str> {
+        self.source
+            .rel
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+    }
+
+    /// Frees the Markdown body (see [`Parsed::body`]).
+    pub fn drop_body(&self) {
+        std::mem::take(&mut *self.body.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+/// Reads one Markdown file and splits off its front matter.
+pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
+    let file = layout.display_path(&source.path);
+    let text = std::fs::read(&source.path)
+        .map_err(|error| Diagnostic::error(&file, format!("cannot read: {error}")))?;
+    let text = String::from_utf8(text).map_err(|error| {
+        let offset = error.utf8_error().valid_up_to();
+        let line = error.as_bytes()[..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u32
+            + 1;
+        Diagnostic::error(&file, "not valid UTF-8").at(Some(line), None)
+    })?;
+    let split = frontmatter::split(&text).map_err(|error| {
+        Diagnostic::error(&file, error.message).at(Some(error.line), error.column)
+    })?;
+    let mut fm = split.front_matter;
+    let extra = Arc::new(std::mem::take(&mut fm.extra));
+    Ok(Parsed {
+        fm,
+        extra,
+        body: Mutex::new(split.body.to_string()),
+        source,
+    })
+}
+
+/// Every Markdown file read so far: source path → its front matter and body, or why it
+/// could not be read.
+#[derive(Debug, Default)]
+pub struct ParsedFiles(HashMap<PathBuf, Result<Arc<Parsed>, Diagnostic>>);
+
+impl ParsedFiles {
+    /// Reads every Markdown file of `sources` not read yet, in parallel.
+    pub fn read_new(&mut self, sources: &Sources, cancel: &Cancel) -> Result<(), Failure> {
+        let unread: Vec<&Source> = sources
+            .markdown
+            .iter()
+            .filter(|s| !self.0.contains_key(&s.path))
+            .collect();
+        let fresh: Vec<(PathBuf, Result<Arc<Parsed>, Diagnostic>)> = unread
+            .into_par_iter()
+            .filter(|_| !cancel.is_cancelled())
+            .map(|source| {
+                let parsed = parse(&sources.layout, source.clone()).map(Arc::new);
+                (source.path.clone(), parsed)
+            })
+            .collect();
+        if cancel.is_cancelled() {
+            return Err(Failure::Cancelled);
+        }
+        self.0.extend(fresh);
+        Ok(())
+    }
+
+    /// The pages to build, in source order: drafts are left out unless asked for; a file
+    /// that could not be read adds its diagnostic and is listed in the second vector.
+    pub fn pages<'s>(
+        &self,
+        sources: &'s Sources,
+        drafts: bool,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> (Vec<Arc<Parsed>>, Vec<&'s Path>) {
+        let mut pages = Vec::with_capacity(sources.markdown.len());
+        let mut broken = Vec::new();
+        for source in &sources.markdown {
+            match &self.0[&source.path] {
+                Ok(page) if page.fm.draft && !drafts => {}
+                Ok(page) => pages.push(page.clone()),
+                Err(error) => {
+                    diagnostics.push(error.clone());
+                    broken.push(source.path.as_path());
+                }
+            }
+        }
+        (pages, broken)
+    }
+
+    pub fn get(&self, path: &Path) -> Option<&Result<Arc<Parsed>, Diagnostic>> {
+        self.0.get(path)
+    }
+
+    pub fn contains(&self, path: &Path) -> bool {
+        self.0.contains_key(path)
+    }
+
+    pub fn insert(&mut self, parsed: Arc<Parsed>) {
+        self.0.insert(parsed.source.path.clone(), Ok(parsed));
+    }
+
+    /// Forgets a file so that the next build reads it again.
+    pub fn forget(&mut self, path: &Path) {
+        self.0.remove(path);
+    }
+
+    /// Forgets files the last walk did not find.
+    pub fn retain_present(&mut self, sources: &Sources) {
+        let present: rustc_hash::FxHashSet<&PathBuf> =
+            sources.markdown.iter().map(|s| &s.path).collect();
+        self.0.retain(|path, _| present.contains(path));
+    }
+}

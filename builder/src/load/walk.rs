@@ -1,0 +1,195 @@
+//! The walk that finds a site's sources: which files are Markdown, which are served as
+//! they are, and which are ignored (hidden files, editor droppings, symlinks that leave
+//! the site, paths the site was told to exclude).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::report::Diagnostic;
+
+use super::layout::Layout;
+
+/// A file found by the walk, with its path relative to the directory walked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub rel: PathBuf,
+}
+
+/// Files and directories no site means to publish: hidden ones and the temp files
+/// editors leave while saving (vim's `.swp`/`4913`/`~`, emacs' `.#x`/`#x#`, JetBrains'
+/// `___jb_tmp___`, generic `.tmp`).
+pub fn is_ignored_name(name: &str) -> bool {
+    // `..md` is not hidden: it is the page for the `.` command (tldr has one).
+    let hidden = name.starts_with('.') && !(name.starts_with("..") && name.len() > 2);
+    hidden
+        || name.ends_with('~')
+        || name == "4913"
+        || name.ends_with(".swp")
+        || name.ends_with(".swx")
+        || name.ends_with(".tmp")
+        || name.ends_with("___jb_tmp___")
+        || name.ends_with("___jb_old___")
+        || (name.starts_with('#') && name.ends_with('#'))
+}
+
+/// Whether a file is a page (or a section's own text) rather than a file served as is.
+pub fn is_markdown(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("md" | "markdown")
+    )
+}
+
+/// Every file under `dir` (sorted by relative path), skipping `skip_at_top` names directly
+/// in it.
+pub fn files(
+    layout: &Layout,
+    dir: &Path,
+    skip_at_top: &[&str],
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Source> {
+    let mut files = Vec::new();
+    walk(layout, dir, Path::new(""), skip_at_top, &mut files, errors);
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    files
+}
+
+fn walk(
+    layout: &Layout,
+    dir: &Path,
+    rel: &Path,
+    skip: &[&str],
+    out: &mut Vec<Source>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            errors.push(Diagnostic::error(
+                layout.display_path(dir),
+                format!("cannot read directory: {error}"),
+            ));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name_str) = name.to_str() else {
+            errors.push(Diagnostic::error(
+                layout.display_path(&entry.path()),
+                "file name is not valid UTF-8; skipped",
+            ));
+            continue;
+        };
+        let path = entry.path();
+        if is_ignored_name(name_str) || skip.contains(&name_str) || layout.is_excluded(&path) {
+            continue;
+        }
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        let (is_dir, is_file) = if file_type.is_symlink() {
+            // Follow a link only when its target stays inside the site: a link to
+            // ~/.ssh must never become servable.
+            match path.canonicalize() {
+                Ok(target) if target.starts_with(&layout.root) => {
+                    (target.is_dir(), target.is_file())
+                }
+                _ => {
+                    tracing::warn!(path = %path.display(), "skipping symlink that leaves the site");
+                    continue;
+                }
+            }
+        } else {
+            (file_type.is_dir(), file_type.is_file())
+        };
+        let child_rel = rel.join(&name);
+        if is_dir {
+            // Symlinked directories are not descended into: they could loop.
+            if !file_type.is_symlink() {
+                walk(layout, &path, &child_rel, &[], out, errors);
+            }
+        } else if is_file {
+            out.push(Source {
+                path,
+                rel: child_rel,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editor_temp_files_are_ignored() {
+        for name in [
+            ".hidden",
+            "a.md~",
+            "4913",
+            ".a.md.swp",
+            "x.tmp",
+            ".#a.md",
+            "#a.md#",
+            "a.md___jb_tmp___",
+        ] {
+            assert!(is_ignored_name(name), "{name}");
+        }
+        for name in ["a.md", "index.md", "photo.jpg", "README.md", "..md"] {
+            assert!(!is_ignored_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn symlinks_leaving_the_site_are_skipped() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret.txt"), "secret").unwrap();
+        let site = tempfile::tempdir().unwrap();
+        fs::create_dir(site.path().join("content")).unwrap();
+        fs::write(site.path().join("content/inside.md"), "x").unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.txt"),
+            site.path().join("content/leak.txt"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(
+            site.path().join("content/inside.md"),
+            site.path().join("content/alias.md"),
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        let layout = Layout::discover(site.path(), &[], &mut errors).unwrap();
+        let rels: Vec<_> = layout
+            .content_files(&mut errors)
+            .into_iter()
+            .map(|f| f.rel)
+            .collect();
+        assert_eq!(
+            rels,
+            [PathBuf::from("alias.md"), PathBuf::from("inside.md")]
+        );
+    }
+
+    #[test]
+    fn excluded_paths_are_not_walked() {
+        let site = tempfile::tempdir().unwrap();
+        fs::create_dir_all(site.path().join("state/sited")).unwrap();
+        fs::write(site.path().join("state/sited/sited.log"), "log").unwrap();
+        fs::write(site.path().join("state/notes.md"), "# Kept").unwrap();
+        fs::write(site.path().join("page.md"), "# Page").unwrap();
+        let mut errors = Vec::new();
+        let exclude = [site.path().join("state/sited")];
+        let layout = Layout::discover(site.path(), &exclude, &mut errors).unwrap();
+        let rels: Vec<_> = layout
+            .content_files(&mut errors)
+            .into_iter()
+            .map(|f| f.rel)
+            .collect();
+        assert_eq!(
+            rels,
+            [PathBuf::from("page.md"), PathBuf::from("state/notes.md")]
+        );
+    }
+}

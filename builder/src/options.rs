@@ -1,0 +1,43 @@
+//! What a site is built with, fixed for the life of a [`Site`](crate::Site), and the flag
+//! that stops a running build.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::progress::Progress;
+
+/// How a site is built.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Include pages marked `draft`.
+    pub drafts: bool,
+    /// Counts rendered pages while a build runs, for whoever shows progress.
+    pub progress: Option<Arc<Progress>>,
+    /// Raised by whoever no longer wants the build (a site going down); checked between
+    /// files and between pages.
+    pub cancel: Cancel,
+    /// Files and folders inside the site that are not part of it, whatever their names
+    /// (a daemon's own state directory kept under the site). Neither read nor watched.
+    pub exclude: Vec<PathBuf>,
+    /// Gives templates a `sited_test_panic(message)` function that panics: end-to-end
+    /// tests use it to prove that a renderer panic is one page's error and nothing more.
+    /// Real templates cannot make the renderer panic.
+    pub test_panic_function: bool,
+}
+
+/// A flag shared between a build and whoever may call it off. Cheap to clone; all clones
+/// are the same flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Asks every build holding this flag to stop at the next file or page.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}

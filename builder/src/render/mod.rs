@@ -1,0 +1,430 @@
+//! Phase 3, render: each page's Markdown into its own context ([`page`]), then templates
+//! into the HTML of every page, section, tag listing and the 404 page, in parallel.
+//!
+//! One path for full and incremental builds. A build makes the [`Job`]s it wants rendered
+//! (every page of the site with [`jobs`], or only the pages whose body changed with
+//! [`page_job`]) and hands them to [`RenderCache::render`], which renders each job whose
+//! context changed since its last render and reuses the HTML of the others. A page that
+//! fails to render (a template error, even a panic in the renderer) is that page's
+//! diagnostic: it keeps its last good HTML and the other pages build.
+
+pub mod highlight;
+pub mod links;
+pub mod markdown;
+pub mod page;
+pub mod templates;
+
+use std::collections::HashSet;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use minijinja::Value;
+use minijinja::value::Serde;
+use rayon::prelude::*;
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::context::{PageCtx, SectionCtx, fingerprint};
+use crate::load::Sources;
+use crate::load::layout::Layout;
+use crate::options::Options;
+use crate::output::Resource;
+use crate::progress::Progress;
+use crate::report::{Diagnostic, Failure, panic_message};
+use crate::tree::{Placed, Tree};
+use page::CachedMarkdown;
+use templates::Templates;
+
+/// What one page is rendered from.
+#[derive(Debug)]
+pub enum JobCtx<'t> {
+    /// Page `i` of the tree, as `page` (its view is made when it is rendered).
+    Page(usize),
+    /// A section, the home page or a tag listing, as `section`.
+    Section(SectionCtx<'t>),
+    /// Only `site` (the 404 page).
+    Plain,
+}
+
+/// One page to render: where it goes, with which template, from what.
+#[derive(Debug)]
+pub struct Job<'t> {
+    pub url: String,
+    pub template: String,
+    pub ctx: JobCtx<'t>,
+    /// The Markdown file behind it, for diagnostics.
+    pub source: Option<PathBuf>,
+}
+
+/// Every page of the site: content pages, sections and the home page, tag listings and
+/// the tags index, the 404 page.
+pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
+    let mut jobs: Vec<Job> = (0..tree.pages.len())
+        .filter(|&i| tree.is_page(i))
+        .map(|i| page_job(tree, i))
+        .collect();
+    for section in tree.placed.sections.values() {
+        let index_page = section.index.and_then(|i| tree.pages[i].as_deref());
+        let default = if section.is_home() {
+            "index.html"
+        } else {
+            "section.html"
+        };
+        jobs.push(Job {
+            url: section.url.clone(),
+            template: template_or(index_page, default),
+            ctx: JobCtx::Section(tree.section_ctx(section)),
+            source: section.index.map(|i| tree.source(i).source.path.clone()),
+        });
+    }
+    if !tree.tags.is_empty() {
+        for (name, pages) in &tree.tags {
+            let ctx = tree.tag_ctx(name, pages);
+            jobs.push(Job {
+                url: ctx.url.clone(),
+                template: "section.html".into(),
+                ctx: JobCtx::Section(ctx),
+                source: None,
+            });
+        }
+        jobs.push(Job {
+            url: "/tags/".into(),
+            template: "section.html".into(),
+            ctx: JobCtx::Section(tree.tags_index_ctx()),
+            source: None,
+        });
+    }
+    jobs.push(Job {
+        url: "/404.html".into(),
+        template: "404.html".into(),
+        ctx: JobCtx::Plain,
+        source: None,
+    });
+    jobs
+}
+
+/// The job of content page `i`.
+pub fn page_job(tree: &Tree, i: usize) -> Job<'_> {
+    Job {
+        url: tree.placed.urls[i].clone(),
+        template: template_or(tree.pages[i].as_deref(), "page.html"),
+        ctx: JobCtx::Page(i),
+        source: Some(tree.source(i).source.path.clone()),
+    }
+}
+
+/// The template a page asked for in its front matter, else `default`.
+fn template_or(page: Option<&PageCtx>, default: &str) -> String {
+    page.and_then(|p| p.template.clone())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// What rendering needs besides the jobs.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub tree: &'a Tree,
+    pub templates: &'a Templates,
+    /// The site's templates did not all load: every page keeps its last good HTML
+    /// rather than being rendered with the theme's stand-ins.
+    pub templates_broken: bool,
+    pub layout: &'a Layout,
+    pub options: &'a Options,
+    /// Keep what a later build can reuse (context hashes, HTML). One-shot builds keep
+    /// nothing and skip hashing.
+    pub keep: bool,
+    /// Where a rendered page goes instead of the output: one-shot builds to disk write
+    /// pages as they are rendered rather than holding thousands at once.
+    pub write: Option<WritePage<'a>>,
+}
+
+/// Writes a rendered page (URL, HTML) somewhere other than the output.
+pub type WritePage<'a> = &'a (dyn Fn(&str, &[u8]) -> io::Result<()> + Sync);
+
+impl std::fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("templates_broken", &self.templates_broken)
+            .field("keep", &self.keep)
+            .field("writes", &self.write.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pages one render made or reused.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// URL → HTML of every page held in memory (rendered now, reused, or kept as it last
+    /// rendered well).
+    pub pages: Vec<(String, Resource)>,
+    /// Pages rendered by this build.
+    pub rendered: usize,
+    /// Of those, pages written straight to disk.
+    pub written: usize,
+}
+
+/// What rendering keeps between builds.
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    /// Source path → its rendered Markdown.
+    markdown: HashMap<PathBuf, CachedMarkdown>,
+    /// URL → (context hash, HTML) of the last good render.
+    rendered: HashMap<String, (u64, Resource)>,
+    /// Source path → the URL it was last rendered at, to keep serving it while broken.
+    url_of_source: HashMap<PathBuf, String>,
+}
+
+/// How one job went.
+enum Outcome {
+    /// Its context is unchanged: the last HTML stands.
+    Reused,
+    Rendered(String),
+    Written,
+    Failed(Diagnostic),
+}
+
+impl RenderCache {
+    /// Forgets a source's rendered Markdown, so the next build renders it again.
+    pub fn forget(&mut self, path: &Path) {
+        self.markdown.remove(path);
+    }
+
+    /// Forgets the Markdown of files the last walk did not find.
+    pub fn retain_present(&mut self, sources: &Sources) {
+        let present: HashSet<&PathBuf> = sources.markdown.iter().map(|s| &s.path).collect();
+        self.markdown.retain(|path, _| present.contains(path));
+    }
+
+    /// Keeps a page's Markdown rendered elsewhere (by an incremental build).
+    pub fn remember(&mut self, path: PathBuf, markdown: CachedMarkdown) {
+        self.markdown.insert(path, markdown);
+    }
+
+    /// The Markdown stage: every placed page's context, rendering (in parallel) those not
+    /// rendered yet, `dirty` ones, and those whose URL or links moved.
+    pub fn markdown(
+        &mut self,
+        placed: &Placed,
+        md_urls: &HashMap<PathBuf, String>,
+        links_hash: u64,
+        dirty: &HashSet<PathBuf>,
+        options: &Options,
+        keep: bool,
+    ) -> Result<Vec<Option<Arc<PageCtx>>>, Failure> {
+        let current = |i: usize| {
+            let path = &placed.pages[i].source.path;
+            self.markdown
+                .get(path)
+                .filter(|md| !dirty.contains(path) && md.is_current(&placed.urls[i], links_hash))
+        };
+        let stale: Vec<usize> = (0..placed.pages.len())
+            .filter(|&i| !placed.urls[i].is_empty() && current(i).is_none())
+            .collect();
+        let cancel = &options.cancel;
+        let fresh: Vec<(usize, CachedMarkdown)> = stale
+            .into_par_iter()
+            .filter(|_| !cancel.is_cancelled())
+            .map(|i| {
+                (
+                    i,
+                    page::render(&placed.pages[i], &placed.urls[i], md_urls, links_hash),
+                )
+            })
+            .collect();
+        if cancel.is_cancelled() {
+            return Err(Failure::Cancelled);
+        }
+        let mut pages: Vec<Option<Arc<PageCtx>>> = (0..placed.pages.len())
+            .map(|i| current(i).map(|md| md.ctx.clone()))
+            .collect();
+        for (i, md) in fresh {
+            pages[i] = Some(md.ctx.clone());
+            if keep {
+                self.markdown
+                    .insert(placed.pages[i].source.path.clone(), md);
+            }
+        }
+        Ok(pages)
+    }
+
+    /// Renders `jobs` (every page of the site when `complete`: then pages not among them
+    /// are forgotten). Sources in `broken` (whose Markdown no longer reads) keep their last
+    /// good HTML. Rendering and template errors go to `diagnostics`.
+    pub fn render(
+        &mut self,
+        jobs: &[Job<'_>],
+        env: &Env<'_>,
+        complete: bool,
+        broken: &[&Path],
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Result<Rendered, Failure> {
+        let hashes = context_hashes(jobs, env);
+        let progress = env.options.progress.as_deref();
+        if let Some(progress) = progress {
+            progress.start(jobs.len());
+        }
+        let cancel = &env.options.cancel;
+        let outcomes: Vec<Outcome> = jobs
+            .par_iter()
+            .zip(&hashes)
+            .map(|(job, &hash)| {
+                let _counted = progress.map(Progress::counter);
+                let reusable = self
+                    .rendered
+                    .get(&job.url)
+                    .is_some_and(|(last, _)| env.templates_broken || *last == hash);
+                if reusable || cancel.is_cancelled() {
+                    return Outcome::Reused;
+                }
+                render_one(job, env)
+            })
+            .collect();
+        if cancel.is_cancelled() {
+            return Err(Failure::Cancelled);
+        }
+        Ok(self.settle(
+            jobs,
+            &hashes,
+            outcomes,
+            env.keep,
+            complete,
+            broken,
+            diagnostics,
+        ))
+    }
+
+    /// Takes in what the jobs came to: new HTML where they rendered, the last good HTML
+    /// where they were reused or failed.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        jobs: &[Job<'_>],
+        hashes: &[u64],
+        outcomes: Vec<Outcome>,
+        keep: bool,
+        complete: bool,
+        broken: &[&Path],
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Rendered {
+        let mut done = Rendered::default();
+        let mut fresh: HashMap<String, (u64, Resource)> = HashMap::default();
+        let last_good = |url: &str| self.rendered.get(url).cloned();
+        for ((job, &hash), outcome) in jobs.iter().zip(hashes).zip(outcomes) {
+            let kept = match outcome {
+                Outcome::Reused => last_good(&job.url),
+                Outcome::Failed(diagnostic) => {
+                    diagnostics.push(diagnostic);
+                    last_good(&job.url)
+                }
+                Outcome::Written => {
+                    done.rendered += 1;
+                    done.written += 1;
+                    None
+                }
+                Outcome::Rendered(html) => {
+                    done.rendered += 1;
+                    if keep && let Some(source) = &job.source {
+                        self.url_of_source.insert(source.clone(), job.url.clone());
+                    }
+                    Some((hash, Resource::html(html)))
+                }
+            };
+            if let Some((hash, resource)) = kept {
+                done.pages.push((job.url.clone(), resource.clone()));
+                if keep {
+                    fresh.insert(job.url.clone(), (hash, resource));
+                }
+            }
+        }
+        // A page whose Markdown no longer reads is served as it last built.
+        for path in broken {
+            if let Some(url) = self.url_of_source.get(*path)
+                && !fresh.contains_key(url)
+                && let Some((hash, resource)) = self.rendered.get(url)
+            {
+                done.pages.push((url.clone(), resource.clone()));
+                fresh.insert(url.clone(), (*hash, resource.clone()));
+            }
+        }
+        if complete {
+            self.rendered = fresh;
+        } else {
+            self.rendered.extend(fresh);
+        }
+        done
+    }
+}
+
+/// Each job's context hash: the same hash means the same HTML as last time. A one-shot
+/// build has nothing to compare them with and skips them.
+fn context_hashes(jobs: &[Job<'_>], env: &Env<'_>) -> Vec<u64> {
+    if !env.keep {
+        return vec![0; jobs.len()];
+    }
+    let site_hash = env.tree.site_hash;
+    jobs.par_iter()
+        .map(|job| {
+            let ctx = match &job.ctx {
+                JobCtx::Page(i) => fingerprint(&env.tree.page_view(*i)),
+                JobCtx::Section(ctx) => fingerprint(ctx),
+                JobCtx::Plain => 0,
+            };
+            fingerprint(&(site_hash, &job.url, &job.template, ctx))
+        })
+        .collect()
+}
+
+/// Renders one job: its HTML (or where it was written), or why not. A panic in the
+/// renderer is caught here and becomes this page's diagnostic.
+fn render_one(job: &Job<'_>, env: &Env<'_>) -> Outcome {
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let site = env.tree.site_value.clone();
+        let url = job.url.clone();
+        let ctx = match &job.ctx {
+            JobCtx::Page(i) => {
+                let page = Value::from(Serde(env.tree.page_view(*i)));
+                minijinja::context! { site, page, current_url => url }
+            }
+            JobCtx::Section(section) => {
+                let section = Value::from(Serde(section));
+                minijinja::context! { site, section, current_url => url }
+            }
+            JobCtx::Plain => minijinja::context! { site, current_url => url },
+        };
+        render_template(env.templates, job, &ctx)
+    }))
+    .unwrap_or_else(|panic| {
+        let file = match &job.source {
+            Some(path) => env.layout.display_path(path),
+            None => PathBuf::from(&job.template),
+        };
+        let message = format!("the renderer panicked: {}", panic_message(&panic));
+        Err(Diagnostic::error(file, message))
+    });
+    match (result, env.write) {
+        (Ok(html), Some(write)) => match write(&job.url, html.as_bytes()) {
+            Ok(()) => Outcome::Written,
+            Err(error) => Outcome::Failed(Diagnostic::error(
+                &job.url,
+                format!("cannot write the page: {error}"),
+            )),
+        },
+        (Ok(html), None) => Outcome::Rendered(html),
+        (Err(diagnostic), _) => Outcome::Failed(diagnostic),
+    }
+}
+
+fn render_template(
+    templates: &Templates,
+    job: &Job<'_>,
+    ctx: &Value,
+) -> Result<String, Diagnostic> {
+    let template = templates.env().get_template(&job.template).map_err(|e| {
+        let mut error = templates.error(&e);
+        if let Some(source) = &job.source {
+            error.message = format!("{} (asked for by {})", error.message, source.display());
+        }
+        error
+    })?;
+    template.render(ctx).map_err(|e| templates.error(&e))
+}

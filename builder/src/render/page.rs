@@ -1,0 +1,93 @@
+//! The Markdown stage: a page's own context ([`PageCtx`]) from its Markdown and front
+//! matter. Made here alone, for full and incremental builds alike; kept between builds
+//! until the file changes, its URL moves, or (for a page that links to other pages) any
+//! page's URL moves.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use super::links::SourceLinks;
+use super::markdown;
+use crate::context::PageCtx;
+use crate::load::Parsed;
+use crate::url::encode_path;
+
+/// Words per minute for `reading_time`.
+const WORDS_PER_MINUTE: usize = 220;
+
+/// A page's rendered Markdown, as kept for later builds.
+#[derive(Debug, Clone)]
+pub struct CachedMarkdown {
+    pub ctx: Arc<PageCtx>,
+    /// The URL it was rendered for (decoded).
+    pub url: String,
+    /// The hash of every page's URL when this was rendered, if the page links to other
+    /// pages: its HTML is stale once that hash changes.
+    pub links: Option<u64>,
+}
+
+impl CachedMarkdown {
+    /// Whether this is still the page's Markdown at `url` when the pages' URLs hash to
+    /// `links_hash`.
+    pub fn is_current(&self, url: &str, links_hash: u64) -> bool {
+        self.url == url && self.links.is_none_or(|h| h == links_hash)
+    }
+}
+
+/// Renders `page`'s Markdown for `url`. Relative links resolve against `md_urls` (source
+/// path → URL of every page), whose hash is `links_hash`.
+pub fn render(
+    page: &Parsed,
+    url: &str,
+    md_urls: &HashMap<PathBuf, String>,
+    links_hash: u64,
+) -> CachedMarkdown {
+    let links = SourceLinks {
+        dir: page.dir(),
+        md_urls,
+        used_page_urls: Cell::new(false),
+    };
+    let ctx = page_ctx(page, url, &links);
+    CachedMarkdown {
+        ctx: Arc::new(ctx),
+        url: url.to_string(),
+        links: links.used_page_urls.get().then_some(links_hash),
+    }
+}
+
+fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
+    let fm = &page.fm;
+    // The template prints the title; drop a heading the page opens with when it is the
+    // title (no title in front matter, or the same one).
+    let strip = |heading: &str| {
+        fm.title
+            .as_deref()
+            .is_none_or(|title| title.trim() == heading.trim())
+    };
+    let body = page.body.lock().unwrap_or_else(|p| p.into_inner());
+    let rendered = markdown::render(&body, links, &strip);
+    let title = fm
+        .title
+        .clone()
+        .or_else(|| rendered.leading_heading.clone())
+        .unwrap_or_else(|| page.stem().into_owned());
+    PageCtx {
+        title,
+        url: encode_path(url),
+        content: Arc::from(rendered.html),
+        summary: rendered.summary.map(|s| crate::html::escape(&s)),
+        description: fm.description.clone(),
+        date: fm.date.clone(),
+        tags: fm.tags.clone(),
+        toc: rendered.toc,
+        word_count: rendered.word_count,
+        reading_time: rendered.word_count.div_ceil(WORDS_PER_MINUTE).max(1),
+        extra: page.extra.clone(),
+        draft: fm.draft,
+        weight: fm.weight,
+        template: fm.template.clone(),
+    }
+}

@@ -1,0 +1,964 @@
+//! The one orchestrator: a [`Site`] runs the phases in order (load → tree → render →
+//! assemble, and write for a build to disk) and keeps, between builds, what each one made,
+//! so a rebuild after a few changed files redoes only what they affect:
+//!
+//! - changed Markdown is read and rendered again, and so are pages whose links point at
+//!   pages that moved; every other page keeps its rendered Markdown;
+//! - templates render again only the pages whose context changed (a hash of it), so a
+//!   title edit re-renders the page and the listings that show it, not the site;
+//! - a template edit re-renders every page without reading any Markdown again;
+//! - a static file edit renders nothing;
+//! - when only the bodies of existing pages changed and nothing other pages show of them
+//!   (the fast path: the edit-save-look loop's common case), those pages alone are
+//!   rendered against the rest of the site as the last build left it, through the same
+//!   render path as everything else.
+//!
+//! A page that fails keeps being served as it last built well; its diagnostic stays until
+//! it is fixed.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::change::{ChangeKind, Changes, Plan};
+use crate::context::Summary;
+use crate::load::layout::Layout;
+use crate::load::{self, Parsed, ParsedFiles, Sources};
+use crate::options::Options;
+use crate::output::Output;
+use crate::render::page::{self, CachedMarkdown};
+use crate::render::templates::Templates;
+use crate::render::{self, Env, RenderCache};
+use crate::report::{BuildResult, Diagnostic, Failure, Reload, Report, panic_message};
+use crate::tree::{self, Tree};
+use crate::write::{self, Staging, WriteError, out_dir};
+
+/// One site, built again and again.
+#[derive(Debug)]
+pub struct Site {
+    root: PathBuf,
+    options: Options,
+    mode: Mode,
+    /// What the last build made; `None` before the first build and after a failed one.
+    state: Option<State>,
+}
+
+/// What a build keeps for the next one.
+#[derive(Debug)]
+enum Mode {
+    /// Everything a rebuild can reuse (a development server).
+    Incremental,
+    /// Nothing: there is no next build. Markdown bodies are dropped once rendered, and
+    /// pages go straight to `sink` when there is one, to keep a big build's peak memory
+    /// down.
+    OneShot { sink: Option<PathBuf> },
+}
+
+/// Everything a build made that the next one may reuse, phase by phase.
+#[derive(Debug)]
+struct State {
+    sources: Sources,
+    templates: Templates,
+    template_errors: Vec<Diagnostic>,
+    /// Bumped whenever templates are reloaded: every page's context hash includes it.
+    template_generation: u64,
+    parsed: ParsedFiles,
+    render: RenderCache,
+    /// The last complete pass, for the fast path and for telling what changed.
+    last: Option<Last>,
+}
+
+/// The site as the last complete pass (or fast path after it) left it.
+#[derive(Debug)]
+struct Last {
+    tree: Tree,
+    /// What Markdown links resolved against, and its hash.
+    md_urls: HashMap<PathBuf, String>,
+    links_hash: u64,
+    /// Source path → index of its page in `tree`.
+    page_index: HashMap<PathBuf, usize>,
+    output: Arc<Output>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// What one pass made, before it is counted and reported.
+#[derive(Debug)]
+struct Pass {
+    output: Arc<Output>,
+    reload: Reload,
+    diagnostics: Vec<Diagnostic>,
+    rendered: usize,
+    /// Pages that went to disk rather than into the output.
+    written: usize,
+}
+
+impl Site {
+    /// A site rooted at `root`, not read yet: the first [`build`](Site::build) reads it.
+    /// Paths given to later builds are matched against the canonical root.
+    pub fn open(root: impl Into<PathBuf>, options: Options) -> Site {
+        Site {
+            root: root.into(),
+            options,
+            mode: Mode::Incremental,
+            state: None,
+        }
+    }
+
+    /// The root as given to [`open`](Site::open).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether any of `paths` (absolute, as a watcher reports them) can change the output:
+    /// a source of the site rather than a hidden file, an editor's temp file, an output
+    /// folder or an excluded path.
+    pub fn affects_output(&self, paths: &[PathBuf]) -> bool {
+        !self.plan_for(paths).changes.is_empty()
+    }
+
+    /// Builds the site, reusing what `changes` did not touch. A build never fails for a
+    /// problem in the site (those are its diagnostics); it fails when it was cancelled or
+    /// the builder itself panicked, and the next build then starts from scratch.
+    pub fn build(&mut self, changes: Changes) -> Result<BuildResult, Failure> {
+        let started = Instant::now();
+        let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pass(changes)))
+            .unwrap_or_else(|panic| Err(Failure::Panicked(panic_message(&panic))));
+        match pass {
+            Ok(pass) => Ok(finish(pass, started)),
+            Err(failure) => {
+                self.state = None;
+                Err(failure)
+            }
+        }
+    }
+
+    fn plan_for(&self, paths: &[PathBuf]) -> Plan {
+        match &self.state {
+            Some(state) => {
+                let layout = &state.sources.layout;
+                Plan::of(paths, &layout.root, |path| layout.is_excluded(path))
+            }
+            None => Plan::of(paths, &self.root, |path| {
+                self.options.exclude.iter().any(|x| path.starts_with(x))
+            }),
+        }
+    }
+
+    fn pass(&mut self, changes: Changes) -> Result<Pass, Failure> {
+        let plan = match changes {
+            Changes::Paths(paths) if self.state.is_some() => self.plan_for(&paths),
+            _ => Plan::everything(),
+        };
+        if let Some(pass) = self.fast_path(&plan)? {
+            return Ok(pass);
+        }
+        let dirty = match self.refresh(&plan) {
+            Ok(dirty) => dirty,
+            Err(error) => {
+                self.state = None;
+                let message = format!("cannot open site root: {error}");
+                return Ok(Pass {
+                    output: Arc::default(),
+                    reload: Reload::Full,
+                    diagnostics: vec![Diagnostic::error(&self.root, message)],
+                    rendered: 0,
+                    written: 0,
+                });
+            }
+        };
+        self.full_pass(&plan, &dirty)
+    }
+
+    /// Brings the state up to date with the file system: walks again what gained or lost
+    /// files, reloads templates, forgets what changed. Returns the Markdown files whose
+    /// contents must be read again.
+    fn refresh(&mut self, plan: &Plan) -> io::Result<HashSet<PathBuf>> {
+        let Some(state) = self.state.as_mut().filter(|_| !plan.everything) else {
+            let generation = self.state.as_ref().map_or(0, |s| s.template_generation + 1);
+            let sources = Sources::discover(&self.root, &self.options.exclude)?;
+            let (templates, template_errors) = load_templates(&sources, &self.options);
+            self.state = Some(State {
+                sources,
+                templates,
+                template_errors,
+                template_generation: generation,
+                parsed: ParsedFiles::default(),
+                render: RenderCache::default(),
+                last: None,
+            });
+            return Ok(HashSet::new());
+        };
+        let mut dirty = HashSet::new();
+        let (mut rewalk_content, mut rewalk_static, mut reload_templates) = (false, false, false);
+        for (kind, path) in &plan.changes {
+            match kind {
+                ChangeKind::Markdown => {
+                    if !state.parsed.contains(path) || !path.is_file() {
+                        rewalk_content = true;
+                    }
+                    dirty.insert(path.clone());
+                }
+                ChangeKind::Asset => rewalk_content = true,
+                ChangeKind::Static => rewalk_static = true,
+                ChangeKind::Template => reload_templates = true,
+                ChangeKind::Config | ChangeKind::Root | ChangeKind::Ignored => {}
+            }
+        }
+        if rewalk_content {
+            state.sources.rewalk_content();
+            state.parsed.retain_present(&state.sources);
+            state.render.retain_present(&state.sources);
+        }
+        if rewalk_static {
+            state.sources.rewalk_static();
+        }
+        if reload_templates {
+            state.sources.layout.refresh_dirs();
+            (state.templates, state.template_errors) =
+                load_templates(&state.sources, &self.options);
+            state.template_generation += 1;
+        }
+        for path in &dirty {
+            state.parsed.forget(path);
+            state.render.forget(path);
+        }
+        Ok(dirty)
+    }
+
+    /// Every phase over the whole site, reusing whatever is unchanged.
+    fn full_pass(&mut self, plan: &Plan, dirty: &HashSet<PathBuf>) -> Result<Pass, Failure> {
+        let keep = matches!(self.mode, Mode::Incremental);
+        let options = &self.options;
+        let state = self.state.as_mut().expect("refreshed");
+        let mut diagnostics: Vec<Diagnostic> = state
+            .sources
+            .diagnostics()
+            .chain(&state.template_errors)
+            .cloned()
+            .collect();
+        // Load, then the tree's URLs, then Markdown (links need every URL).
+        state.parsed.read_new(&state.sources, &options.cancel)?;
+        let (pages, broken) = state
+            .parsed
+            .pages(&state.sources, options.drafts, &mut diagnostics);
+        let placed = tree::place(pages, &state.sources.layout, &mut diagnostics);
+        let md_urls = placed.md_urls();
+        let links_hash = placed.links_hash();
+        let contexts = state
+            .render
+            .markdown(&placed, &md_urls, links_hash, dirty, options, keep)?;
+        if !keep {
+            placed.pages.iter().for_each(|page| page.drop_body());
+        }
+        // The tree's listings (they need titles from Markdown), then templates.
+        let layout = &state.sources.layout;
+        let has_custom_css = state.sources.has_custom_css();
+        let tree = tree::arrange(
+            placed,
+            contexts,
+            layout,
+            has_custom_css,
+            state.template_generation,
+        );
+        let sink = match &self.mode {
+            Mode::OneShot { sink: Some(dir) } => Some(dir.as_path()),
+            _ => None,
+        };
+        let write_page = |url: &str, bytes: &[u8]| {
+            write::write_file(sink.expect("only with a sink"), url, bytes)
+        };
+        let env = Env {
+            tree: &tree,
+            templates: &state.templates,
+            templates_broken: !state.template_errors.is_empty(),
+            layout,
+            options,
+            keep,
+            write: sink.map(|_| &write_page as render::WritePage),
+        };
+        let jobs = render::jobs(&tree);
+        let rendered = state
+            .render
+            .render(&jobs, &env, true, &broken, &mut diagnostics)?;
+        let output = crate::assemble::output(
+            &tree,
+            &jobs,
+            &state.sources,
+            rendered.pages,
+            &mut diagnostics,
+        );
+        drop(jobs);
+        let output = Arc::new(output);
+        let reload = reload(plan, state.last.as_ref(), &output, layout);
+        state.last = keep.then(|| Last {
+            page_index: tree.page_index(),
+            tree,
+            md_urls,
+            links_hash,
+            output: output.clone(),
+            diagnostics: diagnostics.clone(),
+        });
+        Ok(Pass {
+            output,
+            reload,
+            diagnostics,
+            rendered: rendered.rendered,
+            written: rendered.written,
+        })
+    }
+
+    /// The edit-save-look loop's common case: only the bodies of existing pages changed,
+    /// and nothing other pages show of them (title, summary, date, tags, ...). Then only
+    /// those pages are rendered, against the rest of the site as the last pass left it.
+    /// `None` whenever that does not hold; the full pass then does the work.
+    fn fast_path(&mut self, plan: &Plan) -> Result<Option<Pass>, Failure> {
+        let Some(state) = &mut self.state else {
+            return Ok(None);
+        };
+        let Some(last) = &mut state.last else {
+            return Ok(None);
+        };
+        // With errors about, the full pass sorts out which are fixed.
+        if !state.template_errors.is_empty() || !last.diagnostics.is_empty() {
+            return Ok(None);
+        }
+        let Some(updates) = body_edits(plan, last, &state.sources.layout) else {
+            return Ok(None);
+        };
+        let mut pages = Vec::with_capacity(updates.len());
+        for (i, parsed, markdown) in updates {
+            last.tree
+                .replace_page(i, parsed.clone(), markdown.ctx.clone());
+            state.render.remember(parsed.source.path.clone(), markdown);
+            state.parsed.insert(parsed);
+            pages.push(i);
+        }
+        let env = Env {
+            tree: &last.tree,
+            templates: &state.templates,
+            templates_broken: false,
+            layout: &state.sources.layout,
+            options: &self.options,
+            keep: true,
+            write: None,
+        };
+        let jobs: Vec<render::Job> = pages
+            .iter()
+            .map(|&i| render::page_job(&last.tree, i))
+            .collect();
+        let mut diagnostics = Vec::new();
+        let rendered = state
+            .render
+            .render(&jobs, &env, false, &[], &mut diagnostics)?;
+        drop(jobs);
+        let mut output = Output::clone(&last.output);
+        let mut urls = Vec::new();
+        for (url, resource) in rendered.pages {
+            if output.get(&url).is_none_or(|old| !old.same_as(&resource)) {
+                urls.push(url.clone());
+            }
+            output.resources.insert(url, resource);
+        }
+        urls.sort_unstable();
+        last.output = Arc::new(output);
+        last.diagnostics.clone_from(&diagnostics);
+        Ok(Some(Pass {
+            output: last.output.clone(),
+            reload: changed(urls),
+            diagnostics,
+            rendered: rendered.rendered,
+            written: 0,
+        }))
+    }
+}
+
+/// A page whose body alone changed: its index in the tree, its new source and Markdown.
+type BodyEdit = (usize, Arc<Parsed>, CachedMarkdown);
+
+/// The changed pages when `plan` holds only edits of existing pages' bodies that leave
+/// unchanged everything other pages show of them; `None` otherwise.
+fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>> {
+    if plan.everything || plan.changes.is_empty() {
+        return None;
+    }
+    let mut edits = Vec::with_capacity(plan.changes.len());
+    for (kind, path) in &plan.changes {
+        let &i = last
+            .page_index
+            .get(path)
+            .filter(|_| *kind == ChangeKind::Markdown)?;
+        let old = last.tree.source(i);
+        let parsed = load::parse(layout, old.source.clone()).ok()?;
+        if parsed.fm != old.fm || *parsed.extra != *old.extra {
+            return None;
+        }
+        let url = &last.tree.placed.urls[i];
+        let markdown = page::render(&parsed, url, &last.md_urls, last.links_hash);
+        if last.tree.summaries[i].as_ref() != Some(&Summary::of(&markdown.ctx)) {
+            return None;
+        }
+        edits.push((i, Arc::new(parsed), markdown));
+    }
+    Some(edits)
+}
+
+fn load_templates(sources: &Sources, options: &Options) -> (Templates, Vec<Diagnostic>) {
+    let mut errors = Vec::new();
+    let layout = &sources.layout;
+    let templates = Templates::load(
+        layout.templates_dir.as_deref(),
+        &layout.root,
+        options.test_panic_function,
+        &mut errors,
+    );
+    (templates, errors)
+}
+
+/// What a browser must do after a complete pass made `output`, the last one having left
+/// `last`.
+fn reload(plan: &Plan, last: Option<&Last>, output: &Output, layout: &Layout) -> Reload {
+    match last {
+        _ if plan.everything => Reload::Full,
+        None => Reload::Full,
+        Some(last) => match plan.stylesheets(&layout.root, &layout.content_dir) {
+            Some(urls) => Reload::Styles(urls),
+            None => changed(output.changed_since(&last.output)),
+        },
+    }
+}
+
+/// What a browser must do when `urls` changed.
+fn changed(urls: Vec<String>) -> Reload {
+    if urls.is_empty() {
+        Reload::Nothing
+    } else {
+        Reload::Pages(urls)
+    }
+}
+
+/// Counts a pass and sorts its diagnostics.
+fn finish(pass: Pass, started: Instant) -> BuildResult {
+    let in_memory = pass
+        .output
+        .resources
+        .values()
+        .filter(|r| r.is_html())
+        .count();
+    let mut diagnostics = pass.diagnostics;
+    diagnostics.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    BuildResult {
+        report: Report {
+            pages: in_memory + pass.written,
+            files: pass.output.resources.len() - in_memory,
+            rendered: pass.rendered,
+            duration: started.elapsed(),
+            diagnostics,
+        },
+        output: pass.output,
+        reload: pass.reload,
+    }
+}
+
+/// Builds the site at `root` once, in memory, keeping nothing for a rebuild.
+pub fn build_once(root: &Path, options: Options) -> Result<BuildResult, Failure> {
+    let mut site = Site {
+        mode: Mode::OneShot { sink: None },
+        ..Site::open(root, options)
+    };
+    site.build(Changes::Everything)
+}
+
+/// Builds the site at `root` once into `out`, replacing it whole, and only if the build
+/// has no errors (otherwise `out` is left as it was). Pages are written as they are
+/// rendered rather than held in memory; the returned output holds the files that were
+/// not pages, and its report counts everything.
+///
+/// `out` must be a directory sited may replace ([`out_dir::check`]): anything else is
+/// refused before the build starts. `home` is the user's home directory, never replaced.
+pub fn build_to(
+    root: &Path,
+    options: Options,
+    out: &Path,
+    home: Option<&Path>,
+) -> Result<BuildResult, WriteError> {
+    let layout = Layout::discover(root, &options.exclude, &mut Vec::new())
+        .map_err(out_dir::CheckError::Io)?;
+    let folders = out_dir::SiteFolders {
+        root: layout.root.clone(),
+        content: layout.content_dir.clone(),
+        static_dir: layout.static_dir.clone(),
+        templates: layout.templates_dir.clone(),
+    };
+    let target = out_dir::check(&folders, out, home)?;
+    let staging = Staging::new(&target)?;
+    let mut site = Site {
+        mode: Mode::OneShot {
+            sink: Some(staging.path().to_path_buf()),
+        },
+        ..Site::open(root, options)
+    };
+    let built = match site.build(Changes::Everything) {
+        Ok(built) => built,
+        Err(failure) => {
+            staging.discard();
+            return Err(failure.into());
+        }
+    };
+    if built.report.has_errors() {
+        staging.discard();
+        return Ok(built);
+    }
+    match write::write_tree(&built.output, staging.path()) {
+        Ok(()) => staging.publish()?,
+        Err(error) => {
+            staging.discard();
+            return Err(error.into());
+        }
+    }
+    Ok(built)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::output::Body;
+
+    /// A site in a temp dir and its incremental builder.
+    struct TestSite {
+        dir: tempfile::TempDir,
+        site: Site,
+    }
+
+    impl TestSite {
+        fn new(files: &[(&str, &str)]) -> TestSite {
+            TestSite::with_options(files, Options::default())
+        }
+
+        fn with_options(files: &[(&str, &str)], options: Options) -> TestSite {
+            let dir = tempfile::tempdir().unwrap();
+            for (rel, text) in files {
+                let path = dir.path().join(rel);
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(path, text).unwrap();
+            }
+            let root = dir.path().canonicalize().unwrap();
+            TestSite {
+                dir,
+                site: Site::open(root, options),
+            }
+        }
+
+        fn path(&self, rel: &str) -> PathBuf {
+            self.dir.path().canonicalize().unwrap().join(rel)
+        }
+
+        fn write(&self, rel: &str, text: &str) -> PathBuf {
+            let path = self.path(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, text).unwrap();
+            path
+        }
+
+        fn build(&mut self, changes: &[PathBuf]) -> (Arc<Output>, Report) {
+            let built = self.built(changes);
+            (built.output, built.report)
+        }
+
+        fn built(&mut self, changes: &[PathBuf]) -> BuildResult {
+            let changes = if changes.is_empty() {
+                Changes::Everything
+            } else {
+                Changes::Paths(changes.to_vec())
+            };
+            self.site.build(changes).expect("the build ran")
+        }
+    }
+
+    fn html(output: &Output, url: &str) -> String {
+        match &output
+            .get(url)
+            .unwrap_or_else(|| panic!("{url} not built"))
+            .body
+        {
+            Body::Memory(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+            Body::File(path) => fs::read_to_string(path).unwrap(),
+        }
+    }
+
+    fn blog() -> TestSite {
+        TestSite::new(&[
+            (
+                "content/_index.md",
+                "+++\ntitle = \"Home\"\n+++\nWelcome.\n",
+            ),
+            ("content/posts/_index.md", "+++\ntitle = \"Posts\"\n+++\n"),
+            (
+                "content/posts/a.md",
+                "+++\ntitle = \"Alpha\"\ndate = 2026-01-01\n+++\nAlpha body. See [b](b.md#part).\n",
+            ),
+            (
+                "content/posts/b.md",
+                "+++\ntitle = \"Beta\"\ndate = 2026-01-02\n+++\n## Part\n\nBeta body.\n",
+            ),
+            (
+                "content/posts/c.md",
+                "+++\ntitle = \"Gamma\"\n+++\nGamma body.\n",
+            ),
+            ("static/custom.css", "body{}"),
+        ])
+    }
+
+    #[test]
+    fn first_build_renders_everything() {
+        let mut site = blog();
+        let (output, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        // 3 pages, posts section, home, 404.
+        assert_eq!(report.pages, 6);
+        assert_eq!(report.rendered, 6);
+        assert!(html(&output, "/posts/a/").contains(r#"href="/posts/b/#part""#));
+        assert!(output.get("/custom.css").is_some());
+        // Feeds of the dated pages (Gamma has no date), newest first.
+        let feed = html(&output, "/atom.xml");
+        assert!(
+            feed.find("Beta").unwrap() < feed.find("Alpha").unwrap(),
+            "{feed}"
+        );
+        assert!(!feed.contains("Gamma"), "{feed}");
+        assert!(html(&output, "/posts/atom.xml").contains("<title>Beta</title>"));
+        assert!(html(&output, "/").contains(r#"type="application/atom+xml""#));
+        let sitemap = html(&output, "/sitemap.xml");
+        for url in ["/", "/posts/", "/posts/a/", "/posts/c/"] {
+            assert!(
+                sitemap.contains(&format!("<loc>{url}</loc>")),
+                "{url} missing: {sitemap}"
+            );
+        }
+        assert!(!sitemap.contains("404"), "{sitemap}");
+    }
+
+    #[test]
+    fn body_edit_rerenders_only_that_page() {
+        let mut site = blog();
+        site.build(&[]);
+        // Below the first paragraph, so listings (which show it) are unaffected.
+        let change = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nGamma body.\n\nMore.\n",
+        );
+        let (output, report) = site.build(&[change]);
+        assert_eq!(report.rendered, 1, "only the page itself");
+        assert!(html(&output, "/posts/c/").contains("More."));
+        assert!(
+            html(&output, "/posts/a/").contains("Alpha body."),
+            "others still served"
+        );
+
+        // A new first paragraph shows in the section listing and the neighbours' links.
+        let change = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nNew opening.\n",
+        );
+        let (output, report) = site.build(&[change]);
+        assert!(html(&output, "/posts/").contains("New opening."));
+        assert!(
+            report.rendered < report.pages,
+            "home and 404 stay: {report:?}"
+        );
+    }
+
+    #[test]
+    fn title_edit_rerenders_the_listings_that_show_it() {
+        let mut site = blog();
+        site.build(&[]);
+        let change = site.write(
+            "content/posts/b.md",
+            "+++\ntitle = \"Beta Two\"\ndate = 2026-01-02\n+++\n## Part\n\nBeta body.\n",
+        );
+        let (output, report) = site.build(&[change]);
+        assert!(
+            html(&output, "/posts/").contains("Beta Two"),
+            "section listing"
+        );
+        assert!(
+            html(&output, "/").contains("Beta Two"),
+            "recent pages on the home page"
+        );
+        assert!(html(&output, "/posts/b/").contains("Beta Two"));
+        assert!(
+            report.rendered > 1 && report.rendered <= report.pages,
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn static_edit_renders_nothing() {
+        let mut site = blog();
+        site.build(&[]);
+        let change = site.write("static/custom.css", "body{color:red}");
+        let (output, report) = site.build(&[change]);
+        assert_eq!(report.rendered, 0);
+        assert_eq!(
+            output.resources.len(),
+            11,
+            "6 pages, 2 stylesheets, sitemap, 2 feeds"
+        );
+        assert!(html(&output, "/custom.css").contains("red"));
+    }
+
+    #[test]
+    fn template_edit_rerenders_without_reparsing() {
+        let mut site = blog();
+        site.build(&[]);
+        let change = site.write(
+            "templates/page.html",
+            "<main>{{ page.content|safe }}</main>",
+        );
+        let (output, report) = site.build(&[change]);
+        assert_eq!(report.rendered, report.pages, "every page renders again");
+        assert_eq!(
+            html(&output, "/posts/c/"),
+            "<main><p>Gamma body.</p>\n</main>"
+        );
+    }
+
+    #[test]
+    fn added_and_removed_pages_update_listings_and_links() {
+        let mut site = blog();
+        site.build(&[]);
+        let added = site.write("content/posts/d.md", "+++\ntitle = \"Delta\"\n+++\nNew.\n");
+        let (output, _) = site.build(&[added]);
+        assert!(html(&output, "/posts/").contains("Delta"));
+        assert!(output.get("/posts/d/").is_some());
+
+        // Renaming a file moves its page and updates the listing.
+        fs::rename(
+            site.path("content/posts/c.md"),
+            site.path("content/posts/cee.md"),
+        )
+        .unwrap();
+        let changes = [
+            site.path("content/posts/c.md"),
+            site.path("content/posts/cee.md"),
+        ];
+        let (output, report) = site.build(&changes);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        assert!(output.get("/posts/c/").is_none());
+        assert!(html(&output, "/posts/").contains("/posts/cee/"));
+        assert!(!html(&output, "/posts/").contains("/posts/c/\""));
+
+        // A new slug moves b's URL: a.md links to b.md and must follow, though a.md
+        // itself did not change.
+        let change = site.write("content/posts/b.md", "+++\ntitle = \"Beta\"\nslug = \"bee\"\ndate = 2026-01-02\n+++\n## Part\n\nBeta body.\n");
+        let (output, _) = site.build(&[change]);
+        assert!(html(&output, "/posts/a/").contains(r#"href="/posts/bee/#part""#));
+
+        // Removing a page drops it everywhere.
+        fs::remove_file(site.path("content/posts/d.md")).unwrap();
+        let (output, _) = site.build(&[site.path("content/posts/d.md")]);
+        assert!(output.get("/posts/d/").is_none());
+        assert!(!html(&output, "/posts/").contains("Delta"));
+    }
+
+    #[test]
+    fn a_broken_page_keeps_its_last_good_html() {
+        let mut site = blog();
+        site.build(&[]);
+        let change = site.write("content/posts/c.md", "+++\ntitle = \"Gamma\n+++\nbroken\n");
+        let (output, report) = site.build(&[change]);
+        assert_eq!(report.diagnostics.len(), 1);
+        assert_eq!(
+            report.diagnostics[0].file,
+            PathBuf::from("content/posts/c.md")
+        );
+        assert_eq!(report.diagnostics[0].line, Some(2));
+        assert!(
+            html(&output, "/posts/c/").contains("Gamma body."),
+            "last good version served"
+        );
+
+        let fixed = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nFixed.\n",
+        );
+        let (output, report) = site.build(&[fixed]);
+        assert!(report.diagnostics.is_empty());
+        assert!(html(&output, "/posts/c/").contains("Fixed."));
+    }
+
+    #[test]
+    fn a_broken_template_keeps_the_last_good_pages() {
+        let mut site = blog();
+        site.write("templates/page.html", "<main>{{ page.title }}</main>");
+        site.build(&[]);
+        let broken = site.write("templates/page.html", "<main>{{ page.title </main>");
+        let body = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nChanged.\n",
+        );
+        let (output, report) = site.build(&[broken, body]);
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        assert_eq!(
+            report.diagnostics[0].file,
+            PathBuf::from("templates/page.html")
+        );
+        assert_eq!(report.diagnostics[0].line, Some(1));
+        assert_eq!(
+            html(&output, "/posts/c/"),
+            "<main>Gamma</main>",
+            "the site's own design stays"
+        );
+    }
+
+    #[test]
+    fn a_template_that_panics_the_renderer_is_that_pages_error() {
+        let mut site = blog();
+        // Deep recursion through a macro is caught by minijinja; an unknown filter is a
+        // plain error. Either way the other pages build.
+        site.write(
+            "templates/special.html",
+            "{{ page.title | no_such_filter }}",
+        );
+        site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\ntemplate = \"special.html\"\n+++\nx\n",
+        );
+        let (output, report) = site.build(&[]);
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        assert!(
+            report.diagnostics[0].message.contains("unknown filter"),
+            "{:?}",
+            report.diagnostics
+        );
+        assert!(output.get("/posts/a/").is_some());
+    }
+
+    #[test]
+    fn a_build_says_what_a_browser_must_redo() {
+        let mut site = blog();
+        assert_eq!(site.built(&[]).reload, Reload::Full, "a first build");
+        let body = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nGamma body.\n\nMore.\n",
+        );
+        assert_eq!(
+            site.built(std::slice::from_ref(&body)).reload,
+            Reload::Pages(vec!["/posts/c/".into()]),
+            "a body edit changes its page alone"
+        );
+        // Saved again without a change: nothing to redo in a browser.
+        let same = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma\"\n+++\nGamma body.\n\nMore.\n",
+        );
+        assert_eq!(site.built(&[same]).reload, Reload::Nothing);
+        let css = site.write("static/custom.css", "body{color:blue}");
+        assert_eq!(
+            site.built(&[css]).reload,
+            Reload::Styles(vec!["/custom.css".into()])
+        );
+        let title = site.write(
+            "content/posts/c.md",
+            "+++\ntitle = \"Gamma Two\"\n+++\nGamma body.\n",
+        );
+        // Its page, its section's listing, and its neighbour's "next" link (Gamma has no
+        // date: it is on neither the home page nor the sitemap's dated entries).
+        assert_eq!(
+            site.built(&[title]).reload,
+            Reload::Pages(vec![
+                "/posts/".into(),
+                "/posts/a/".into(),
+                "/posts/c/".into()
+            ])
+        );
+        let config = site.write("site.toml", "title = \"Renamed\"\n");
+        assert_eq!(site.built(&[config]).reload, Reload::Full);
+    }
+
+    #[test]
+    fn only_the_sites_sources_affect_its_output() {
+        let mut site = blog();
+        site.build(&[]);
+        let affects = |site: &TestSite, rel: &str| site.site.affects_output(&[site.path(rel)]);
+        assert!(affects(&site, "content/posts/a.md"));
+        assert!(affects(&site, "templates/page.html"));
+        assert!(affects(&site, "site.toml"));
+        assert!(!affects(&site, "content/posts/.a.md.swp"));
+        assert!(!affects(&site, "public/index.html"), "an output folder");
+        assert!(!affects(&site, "notes.md"), "outside content/");
+    }
+
+    #[test]
+    fn a_cancelled_build_gives_no_output_and_the_next_starts_afresh() {
+        let options = Options::default();
+        let cancel = options.cancel.clone();
+        let mut site = TestSite::with_options(&[("a.md", "# A\n"), ("b.md", "# B\n")], options);
+        site.build(&[]);
+        cancel.cancel();
+        let a = site.write("a.md", "# A\n\nNew text.\n");
+        assert_eq!(
+            site.site.build(Changes::Paths(vec![a])).unwrap_err(),
+            Failure::Cancelled
+        );
+        assert!(site.site.state.is_none(), "nothing half-built is kept");
+    }
+
+    #[test]
+    fn the_test_panic_function_is_there_only_when_asked_for() {
+        let files = [
+            ("content/a.md", "# A\n"),
+            ("content/b.md", "+++\ntemplate = \"boom.html\"\n+++\nB\n"),
+            (
+                "templates/boom.html",
+                "{{ sited_test_panic(\"on purpose\") }}",
+            ),
+        ];
+        let mut plain = TestSite::new(&files);
+        let (_, report) = plain.build(&[]);
+        assert!(
+            report.diagnostics[0].message.contains("unknown function"),
+            "{:?}",
+            report.diagnostics
+        );
+        let options = Options {
+            test_panic_function: true,
+            ..Options::default()
+        };
+        let mut site = TestSite::with_options(&files, options);
+        let (output, report) = site.build(&[]);
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        assert!(
+            report.diagnostics[0]
+                .message
+                .contains("the renderer panicked: on purpose"),
+            "{:?}",
+            report.diagnostics
+        );
+        assert_eq!(report.diagnostics[0].file, PathBuf::from("content/b.md"));
+        assert!(output.get("/a/").is_some(), "the other pages build");
+    }
+
+    #[test]
+    fn excluded_folders_are_neither_built_nor_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        fs::write(root.join("a.md"), "# A\n").unwrap();
+        fs::create_dir(root.join("state")).unwrap();
+        fs::write(root.join("state/log.md"), "# Log\n").unwrap();
+        let options = Options {
+            exclude: vec![root.join("state")],
+            ..Options::default()
+        };
+        let mut site = Site::open(&root, options);
+        let built = site.build(Changes::Everything).unwrap();
+        assert!(built.output.get("/a/").is_some());
+        assert!(built.output.get("/state/log/").is_none());
+        assert!(!site.affects_output(&[root.join("state/log.md")]));
+    }
+}

@@ -1,0 +1,212 @@
+//! Phase 5, write: the output on disk, for `sited build`. Only where it may go ([`out_dir`],
+//! the data-loss guard: a missing or empty directory, or sited's own earlier output), and
+//! whole: the build is written beside the output directory ([`Staging`]) and swapped in by
+//! rename, so the directory holds the previous build or the new one, never a mix.
+
+pub mod out_dir;
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::output::{Body, Output, Resource};
+use crate::url::url_to_file;
+
+/// Writes every resource of `output` under `dir`, in parallel: on a busy disk each
+/// `mkdir` and `create` waits on the journal, and thousands of them in a row dominate a
+/// build.
+pub fn write_tree(output: &Output, dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let files: Vec<(PathBuf, &Resource)> = output
+        .resources
+        .iter()
+        .filter_map(|(url, resource)| match url_to_file(url) {
+            Some(rel) => Some((rel, resource)),
+            None => {
+                tracing::warn!(url, "skipping URL that has no safe file name");
+                None
+            }
+        })
+        .collect();
+    // Every directory once, parents before children: one level at a time.
+    let mut dirs: Vec<&Path> = files
+        .iter()
+        .flat_map(|(rel, _)| rel.ancestors().skip(1))
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    dirs.sort_by_key(|d| (d.components().count(), *d));
+    dirs.dedup();
+    for level in dirs.chunk_by(|a, b| a.components().count() == b.components().count()) {
+        level
+            .par_iter()
+            .try_for_each(|rel| match fs::create_dir(dir.join(rel)) {
+                Err(error) if error.kind() != io::ErrorKind::AlreadyExists => Err(error),
+                _ => Ok(()),
+            })?;
+    }
+    files.par_iter().try_for_each(|(rel, resource)| {
+        let path = dir.join(rel);
+        match &resource.body {
+            Body::Memory(bytes) => fs::write(&path, bytes),
+            Body::File(source) => fs::copy(source, &path).map(drop),
+        }
+    })
+}
+
+/// A sibling directory a build is written into before it replaces the output directory
+/// whole (rename), so the output holds the previous build or the new one, never a mix.
+/// Made only for an output directory [`out_dir::check`] allowed; it carries the marker
+/// that lets the next build replace it.
+#[derive(Debug)]
+pub struct Staging {
+    /// The checked output directory, symlinks resolved.
+    out: PathBuf,
+    staging: PathBuf,
+}
+
+impl Staging {
+    /// Creates a fresh staging directory beside `out` (a name no one else uses: it is
+    /// created, never taken over).
+    pub fn new(out: &Path) -> io::Result<Staging> {
+        let parent = out.parent().unwrap_or(Path::new("/"));
+        fs::create_dir_all(parent)?;
+        let name = out.file_name().unwrap_or_default().to_string_lossy();
+        for attempt in 0u32.. {
+            let staging = parent.join(format!(
+                ".{name}.sited-new-{}-{attempt}",
+                std::process::id()
+            ));
+            match fs::create_dir(&staging) {
+                Ok(()) => {
+                    let staging = Staging {
+                        out: out.to_path_buf(),
+                        staging,
+                    };
+                    if let Err(error) =
+                        fs::write(staging.path().join(out_dir::MARKER), out_dir::MARKER_TEXT)
+                    {
+                        staging.discard();
+                        return Err(error);
+                    }
+                    return Ok(staging);
+                }
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {}
+                Err(error) => return Err(error),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Moves the staged build into place. The previous output is removed, after checking
+    /// once more that it is still empty or sited's own.
+    pub fn publish(self) -> io::Result<()> {
+        if let Err(error) = out_dir::check_contents(&self.out, &self.out) {
+            self.discard();
+            return Err(io::Error::other(error.to_string()));
+        }
+        let parent = self.out.parent().unwrap_or(Path::new("/"));
+        let name = self.out.file_name().unwrap_or_default().to_string_lossy();
+        let old = parent.join(format!(".{name}.sited-old-{}", std::process::id()));
+        let had_old = self.out.exists();
+        if had_old && let Err(error) = fs::rename(&self.out, &old) {
+            self.discard();
+            return Err(error);
+        }
+        if let Err(error) = fs::rename(&self.staging, &self.out) {
+            if had_old {
+                let _ = fs::rename(&old, &self.out);
+            }
+            self.discard();
+            return Err(error);
+        }
+        if had_old {
+            fs::remove_dir_all(&old)?;
+        }
+        Ok(())
+    }
+
+    /// Throws the staged build away; the output is left as it was.
+    pub fn discard(self) {
+        let _ = fs::remove_dir_all(&self.staging);
+    }
+}
+
+/// Why a build to disk wrote nothing, or not all of it.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The output directory was refused (or could not be inspected) before a single file
+    /// was touched.
+    #[error(transparent)]
+    Check(#[from] out_dir::CheckError),
+    /// Writing failed; the output directory was left as it was.
+    #[error("cannot write the output: {0}")]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Failed(#[from] crate::report::Failure),
+}
+
+/// Writes one file under `dir` at the place for `url`, creating its folders.
+pub fn write_file(dir: &Path, url: &str, bytes: &[u8]) -> io::Result<()> {
+    let rel =
+        url_to_file(url).ok_or_else(|| io::Error::other(format!("no safe file name for {url}")))?;
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_replaces_previous_output_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("public");
+        let mut output = Output::default();
+        output
+            .resources
+            .insert("/".into(), Resource::html("home".into()));
+        output
+            .resources
+            .insert("/a/".into(), Resource::html("a".into()));
+        let write = |output: &Output| {
+            let staging = Staging::new(&out).unwrap();
+            write_tree(output, staging.path()).unwrap();
+            staging.publish().unwrap();
+        };
+        write(&output);
+        fs::write(out.join("stale.html"), "old").unwrap();
+        output.resources.remove("/a/");
+        write(&output);
+        assert_eq!(fs::read_to_string(out.join("index.html")).unwrap(), "home");
+        assert!(!out.join("a").exists());
+        assert!(!out.join("stale.html").exists());
+        assert!(out.join(out_dir::MARKER).is_file());
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "staging dirs left behind");
+    }
+
+    #[test]
+    fn publish_refuses_an_output_that_became_foreign_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("public");
+        let staging = Staging::new(&out).unwrap();
+        fs::create_dir(&out).unwrap();
+        fs::write(out.join("precious.txt"), "mine").unwrap();
+        assert!(staging.publish().is_err());
+        assert_eq!(
+            fs::read_to_string(out.join("precious.txt")).unwrap(),
+            "mine"
+        );
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "staging dir left behind");
+    }
+}

@@ -1,0 +1,157 @@
+//! The site actor's side of the builder: the options a site is built with, and what the
+//! daemon makes of a build. Its output becomes serve's [`Output`] (a resource whose tag
+//! did not change is carried over from the output being served, with the header values
+//! and compressed bodies serving made for it); its report becomes the wire
+//! [`BuildReport`] that `ps`, the logs and the browser overlay show.
+
+use std::sync::Arc;
+
+use sited_builder::{Cancel, Options, Progress, Report};
+use sited_proto::{BuildError, BuildProgress, BuildReport};
+
+use super::SiteConfig;
+use crate::serve::{Body, Output, Resource};
+
+/// Set (to anything) in the daemon's environment to give templates a
+/// `sited_test_panic(message)` function that panics: the end-to-end tests use it to
+/// prove that a renderer panic is one page's error and nothing more.
+pub const TEST_PANIC_FUNCTION_ENV: &str = "SITED_TEST_PANIC_FUNCTION";
+
+/// How the site of `config` is built.
+pub fn options(config: &SiteConfig, progress: &Arc<Progress>, cancel: &Cancel) -> Options {
+    Options {
+        drafts: config.drafts,
+        progress: Some(progress.clone()),
+        cancel: cancel.clone(),
+        exclude: Vec::new(),
+        test_panic_function: std::env::var_os(TEST_PANIC_FUNCTION_ENV).is_some(),
+    }
+}
+
+/// The build's output as serving holds it. Resources unchanged since `serving` (same URL,
+/// tag and body) are the very ones being served, prepared headers and compressed bodies
+/// included.
+pub fn servable(built: &sited_builder::Output, serving: Option<&Output>) -> Output {
+    let resources = built
+        .resources
+        .iter()
+        .map(|(url, made)| {
+            let kept = serving
+                .and_then(|serving| serving.get(url))
+                .filter(|served| same(served, made))
+                .cloned();
+            (url.clone(), kept.unwrap_or_else(|| resource(made)))
+        })
+        .collect();
+    Output { resources }
+}
+
+fn resource(made: &sited_builder::Resource) -> Resource {
+    let body = match &made.body {
+        sited_builder::Body::Memory(bytes) => Body::Memory(bytes.clone()),
+        sited_builder::Body::File(path) => Body::File(path.clone()),
+    };
+    Resource::new(
+        body,
+        made.content_type.clone(),
+        made.etag.clone(),
+        made.len,
+        made.modified,
+    )
+}
+
+/// Whether a served resource is what the builder made now.
+fn same(served: &Resource, made: &sited_builder::Resource) -> bool {
+    let same_body = match (&served.body, &made.body) {
+        (Body::Memory(_), sited_builder::Body::Memory(_)) => true,
+        (Body::File(a), sited_builder::Body::File(b)) => a == b,
+        _ => false,
+    };
+    same_body && served.etag == made.etag && served.content_type == made.content_type
+}
+
+/// The report as the wire carries it, finished now. Only errors cross the wire today;
+/// warnings are logged.
+pub fn wire_report(report: &Report) -> BuildReport {
+    BuildReport {
+        pages: report.pages,
+        files: report.files,
+        rendered: report.rendered,
+        duration_ms: report.duration.as_millis() as u64,
+        finished_at_ms: crate::clock::now_ms(),
+        errors: report
+            .errors()
+            .map(|error| BuildError {
+                file: error.file.clone(),
+                line: error.line,
+                column: error.column,
+                message: error.message.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// How far the build counting into `progress` is, as `ps` shows it.
+pub fn progress(progress: &Progress) -> Option<BuildProgress> {
+    progress.get().map(|count| BuildProgress {
+        done: count.done,
+        total: count.total,
+    })
+}
+
+/// Logs a build's diagnostics and outcome into the site's log.
+pub fn log_report(report: &Report) {
+    for error in report.errors() {
+        tracing::warn!(%error, "build error");
+    }
+    for warning in report.warnings() {
+        tracing::warn!(%warning, "build warning");
+    }
+    tracing::info!(
+        pages = report.pages,
+        files = report.files,
+        errors = report.errors().count(),
+        ms = report.duration.as_millis() as u64,
+        "built"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_resources_keep_what_serving_made_of_them() {
+        let mut built = sited_builder::Output::default();
+        for (url, body) in [("/", "home"), ("/a/", "a")] {
+            built
+                .resources
+                .insert(url.into(), sited_builder::Resource::html(body.into()));
+        }
+        let served = servable(&built, None);
+        // Serving prepares the resources it is asked for (header values, compressed
+        // bodies are made on demand and live in there).
+        let prepared = |output: &Output, url: &str| {
+            output.get(url).unwrap().prepared() as *const crate::serve::Prepared
+        };
+        let home = prepared(&served, "/");
+        let a = prepared(&served, "/a/");
+
+        let mut rebuilt = built.clone();
+        rebuilt.resources.insert(
+            "/a/".into(),
+            sited_builder::Resource::html("a, edited".into()),
+        );
+        // Rendered again to the same bytes: still the same resource.
+        rebuilt
+            .resources
+            .insert("/".into(), sited_builder::Resource::html("home".into()));
+        let next = servable(&rebuilt, Some(&served));
+        assert_eq!(prepared(&next, "/"), home, "kept across builds");
+        assert_ne!(prepared(&next, "/a/"), a, "a new body gets new headers");
+        let Body::Memory(bytes) = &next.get("/a/").unwrap().body else {
+            panic!("a page is held in memory");
+        };
+        assert_eq!(&bytes[..], b"a, edited");
+    }
+}
