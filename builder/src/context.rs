@@ -8,7 +8,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::render::markdown::TocEntry;
+/// One heading in a page's table of contents.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct TocEntry {
+    pub level: u8,
+    pub id: String,
+    pub title: String,
+}
 
 /// A page's own part of its context: everything that depends on its file alone.
 #[derive(Debug, Clone, Serialize)]

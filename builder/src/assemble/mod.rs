@@ -11,7 +11,7 @@ use bytes::Bytes;
 use crate::context::Summary;
 use crate::load::Sources;
 use crate::output::{Output, Resource};
-use crate::render::{Job, JobCtx};
+use crate::render::{Job, JobCtx, highlight};
 use crate::report::Diagnostic;
 use crate::theme;
 use crate::tree::Tree;
@@ -36,7 +36,7 @@ pub fn output(
         .reserve(pages.len() + sources.assets.len() + sources.statics.len() + 8);
     output.resources.insert(
         theme::STYLESHEET_URL.to_string(),
-        Resource::memory(theme::stylesheet(), Arc::from("text/css; charset=utf-8")),
+        Resource::memory(stylesheet(), Arc::from("text/css; charset=utf-8")),
     );
     for source in sources.assets.iter().chain(&sources.statics) {
         match Resource::file(source.path.clone()) {
@@ -56,6 +56,14 @@ pub fn output(
         .insert("/sitemap.xml".into(), sitemap(jobs, tree, base));
     add_feeds(&mut output, tree, base, &sources.layout.config.title);
     output
+}
+
+/// What is served at [`theme::STYLESHEET_URL`]: the theme's own rules and the
+/// code-highlighting colours, made once per process.
+pub fn stylesheet() -> Bytes {
+    static FULL: LazyLock<Bytes> =
+        LazyLock::new(|| Bytes::from(format!("{}{}", theme::STYLESHEET, *highlight::STYLESHEET)));
+    FULL.clone()
 }
 
 /// Every page with a context of its own (not the 404 page), with its date.

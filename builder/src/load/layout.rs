@@ -8,8 +8,6 @@ use serde::Deserialize;
 
 use crate::report::Diagnostic;
 
-use super::walk::{self, Source};
-
 /// `site.toml`, every key optional.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -107,24 +105,6 @@ impl Layout {
             .iter()
             .any(|excluded| path.starts_with(excluded))
     }
-
-    /// Every file under the content directory (Markdown and assets alike).
-    pub fn content_files(&self, errors: &mut Vec<Diagnostic>) -> Vec<Source> {
-        let reserved = if self.content_dir == self.root {
-            RESERVED_AT_ROOT
-        } else {
-            &[]
-        };
-        walk::files(self, &self.content_dir, reserved, errors)
-    }
-
-    /// Every file under `static/`.
-    pub fn static_files(&self, errors: &mut Vec<Diagnostic>) -> Vec<Source> {
-        match &self.static_dir {
-            Some(dir) => walk::files(self, dir, &[], errors),
-            None => Vec::new(),
-        }
-    }
 }
 
 fn read_config(root: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
@@ -161,23 +141,6 @@ fn read_config(root: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn root_is_content_when_no_content_dir() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("note.md"), "# Note").unwrap();
-        fs::write(dir.path().join("site.toml"), "title = \"T\"").unwrap();
-        fs::create_dir(dir.path().join("templates")).unwrap();
-        fs::write(dir.path().join("templates/page.html"), "x").unwrap();
-        let mut errors = Vec::new();
-        let layout = Layout::discover(dir.path(), &[], &mut errors).unwrap();
-        assert_eq!(layout.content_dir, layout.root);
-        let files = layout.content_files(&mut errors);
-        let rels: Vec<_> = files.iter().map(|f| f.rel.clone()).collect();
-        assert_eq!(rels, [PathBuf::from("note.md")]);
-        assert_eq!(layout.config.title, "T");
-        assert!(errors.is_empty(), "{errors:?}");
-    }
 
     #[test]
     fn bad_site_toml_is_reported_with_its_line() {

@@ -60,7 +60,7 @@ impl Sources {
     /// Walks the content directory again (files came or went).
     pub fn rewalk_content(&mut self) {
         self.walk_errors.clear();
-        let files = self.layout.content_files(&mut self.walk_errors);
+        let files = walk::content_files(&self.layout, &mut self.walk_errors);
         (self.markdown, self.assets) = files.into_iter().partition(|f| is_markdown(&f.rel));
     }
 
@@ -68,7 +68,7 @@ impl Sources {
     pub fn rewalk_static(&mut self) {
         self.layout.refresh_dirs();
         self.static_errors.clear();
-        self.statics = self.layout.static_files(&mut self.static_errors);
+        self.statics = walk::static_files(&self.layout, &mut self.static_errors);
     }
 
     /// What the walk and the config had to say, reported by every build until fixed.

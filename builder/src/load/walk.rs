@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::report::Diagnostic;
 
-use super::layout::Layout;
+use super::layout::{Layout, RESERVED_AT_ROOT};
 
 /// A file found by the walk, with its path relative to the directory walked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +41,27 @@ pub fn is_markdown(path: &Path) -> bool {
     )
 }
 
+/// Every file under the content directory (Markdown and assets alike).
+pub fn content_files(layout: &Layout, errors: &mut Vec<Diagnostic>) -> Vec<Source> {
+    let reserved = if layout.content_dir == layout.root {
+        RESERVED_AT_ROOT
+    } else {
+        &[]
+    };
+    files(layout, &layout.content_dir, reserved, errors)
+}
+
+/// Every file under `static/`.
+pub fn static_files(layout: &Layout, errors: &mut Vec<Diagnostic>) -> Vec<Source> {
+    match &layout.static_dir {
+        Some(dir) => files(layout, dir, &[], errors),
+        None => Vec::new(),
+    }
+}
+
 /// Every file under `dir` (sorted by relative path), skipping `skip_at_top` names directly
 /// in it.
-pub fn files(
+fn files(
     layout: &Layout,
     dir: &Path,
     skip_at_top: &[&str],
@@ -143,6 +161,23 @@ mod tests {
     }
 
     #[test]
+    fn root_is_content_when_no_content_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("note.md"), "# Note").unwrap();
+        fs::write(dir.path().join("site.toml"), "title = \"T\"").unwrap();
+        fs::create_dir(dir.path().join("templates")).unwrap();
+        fs::write(dir.path().join("templates/page.html"), "x").unwrap();
+        let mut errors = Vec::new();
+        let layout = Layout::discover(dir.path(), &[], &mut errors).unwrap();
+        assert_eq!(layout.content_dir, layout.root);
+        let files = content_files(&layout, &mut errors);
+        let rels: Vec<_> = files.iter().map(|f| f.rel.clone()).collect();
+        assert_eq!(rels, [PathBuf::from("note.md")]);
+        assert_eq!(layout.config.title, "T");
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
     fn symlinks_leaving_the_site_are_skipped() {
         let outside = tempfile::tempdir().unwrap();
         fs::write(outside.path().join("secret.txt"), "secret").unwrap();
@@ -161,8 +196,7 @@ mod tests {
         .unwrap();
         let mut errors = Vec::new();
         let layout = Layout::discover(site.path(), &[], &mut errors).unwrap();
-        let rels: Vec<_> = layout
-            .content_files(&mut errors)
+        let rels: Vec<_> = content_files(&layout, &mut errors)
             .into_iter()
             .map(|f| f.rel)
             .collect();
@@ -182,8 +216,7 @@ mod tests {
         let mut errors = Vec::new();
         let exclude = [site.path().join("state/sited")];
         let layout = Layout::discover(site.path(), &exclude, &mut errors).unwrap();
-        let rels: Vec<_> = layout
-            .content_files(&mut errors)
+        let rels: Vec<_> = content_files(&layout, &mut errors)
             .into_iter()
             .map(|f| f.rel)
             .collect();

@@ -4,18 +4,9 @@
 
 use std::collections::HashSet;
 
-use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
-use serde::Serialize;
-
+use crate::context::TocEntry;
 use crate::url::slugify;
-
-/// One heading in a page's table of contents.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct TocEntry {
-    pub level: u8,
-    pub id: String,
-    pub title: String,
-}
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 /// A rendered Markdown body.
 #[derive(Debug, Default)]

@@ -11,20 +11,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("404.html", include_str!("404.html")),
 ];
 
-/// The theme's stylesheet, light and dark.
+/// The theme's stylesheet, light and dark (the output adds the code-highlighting
+/// colours to it).
 pub const STYLESHEET: &str = include_str!("theme.css");
 
 /// URL the stylesheet is served at.
 pub const STYLESHEET_URL: &str = "/theme.css";
-
-/// What is served at [`STYLESHEET_URL`]: the theme's own rules and the code-highlighting
-/// colours, built once per process.
-pub fn stylesheet() -> bytes::Bytes {
-    static FULL: std::sync::LazyLock<bytes::Bytes> = std::sync::LazyLock::new(|| {
-        bytes::Bytes::from(format!(
-            "{STYLESHEET}{}",
-            *crate::render::highlight::STYLESHEET
-        ))
-    });
-    FULL.clone()
-}
