@@ -391,7 +391,7 @@ fn render_one(job: &Job<'_>, env: &Env<'_>) -> Outcome {
             }
             JobCtx::Plain => minijinja::context! { site, current_url => url },
         };
-        render_template(env.templates, job, &ctx)
+        render_template(env, job, &ctx)
     }))
     .unwrap_or_else(|panic| {
         let file = match &job.source {
@@ -414,14 +414,12 @@ fn render_one(job: &Job<'_>, env: &Env<'_>) -> Outcome {
     }
 }
 
-fn render_template(
-    templates: &Templates,
-    job: &Job<'_>,
-    ctx: &Value,
-) -> Result<String, Diagnostic> {
+fn render_template(env: &Env<'_>, job: &Job<'_>, ctx: &Value) -> Result<String, Diagnostic> {
+    let templates = env.templates;
     let template = templates.env().get_template(&job.template).map_err(|e| {
         let mut error = templates.error(&e);
         if let Some(source) = &job.source {
+            let source = env.layout.display_path(source);
             error.message = format!("{} (asked for by {})", error.message, source.display());
         }
         error
