@@ -28,8 +28,21 @@ pub struct Browser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tab(String);
 
+/// How long a command may go unanswered (generous: CI machines are shared and slow).
+pub const ANSWER_DEADLINE: Duration = Duration::from_secs(30);
+
 /// Where Debian's package installs it; `.ci/run` installs the package.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Where tests put the screenshots they take, for a person to look at:
+/// `target/screenshots/` beside the test binaries.
+pub fn screenshots_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "target"))
+        .map_or_else(std::env::temp_dir, Path::to_path_buf)
+        .join("screenshots")
+}
 
 impl Browser {
     /// Starts Chromium with one blank tab.
@@ -72,6 +85,13 @@ impl Browser {
         // Keep draining stderr so Chromium never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let (socket, _) = tungstenite::connect(ws.as_str()).expect("connect to DevTools");
+        // A page that hangs (a navigation waiting for a connection) holds up the answers
+        // to commands for it: give up instead of waiting without end.
+        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream
+                .set_read_timeout(Some(ANSWER_DEADLINE))
+                .expect("set a read timeout");
+        }
         let mut browser = Browser {
             child,
             socket,
@@ -119,7 +139,9 @@ impl Browser {
             .send(Message::text(message.to_string()))
             .expect("send to DevTools");
         loop {
-            let reply = self.socket.read().expect("read from DevTools");
+            let reply = self.socket.read().unwrap_or_else(|error| {
+                panic!("no answer to {method} within {ANSWER_DEADLINE:?}: {error}")
+            });
             let Message::Text(text) = reply else { continue };
             let reply: Value = serde_json::from_str(&text).unwrap();
             if reply["id"] == id {
@@ -209,13 +231,13 @@ impl Browser {
         );
     }
 
-    /// Writes a PNG of the first tab's whole page (not just the viewport) to `path`.
+    /// Writes a PNG of what the first tab's window shows to `path`.
     pub fn screenshot(&mut self, path: &Path) {
         let tab = self.first_tab();
         let shot = self.call(
             Some(&tab),
             "Page.captureScreenshot",
-            json!({ "format": "png", "captureBeyondViewport": true }),
+            json!({ "format": "png" }),
         );
         let png = base64::engine::general_purpose::STANDARD
             .decode(shot["data"].as_str().expect("screenshot data"))

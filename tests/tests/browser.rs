@@ -2,8 +2,7 @@
 //! place (scroll position, focus and form state kept) and only in the tabs showing it; a
 //! change to the head or a page with scripts of its own reloads; a CSS edit restyles
 //! without reloading; a broken template shows the error overlay until it is fixed; a
-//! 404 page never reloads itself. Also the default theme's layout, measured by the
-//! boxes of its header, main column and footer.
+//! 404 page never reloads itself.
 
 use std::fs;
 use std::path::PathBuf;
@@ -349,4 +348,53 @@ fn edits_styles_and_errors_show_up_in_the_browser_by_themselves() {
         "document.body.innerText.includes('After the restart.')",
         WAIT,
     );
+}
+
+#[test]
+fn pages_left_behind_let_go_of_their_stream_and_take_it_up_again_when_shown() {
+    let home = Home::new();
+    let root = site(&home);
+    for n in 0..8 {
+        fs::write(
+            root.join(format!("content/notes/n{n}.md")),
+            format!("+++\ntitle = \"N{n}\"\n+++\nNote {n}.\n"),
+        )
+        .unwrap();
+    }
+    let port = home.up(&root, &["--port", "0"]);
+    let mut browser = Browser::start();
+    // More pages than the six connections a browser opens to a host. The pages left
+    // behind stay in the back/forward cache: had they kept their streams, the seventh
+    // would wait for a free connection (about a minute, until the cache gave one up)
+    // and the browser would not answer meanwhile.
+    for n in 0..8 {
+        browser.navigate(&format!("http://127.0.0.1:{port}/notes/n{n}/"));
+        browser.wait_for(
+            &format!("document.body.innerText.includes('Note {n}.') && {CONNECTED}"),
+            WAIT,
+        );
+        browser.eval(&format!("window.__marker = 'page {n}'"));
+    }
+    // Back: the page before comes out of the cache as it was, and follows edits again.
+    browser.eval("history.back()");
+    browser.wait_for(
+        "location.pathname === '/notes/n6/' && document.readyState === 'complete'",
+        WAIT,
+    );
+    assert_eq!(
+        browser.eval("window.__marker"),
+        "page 6",
+        "not restored from the back/forward cache"
+    );
+    fs::write(
+        root.join("content/notes/n6.md"),
+        "+++\ntitle = \"N6\"\n+++\nSeen after going back.\n",
+    )
+    .unwrap();
+    browser.wait_for(
+        "document.body.innerText.includes('Seen after going back.')",
+        WAIT,
+    );
+    assert_eq!(browser.eval("window.__marker"), "page 6");
+    assert_eq!(browser.eval("window.__sitedLiveReload.updates"), 1);
 }

@@ -245,8 +245,10 @@
     return true;
   }
 
+  let events = null;
+
   function connect() {
-    const events = new EventSource(EVENTS_PATH + location.pathname);
+    events = new EventSource(EVENTS_PATH + location.pathname);
     events.onmessage = (message) => {
       const state = JSON.parse(message.data);
       const restarted = session !== null && state.session !== session;
@@ -263,12 +265,24 @@
     };
     // EventSource reconnects by itself (the server asks for a short retry), including
     // after the daemon restarts; should a browser give up, start over.
-    events.onerror = () => {
-      if (events.readyState === EventSource.CLOSED) {
+    const stream = events;
+    stream.onerror = () => {
+      if (stream === events && stream.readyState === EventSource.CLOSED) {
         setTimeout(connect, 1000);
       }
     };
   }
+
+  // A page put in the back/forward cache lets go of its stream, and takes it up again if
+  // it is shown again. A kept stream would hold one of the six connections a browser
+  // opens to a host: a few pages visited, and the site would stall.
+  window.addEventListener("pagehide", () => {
+    if (events) events.close();
+    events = null;
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted && !events) connect();
+  });
 
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", connect);
