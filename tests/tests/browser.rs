@@ -2,7 +2,8 @@
 //! place (scroll position, focus and form state kept) and only in the tabs showing it; a
 //! change to the head or a page with scripts of its own reloads; a CSS edit restyles
 //! without reloading; a broken template shows the error overlay until it is fixed; a
-//! 404 page never reloads itself.
+//! 404 page never reloads itself. Also the default theme's layout, measured by the
+//! boxes of its header, main column and footer.
 
 use std::fs;
 use std::path::PathBuf;
@@ -397,4 +398,189 @@ fn pages_left_behind_let_go_of_their_stream_and_take_it_up_again_when_shown() {
     );
     assert_eq!(browser.eval("window.__marker"), "page 6");
     assert_eq!(browser.eval("window.__sitedLiveReload.updates"), 1);
+}
+
+/// The boxes of the theme's layout on the page the tab shows, in CSS pixels.
+const MEASURE_LAYOUT: &str = r#"(async () => {
+  const box = (el) => { const b = el.getBoundingClientRect(); return { left: b.left, right: b.right, top: b.top, bottom: b.bottom }; };
+  const one = (selector) => { const el = document.querySelector(selector); return el ? box(el) : null; };
+  const icon = document.querySelector('link[rel~="icon"]');
+  let iconType = null;
+  if (icon) {
+    const response = await fetch(icon.href, { cache: "no-store" });
+    iconType = response.ok ? response.headers.get("content-type") : `HTTP ${response.status}`;
+  }
+  return {
+    header: one(".site-header .wrap"),
+    rule: one(".site-header").bottom,
+    main: one("main"),
+    footer: one(".site-footer .wrap"),
+    siteTitle: one(".site-title"),
+    heading: one("main h1"),
+    footerText: one(".site-footer p"),
+    nav: Array.from(document.querySelectorAll(".site-nav a")).map(box),
+    scrollWidth: document.documentElement.scrollWidth,
+    width: window.innerWidth,
+    background: getComputedStyle(document.body).backgroundColor,
+    iconType,
+  };
+})()"#;
+
+/// Within a pixel (layout rounds sub-pixel positions).
+fn near(a: &Value, b: &Value) -> bool {
+    (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() <= 1.0
+}
+
+/// Mean of an `rgb(r, g, b)` colour's channels: dark below 128.
+fn brightness(colour: &str) -> f64 {
+    let channels: Vec<f64> = colour
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .take(3)
+        .map(|c| c.trim().parse().unwrap())
+        .collect();
+    channels.iter().sum::<f64>() / 3.0
+}
+
+/// Checks the theme's layout as measured on one page, and says what is wrong.
+fn check_layout(layout: &Value, dark: bool) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let (header, main, footer) = (&layout["header"], &layout["main"], &layout["footer"]);
+    for side in ["left", "right"] {
+        if !(near(&header[side], &main[side]) && near(&main[side], &footer[side])) {
+            wrong.push(format!(
+                "header, main and footer columns differ on the {side}: {} / {} / {}",
+                header[side], main[side], footer[side]
+            ));
+        }
+    }
+    let text_left = &layout["heading"]["left"];
+    for (what, left) in [
+        ("the site title", &layout["siteTitle"]["left"]),
+        ("the footer text", &layout["footerText"]["left"]),
+    ] {
+        if !near(left, text_left) {
+            wrong.push(format!(
+                "{what} starts at {left}, the page's heading at {text_left}"
+            ));
+        }
+    }
+    let gap = layout["heading"]["top"].as_f64().unwrap() - layout["rule"].as_f64().unwrap();
+    if gap < 16.0 {
+        wrong.push(format!(
+            "the page's heading is {gap} px below the header rule"
+        ));
+    }
+    let nav = layout["nav"].as_array().unwrap();
+    if nav.iter().any(|item| !near(&item["top"], &nav[0]["top"])) {
+        let tops: Vec<_> = nav.iter().map(|item| &item["top"]).collect();
+        wrong.push(format!(
+            "the navigation items are not on one line: {tops:?}"
+        ));
+    }
+    if layout["scrollWidth"].as_f64() > layout["width"].as_f64() {
+        wrong.push(format!(
+            "the page is wider ({}) than the window ({})",
+            layout["scrollWidth"], layout["width"]
+        ));
+    }
+    let background = brightness(layout["background"].as_str().unwrap());
+    if (background < 128.0) != dark {
+        wrong.push(format!(
+            "the background ({}) is not {}",
+            layout["background"],
+            if dark { "dark" } else { "light" }
+        ));
+    }
+    if !layout["iconType"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("image/"))
+    {
+        wrong.push(format!("the page's icon is {}", layout["iconType"]));
+    }
+    wrong
+}
+
+#[test]
+fn the_themes_header_main_and_footer_line_up_in_light_and_dark_and_on_a_phone() {
+    let home = Home::new();
+    let root = home.path().join("blog");
+    sited_tests::copy_tree(&sited_tests::workspace().join("examples/blog"), &root);
+    let port = home.up(&root, &["--port", "0"]);
+    let pages = [
+        ("home", "/"),
+        ("section", "/posts/"),
+        ("post", "/posts/a-week-at-the-lighthouse/"),
+        ("page", "/about/"),
+        ("404", "/nope/"),
+    ];
+    let shots = sited_tests::browser::screenshots_dir();
+    let mut browser = Browser::start();
+    let mut wrong = Vec::new();
+    for (width, height) in [(1280, 900), (390, 844)] {
+        browser.set_viewport(width, height, width < 600);
+        for dark in [false, true] {
+            browser.set_color_scheme(dark);
+            for (name, path) in pages {
+                browser.navigate(&format!("http://127.0.0.1:{port}{path}"));
+                browser.wait_for(
+                    &format!("location.pathname === '{path}' && document.readyState === 'complete' && !!document.querySelector('main h1')"),
+                    WAIT,
+                );
+                let mode = if dark { "dark" } else { "light" };
+                let layout = browser.eval(MEASURE_LAYOUT);
+                browser.screenshot(&shots.join(format!("theme-{name}-{width}-{mode}-top.png")));
+                browser.eval("window.scrollTo(0, document.documentElement.scrollHeight)");
+                browser.screenshot(&shots.join(format!("theme-{name}-{width}-{mode}-end.png")));
+                wrong.extend(
+                    check_layout(&layout, dark)
+                        .into_iter()
+                        .map(|w| format!("{path} at {width} px, {mode}: {w}")),
+                );
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} (screenshots in {})",
+        wrong.join("\n"),
+        shots.display()
+    );
+    // The site's own icon replaces the theme's.
+    let icon = sited_tests::get(port, "/favicon.svg").unwrap();
+    assert_eq!(
+        icon.body,
+        fs::read(root.join("static/favicon.svg")).unwrap()
+    );
+}
+
+#[test]
+fn a_site_without_an_icon_gets_the_themes() {
+    let home = Home::new();
+    let root = site(&home);
+    let port = home.up(&root, &["--port", "0"]);
+    let page = sited_tests::get(port, "/notes/other/").unwrap().text();
+    assert!(
+        page.contains(r#"<link rel="icon" href="/favicon.svg" type="image/svg+xml">"#),
+        "{page}"
+    );
+    let icon = sited_tests::get(port, "/favicon.svg").unwrap();
+    assert_eq!(icon.status, 200);
+    assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+    assert!(icon.text().starts_with("<svg"), "{}", icon.text());
+    // A site can point at an icon of another kind.
+    fs::write(
+        root.join("site.toml"),
+        "title = \"s\"\n[extra]\nfavicon = \"/favicon.ico\"\n",
+    )
+    .unwrap();
+    assert!(
+        sited_tests::wait_until(WAIT, || sited_tests::get(port, "/notes/other/")
+            .unwrap()
+            .text()
+            .contains(r#"<link rel="icon" href="/favicon.ico">"#)),
+        "site.toml's extra.favicon is linked"
+    );
 }
