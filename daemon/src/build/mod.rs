@@ -766,15 +766,14 @@ fn build_site(
         }
     }
 
-    // Files served as they are: the theme's stylesheet, assets beside content, then
-    // `static/`, which wins.
-    output.resources.insert(
-        crate::theme::STYLESHEET_URL.to_string(),
-        Resource::memory(
-            crate::theme::stylesheet(),
-            Arc::from("text/css; charset=utf-8"),
-        ),
-    );
+    // Files served as they are: the theme's stylesheet and icon, assets beside content,
+    // then `static/`, which wins.
+    for (url, content_type, body) in crate::theme::assets() {
+        output.resources.insert(
+            url.to_string(),
+            Resource::memory(body, Arc::from(content_type)),
+        );
+    }
     let has_custom_css = cache
         .statics
         .iter()
@@ -1499,8 +1498,8 @@ mod tests {
         assert_eq!(report.rendered, 0);
         assert_eq!(
             output.resources.len(),
-            11,
-            "6 pages, 2 stylesheets, sitemap, 2 feeds"
+            12,
+            "6 pages, 2 stylesheets, the theme's icon, sitemap, 2 feeds"
         );
         assert!(html(&output, "/custom.css").contains("red"));
     }

@@ -268,7 +268,10 @@ impl Actor {
                             self.config.host.ip,
                             self.config.host.name.clone(),
                         ),
-                        live: Some(self.live.subscribe()),
+                        live: Some(crate::serve::livereload::Live::new(
+                            self.live.subscribe(),
+                            output_rx.clone(),
+                        )),
                         ..crate::serve::ServeConfig::default()
                     };
                     let server = crate::serve::serve(
