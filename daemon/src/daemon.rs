@@ -292,6 +292,7 @@ pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<E
         token: root.child_token(),
         tracker: tracker.clone(),
         watcher,
+        pool: crate::serve::Pool::for_this_machine(),
         store: Some(store),
         logs: config.logs.clone(),
     }));

@@ -12,36 +12,24 @@ use bytes::{BufMut, Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::fs::File;
 
+use super::Files;
+
 /// Bytes read from a file per frame.
 pub const FILE_CHUNK: usize = 64 * 1024;
 
-/// Opens a file the build vetted, refusing to follow a symlink swapped in since (the
-/// build stored the canonical path) and anything but a regular file. Returns the file's
-/// metadata too: its validators are taken from the file as opened, not as built.
-pub async fn open(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
-    let mut options = tokio::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    options.custom_flags(libc::O_NOFOLLOW);
-    let file = options.open(path).await?;
-    let meta = file.metadata().await?;
-    if !meta.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    Ok((file, meta))
-}
-
-/// [`open`], blocking.
-pub fn open_std(path: &Path) -> io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-    let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    Ok(file)
+/// Opens a file the build vetted, beneath the site's directory with no symlink on the
+/// way ([`Files`]), off the async threads. Returns the file's metadata too: its
+/// validators are taken from the file as opened, not as built.
+pub async fn open(files: &Files, path: &Path) -> io::Result<(std::fs::File, std::fs::Metadata)> {
+    let files = files.clone();
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let file = files.open(&path)?;
+        let meta = file.metadata()?;
+        Ok((file, meta))
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
 /// A response body.

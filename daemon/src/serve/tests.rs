@@ -663,6 +663,7 @@ async fn a_client_that_stops_reading_is_dropped() {
     );
     let limits = Limits {
         max_connections: 1,
+        reserve_connections: 0,
         ..quick_limits()
     };
     let (port, _server) = start(output, limits).await;
