@@ -584,3 +584,39 @@ fn still_fine_at(home: &Home, port: u16) {
     assert_eq!(page.status, 200);
     assert!(!home.log_text().contains("panicked"), "{}", home.log_text());
 }
+
+#[test]
+fn well_known_in_static_is_served_and_other_hidden_files_are_not() {
+    let home = Home::new();
+    let root = home.site(
+        "s",
+        &[
+            ("content/_index.md", "# Home\n\nWelcome.\n"),
+            (
+                "static/.well-known/security.txt",
+                "Contact: mailto:a@b.example\n",
+            ),
+            ("static/.well-known/acme-challenge/token", "token.key\n"),
+            ("static/.env", "SECRET=1\n"),
+            ("static/.git/config", "[core]\n"),
+            ("static/.well-known/.hidden", "SECRET\n"),
+        ],
+    );
+    let port = home.up(&root, &["--port", "0"]);
+    let security = get(port, "/.well-known/security.txt").unwrap();
+    assert_eq!(
+        (security.status, security.text().as_str()),
+        (200, "Contact: mailto:a@b.example\n")
+    );
+    assert_eq!(
+        get(port, "/.well-known/acme-challenge/token")
+            .unwrap()
+            .text(),
+        "token.key\n"
+    );
+    for path in ["/.env", "/.git/config", "/.well-known/.hidden"] {
+        let response = get(port, path).unwrap();
+        assert_eq!(response.status, 404, "{path}");
+        assert!(!response.text().contains("SECRET"), "{path}");
+    }
+}

@@ -249,6 +249,12 @@ async fn respond_on<B>(
         return livereload::respond(&path, origin, live, &config.hosts, closing);
     }
     let inject = config.live.is_some();
+    if path::is_hidden(&path) {
+        // Defence in depth: builds leave hidden files out, but a `.git` or `.env` must
+        // never be served whatever a build or another generator put in its output.
+        tracing::debug!(path = %path, "refused a hidden path");
+        return not_found(request, output, inject, config).await;
+    }
     if let Some(resource) = output.get(&path) {
         return send(request, resource, StatusCode::OK, inject, config).await;
     }
@@ -267,6 +273,16 @@ async fn respond_on<B>(
         }
         return response;
     }
+    not_found(request, output, inject, config).await
+}
+
+/// The site's 404 page, or a plain one.
+async fn not_found<B>(
+    request: &Request<B>,
+    output: &Output,
+    inject: bool,
+    config: &ServeConfig,
+) -> Reply {
     match output.get("/404.html") {
         Some(page) => send(request, page, StatusCode::NOT_FOUND, inject, config).await,
         None => plain(StatusCode::NOT_FOUND, "404 not found\n"),

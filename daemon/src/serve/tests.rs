@@ -252,6 +252,41 @@ async fn single_byte_ranges_are_served_from_memory_and_files() {
 }
 
 #[tokio::test]
+async fn well_known_is_served_and_every_other_hidden_path_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut output = site(dir.path());
+    let text = |t: &str| Resource::memory(Bytes::from(t.to_string()), "text/plain".into());
+    for url in [
+        "/.well-known/security.txt",
+        "/.git/config",
+        "/.env",
+        "/posts/.secret",
+        "/.well-known/.hidden",
+        "/.hidden/",
+    ] {
+        output.resources.insert(url.into(), text("SECRET"));
+    }
+    output
+        .resources
+        .insert("/.well-known/security.txt".into(), text("Contact: x"));
+    let (status, _, body) = get(&output, "/.well-known/security.txt", &[]).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"Contact: x"[..]));
+    for uri in [
+        "/.git/config",
+        "/.env",
+        "/posts/.secret",
+        "/.well-known/.hidden",
+        "/.hidden/",
+        "/.hidden",
+        "/%2egit/config",
+    ] {
+        let (status, _, body) = get(&output, uri, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(body, "<h1>Not here</h1>".repeat(50).as_bytes(), "{uri}");
+    }
+}
+
+#[tokio::test]
 async fn directories_redirect_to_their_slash_and_unknown_urls_get_the_404_page() {
     let dir = tempfile::tempdir().unwrap();
     let output = site(dir.path());
