@@ -60,6 +60,34 @@ impl Default for Limits {
     }
 }
 
+/// Raises this process's soft limit on open files to its hard limit (at most 2^20,
+/// Linux's default `fs.nr_open`, above which raising fails), so that the connection bounds above, not `EMFILE`, decide how many
+/// connections are held: desktop sessions often start with a soft limit of 1,024, which
+/// one site under attack (S21) would use up for every site and the control socket.
+/// Returns the limit now in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    const MAX_OPEN_FILES: u64 = 1 << 20;
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = limit.maximum.unwrap_or(MAX_OPEN_FILES).min(MAX_OPEN_FILES);
+    match limit.current {
+        Some(current) if current >= wanted => Some(current),
+        _ => match setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(wanted),
+                maximum: limit.maximum,
+            },
+        ) {
+            Ok(()) => Some(wanted),
+            Err(error) => {
+                tracing::warn!(%error, "cannot raise the open files limit");
+                limit.current
+            }
+        },
+    }
+}
+
 /// A stream whose writes fail with `TimedOut` once they have been blocked (the peer's
 /// receive window full) for the stall timeout. Progress of any size resets the clock;
 /// an idle connection with nothing to write is not stalled.
@@ -156,6 +184,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+        let now = raise_open_files_limit().expect("a limit");
+        assert_eq!(now, hard.unwrap_or(1 << 20).min(1 << 20));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_peer_that_stops_reading_times_out_and_one_that_reads_does_not() {
