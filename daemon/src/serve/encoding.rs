@@ -147,7 +147,7 @@ pub struct Encoded {
 /// Where the body to compress comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum Source<'a> {
-    Memory(&'a Bytes),
+    Memory(&'a super::Pieces),
     /// A file opened for this request; read whole (it is at most [`MAX_COMPRESS_BYTES`])
     /// when first asked, from its start, without moving its position.
     File(&'a std::fs::File),
@@ -202,14 +202,14 @@ impl Encodings {
 
 /// An owned [`Source`], to move onto a blocking thread.
 enum OwnedSource {
-    Memory(Bytes),
+    Memory(super::Pieces),
     File(io::Result<std::fs::File>),
 }
 
 impl From<Source<'_>> for OwnedSource {
     fn from(source: Source<'_>) -> OwnedSource {
         match source {
-            Source::Memory(bytes) => OwnedSource::Memory(bytes.clone()),
+            Source::Memory(pieces) => OwnedSource::Memory(pieces.clone()),
             Source::File(file) => OwnedSource::File(file.try_clone()),
         }
     }
@@ -218,7 +218,7 @@ impl From<Source<'_>> for OwnedSource {
 async fn make(coding: Coding, etag: String, source: OwnedSource) -> Option<Encoded> {
     let made = tokio::task::spawn_blocking(move || -> io::Result<Option<Encoded>> {
         let (etag, data) = match source {
-            OwnedSource::Memory(bytes) => (etag, bytes),
+            OwnedSource::Memory(pieces) => (etag, pieces.contiguous()),
             OwnedSource::File(file) => {
                 let file = file?;
                 let meta = file.metadata()?;
@@ -388,7 +388,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_is_compressed_once_and_small_ones_not_at_all() {
-        let body = Bytes::from("<p>hello, compressible world</p>\n".repeat(200));
+        let body = super::super::Pieces::whole(Bytes::from(
+            "<p>hello, compressible world</p>\n".repeat(200),
+        ));
         let encodings = Encodings::default();
         let len = body.len() as u64;
         let first = encodings
@@ -419,7 +421,7 @@ mod tests {
                 .await
                 .is_none()
         );
-        let small = Bytes::from_static(b"<p>hi</p>");
+        let small = super::super::Pieces::whole(Bytes::from_static(b"<p>hi</p>"));
         assert!(
             Encodings::default()
                 .get(
@@ -441,7 +443,7 @@ mod tests {
                 (state >> 24) as u8
             })
             .collect();
-        let noise = Bytes::from(noise);
+        let noise = super::super::Pieces::whole(Bytes::from(noise));
         assert!(
             Encodings::default()
                 .get(

@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::build::{Body, Output, Resource};
-pub use body::ReplyBody;
+pub use body::{Pieces, ReplyBody};
 use conditional::Validators;
 use encoding::{Coding, Source};
 pub use files::Files;
@@ -349,13 +349,15 @@ async fn send<B>(
     // (so a page can tell it is stale), which makes the served bytes a function of the
     // resource alone: validators, ranges and cached compression all still hold.
     let injected = match &resource.body {
-        Body::Memory(bytes) if inject && resource.content_type.starts_with("text/html") => Some(
-            resource
-                .prepared()
-                .with_live_reload
-                .get_or_init(|| livereload::inject(bytes, &livereload::script_tag(&resource.etag)))
-                .clone(),
-        ),
+        Body::Memory(bytes) if inject && resource.content_type.starts_with("text/html") => {
+            let (at, tag) = resource.prepared().live_reload.get_or_init(|| {
+                (
+                    livereload::injection_point(bytes),
+                    bytes::Bytes::from(livereload::script_tag(&resource.etag)),
+                )
+            });
+            Some(Pieces::inserted(bytes, *at, tag))
+        }
         _ => None,
     };
     let head = request.method() == Method::HEAD;
@@ -369,7 +371,7 @@ async fn send<B>(
             prepared.etag.clone(),
             resource.modified,
             prepared.last_modified.clone(),
-            injected.as_ref().map_or(resource.len, |b| b.len() as u64),
+            injected.as_ref().map_or(resource.len, |p| p.len() as u64),
         ),
         Body::File(path) => match body::open(&config.files(), path).await {
             Ok((file, meta)) => {
@@ -508,7 +510,7 @@ async fn send<B>(
 async fn finish(
     mut response: Reply,
     resource: &Resource,
-    injected: Option<&bytes::Bytes>,
+    injected: Option<&Pieces>,
     etag: &str,
     len: u64,
     coding: Coding,
@@ -517,8 +519,13 @@ async fn finish(
     head: bool,
 ) -> Reply {
     let prepared = resource.prepared();
+    let whole;
     let source = match (&resource.body, injected, &file) {
-        (_, Some(bytes), _) | (Body::Memory(bytes), None, _) => Source::Memory(bytes),
+        (_, Some(pieces), _) => Source::Memory(pieces),
+        (Body::Memory(bytes), None, _) => {
+            whole = Pieces::whole(bytes.clone());
+            Source::Memory(&whole)
+        }
         (Body::File(_), None, Some(file)) => Source::File(file),
         (Body::File(_), None, None) => {
             unreachable!("files are opened before their response is made")
@@ -541,9 +548,17 @@ async fn finish(
     let start = offset.unwrap_or(0);
     match (&resource.body, file) {
         (Body::Memory(bytes), _) => {
-            let bytes = injected.unwrap_or(bytes);
             let start = start as usize;
-            with_body(response, bytes.slice(start..start + len as usize), head)
+            let body = match injected {
+                Some(pieces) => pieces.slice(start, len as usize),
+                None => Pieces::whole(bytes.slice(start..start + len as usize)),
+            };
+            if head {
+                set_length(&mut response, body.len() as u64);
+            } else {
+                *response.body_mut() = ReplyBody::pieces(body);
+            }
+            response
         }
         (Body::File(_), Some(mut file)) => {
             if head {

@@ -720,3 +720,60 @@ async fn a_client_that_stops_reading_is_dropped() {
     assert_eq!(status, 200);
     drop(stalled);
 }
+
+#[tokio::test]
+async fn pages_with_the_live_reload_tag_are_whole_in_every_form() {
+    let mut output = Output::default();
+    let page = format!("<!doctype html><body>{}</body></html>", page_body());
+    output
+        .resources
+        .insert("/".into(), Resource::html(page.clone()));
+    let (_live_tx, live) = watch::channel(livereload::LiveState::initial("s".into(), vec![]));
+    let config = ServeConfig {
+        live: Some(live),
+        ..ServeConfig::default()
+    };
+    let resource = output.get("/").unwrap();
+    let expected = livereload::inject(page.as_bytes(), &livereload::script_tag(&resource.etag));
+    let response = respond(&request("GET", "/", &[]), &output, &config).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // hyper writes Content-Length from the body's exact size.
+    assert_eq!(
+        hyper::body::Body::size_hint(response.body()).exact(),
+        Some(expected.len() as u64)
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, expected);
+    // Served around the tag, not from a copy of the page.
+    let (at, _) = resource.prepared().live_reload.get().unwrap();
+    assert_eq!(&expected[..*at], &page.as_bytes()[..*at]);
+
+    let (_, headers, _) = call_with(&output, &config, request("HEAD", "/", &[])).await;
+    assert_eq!(
+        h(&headers, header::CONTENT_LENGTH),
+        expected.len().to_string()
+    );
+    // A range across the tag.
+    let (from, to) = (at - 10, at + 30);
+    let (status, _, body) = call_with(
+        &output,
+        &config,
+        request("GET", "/", &[("range", &format!("bytes={from}-{to}"))]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, expected.slice(from..=to));
+    // Compressed: the same bytes once decoded.
+    let (_, headers, body) = call_with(
+        &output,
+        &config,
+        request("GET", "/", &[("accept-encoding", "gzip")]),
+    )
+    .await;
+    assert_eq!(h(&headers, header::CONTENT_ENCODING), "gzip");
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, expected);
+}
