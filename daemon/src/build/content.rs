@@ -198,7 +198,9 @@ fn walk(
             });
             continue;
         };
-        if is_ignored_name(name_str) || (skip_reserved && RESERVED_AT_ROOT.contains(&name_str)) {
+        if (is_ignored_name(name_str) && !(rel.as_os_str().is_empty() && name_str == ".well-known"))
+            || (skip_reserved && RESERVED_AT_ROOT.contains(&name_str))
+        {
             continue;
         }
         let path = entry.path();

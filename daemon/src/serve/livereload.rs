@@ -233,9 +233,14 @@ fn event(live: &mut Live, page: Option<&str>) -> Bytes {
     Bytes::from(format!("data: {json}\n\n"))
 }
 
-/// The HTML with `tag` before its last `</body>` (or at the end).
+/// Where a tag goes into `html`: before its last `</body>` (or at the end).
+pub fn injection_point(html: &[u8]) -> usize {
+    rfind_ascii_case_insensitive(html, b"</body>").unwrap_or(html.len())
+}
+
+/// The HTML with `tag` at its [`injection_point`].
 pub fn inject(html: &[u8], tag: &str) -> Bytes {
-    let at = rfind_ascii_case_insensitive(html, b"</body>").unwrap_or(html.len());
+    let at = injection_point(html);
     let mut out = Vec::with_capacity(html.len() + tag.len());
     out.extend_from_slice(&html[..at]);
     out.extend_from_slice(tag.as_bytes());

@@ -79,6 +79,7 @@ impl SiteHandle {
         token: CancellationToken,
         tracker: &TaskTracker,
         watcher: Option<Watcher>,
+        pool: crate::serve::Pool,
     ) -> SiteHandle {
         let (status_tx, status) = watch::channel(Status {
             lifecycle: Lifecycle::Starting,
@@ -96,6 +97,7 @@ impl SiteHandle {
             token: token.clone(),
             tracker: tracker.clone(),
             watcher,
+            pool,
             live,
             builder: None,
             progress: progress.clone(),
@@ -220,6 +222,8 @@ struct Actor {
     /// Where the HTTP server task is spawned, so daemon shutdown waits for it too.
     tracker: TaskTracker,
     watcher: Option<Watcher>,
+    /// The daemon's connection threads, which serve this site too.
+    pool: crate::serve::Pool,
     /// What browsers with the page open follow.
     live: watch::Sender<LiveState>,
     /// Keeps what the last build made; lent to the build thread while it builds.
@@ -272,6 +276,8 @@ impl Actor {
                             self.live.subscribe(),
                             output_rx.clone(),
                         )),
+                        pool: self.pool.clone(),
+                        root: Some(self.config.root.clone()),
                         ..crate::serve::ServeConfig::default()
                     };
                     let server = crate::serve::serve(
