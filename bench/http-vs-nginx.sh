@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Requests/s and latency of sited against nginx serving the same built site (the tldr
 # corpus) on this machine, with wrk over keep-alive: a small page (~2 KB) and a large
-# one (~200 KB), runs alternating between the servers. Prints raw figures, medians and
-# the sited/nginx ratio as Markdown for BENCHMARKS.md.
+# one (~200 KB), runs alternating between the servers. Then the tail at fixed request
+# rates (bench/src/bin/fixed-rate.rs, wrk2's method: latency counted from when each
+# request was due), p50/p90/p99/p99.9/max. Prints raw figures, medians and the
+# sited/nginx ratios as Markdown for BENCHMARKS.md.
 #
 # Usage: bench/http-vs-nginx.sh
 #   RUNS=3 DURATION=10s CONNECTIONS=64 THREADS=2   wrk settings (defaults shown)
+#   TAIL_RUNS=3 TAIL_SECONDS=10 TAIL_CONNECTIONS=32
+#   TAIL_RATES_SMALL="5000 20000" TAIL_RATES_LARGE="1000 4000"   requests/s
+#   SKIP_WRK=1     only the fixed-rate tail
 #   CORPUS=DIR     the content to build (default: ../shared/corpus/tldr/content)
 #   CARGO_TARGET_DIR                               where the release binaries are
 #
@@ -21,6 +26,11 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 CORPUS="${CORPUS:-$ROOT/../shared/corpus/tldr/content}"
+TAIL_RUNS="${TAIL_RUNS:-3}"
+TAIL_SECONDS="${TAIL_SECONDS:-10}"
+TAIL_CONNECTIONS="${TAIL_CONNECTIONS:-32}"
+TAIL_RATES_SMALL="${TAIL_RATES_SMALL:-5000 20000}"
+TAIL_RATES_LARGE="${TAIL_RATES_LARGE:-1000 4000}"
 
 say() { printf '== %s\n' "$*" >&2; }
 
@@ -45,9 +55,10 @@ fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 say "building release binaries"
-(cd "$ROOT" && cargo build --release --quiet -p sited -p sitectl)
+(cd "$ROOT" && cargo build --release --quiet -p sited -p sitectl -p sited-bench --bin fixed-rate)
 SITED="$TARGET/release/sited"
 SITECTL="$TARGET/release/sitectl"
+FIXED_RATE="$TARGET/release/fixed-rate"
 
 # ---- the site ----
 WORK="$(mktemp -d /tmp/sited-bench-XXXXXX)"
@@ -209,6 +220,7 @@ run_wrk() { # server port page label run
     say "$4 $1 run $5: $rps req/s, p50 $p50 ms, p90 $p90 ms, p99 $p99 ms, $cpu µs CPU/request, load $load"
 }
 for page in small large; do
+    [ -n "${SKIP_WRK:-}" ] && break
     path=$SMALL
     [ $page = large ] && path=$LARGE
     say "warming up ($page)"
@@ -225,8 +237,31 @@ for page in small large; do
     done
 done
 
+# ---- the tail at fixed rates ----
+TAIL="$WORK/tail.tsv"
+: >"$TAIL"
+for page in small large; do
+    path=$SMALL
+    rates=$TAIL_RATES_SMALL
+    if [ $page = large ]; then path=$LARGE; rates=$TAIL_RATES_LARGE; fi
+    for rate in $rates; do
+        for run in $(seq 1 "$TAIL_RUNS"); do
+            if [ $((run % 2)) = 1 ]; then order="nginx sited"; else order="sited nginx"; fi
+            for server in $order; do
+                port=$NGINX_PORT
+                [ "$server" = sited ] && port=$SITED_PORT
+                line="$("$FIXED_RATE" "http://127.0.0.1:$port$path" "$rate" "$TAIL_SECONDS" "$TAIL_CONNECTIONS")"
+                load="$(cut -d' ' -f1 /proc/loadavg)"
+                printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$page" "$rate" "$server" "$run" "$line" "$load" >>"$TAIL"
+                say "tail $page $rate/s $server run $run: $(tr '\t' ' ' <<<"$line") load $load"
+            done
+        done
+    done
+done
+
 # ---- report ----
 median() { sort -g | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+if [ -z "${SKIP_WRK:-}" ]; then
 echo
 echo "### $(date -u +%Y-%m-%d) — sited vs nginx, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, keep-alive"
 echo
@@ -250,4 +285,37 @@ echo "| page | sited / nginx, median req/s |"
 echo "| --- | ---: |"
 for page in small large; do
     awk -v s="$(col $page sited 4)" -v n="$(col $page nginx 4)" -v p=$page 'BEGIN {printf "| %s | %.2f× |\n", p, s / n}'
+done
+
+fi
+echo
+echo "### $(date -u +%Y-%m-%d) — the tail at fixed rates: bench/src/bin/fixed-rate, $TAIL_CONNECTIONS connections, ${TAIL_SECONDS} s per run"
+echo
+echo "Latency in ms from when each request was due (wrk2's method). sent/ok/errors are requests; rate is the achieved rate."
+echo
+echo "| page | rate/s | server | run | sent | ok | errors | achieved | p50 | p90 | p99 | p99.9 | max | load |"
+echo "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14}' "$TAIL"
+echo
+echo "| page | rate/s | server | median p50 | median p90 | median p99 | median p99.9 | median max |"
+echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+tcol() { awk -F'\t' -v p="$1" -v r="$2" -v s="$3" -v c="$4" '$1 == p && $2 == r && $3 == s {print $c}' "$TAIL" | median; }
+for page in small large; do
+    rates=$TAIL_RATES_SMALL
+    [ $page = large ] && rates=$TAIL_RATES_LARGE
+    for rate in $rates; do
+        for server in nginx sited; do
+            echo "| $page | $rate | $server | $(tcol $page $rate $server 9) | $(tcol $page $rate $server 10) | $(tcol $page $rate $server 11) | $(tcol $page $rate $server 12) | $(tcol $page $rate $server 13) |"
+        done
+    done
+done
+echo
+echo "| page | rate/s | sited / nginx, median p99 | median p99.9 |"
+echo "| --- | ---: | ---: | ---: |"
+for page in small large; do
+    rates=$TAIL_RATES_SMALL
+    [ $page = large ] && rates=$TAIL_RATES_LARGE
+    for rate in $rates; do
+        awk -v s="$(tcol $page $rate sited 11)" -v n="$(tcol $page $rate nginx 11)" -v s9="$(tcol $page $rate sited 12)" -v n9="$(tcol $page $rate nginx 12)" -v p=$page -v r=$rate 'BEGIN {printf "| %s | %s | %.2f× | %.2f× |\n", p, r, s / n, s9 / n9}'
+    done
 done

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::load::layout::RESERVED_AT_ROOT;
-use crate::load::walk::{is_ignored_name, is_markdown};
+use crate::load::walk::{is_left_out, is_markdown};
 use crate::url::file_url;
 
 /// What a build is asked to take into account.
@@ -56,10 +56,18 @@ pub fn classify(root: &Path, path: &Path, has_content_dir: bool) -> ChangeKind {
     if rel == Path::new("content") {
         return ChangeKind::Root;
     }
-    if rel
-        .components()
-        .any(|c| c.as_os_str().to_str().is_none_or(is_ignored_name))
-    {
+    // Left out as the walk leaves them out: `.well-known/` directly in the content or
+    // `static/` folder is published, every other hidden name is not.
+    let walked_from = match first {
+        "static" => 1,
+        "content" if has_content_dir => 1,
+        _ => 0,
+    };
+    if rel.components().enumerate().any(|(depth, c)| {
+        c.as_os_str()
+            .to_str()
+            .is_none_or(|name| is_left_out(name, depth == walked_from))
+    }) {
         return ChangeKind::Ignored;
     }
     let content = if is_markdown(rel) {
@@ -185,6 +193,54 @@ mod tests {
         assert_eq!(
             classify(root, Path::new("/elsewhere/a.md"), true),
             ChangeKind::Ignored
+        );
+    }
+
+    #[test]
+    fn edits_in_a_top_level_well_known_rebuild_and_other_hidden_paths_do_not() {
+        let root = Path::new("/site");
+        let kind = |p: &str, content: bool| classify(root, &root.join(p), content);
+        assert_eq!(
+            kind("static/.well-known/security.txt", true),
+            ChangeKind::Static
+        );
+        assert_eq!(
+            kind("static/.well-known/acme-challenge/token", false),
+            ChangeKind::Static
+        );
+        assert_eq!(
+            kind("content/.well-known/security.txt", true),
+            ChangeKind::Asset
+        );
+        assert_eq!(kind("content/.well-known", true), ChangeKind::Asset);
+        assert_eq!(
+            kind(".well-known/security.txt", false),
+            ChangeKind::Asset,
+            "the root is the content"
+        );
+        for hidden in [
+            "static/.well-known/.hidden",
+            "static/docs/.well-known/x.txt",
+            "content/docs/.well-known/x.txt",
+            "static/.git/config",
+            "content/.well-known/.security.txt.swp",
+            "content/.well-known/security.txt~",
+        ] {
+            assert_eq!(kind(hidden, true), ChangeKind::Ignored, "{hidden}");
+        }
+        assert_eq!(
+            kind(".well-known/security.txt", true),
+            ChangeKind::Ignored,
+            "outside content/"
+        );
+        assert_eq!(
+            kind("templates/.well-known/x.html", true),
+            ChangeKind::Ignored
+        );
+        assert_eq!(
+            kind("docs/.well-known/x.txt", false),
+            ChangeKind::Ignored,
+            "not directly in the content"
         );
     }
 

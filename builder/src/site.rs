@@ -706,10 +706,39 @@ mod tests {
         assert_eq!(report.rendered, 0);
         assert_eq!(
             output.resources.len(),
-            11,
-            "6 pages, 2 stylesheets, sitemap, 2 feeds"
+            12,
+            "6 pages, 2 stylesheets, the theme's icon, sitemap, 2 feeds"
         );
         assert!(html(&output, "/custom.css").contains("red"));
+    }
+
+    #[test]
+    fn the_themes_icon_is_served_until_static_replaces_it() {
+        let mut site = blog();
+        let (output, _) = site.build(&[]);
+        let icon = output
+            .get(crate::theme::FAVICON_URL)
+            .expect("the theme's icon");
+        assert_eq!(&*icon.content_type, "image/svg+xml");
+        assert_eq!(html(&output, "/favicon.svg"), crate::theme::FAVICON);
+        assert!(html(&output, "/").contains(r#"<link rel="icon" href="/favicon.svg""#));
+        let change = site.write("static/favicon.svg", "<svg>mine</svg>");
+        let (output, _) = site.build(&[change]);
+        assert_eq!(html(&output, "/favicon.svg"), "<svg>mine</svg>");
+    }
+
+    #[test]
+    fn edits_in_static_well_known_are_published() {
+        let mut site = blog();
+        site.build(&[]);
+        let change = site.write("static/.well-known/security.txt", "Contact: a");
+        assert!(site.site.affects_output(std::slice::from_ref(&change)));
+        let (output, _) = site.build(&[change]);
+        assert_eq!(html(&output, "/.well-known/security.txt"), "Contact: a");
+        let hidden = site.write("static/.well-known/.secret", "SECRET");
+        assert!(!site.site.affects_output(std::slice::from_ref(&hidden)));
+        let (output, _) = site.build(&[]);
+        assert!(output.get("/.well-known/.secret").is_none());
     }
 
     #[test]

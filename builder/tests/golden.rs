@@ -4,8 +4,8 @@
 //! takes milliseconds.
 //!
 //! An optional `case.toml` sets the build's options (`drafts = true`) and whether the
-//! embedded stylesheet (`/theme.css`, the same bytes for every site) is part of the case
-//! (`stylesheet = true`; only the `theme` case holds it).
+//! theme's assets (`/theme.css` and `/favicon.svg`, the same bytes for every site) are
+//! part of the case (`theme_assets = true`; only the `theme` case holds them).
 //!
 //! After an intended change of output, re-bless every case and read the diff:
 //!
@@ -28,7 +28,7 @@ use sited_builder::{Options, build_once, theme};
 #[serde(default, deny_unknown_fields)]
 struct CaseOptions {
     drafts: bool,
-    stylesheet: bool,
+    theme_assets: bool,
 }
 
 fn cases_dir() -> PathBuf {
@@ -51,7 +51,8 @@ fn build(case: &Path) -> (BTreeMap<PathBuf, Vec<u8>>, String) {
     .expect("the build ran");
     let mut files = BTreeMap::new();
     for url in built.output.resources.keys() {
-        if url == theme::STYLESHEET_URL && !options.stylesheet {
+        let is_theme_asset = theme::ASSETS.iter().any(|(asset, ..)| url == asset);
+        if is_theme_asset && !options.theme_assets {
             continue;
         }
         let file = url_to_file(url).unwrap_or_else(|| panic!("{url} has no file"));

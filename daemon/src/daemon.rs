@@ -288,10 +288,12 @@ pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<E
     for warning in &remembered.warnings {
         tracing::warn!("{warning}");
     }
+    crate::serve::limits::raise_open_files_limit();
     let registry = Arc::new(Registry::new(RegistryConfig {
         token: root.child_token(),
         tracker: tracker.clone(),
         watcher,
+        pool: crate::serve::Pool::for_this_machine(),
         store: Some(store),
         logs: config.logs.clone(),
     }));

@@ -32,6 +32,8 @@ pub struct RegistryConfig {
     /// The daemon's one file watcher; `None` if it could not be created (sites then
     /// serve without live reload).
     pub watcher: Option<Watcher>,
+    /// The daemon's connection threads, shared by every site.
+    pub pool: crate::serve::Pool,
     /// Where detached sites are remembered; `None` to remember nothing.
     pub store: Option<StateStore>,
     /// Where each site's log lines go.
@@ -173,6 +175,7 @@ impl Registry {
             self.config.token.child_token(),
             &self.config.tracker,
             self.config.watcher.clone(),
+            self.config.pool.clone(),
         )
     }
 
@@ -327,6 +330,7 @@ impl Registry {
                     self.config.token.child_token(),
                     &self.config.tracker,
                     self.config.watcher.clone(),
+                    self.config.pool.clone(),
                 ),
                 Err(error) => SiteHandle::failed(config, format!("could not restart: {error}")),
             };
@@ -449,6 +453,7 @@ mod tests {
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             watcher: Watcher::new().ok(),
+            pool: crate::serve::Pool::default(),
             store,
             logs: LogHub::default(),
         })

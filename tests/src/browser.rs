@@ -1,30 +1,52 @@
-//! A real browser for tests: headless Chromium driven over the DevTools protocol (a
-//! websocket, JSON messages). Just enough of it to open a page and evaluate JavaScript.
+//! A real browser for tests and benchmarks: headless Chromium driven over the DevTools
+//! protocol (a websocket, JSON messages). Just enough of it to open pages in tabs,
+//! evaluate JavaScript, emulate a viewport and a colour scheme, and take screenshots.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
 
-/// A headless Chromium with one page open. Killed when dropped.
+/// A headless Chromium with one tab open, and any others opened since. Killed when
+/// dropped.
 #[derive(Debug)]
 pub struct Browser {
     child: Child,
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
-    session: String,
+    /// The first tab, which [`Browser::eval`] and the other shorthands act on.
+    first: Tab,
     next_id: u64,
     _profile: tempfile::TempDir,
 }
 
+/// One tab: a DevTools session attached to its page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tab(String);
+
+/// How long a command may go unanswered (generous: CI machines are shared and slow).
+pub const ANSWER_DEADLINE: Duration = Duration::from_secs(30);
+
 /// Where Debian's package installs it; `.ci/run` installs the package.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Where tests put the screenshots they take, for a person to look at:
+/// `target/screenshots/` beside the test binaries.
+pub fn screenshots_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "target"))
+        .map_or_else(std::env::temp_dir, Path::to_path_buf)
+        .join("screenshots")
+}
+
 impl Browser {
-    /// Starts Chromium and opens `url` in a new page.
-    pub fn open(url: &str) -> Browser {
+    /// Starts Chromium with one blank tab.
+    pub fn start() -> Browser {
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new(CHROMIUM)
             .args([
@@ -36,6 +58,7 @@ impl Browser {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
+                "--hide-scrollbars",
                 "--remote-debugging-port=0",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -62,37 +85,63 @@ impl Browser {
         // Keep draining stderr so Chromium never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let (socket, _) = tungstenite::connect(ws.as_str()).expect("connect to DevTools");
+        // A page that hangs (a navigation waiting for a connection) holds up the answers
+        // to commands for it: give up instead of waiting without end.
+        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream
+                .set_read_timeout(Some(ANSWER_DEADLINE))
+                .expect("set a read timeout");
+        }
         let mut browser = Browser {
             child,
             socket,
-            session: String::new(),
+            first: Tab(String::new()),
             next_id: 0,
             _profile: profile,
         };
-        let target = browser.call(None, "Target.createTarget", json!({ "url": url }));
+        browser.first = browser.new_tab("about:blank");
+        browser
+    }
+
+    /// Starts Chromium and opens `url` in its tab.
+    pub fn open(url: &str) -> Browser {
+        let mut browser = Browser::start();
+        browser.navigate(url);
+        browser
+    }
+
+    /// The first tab.
+    pub fn first_tab(&self) -> Tab {
+        self.first.clone()
+    }
+
+    /// Opens `url` in a new tab.
+    pub fn new_tab(&mut self, url: &str) -> Tab {
+        let target = self.call(None, "Target.createTarget", json!({ "url": url }));
         let target_id = target["targetId"].as_str().unwrap().to_string();
-        let attached = browser.call(
+        let attached = self.call(
             None,
             "Target.attachToTarget",
             json!({ "targetId": target_id, "flatten": true }),
         );
-        browser.session = attached["sessionId"].as_str().unwrap().to_string();
-        browser
+        Tab(attached["sessionId"].as_str().unwrap().to_string())
     }
 
     /// Sends one command and waits for its answer (events in between are skipped).
-    fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+    fn call(&mut self, tab: Option<&Tab>, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({ "id": id, "method": method, "params": params });
-        if let Some(session) = session {
-            message["sessionId"] = json!(session);
+        if let Some(tab) = tab {
+            message["sessionId"] = json!(tab.0);
         }
         self.socket
             .send(Message::text(message.to_string()))
             .expect("send to DevTools");
         loop {
-            let reply = self.socket.read().expect("read from DevTools");
+            let reply = self.socket.read().unwrap_or_else(|error| {
+                panic!("no answer to {method} within {ANSWER_DEADLINE:?}: {error}")
+            });
             let Message::Text(text) = reply else { continue };
             let reply: Value = serde_json::from_str(&text).unwrap();
             if reply["id"] == id {
@@ -102,13 +151,36 @@ impl Browser {
         }
     }
 
-    /// Evaluates `expression` in the page; `Null` if it threw (e.g. mid-navigation).
+    /// Loads `url` in the first tab (returns once the navigation is under way).
+    pub fn navigate(&mut self, url: &str) {
+        let tab = self.first_tab();
+        self.call(Some(&tab), "Page.navigate", json!({ "url": url }));
+    }
+
+    /// Runs `source` in every document the first tab loads from now on, before the
+    /// document's own scripts.
+    pub fn on_new_document(&mut self, source: &str) {
+        let tab = self.first_tab();
+        self.call(Some(&tab), "Page.enable", json!({}));
+        self.call(
+            Some(&tab),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": source }),
+        );
+    }
+
+    /// Evaluates `expression` in the first tab; `Null` if it threw (e.g. mid-navigation).
     pub fn eval(&mut self, expression: &str) -> Value {
-        let session = self.session.clone();
+        let tab = self.first_tab();
+        self.eval_in(&tab, expression)
+    }
+
+    /// Evaluates `expression` in `tab`; a promise is awaited. `Null` if it threw.
+    pub fn eval_in(&mut self, tab: &Tab, expression: &str) -> Value {
         let result = self.call(
-            Some(&session),
+            Some(tab),
             "Runtime.evaluate",
-            json!({ "expression": expression, "returnByValue": true }),
+            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
         );
         if result.get("exceptionDetails").is_some() {
             return Value::Null;
@@ -116,17 +188,64 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// Polls `expression` until it evaluates to `true`, or panics after `deadline`.
+    /// Polls `expression` in the first tab until it evaluates to `true`, or panics after
+    /// `deadline`.
     pub fn wait_for(&mut self, expression: &str, deadline: Duration) {
+        let tab = self.first_tab();
+        self.wait_for_in(&tab, expression, deadline);
+    }
+
+    /// Polls `expression` in `tab` until it evaluates to `true`, or panics after
+    /// `deadline`.
+    pub fn wait_for_in(&mut self, tab: &Tab, expression: &str, deadline: Duration) {
         let start = Instant::now();
-        while self.eval(expression) != Value::Bool(true) {
+        while self.eval_in(tab, expression) != Value::Bool(true) {
             assert!(
                 start.elapsed() < deadline,
                 "timed out waiting for `{expression}`; page text: {}",
-                self.eval("document.body ? document.body.innerText : ''")
+                self.eval_in(tab, "document.body ? document.body.innerText : ''")
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Lays the first tab out as a window of `width`×`height` CSS pixels; `mobile` also
+    /// emulates a phone's viewport rules (`<meta name=viewport>` honoured).
+    pub fn set_viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        let tab = self.first_tab();
+        self.call(
+            Some(&tab),
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
+        );
+    }
+
+    /// Makes the first tab's `prefers-color-scheme` dark or light.
+    pub fn set_color_scheme(&mut self, dark: bool) {
+        let tab = self.first_tab();
+        let value = if dark { "dark" } else { "light" };
+        self.call(
+            Some(&tab),
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": value }] }),
+        );
+    }
+
+    /// Writes a PNG of what the first tab's window shows to `path`.
+    pub fn screenshot(&mut self, path: &Path) {
+        let tab = self.first_tab();
+        let shot = self.call(
+            Some(&tab),
+            "Page.captureScreenshot",
+            json!({ "format": "png" }),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("screenshot is base64");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
     }
 }
 

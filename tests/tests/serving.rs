@@ -378,3 +378,245 @@ fn up_host_on_every_interface_warns_and_still_refuses_foreign_names() {
         "{bad:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// S20: a directory under static/ swapped for a symlink to outside the site while requests
+// run.
+
+#[test]
+fn s20_a_directory_swapped_for_a_symlink_never_serves_a_byte_from_outside() {
+    let home = Home::new();
+    let outside = home.path().join("outside");
+    fs::create_dir_all(outside.join("sub")).unwrap();
+    fs::write(outside.join("sub/page.txt"), SECRET).unwrap();
+    let root = home.site(
+        "s",
+        &[
+            ("content/_index.md", "# Home\n\nWelcome.\n"),
+            ("static/sub/page.txt", "inside\n"),
+        ],
+    );
+    let port = home.up(&root, &["--port", "0"]);
+    assert_eq!(get(port, "/sub/page.txt").unwrap().text(), "inside\n");
+
+    // Swap static/sub for a link to the outside folder and back, as fast as it goes,
+    // while requests run; the watcher rebuilds all along, so builds see both states too.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let (sub, real) = (root.join("static/sub"), root.join("static/sub-real"));
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                fs::rename(&sub, &real).unwrap();
+                std::os::unix::fs::symlink(outside.join("sub"), &sub).unwrap();
+                fs::remove_file(&sub).unwrap();
+                fs::rename(&real, &sub).unwrap();
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    // At least 2,000 requests (before the fix, 2.6% of them read the outside file), and
+    // on until both ways a swap can meet a request were seen: the file served from
+    // inside, and an open refused because a symlink was in the way at that moment.
+    let mut statuses = std::collections::BTreeMap::new();
+    let (mut requests, mut refused) = (0u32, 0usize);
+    let started = std::time::Instant::now();
+    while started.elapsed() < sited_tests::DEADLINE {
+        let response = get(port, "/sub/page.txt").unwrap();
+        assert!(
+            !response.text().contains(SECRET),
+            "served the file outside the site: {response:?}"
+        );
+        *statuses.entry(response.status).or_insert(0u32) += 1;
+        requests += 1;
+        if requests % 200 == 0 {
+            refused = home.log_text().matches("cannot open a built file").count();
+            if requests >= 2000 && refused > 0 && statuses.contains_key(&200) {
+                break;
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    eprintln!("{swaps} swaps; responses by status: {statuses:?}; {refused} opens refused");
+    assert!(
+        refused > 0,
+        "no request met a swapped-in symlink: {statuses:?}"
+    );
+    assert!(
+        statuses.contains_key(&200),
+        "the file was never served: {statuses:?}"
+    );
+    assert!(
+        statuses.keys().all(|status| matches!(status, 200 | 404)),
+        "{statuses:?}"
+    );
+    // Once the loop stops, the site serves its file again.
+    assert!(sited_tests::wait_until(sited_tests::DEADLINE, || {
+        get(port, "/sub/page.txt").is_ok_and(|r| r.status == 200 && r.text() == "inside\n")
+    }));
+}
+
+// ---------------------------------------------------------------------------------------
+// S21: 300 live-reload streams that never close and 700 idle connections reopened as they
+// are dropped: 1,000 hostile connections on one site.
+
+/// Hostile connections kept open: each one closed by the server is opened again at once.
+struct Hostile {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+    /// How many each thread had open at its last sweep.
+    open: Vec<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+impl Hostile {
+    /// `count` connections to `port`, each sending `request` (possibly nothing) once.
+    fn start(port: u16, count: usize, request: String, hostile: Option<Hostile>) -> Hostile {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let mut hostile = hostile.unwrap_or_else(|| Hostile {
+            stop: Default::default(),
+            threads: Vec::new(),
+            open: Vec::new(),
+        });
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        hostile.open.push(open.clone());
+        let stop = hostile.stop.clone();
+        hostile.threads.push(std::thread::spawn(move || {
+            let connect = || -> Option<std::net::TcpStream> {
+                let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+                stream.write_all(request.as_bytes()).ok()?;
+                stream.set_nonblocking(true).ok()?;
+                Some(stream)
+            };
+            let mut conns: Vec<Option<std::net::TcpStream>> = (0..count).map(|_| None).collect();
+            let mut reopened = 0u64;
+            let mut buf = [0u8; 4096];
+            while !stop.load(Ordering::Relaxed) {
+                let mut alive = 0;
+                for slot in conns.iter_mut() {
+                    let closed = match slot {
+                        None => true,
+                        Some(stream) => match stream.read(&mut buf) {
+                            Ok(0) => true,
+                            Ok(_) => false,
+                            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                        },
+                    };
+                    if closed {
+                        *slot = connect();
+                        reopened += 1;
+                    }
+                    alive += usize::from(slot.is_some());
+                }
+                open.store(alive, Ordering::Relaxed);
+                // A sweep a millisecond: hostile, without starving the 2-core machine.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            reopened
+        }));
+        hostile
+    }
+
+    fn open(&self) -> usize {
+        self.open
+            .iter()
+            .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads.into_iter().map(|t| t.join().unwrap()).sum()
+    }
+}
+
+#[test]
+fn s21_a_thousand_hostile_connections_do_not_keep_a_request_out() {
+    // Idle connections would now time out only after two minutes, far past the test's
+    // deadline: a request must get in by displacing one, not by waiting for a timeout.
+    let home = Home::with_env("SITED_TEST_IDLE_TIMEOUT_SECS", "120");
+    let root = home.site("s", &[("content/_index.md", "# Home\n\nWelcome.\n")]);
+    let other = home.site("t", &[("content/_index.md", "# Other\n\nStill here.\n")]);
+    let port = home.up(&root, &["--port", "0"]);
+    let other_port = home.up(&other, &["--port", "0"]);
+
+    let events = format!(
+        "GET /__sited/events HTTP/1.1\r\nHost: localhost:{port}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    let hostile = Hostile::start(port, 300, events, None);
+    let hostile = Hostile::start(port, 350, String::new(), Some(hostile));
+    let hostile = Hostile::start(port, 350, String::new(), Some(hostile));
+    assert!(
+        sited_tests::wait_until(sited_tests::DEADLINE, || hostile.open() >= 950),
+        "the hostile connections could not be opened"
+    );
+
+    let mut waits = Vec::new();
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        let response = get(port, "/").expect("a request during the attack");
+        waits.push(started.elapsed());
+        assert_eq!(response.status, 200);
+        assert!(response.text().contains("Welcome"));
+    }
+    // The other site and the control socket are untouched.
+    let response = get(other_port, "/").unwrap();
+    assert!(response.text().contains("Still here"), "{response:?}");
+    assert_eq!(home.ps().len(), 2);
+    let reopened = hostile.stop();
+    waits.sort();
+    eprintln!(
+        "request waits during the attack: median {:?}, max {:?}; {reopened} hostile \
+         connections (re)opened",
+        waits[waits.len() / 2],
+        waits[waits.len() - 1]
+    );
+    // Checked after the attack: the site serves as before.
+    still_fine_at(&home, port);
+}
+
+/// The site on `port` still serves its home page and nothing panicked.
+fn still_fine_at(home: &Home, port: u16) {
+    let page = get(port, "/").unwrap();
+    assert_eq!(page.status, 200);
+    assert!(!home.log_text().contains("panicked"), "{}", home.log_text());
+}
+
+#[test]
+fn well_known_in_static_is_served_and_other_hidden_files_are_not() {
+    let home = Home::new();
+    let root = home.site(
+        "s",
+        &[
+            ("content/_index.md", "# Home\n\nWelcome.\n"),
+            (
+                "static/.well-known/security.txt",
+                "Contact: mailto:a@b.example\n",
+            ),
+            ("static/.well-known/acme-challenge/token", "token.key\n"),
+            ("static/.env", "SECRET=1\n"),
+            ("static/.git/config", "[core]\n"),
+            ("static/.well-known/.hidden", "SECRET\n"),
+        ],
+    );
+    let port = home.up(&root, &["--port", "0"]);
+    let security = get(port, "/.well-known/security.txt").unwrap();
+    assert_eq!(
+        (security.status, security.text().as_str()),
+        (200, "Contact: mailto:a@b.example\n")
+    );
+    assert_eq!(
+        get(port, "/.well-known/acme-challenge/token")
+            .unwrap()
+            .text(),
+        "token.key\n"
+    );
+    for path in ["/.env", "/.git/config", "/.well-known/.hidden"] {
+        let response = get(port, path).unwrap();
+        assert_eq!(response.status, 404, "{path}");
+        assert!(!response.text().contains("SECRET"), "{path}");
+    }
+}

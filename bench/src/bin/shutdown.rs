@@ -111,7 +111,12 @@ fn one_run(n: usize, live: bool, measure_idle: bool) -> (Duration, Duration) {
         let (before, on_cpu_before) = (cpu_time(pid), on_cpu(pid));
         // A measurement window, not a wait for readiness.
         std::thread::sleep(IDLE);
-        let (used, on_cpu_used) = (cpu_time(pid) - before, on_cpu(pid) - on_cpu_before);
+        // A thread that ends in the window (tokio's blocking pool idles out after 10 s)
+        // takes its schedstat time with it: never below zero.
+        let (used, on_cpu_used) = (
+            cpu_time(pid).saturating_sub(before),
+            on_cpu(pid).saturating_sub(on_cpu_before),
+        );
         println!(
             "CPU time over {}s idle with {n} sites: utime+stime {:.0} ms (resolution {} ms), \
              on-CPU time of its threads {:.3} ms (schedstat)",

@@ -1,5 +1,6 @@
-//! Phase 4, assemble: the output map. The theme's stylesheet, the files served as they
-//! are (assets beside the content, then `static/`, which wins), the rendered pages, the
+//! Phase 4, assemble: the output map. The theme's assets (its stylesheet, with the
+//! code-highlighting colours added, and its icon), the files served as they are (assets
+//! beside the content, then `static/`, which wins over both), the rendered pages, the
 //! sitemap and the Atom feeds (the site's newest dated pages, and each section's).
 
 pub mod feeds;
@@ -34,10 +35,17 @@ pub fn output(
     output
         .resources
         .reserve(pages.len() + sources.assets.len() + sources.statics.len() + 8);
-    output.resources.insert(
-        theme::STYLESHEET_URL.to_string(),
-        Resource::memory(stylesheet(), Arc::from("text/css; charset=utf-8")),
-    );
+    for (url, content_type, body) in theme::ASSETS {
+        let body = if url == theme::STYLESHEET_URL {
+            stylesheet()
+        } else {
+            Bytes::from_static(body.as_bytes())
+        };
+        output.resources.insert(
+            url.to_string(),
+            Resource::memory(body, Arc::from(content_type)),
+        );
+    }
     for source in sources.assets.iter().chain(&sources.statics) {
         match Resource::file(source.path.clone()) {
             Ok(resource) => {

@@ -33,6 +33,17 @@ pub fn is_ignored_name(name: &str) -> bool {
         || (name.starts_with('#') && name.ends_with('#'))
 }
 
+/// The one hidden folder that is published: `.well-known/` directly in the folder walked
+/// (content or `static/`), where RFC 8615 puts `security.txt`, ACME challenges and app
+/// links. Hidden names inside it stay hidden.
+pub const WELL_KNOWN: &str = ".well-known";
+
+/// Whether the walk leaves out an entry named `name`; `at_top`: directly in the folder
+/// walked.
+pub fn is_left_out(name: &str, at_top: bool) -> bool {
+    is_ignored_name(name) && !(at_top && name == WELL_KNOWN)
+}
+
 /// Whether a file is a page (or a section's own text) rather than a file served as is.
 pub fn is_markdown(path: &Path) -> bool {
     matches!(
@@ -101,7 +112,10 @@ fn walk(
             continue;
         };
         let path = entry.path();
-        if is_ignored_name(name_str) || skip.contains(&name_str) || layout.is_excluded(&path) {
+        if is_left_out(name_str, rel.as_os_str().is_empty())
+            || skip.contains(&name_str)
+            || layout.is_excluded(&path)
+        {
             continue;
         }
         let Ok(file_type) = entry.file_type() else {
@@ -204,6 +218,35 @@ mod tests {
             rels,
             [PathBuf::from("alias.md"), PathBuf::from("inside.md")]
         );
+    }
+
+    #[test]
+    fn well_known_directly_in_the_folder_walked_is_published() {
+        let site = tempfile::tempdir().unwrap();
+        for file in [
+            "content/.well-known/security.txt",
+            "content/.well-known/.hidden",
+            "content/docs/.well-known/nested.txt",
+            "static/.well-known/acme-challenge/token",
+            "static/.git/config",
+        ] {
+            let path = site.path().join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        let mut errors = Vec::new();
+        let layout = Layout::discover(site.path(), &[], &mut errors).unwrap();
+        let rels =
+            |sources: Vec<Source>| -> Vec<PathBuf> { sources.into_iter().map(|f| f.rel).collect() };
+        assert_eq!(
+            rels(content_files(&layout, &mut errors)),
+            [PathBuf::from(".well-known/security.txt")]
+        );
+        assert_eq!(
+            rels(static_files(&layout, &mut errors)),
+            [PathBuf::from(".well-known/acme-challenge/token")]
+        );
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]

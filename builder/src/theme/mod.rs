@@ -1,6 +1,7 @@
-//! The embedded default theme: templates a site without `templates/` renders with, and
-//! the stylesheet served at `/theme.css`. A site overrides any template by putting a file
-//! of the same name in its `templates/`, and the stylesheet with `static/theme.css`.
+//! The embedded default theme: templates a site without `templates/` renders with, the
+//! stylesheet served at `/theme.css` and the icon served at `/favicon.svg`. A site
+//! overrides any template by putting a file of the same name in its `templates/`, the
+//! stylesheet with `static/theme.css` and the icon with `static/favicon.svg`.
 
 /// `(name, source)` of every embedded template.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -17,3 +18,17 @@ pub const STYLESHEET: &str = include_str!("theme.css");
 
 /// URL the stylesheet is served at.
 pub const STYLESHEET_URL: &str = "/theme.css";
+
+/// The theme's icon, linked from every page, so that no site logs a `/favicon.ico` 404.
+pub const FAVICON: &str = include_str!("favicon.svg");
+
+/// URL the icon is served at.
+pub const FAVICON_URL: &str = "/favicon.svg";
+
+/// What the theme serves besides its templates, as `(URL, content type, body)`. A file
+/// of the site's at the same URL (in `static/`) replaces the theme's. The output adds
+/// the code-highlighting colours to the stylesheet.
+pub const ASSETS: [(&str, &str, &str); 2] = [
+    (STYLESHEET_URL, "text/css; charset=utf-8", STYLESHEET),
+    (FAVICON_URL, "image/svg+xml", FAVICON),
+];

@@ -1,5 +1,5 @@
 //! Response bodies: bytes already in memory (a rendered page, a compressed copy, a slice
-//! of one for a Range), or a span of a file streamed in chunks, so a large video is
+//! of one for a Range, a page and its live-reload tag sent as pieces), or a span of a file streamed in chunks, so a large video is
 //! never read whole into memory for a request. Both report their exact length, so hyper
 //! writes `Content-Length` rather than chunked framing.
 
@@ -12,36 +12,74 @@ use bytes::{BufMut, Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::fs::File;
 
+use super::Files;
+
 /// Bytes read from a file per frame.
 pub const FILE_CHUNK: usize = 64 * 1024;
 
-/// Opens a file the build vetted, refusing to follow a symlink swapped in since (the
-/// build stored the canonical path) and anything but a regular file. Returns the file's
-/// metadata too: its validators are taken from the file as opened, not as built.
-pub async fn open(path: &Path) -> io::Result<(File, std::fs::Metadata)> {
-    let mut options = tokio::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    options.custom_flags(libc::O_NOFOLLOW);
-    let file = options.open(path).await?;
-    let meta = file.metadata().await?;
-    if !meta.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    Ok((file, meta))
+/// Opens a file the build vetted, beneath the site's directory with no symlink on the
+/// way ([`Files`]), off the async threads. Returns the file's metadata too: its
+/// validators are taken from the file as opened, not as built.
+pub async fn open(files: &Files, path: &Path) -> io::Result<(std::fs::File, std::fs::Metadata)> {
+    let files = files.clone();
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let file = files.open(&path)?;
+        let meta = file.metadata()?;
+        Ok((file, meta))
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
-/// [`open`], blocking.
-pub fn open_std(path: &Path) -> io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-    let file = options.open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
+/// Bytes held as a few pieces sent one after the other: a page with the live-reload tag
+/// added is its two halves around the tag, so serving a page never copies it (a full
+/// copy per page once cost as much memory as the build itself).
+#[derive(Debug, Clone, Default)]
+pub struct Pieces([Bytes; 3]);
+
+impl Pieces {
+    pub fn whole(bytes: Bytes) -> Pieces {
+        Pieces([bytes, Bytes::new(), Bytes::new()])
     }
-    Ok(file)
+
+    /// `page` with `tag` inserted at byte `at`.
+    pub fn inserted(page: &Bytes, at: usize, tag: &Bytes) -> Pieces {
+        Pieces([page.slice(..at), tag.clone(), page.slice(at..)])
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `len` bytes from `start` (which must lie within), still without copying.
+    pub fn slice(&self, start: usize, len: usize) -> Pieces {
+        let mut out = Pieces::default();
+        let (mut skip, mut want) = (start, len);
+        for (piece, slot) in self.0.iter().zip(out.0.iter_mut()) {
+            if skip >= piece.len() {
+                skip -= piece.len();
+                continue;
+            }
+            let take = (piece.len() - skip).min(want);
+            *slot = piece.slice(skip..skip + take);
+            skip = 0;
+            want -= take;
+        }
+        out
+    }
+
+    /// The bytes in one piece: copied only if there are several.
+    pub fn contiguous(&self) -> Bytes {
+        match &self.0 {
+            [only, b, c] if b.is_empty() && c.is_empty() => only.clone(),
+            pieces => Bytes::from(pieces.concat()),
+        }
+    }
 }
 
 /// A response body.
@@ -49,6 +87,8 @@ pub fn open_std(path: &Path) -> io::Result<std::fs::File> {
 pub enum ReplyBody {
     /// Held in memory; `None` once sent (or for an empty body).
     Bytes(Option<Bytes>),
+    /// Held in memory in pieces, sent in order; each is taken when sent.
+    Pieces(Pieces),
     /// A span of a file; boxed, since a file handle is large and rare next to bytes.
     File(Box<FileSpan>),
     /// A stream with no known end: the live-reload events.
@@ -81,6 +121,10 @@ impl ReplyBody {
         ReplyBody::Bytes((!bytes.is_empty()).then_some(bytes))
     }
 
+    pub fn pieces(pieces: Pieces) -> ReplyBody {
+        ReplyBody::Pieces(pieces)
+    }
+
     /// The next `len` bytes of `file`, which is already positioned.
     pub fn file(file: File, len: u64) -> ReplyBody {
         ReplyBody::File(Box::new(FileSpan {
@@ -107,6 +151,13 @@ impl Body for ReplyBody {
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             ReplyBody::Bytes(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ReplyBody::Pieces(pieces) => Poll::Ready(
+                pieces
+                    .0
+                    .iter_mut()
+                    .find(|piece| !piece.is_empty())
+                    .map(|piece| Ok(Frame::data(std::mem::take(piece)))),
+            ),
             ReplyBody::Events(events) => events
                 .0
                 .as_mut()
@@ -156,6 +207,7 @@ impl Body for ReplyBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ReplyBody::Bytes(bytes) => bytes.is_none(),
+            ReplyBody::Pieces(pieces) => pieces.is_empty(),
             ReplyBody::File(span) => span.remaining == 0,
             ReplyBody::Events(_) => false,
         }
@@ -166,6 +218,7 @@ impl Body for ReplyBody {
             ReplyBody::Bytes(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
+            ReplyBody::Pieces(pieces) => SizeHint::with_exact(pieces.len() as u64),
             ReplyBody::File(span) => SizeHint::with_exact(span.remaining),
             ReplyBody::Events(_) => SizeHint::default(),
         }
@@ -177,6 +230,32 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
     use tokio::io::AsyncSeekExt;
+
+    #[tokio::test]
+    async fn pieces_are_sliced_and_sent_in_order_without_copying() {
+        let page = Bytes::from_static(b"<p>hello</p></body>");
+        let tag = Bytes::from_static(b"<script></script>");
+        let pieces = Pieces::inserted(&page, 12, &tag);
+        let whole = b"<p>hello</p><script></script></body>";
+        assert_eq!(pieces.len(), whole.len());
+        assert_eq!(&pieces.contiguous()[..], whole);
+        // The first piece is the page's own memory.
+        assert_eq!(pieces.0[0].as_ptr(), page.as_ptr());
+        for start in 0..whole.len() {
+            for len in 0..=whole.len() - start {
+                let part = pieces.slice(start, len);
+                assert_eq!(&part.contiguous()[..], &whole[start..start + len]);
+            }
+        }
+        let mut body = ReplyBody::pieces(pieces.slice(3, 20));
+        assert_eq!(body.size_hint().exact(), Some(20));
+        let mut sent = Vec::new();
+        while let Some(frame) = body.frame().await {
+            sent.extend_from_slice(&frame.unwrap().into_data().unwrap());
+        }
+        assert_eq!(&sent[..], &whole[3..23]);
+        assert!(body.is_end_stream());
+    }
 
     #[tokio::test]
     async fn a_file_span_streams_in_bounded_chunks() {

@@ -3,8 +3,7 @@
 //! build (on the first request that wants it, off the async workers), never per request;
 //! a new build brings new resources and so fresh caches.
 
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, header};
@@ -148,9 +147,10 @@ pub struct Encoded {
 /// Where the body to compress comes from.
 #[derive(Debug, Clone, Copy)]
 pub enum Source<'a> {
-    Memory(&'a Bytes),
-    /// A vetted file; read whole (it is at most [`MAX_COMPRESS_BYTES`]) when first asked.
-    File(&'a Path),
+    Memory(&'a super::Pieces),
+    /// A file opened for this request; read whole (it is at most [`MAX_COMPRESS_BYTES`])
+    /// when first asked, from its start, without moving its position.
+    File(&'a std::fs::File),
 }
 
 /// The compressed forms of one resource, each made on first demand.
@@ -202,15 +202,15 @@ impl Encodings {
 
 /// An owned [`Source`], to move onto a blocking thread.
 enum OwnedSource {
-    Memory(Bytes),
-    File(PathBuf),
+    Memory(super::Pieces),
+    File(io::Result<std::fs::File>),
 }
 
 impl From<Source<'_>> for OwnedSource {
     fn from(source: Source<'_>) -> OwnedSource {
         match source {
-            Source::Memory(bytes) => OwnedSource::Memory(bytes.clone()),
-            Source::File(path) => OwnedSource::File(path.to_path_buf()),
+            Source::Memory(pieces) => OwnedSource::Memory(pieces.clone()),
+            Source::File(file) => OwnedSource::File(file.try_clone()),
         }
     }
 }
@@ -218,17 +218,16 @@ impl From<Source<'_>> for OwnedSource {
 async fn make(coding: Coding, etag: String, source: OwnedSource) -> Option<Encoded> {
     let made = tokio::task::spawn_blocking(move || -> io::Result<Option<Encoded>> {
         let (etag, data) = match source {
-            OwnedSource::Memory(bytes) => (etag, bytes),
-            OwnedSource::File(path) => {
-                let mut file = super::body::open_std(&path)?;
+            OwnedSource::Memory(pieces) => (etag, pieces.contiguous()),
+            OwnedSource::File(file) => {
+                let file = file?;
                 let meta = file.metadata()?;
                 // Tag what is actually read, which may be newer than the request's view.
                 let etag = super::resource::file_etag(&meta);
-                let mut data = Vec::with_capacity(meta.len() as usize);
-                (&mut file)
-                    .take(MAX_COMPRESS_BYTES + 1)
-                    .read_to_end(&mut data)?;
-                (etag, Bytes::from(data))
+                (
+                    etag,
+                    Bytes::from(read_from_start(&file, MAX_COMPRESS_BYTES + 1)?),
+                )
             }
         };
         let compressed = compress(coding, &data)?;
@@ -254,6 +253,25 @@ async fn make(coding: Coding, etag: String, source: OwnedSource) -> Option<Encod
             None
         }
     }
+}
+
+/// Up to `limit` bytes of `file` from its start, leaving its position where it is (the
+/// request that opened it may still stream it).
+fn read_from_start(file: &std::fs::File, limit: u64) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len().min(limit);
+    let mut data = vec![0u8; len as usize];
+    let mut filled = 0;
+    while filled < data.len() {
+        match file.read_at(&mut data[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    data.truncate(filled);
+    Ok(data)
 }
 
 /// `data` in `coding`.
@@ -285,6 +303,7 @@ pub fn compress(coding: Coding, data: &[u8]) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn accept(value: &str) -> Coding {
         let mut headers = HeaderMap::new();
@@ -369,7 +388,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_is_compressed_once_and_small_ones_not_at_all() {
-        let body = Bytes::from("<p>hello, compressible world</p>\n".repeat(200));
+        let body = super::super::Pieces::whole(Bytes::from(
+            "<p>hello, compressible world</p>\n".repeat(200),
+        ));
         let encodings = Encodings::default();
         let len = body.len() as u64;
         let first = encodings
@@ -400,7 +421,7 @@ mod tests {
                 .await
                 .is_none()
         );
-        let small = Bytes::from_static(b"<p>hi</p>");
+        let small = super::super::Pieces::whole(Bytes::from_static(b"<p>hi</p>"));
         assert!(
             Encodings::default()
                 .get(
@@ -422,7 +443,7 @@ mod tests {
                 (state >> 24) as u8
             })
             .collect();
-        let noise = Bytes::from(noise);
+        let noise = super::super::Pieces::whole(Bytes::from(noise));
         assert!(
             Encodings::default()
                 .get(

@@ -1,7 +1,8 @@
 //! The bounds on what clients can make a site's server hold: connections, the size of a
 //! request head, and time. A client that connects and sends nothing, trickles its
 //! headers (slowloris), idles on keep-alive or stops reading a response it asked for
-//! loses its connection after a bounded time, so a handful of them cannot pin a site.
+//! loses its connection after a bounded time, and sooner if a new client needs its
+//! place ([`super::conns`]), so no number of them can keep a request out (S21).
 
 use std::io;
 use std::pin::Pin;
@@ -14,11 +15,22 @@ use tokio::time::Sleep;
 /// Every bound of one site's server.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Open connections; past this, new ones wait in the kernel's accept backlog until
-    /// one closes. A browser opens about six per origin.
+    /// Connections for pages (a browser opens about six per origin). Past this, a new
+    /// one displaces the connection quiet the longest.
     pub max_connections: usize,
+    /// How long a connection must have been quiet before a newcomer may displace it:
+    /// a client gets that long to send its request after connecting, and connections
+    /// busy with back-to-back requests are never thrashed.
+    pub displace_after: Duration,
+    /// More connections let in while every one of `max_connections` is busy answering;
+    /// past these, new ones wait in the kernel's accept backlog until one closes.
+    pub reserve_connections: usize,
+    /// Live-reload event streams (one per open tab), counted apart from the above; past
+    /// this, the oldest is closed and its browser reconnects.
+    pub max_event_streams: usize,
     /// Time to send a whole request head, counted from the connection's start or the end
-    /// of the previous response. This is also the keep-alive idle timeout.
+    /// of the previous response. This is also the keep-alive idle timeout: reconnecting
+    /// to a local server costs a browser well under a millisecond.
     pub header_read_timeout: Duration,
     /// A response write that makes no progress for this long (a client that stopped
     /// reading) ends the connection.
@@ -35,13 +47,44 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_connections: 256,
-            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            displace_after: Duration::from_millis(100),
+            reserve_connections: 64,
+            max_event_streams: 128,
+            header_read_timeout: Duration::from_secs(5),
             write_stall_timeout: Duration::from_secs(30),
             max_head_bytes: 16 * 1024,
             max_headers: 64,
             max_uri_bytes: 8 * 1024,
         }
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit (at most 2^20,
+/// Linux's default `fs.nr_open`, above which raising fails), so that the connection bounds above, not `EMFILE`, decide how many
+/// connections are held: desktop sessions often start with a soft limit of 1,024, which
+/// one site under attack (S21) would use up for every site and the control socket.
+/// Returns the limit now in force.
+pub fn raise_open_files_limit() -> Option<u64> {
+    const MAX_OPEN_FILES: u64 = 1 << 20;
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let wanted = limit.maximum.unwrap_or(MAX_OPEN_FILES).min(MAX_OPEN_FILES);
+    match limit.current {
+        Some(current) if current >= wanted => Some(current),
+        _ => match setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(wanted),
+                maximum: limit.maximum,
+            },
+        ) {
+            Ok(()) => Some(wanted),
+            Err(error) => {
+                tracing::warn!(%error, "cannot raise the open files limit");
+                limit.current
+            }
+        },
     }
 }
 
@@ -141,6 +184,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+        let now = raise_open_files_limit().expect("a limit");
+        assert_eq!(now, hard.unwrap_or(1 << 20).min(1 << 20));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_peer_that_stops_reading_times_out_and_one_that_reads_does_not() {

@@ -2,35 +2,41 @@
 //! produced. No part of a request path is ever joined onto the file system: the path is
 //! decoded ([`path`]) and looked up in the published [`Output`], nothing else. Requests
 //! for a foreign `Host` are refused ([`host`]); what a client can make the server hold
-//! is bounded ([`limits`]). The accept loop runs here; connections run on the site's
-//! own threads ([`workers`]).
+//! is bounded ([`limits`], [`conns`]). Files are opened beneath the site's directory
+//! with no symlink on the way ([`files`]). The accept loop runs here; connections run on
+//! the daemon's one pool of connection threads ([`pool`], [`connection`]).
 
 mod body;
 pub mod conditional;
+mod connection;
+pub mod conns;
 pub mod encoding;
+pub mod files;
 pub mod host;
 pub mod limits;
 pub mod livereload;
 pub mod path;
+pub mod pool;
 mod prepared;
 pub mod range;
 mod resource;
-mod workers;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
-use tokio::io::AsyncSeekExt;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use body::ReplyBody;
+pub use body::{Pieces, ReplyBody};
 use conditional::Validators;
 use encoding::{Coding, Source};
+pub use files::Files;
 pub use host::HostPolicy;
 pub use limits::Limits;
+pub use pool::Pool;
 pub use prepared::Prepared;
 use range::Ranged;
 pub use resource::{Body, Output, Resource};
@@ -47,6 +53,13 @@ pub struct ServeConfig {
     /// Which `Host` values are answered.
     pub hosts: HostPolicy,
     pub limits: Limits,
+    /// The daemon's connection threads, shared by every site.
+    pub pool: Pool,
+    /// The site's directory (canonical): files are opened beneath it. `None` opens them
+    /// by their full path, still with no symlink on the way.
+    pub root: Option<PathBuf>,
+    /// Set by [`serve`] from `root`.
+    pub files: Option<Files>,
     /// The site's live-reload state: `Some` adds the live-reload script to HTML and
     /// answers `/__sited/`.
     pub live: Option<livereload::Live>,
@@ -56,18 +69,33 @@ pub struct ServeConfig {
     pub test_panic: bool,
 }
 
+impl ServeConfig {
+    /// Where files are opened from.
+    fn files(&self) -> Files {
+        self.files.clone().unwrap_or_else(Files::anywhere)
+    }
+}
+
 /// Test-only: when set to `1` in the daemon's environment, a GET of [`TEST_PANIC_PATH`]
 /// panics inside the request handler. The end-to-end tests use it to prove that a
 /// handler panic is that request's 500 and nothing more (nothing a real request can
 /// reach panics on purpose). Read once when a site's server starts.
 pub const TEST_PANIC_ENV: &str = "SITED_TEST_PANIC_REQUEST";
+/// Connections the kernel queues for `accept` (std binds with 128).
+const ACCEPT_BACKLOG: i32 = 4096;
+
+/// Test-only: seconds of the header-read and keep-alive idle timeout, instead of
+/// [`Limits::header_read_timeout`]'s. The end-to-end test of S21 makes it far longer
+/// than the test's deadline, so that a request which got in only because a hostile idle
+/// connection timed out fails the test instead of passing slowly.
+pub const TEST_IDLE_TIMEOUT_ENV: &str = "SITED_TEST_IDLE_TIMEOUT_SECS";
 /// The path that panics when [`TEST_PANIC_ENV`] is set; under the live-reload prefix,
 /// which no build output uses.
 pub const TEST_PANIC_PATH: &str = "/__sited/test-panic";
 
 /// Serves `listener` until `token` is cancelled, then stops accepting, lets open
 /// connections finish for a short while and drops the rest. When this returns, the
-/// listening socket is closed and every connection thread has ended.
+/// listening socket is closed and every connection of the site has ended.
 pub async fn serve(
     listener: TcpListener,
     output: Published,
@@ -75,19 +103,36 @@ pub async fn serve(
     token: CancellationToken,
 ) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let files = config.root.as_deref().and_then(|root| {
+        Files::beneath(root)
+            .inspect_err(|error| {
+                tracing::warn!(root = %root.display(), %error, "cannot open the site's directory; opening files by their full path");
+            })
+            .ok()
+    });
+    let mut limits = config.limits.clone();
+    if let Some(secs) = std::env::var(TEST_IDLE_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        limits.header_read_timeout = Duration::from_secs(secs);
+    }
     let config = Arc::new(ServeConfig {
         token: token.clone(),
         test_panic: std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "1"),
+        files: files.or(config.files),
+        limits,
         ..config
     });
-    let permits = Arc::new(Semaphore::new(config.limits.max_connections));
-    let mut workers = workers::Workers::start(&output, &config, &token);
+    // A burst of connections (a browser opening several, a client reconnecting in a
+    // loop) waits in the backlog instead of having its SYNs dropped, which costs each
+    // one a retransmit a second later. Linux caps it at net.core.somaxconn.
+    if let Err(error) = rustix::net::listen(&listener, ACCEPT_BACKLOG) {
+        tracing::debug!(%error, "cannot deepen the accept backlog");
+    }
+    let conns = conns::Conns::new(&config.limits, token.clone());
+    let site = Arc::new(connection::Site::new(output, config.clone()));
     loop {
-        let permit = tokio::select! {
-            biased;
-            () = token.cancelled() => break,
-            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
-        };
         let (stream, _) = tokio::select! {
             biased;
             () = token.cancelled() => break,
@@ -103,26 +148,49 @@ pub async fn serve(
                 }
             },
         };
+        // While every place is taken, this one waits here and the next in the backlog.
+        let admitted = tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            admitted = conns.admit_when_room() => admitted,
+        };
         let _ = stream.set_nodelay(true);
-        workers.dispatch(stream, permit);
+        // Moving it to another runtime means leaving this one's reactor first.
+        match stream.into_std() {
+            Ok(stream) => config
+                .pool
+                .spawn(connection::job(site.clone(), stream, admitted)),
+            Err(error) => tracing::debug!(%error, "cannot hand over a connection"),
+        }
     }
     drop(listener);
-    workers.shutdown().await;
+    // Every connection watches a child of `token`: each finishes its response for at
+    // most the drain deadline, then is dropped. The margin covers a pool thread busy
+    // with other sites' connections.
+    let deadline = connection::DRAIN_DEADLINE * 4;
+    if tokio::time::timeout(deadline, conns.drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!(port, counts = ?conns.counts(), "connections still open after the drain deadline");
+    }
 }
 
-/// Answers one request. A panic while answering is caught and becomes a 500 for that
-/// request alone: the connection, the site and the daemon carry on.
+/// Answers one request on a connection that closes when `closing` is cancelled (which
+/// also ends an event stream on it). A panic while answering is caught and becomes a 500
+/// for that request alone: the connection, the site and the daemon carry on.
 pub async fn respond_or_500<B>(
     request: &Request<B>,
     output: &Output,
     config: &ServeConfig,
+    closing: &CancellationToken,
 ) -> Reply {
     use futures::FutureExt;
     let answer = async {
         if config.test_panic && request.uri().path() == TEST_PANIC_PATH {
             panic!("test-only panic in a request handler ({TEST_PANIC_ENV}=1)");
         }
-        respond(request, output, config).await
+        respond_on(request, output, config, closing).await
     };
     match std::panic::AssertUnwindSafe(answer).catch_unwind().await {
         Ok(reply) => reply,
@@ -140,6 +208,16 @@ pub async fn respond_or_500<B>(
 /// The answer to one request from one build. Generic over the request body, which is
 /// never read (only GET and HEAD are served).
 pub async fn respond<B>(request: &Request<B>, output: &Output, config: &ServeConfig) -> Reply {
+    respond_on(request, output, config, &config.token).await
+}
+
+/// [`respond`], with event streams ending when `closing` is cancelled.
+async fn respond_on<B>(
+    request: &Request<B>,
+    output: &Output,
+    config: &ServeConfig,
+    closing: &CancellationToken,
+) -> Reply {
     let method = request.method();
     if method != Method::GET && method != Method::HEAD {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed\n");
@@ -169,11 +247,17 @@ pub async fn respond<B>(request: &Request<B>, output: &Output, config: &ServeCon
         && let Some(live) = &config.live
     {
         let origin = request.headers().get(header::ORIGIN);
-        return livereload::respond(&path, origin, live, &config.hosts, &config.token);
+        return livereload::respond(&path, origin, live, &config.hosts, closing);
     }
     let inject = config.live.is_some();
+    if path::is_hidden(&path) {
+        // Defence in depth: builds leave hidden files out, but a `.git` or `.env` must
+        // never be served whatever a build or another generator put in its output.
+        tracing::debug!(path = %path, "refused a hidden path");
+        return not_found(request, output, inject, config).await;
+    }
     if let Some(resource) = output.get(&path) {
-        return send(request, resource, StatusCode::OK, inject).await;
+        return send(request, resource, StatusCode::OK, inject, config).await;
     }
     if !path.ends_with('/') && output.get(&format!("{path}/")).is_some() {
         // Built from the decoded path, so the redirect cannot point anywhere a build
@@ -190,8 +274,18 @@ pub async fn respond<B>(request: &Request<B>, output: &Output, config: &ServeCon
         }
         return response;
     }
+    not_found(request, output, inject, config).await
+}
+
+/// The site's 404 page, or a plain one.
+async fn not_found<B>(
+    request: &Request<B>,
+    output: &Output,
+    inject: bool,
+    config: &ServeConfig,
+) -> Reply {
     match output.get("/404.html") {
-        Some(page) => send(request, page, StatusCode::NOT_FOUND, inject).await,
+        Some(page) => send(request, page, StatusCode::NOT_FOUND, inject, config).await,
         None => plain(StatusCode::NOT_FOUND, "404 not found\n"),
     }
 }
@@ -249,19 +343,22 @@ async fn send<B>(
     resource: &Resource,
     status: StatusCode,
     inject: bool,
+    config: &ServeConfig,
 ) -> Reply {
     let asked = request.headers();
     // Pages are served with the live-reload script. The tag names the page's own ETag
     // (so a page can tell it is stale), which makes the served bytes a function of the
     // resource alone: validators, ranges and cached compression all still hold.
     let injected = match &resource.body {
-        Body::Memory(bytes) if inject && resource.content_type.starts_with("text/html") => Some(
-            resource
-                .prepared()
-                .with_live_reload
-                .get_or_init(|| livereload::inject(bytes, &livereload::script_tag(&resource.etag)))
-                .clone(),
-        ),
+        Body::Memory(bytes) if inject && resource.content_type.starts_with("text/html") => {
+            let (at, tag) = resource.prepared().live_reload.get_or_init(|| {
+                (
+                    livereload::injection_point(bytes),
+                    bytes::Bytes::from(livereload::script_tag(&resource.etag)),
+                )
+            });
+            Some(Pieces::inserted(bytes, *at, tag))
+        }
         _ => None,
     };
     let head = request.method() == Method::HEAD;
@@ -275,9 +372,9 @@ async fn send<B>(
             prepared.etag.clone(),
             resource.modified,
             prepared.last_modified.clone(),
-            injected.as_ref().map_or(resource.len, |b| b.len() as u64),
+            injected.as_ref().map_or(resource.len, |p| p.len() as u64),
         ),
-        Body::File(path) => match body::open(path).await {
+        Body::File(path) => match body::open(&config.files(), path).await {
             Ok((file, meta)) => {
                 let etag = resource::file_etag(&meta);
                 let modified = meta.modified().unwrap_or(UNIX_EPOCH);
@@ -294,6 +391,7 @@ async fn send<B>(
                 )
             }
             Err(error) => {
+                // A symlink swapped in since the build lands here too (S20).
                 tracing::warn!(path = %path.display(), %error, "cannot open a built file");
                 return plain(StatusCode::NOT_FOUND, "404 not found\n");
             }
@@ -413,18 +511,26 @@ async fn send<B>(
 async fn finish(
     mut response: Reply,
     resource: &Resource,
-    injected: Option<&bytes::Bytes>,
+    injected: Option<&Pieces>,
     etag: &str,
     len: u64,
     coding: Coding,
-    file: Option<tokio::fs::File>,
+    file: Option<std::fs::File>,
     offset: Option<u64>,
     head: bool,
 ) -> Reply {
     let prepared = resource.prepared();
-    let source = match (&resource.body, injected) {
-        (_, Some(bytes)) | (Body::Memory(bytes), None) => Source::Memory(bytes),
-        (Body::File(path), None) => Source::File(path),
+    let whole;
+    let source = match (&resource.body, injected, &file) {
+        (_, Some(pieces), _) => Source::Memory(pieces),
+        (Body::Memory(bytes), None, _) => {
+            whole = Pieces::whole(bytes.clone());
+            Source::Memory(&whole)
+        }
+        (Body::File(_), None, Some(file)) => Source::File(file),
+        (Body::File(_), None, None) => {
+            unreachable!("files are opened before their response is made")
+        }
     };
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, prepared.content_type.clone());
@@ -443,22 +549,31 @@ async fn finish(
     let start = offset.unwrap_or(0);
     match (&resource.body, file) {
         (Body::Memory(bytes), _) => {
-            let bytes = injected.unwrap_or(bytes);
             let start = start as usize;
-            with_body(response, bytes.slice(start..start + len as usize), head)
+            let body = match injected {
+                Some(pieces) => pieces.slice(start, len as usize),
+                None => Pieces::whole(bytes.slice(start..start + len as usize)),
+            };
+            if head {
+                set_length(&mut response, body.len() as u64);
+            } else {
+                *response.body_mut() = ReplyBody::pieces(body);
+            }
+            response
         }
         (Body::File(_), Some(mut file)) => {
             if head {
                 set_length(&mut response, len);
                 return response;
             }
+            // A seek is no wait on any file system: no need to leave this thread.
             if start > 0
-                && let Err(error) = file.seek(std::io::SeekFrom::Start(start)).await
+                && let Err(error) = std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))
             {
                 tracing::warn!(%error, "cannot seek in a built file");
                 return plain(StatusCode::INTERNAL_SERVER_ERROR, "500 cannot read\n");
             }
-            *response.body_mut() = ReplyBody::file(file, len);
+            *response.body_mut() = ReplyBody::file(tokio::fs::File::from_std(file), len);
             response
         }
         (Body::File(_), None) => unreachable!("files are opened before their response is made"),

@@ -82,6 +82,18 @@ fn check_segment(segment: &[u8]) -> Result<(), BadPath> {
     Ok(())
 }
 
+/// The one hidden folder served: where browsers and tools look for a site's
+/// `security.txt`, `assetlinks.json`, ACME challenges and the like (RFC 8615).
+pub const WELL_KNOWN: &str = "/.well-known/";
+
+/// Whether a decoded path names something hidden (a segment starting with `.`:
+/// `/.git/config`, `/a/.env`), which is never served even if a build produced it; only
+/// [`WELL_KNOWN`] at the top is served (and hidden names inside it are not).
+pub fn is_hidden(path: &str) -> bool {
+    let rest = path.strip_prefix(WELL_KNOWN).unwrap_or(path);
+    rest.split('/').any(|segment| segment.starts_with('.'))
+}
+
 /// Percent-encodes a decoded path for a `Location` header: everything but unreserved
 /// characters, `/` and a few harmless sub-delimiters.
 pub fn encode(path: &str) -> String {
@@ -114,6 +126,31 @@ mod tests {
         assert_eq!(decode("/").unwrap(), "/");
         assert_eq!(decode("/a//b").unwrap(), "/a//b");
         assert_eq!(decode("/a..b/.x/").unwrap(), "/a..b/.x/");
+    }
+
+    #[test]
+    fn hidden_paths_are_told_apart_from_well_known() {
+        for hidden in [
+            "/.git/config",
+            "/.env",
+            "/a/.htaccess",
+            "/.well-known",
+            "/x/.well-known/y",
+            "/.well-known/.secret",
+            "/.well-known/a/.b/",
+        ] {
+            assert!(is_hidden(hidden), "{hidden}");
+        }
+        for shown in [
+            "/",
+            "/a/b.txt",
+            "/.well-known/",
+            "/.well-known/security.txt",
+            "/.well-known/acme-challenge/abc",
+            "/a..b/",
+        ] {
+            assert!(!is_hidden(shown), "{shown}");
+        }
     }
 
     #[test]

@@ -17,8 +17,9 @@ pub struct Prepared {
     /// Whether the type shrinks when compressed; its responses vary on `Accept-Encoding`.
     pub compressible: bool,
     pub encodings: Encodings,
-    /// A page with the live-reload script added, made on its first request.
-    pub with_live_reload: std::sync::OnceLock<bytes::Bytes>,
+    /// Where the live-reload script goes into a page and the tag itself, found on its
+    /// first request (the page is sent around it, never copied).
+    pub live_reload: std::sync::OnceLock<(usize, bytes::Bytes)>,
 }
 
 impl Prepared {
@@ -30,7 +31,7 @@ impl Prepared {
             last_modified: http_date(modified),
             compressible: is_compressible(content_type),
             encodings: Encodings::default(),
-            with_live_reload: std::sync::OnceLock::new(),
+            live_reload: std::sync::OnceLock::new(),
         }
     }
 }

@@ -22,7 +22,7 @@ fn page_body() -> String {
 
 /// Resources tagged as a build tags them: bodies in memory by a hash of their bytes,
 /// files by their size and modification time.
-fn memory(body: Bytes, content_type: &str) -> Resource {
+pub(super) fn memory(body: Bytes, content_type: &str) -> Resource {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     body.hash(&mut hasher);
@@ -38,7 +38,7 @@ fn memory(body: Bytes, content_type: &str) -> Resource {
     )
 }
 
-fn html(body: String) -> Resource {
+pub(super) fn html(body: String) -> Resource {
     memory(Bytes::from(body), "text/html; charset=utf-8")
 }
 
@@ -286,6 +286,41 @@ async fn single_byte_ranges_are_served_from_memory_and_files() {
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(h(&headers, header::CONTENT_LENGTH), "1000");
     assert!(body.is_empty());
+}
+
+#[tokio::test]
+async fn well_known_is_served_and_every_other_hidden_path_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut output = site(dir.path());
+    let text = |t: &str| memory(Bytes::from(t.to_string()), "text/plain");
+    for url in [
+        "/.well-known/security.txt",
+        "/.git/config",
+        "/.env",
+        "/posts/.secret",
+        "/.well-known/.hidden",
+        "/.hidden/",
+    ] {
+        output.resources.insert(url.into(), text("SECRET"));
+    }
+    output
+        .resources
+        .insert("/.well-known/security.txt".into(), text("Contact: x"));
+    let (status, _, body) = get(&output, "/.well-known/security.txt", &[]).await;
+    assert_eq!((status, &body[..]), (StatusCode::OK, &b"Contact: x"[..]));
+    for uri in [
+        "/.git/config",
+        "/.env",
+        "/posts/.secret",
+        "/.well-known/.hidden",
+        "/.hidden/",
+        "/.hidden",
+        "/%2egit/config",
+    ] {
+        let (status, _, body) = get(&output, uri, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(body, "<h1>Not here</h1>".repeat(50).as_bytes(), "{uri}");
+    }
 }
 
 #[tokio::test]
@@ -699,6 +734,7 @@ async fn a_client_that_stops_reading_is_dropped() {
     );
     let limits = Limits {
         max_connections: 1,
+        reserve_connections: 0,
         ..quick_limits()
     };
     let (port, _server) = start(output, limits).await;
@@ -719,4 +755,60 @@ async fn a_client_that_stops_reading_is_dropped() {
         .expect("served after the stalled client was dropped");
     assert_eq!(status, 200);
     drop(stalled);
+}
+
+#[tokio::test]
+async fn pages_with_the_live_reload_tag_are_whole_in_every_form() {
+    let mut output = Output::default();
+    let page = format!("<!doctype html><body>{}</body></html>", page_body());
+    output.resources.insert("/".into(), html(page.clone()));
+    let (_live_tx, live) = watch::channel(livereload::LiveState::initial("s".into(), vec![]));
+    let (_output_tx, published) = watch::channel(Arc::new(Output::default()));
+    let config = ServeConfig {
+        live: Some(livereload::Live::new(live, published)),
+        ..ServeConfig::default()
+    };
+    let resource = output.get("/").unwrap();
+    let expected = livereload::inject(page.as_bytes(), &livereload::script_tag(&resource.etag));
+    let response = respond(&request("GET", "/", &[]), &output, &config).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // hyper writes Content-Length from the body's exact size.
+    assert_eq!(
+        hyper::body::Body::size_hint(response.body()).exact(),
+        Some(expected.len() as u64)
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, expected);
+    // Served around the tag, not from a copy of the page.
+    let (at, _) = resource.prepared().live_reload.get().unwrap();
+    assert_eq!(&expected[..*at], &page.as_bytes()[..*at]);
+
+    let (_, headers, _) = call_with(&output, &config, request("HEAD", "/", &[])).await;
+    assert_eq!(
+        h(&headers, header::CONTENT_LENGTH),
+        expected.len().to_string()
+    );
+    // A range across the tag.
+    let (from, to) = (at - 10, at + 30);
+    let (status, _, body) = call_with(
+        &output,
+        &config,
+        request("GET", "/", &[("range", &format!("bytes={from}-{to}"))]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, expected.slice(from..=to));
+    // Compressed: the same bytes once decoded.
+    let (_, headers, body) = call_with(
+        &output,
+        &config,
+        request("GET", "/", &[("accept-encoding", "gzip")]),
+    )
+    .await;
+    assert_eq!(h(&headers, header::CONTENT_ENCODING), "gzip");
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, expected);
 }

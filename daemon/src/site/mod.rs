@@ -80,6 +80,7 @@ impl SiteHandle {
         token: CancellationToken,
         tracker: &TaskTracker,
         watcher: Option<Watcher>,
+        pool: crate::serve::Pool,
     ) -> SiteHandle {
         let (status_tx, status) = watch::channel(Status {
             lifecycle: Lifecycle::Starting,
@@ -97,6 +98,7 @@ impl SiteHandle {
             token: token.clone(),
             tracker: tracker.clone(),
             watcher,
+            pool,
             live,
             site: None,
             progress: progress.clone(),
@@ -222,6 +224,8 @@ struct Actor {
     /// Where the HTTP server task is spawned, so daemon shutdown waits for it too.
     tracker: TaskTracker,
     watcher: Option<Watcher>,
+    /// The daemon's connection threads, which serve this site too.
+    pool: crate::serve::Pool,
     /// What browsers with the page open follow.
     live: watch::Sender<LiveState>,
     /// The builder, keeping what the last build made; lent to the build thread while it
@@ -273,7 +277,12 @@ impl Actor {
                             self.config.host.ip,
                             self.config.host.name.clone(),
                         ),
-                        live: Some(self.live.subscribe()),
+                        live: Some(crate::serve::livereload::Live::new(
+                            self.live.subscribe(),
+                            output_rx.clone(),
+                        )),
+                        pool: self.pool.clone(),
+                        root: Some(self.config.root.clone()),
                         ..crate::serve::ServeConfig::default()
                     };
                     let server = crate::serve::serve(
@@ -478,8 +487,9 @@ impl Actor {
                 self.live.send_modify(|live| {
                     live.generation += 1;
                     live.errors = live_errors(&report);
-                    // The live-reload protocol has no per-page events yet: any change
-                    // but stylesheets reloads every open page.
+                    // Each page's event stream says what its URL serves now, and the
+                    // page updates itself only if that differs from what it shows: one
+                    // announcement serves every kind of change but stylesheets alone.
                     (live.change, live.css) = match built.reload {
                         Reload::Styles(urls) => (Change::Css, urls),
                         Reload::Full | Reload::Pages(_) | Reload::Nothing => {

@@ -121,6 +121,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_file_a_build_serves_opens_beneath_the_site_root() {
+        // The daemon hands serving the site's canonical root, and serving opens each
+        // file beneath it with no symlink on the way: the paths the builder stores must
+        // be below that root with links inside the site already resolved.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        for (rel, text) in [
+            ("content/a.md", "# A"),
+            ("content/img/logo.svg", "<svg/>"),
+            ("static/css/app.css", "body{}"),
+            ("static/.well-known/security.txt", "Contact: x"),
+        ] {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        std::os::unix::fs::symlink(
+            root.join("content/img/logo.svg"),
+            root.join("content/alias.svg"),
+        )
+        .unwrap();
+        let mut site = sited_builder::Site::open(root.clone(), Options::default());
+        let built = site.build(sited_builder::Changes::Everything).unwrap();
+        let output = servable(&built.output, None);
+        let files = crate::serve::Files::beneath(&root).unwrap();
+        let mut opened = Vec::new();
+        for (url, resource) in &output.resources {
+            if let Body::File(path) = &resource.body {
+                let mut file = files
+                    .open(path)
+                    .unwrap_or_else(|error| panic!("{url} at {}: {error}", path.display()));
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut file, &mut text).unwrap();
+                opened.push((url.as_str(), text));
+            }
+        }
+        opened.sort();
+        assert_eq!(
+            opened,
+            [
+                ("/.well-known/security.txt", "Contact: x".to_string()),
+                ("/alias.svg", "<svg/>".to_string()),
+                ("/css/app.css", "body{}".to_string()),
+                ("/img/logo.svg", "<svg/>".to_string()),
+            ]
+        );
+    }
+
+    #[test]
     fn unchanged_resources_keep_what_serving_made_of_them() {
         let mut built = sited_builder::Output::default();
         for (url, body) in [("/", "home"), ("/a/", "a")] {
