@@ -102,6 +102,37 @@ pub fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bo
     }
 }
 
+/// Writes an executable file at `path` holding `contents`, from another process.
+///
+/// Tests run on many threads and each spawns children. Had this process opened the file
+/// for writing, a child forked by another thread in that moment would inherit the open
+/// descriptor until its own exec, and running the file would fail with "Text file busy"
+/// (ETXTBSY). `install` writes it in a process of its own, so no descriptor of ours is
+/// ever open on it for writing.
+pub fn write_executable(path: &Path, contents: &[u8]) {
+    let mut staged = tempfile::NamedTempFile::new().unwrap();
+    staged.write_all(contents).unwrap();
+    copy_executable(staged.path(), path);
+}
+
+/// Copies the executable `from` to `to` (mode 755), from another process; see
+/// [`write_executable`] for why.
+pub fn copy_executable(from: &Path, to: &Path) {
+    let status = Command::new("install")
+        .arg("-m")
+        .arg("755")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "install {} {}: {status}",
+        from.display(),
+        to.display()
+    );
+}
+
 /// Copies the directory tree `from` to `to`.
 pub fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();

@@ -2,18 +2,16 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use sited_tests::{Home, get, port_is_free};
+use sited_tests::{Home, get, port_is_free, write_executable};
 
 /// A directory with an executable `xdg-open` that runs `body` (a shell script).
 fn opener_dir(body: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("xdg-open");
-    fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    write_executable(&script, format!("#!/bin/sh\n{body}\n").as_bytes());
     dir
 }
 

@@ -2,12 +2,10 @@
 //! `hint: …`, and the documented exit code (1 refused, 2 usage, 3 no daemon). Snapshots
 //! with paths, ports and pids replaced by placeholders.
 
-use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
-use sited_tests::{Home, bin};
+use sited_tests::{Home, bin, copy_executable, write_executable};
 
 /// Exit code, then stderr and stdout, redacted.
 fn seen(home: &Home, output: &Output, ports: &[u16]) -> String {
@@ -110,7 +108,7 @@ fn daemon_cannot_be_started() {
     let home = Home::new();
     let alone = tempfile::tempdir().unwrap();
     let sitectl = alone.path().join("sitectl");
-    fs::copy(bin("sitectl"), &sitectl).unwrap();
+    copy_executable(&bin("sitectl"), &sitectl);
     let output = home
         .command_for(&sitectl)
         .env("PATH", alone.path())
@@ -164,8 +162,7 @@ fn path_with_opener(body: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     if let Some(body) = body {
         let script = dir.path().join("xdg-open");
-        fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        write_executable(&script, format!("#!/bin/sh\n{body}\n").as_bytes());
     }
     dir
 }

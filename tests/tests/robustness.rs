@@ -14,7 +14,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sited_tests::{DEADLINE, Home, bin, get, kill, port_is_free, process_is_gone, wait_until};
+use sited_tests::{
+    DEADLINE, Home, bin, copy_executable, get, kill, port_is_free, process_is_gone, wait_until,
+};
 
 /// `n` distinct ports that are free now, for tests that ask for a given `--port`, all
 /// bound at once before any is released. Taken from below the kernel's ephemeral range
@@ -312,7 +314,7 @@ fn s13_a_client_of_another_uid_is_refused() {
     let site = home.site("s", &[("index.md", "# S\n")]);
     let port = home.up(&site, &["--port", "0"]);
     let bin_dir = tempfile::tempdir().unwrap();
-    fs::copy(bin("sitectl"), bin_dir.path().join("sitectl")).unwrap();
+    copy_executable(&bin("sitectl"), &bin_dir.path().join("sitectl"));
     fs::set_permissions(bin_dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
 
     // As things are, nobody cannot even reach the socket.

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sited_tests::{DEADLINE, Home, bin, process_is_gone, wait_until};
+use sited_tests::{DEADLINE, Home, bin, process_is_gone, wait_until, write_executable};
 
 /// A home with stand-in service managers and a unit directory of its own.
 struct ServiceHome {
@@ -35,15 +35,11 @@ impl ServiceHome {
     fn fake(&self, name: &str, body: &str) {
         let path = self.fake_bin.join(name);
         let log = self.calls_file();
-        fs::write(
-            &path,
-            format!(
-                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        let script = format!(
+            "#!/bin/sh\necho \"{name} $*\" >> '{}'\n{body}\n",
+            log.display()
+        );
+        write_executable(&path, script.as_bytes());
     }
 
     fn calls_file(&self) -> PathBuf {
