@@ -27,6 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
+use sited::hooks::TestHooks;
 use sited::notify::Notifier;
 use sited_builder::write::out_dir::CheckError;
 use sited_builder::{Options, Progress, WriteError};
@@ -162,12 +163,14 @@ fn foreground(exit_with_parent: bool) -> anyhow::Result<ExitCode> {
         inherited_socket: inherited.map(|activated| activated.listener),
         notifier: Notifier::from_env(),
         logs,
+        hooks: test_hooks_from_env(),
         ..DaemonConfig::new(paths)
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let exit = runtime.block_on(async {
+        let stops = forward_signals().context("cannot install signal handlers")?;
         let prepared = daemon::prepare(config)?;
-        daemon::run(prepared, std::future::pending()).await
+        anyhow::Ok(daemon::run(prepared, stops).await?)
     })?;
     // Site tasks are done; do not wait on blocking threads (a build still running).
     runtime.shutdown_background();
@@ -175,6 +178,45 @@ fn foreground(exit_with_parent: bool) -> anyhow::Result<ExitCode> {
         Exit::Clean => ExitCode::SUCCESS,
         Exit::Forced => ExitCode::FAILURE,
     })
+}
+
+/// Test hooks (see [`TestHooks`]), read once here so that no library code reads the
+/// environment: the end-to-end tests set these on the daemon they start.
+fn test_hooks_from_env() -> TestHooks {
+    let var = |name| std::env::var(name).ok();
+    TestHooks {
+        panic_request: var("SITED_TEST_PANIC_REQUEST").is_some_and(|v| v == "1"),
+        idle_timeout: var("SITED_TEST_IDLE_TIMEOUT_SECS")
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_secs),
+        panic_function: var("SITED_TEST_PANIC_FUNCTION").is_some(),
+        watch_limit: var("SITED_TEST_INOTIFY_WATCH_LIMIT").and_then(|v| v.parse().ok()),
+    }
+}
+
+/// Installs the handlers of the four signals that mean "stop" (Ctrl+C, service
+/// managers, closed terminals, Ctrl+\) and forwards each one to the daemon by name.
+fn forward_signals() -> std::io::Result<daemon::Stops> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+                _ = quit.recv() => "SIGQUIT",
+            };
+            if tx.send(name).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
 }
 
 fn daemonize() -> anyhow::Result<ExitCode> {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::now_ms;
+use crate::hooks::TestHooks;
 use crate::logs::LogHub;
 use crate::ports;
 use crate::site::{Lifecycle, SiteConfig, SiteHandle};
@@ -38,6 +39,8 @@ pub struct RegistryConfig {
     pub store: Option<StateStore>,
     /// Where each site's log lines go.
     pub logs: LogHub,
+    /// Behaviour only tests ask for.
+    pub hooks: TestHooks,
 }
 
 #[derive(Debug)]
@@ -176,6 +179,7 @@ impl Registry {
             &self.config.tracker,
             self.config.watcher.clone(),
             self.config.pool.clone(),
+            self.config.hooks.clone(),
         )
     }
 
@@ -331,6 +335,7 @@ impl Registry {
                     &self.config.tracker,
                     self.config.watcher.clone(),
                     self.config.pool.clone(),
+                    self.config.hooks.clone(),
                 ),
                 Err(error) => SiteHandle::failed(config, format!("could not restart: {error}")),
             };
@@ -456,6 +461,7 @@ mod tests {
             pool: crate::serve::Pool::default(),
             store,
             logs: LogHub::default(),
+            hooks: TestHooks::default(),
         })
     }
 

@@ -17,10 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::hooks::TestHooks;
 use crate::serve::Output;
 use crate::serve::livereload::{Change, LiveError, LiveState};
 use crate::watch::{Mode, Registration, Watcher};
-pub use publish::TEST_PANIC_FUNCTION_ENV;
 pub use state::Lifecycle;
 
 /// A burst of saves ends once the files have been quiet this long.
@@ -81,6 +81,7 @@ impl SiteHandle {
         tracker: &TaskTracker,
         watcher: Option<Watcher>,
         pool: crate::serve::Pool,
+        hooks: TestHooks,
     ) -> SiteHandle {
         let (status_tx, status) = watch::channel(Status {
             lifecycle: Lifecycle::Starting,
@@ -99,6 +100,7 @@ impl SiteHandle {
             tracker: tracker.clone(),
             watcher,
             pool,
+            hooks,
             live,
             site: None,
             progress: progress.clone(),
@@ -226,6 +228,7 @@ struct Actor {
     watcher: Option<Watcher>,
     /// The daemon's connection threads, which serve this site too.
     pool: crate::serve::Pool,
+    hooks: TestHooks,
     /// What browsers with the page open follow.
     live: watch::Sender<LiveState>,
     /// The builder, keeping what the last build made; lent to the build thread while it
@@ -283,6 +286,8 @@ impl Actor {
                         )),
                         pool: self.pool.clone(),
                         root: Some(self.config.root.clone()),
+                        limits: self.limits(),
+                        test_panic: self.hooks.panic_request,
                         ..crate::serve::ServeConfig::default()
                     };
                     let server = crate::serve::serve(
@@ -312,6 +317,15 @@ impl Actor {
         self.transition(Lifecycle::stop);
         self.transition(Lifecycle::stopped);
         tracing::info!("stopped");
+    }
+
+    /// What the site's server bounds: the defaults, unless a test hook says otherwise.
+    fn limits(&self) -> crate::serve::Limits {
+        let mut limits = crate::serve::Limits::default();
+        if let Some(timeout) = self.hooks.idle_timeout {
+            limits.header_read_timeout = timeout;
+        }
+        limits
     }
 
     fn start_watching(&self) -> Option<Registration> {
@@ -361,7 +375,12 @@ impl Actor {
     /// The site's builder, made on first use (and again after a build was lost).
     fn site(&mut self) -> &mut Site {
         self.site.get_or_insert_with(|| {
-            let options = publish::options(&self.config, &self.progress, &self.cancel);
+            let options = publish::options(
+                &self.config,
+                &self.progress,
+                &self.cancel,
+                self.hooks.panic_function,
+            );
             Site::open(self.config.root.clone(), options)
         })
     }

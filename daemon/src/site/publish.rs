@@ -12,19 +12,20 @@ use sited_proto::{BuildError, BuildProgress, BuildReport};
 use super::SiteConfig;
 use crate::serve::{Body, Output, Resource};
 
-/// Set (to anything) in the daemon's environment to give templates a
-/// `sited_test_panic(message)` function that panics: the end-to-end tests use it to
-/// prove that a renderer panic is one page's error and nothing more.
-pub const TEST_PANIC_FUNCTION_ENV: &str = "SITED_TEST_PANIC_FUNCTION";
-
-/// How the site of `config` is built.
-pub fn options(config: &SiteConfig, progress: &Arc<Progress>, cancel: &Cancel) -> Options {
+/// How the site of `config` is built; `panic_function` is the test hook
+/// ([`crate::hooks::TestHooks::panic_function`]).
+pub fn options(
+    config: &SiteConfig,
+    progress: &Arc<Progress>,
+    cancel: &Cancel,
+    panic_function: bool,
+) -> Options {
     Options {
         drafts: config.drafts,
         progress: Some(progress.clone()),
         cancel: cancel.clone(),
         exclude: Vec::new(),
-        test_panic_function: std::env::var_os(TEST_PANIC_FUNCTION_ENV).is_some(),
+        test_panic_function: panic_function,
     }
 }
 
