@@ -14,7 +14,7 @@ use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::registry::Registry;
+use crate::registry::{Attachment, Registry};
 
 /// One connection's view of the daemon.
 #[derive(Debug, Clone)]
@@ -22,9 +22,9 @@ struct Server {
     registry: Arc<Registry>,
     /// Cancelled by the `shutdown` call: the daemon's root token.
     shutdown: CancellationToken,
-    /// Sites this connection brought up attached, as (port, started_at_ms): they go
-    /// down when the connection closes.
-    attached: Arc<Mutex<Vec<(u16, u64)>>>,
+    /// Sites this connection brought up attached: they go down when the connection
+    /// closes (or, at the latest, when the last request of it ends and drops this).
+    attached: Arc<Mutex<Vec<Attachment>>>,
     /// Cancelled when the client's end of the connection closes.
     closed: CancellationToken,
 }
@@ -46,27 +46,27 @@ impl Sited for Server {
 
     async fn up(self, _: Context, spec: SiteSpec) -> Result<SiteInfo, Error> {
         tracing::info!(root = %spec.root.display(), port = ?spec.port, "up");
-        let (handle, created) = match self.registry.start(spec).await {
+        let started = match self.registry.start(spec).await {
             Ok(started) => started,
             Err(error) => {
                 tracing::warn!(%error, "up refused");
                 return Err(error);
             }
         };
-        // Recorded before the first build, which the client may not live through: only
-        // a site this call created (another client's attached site is not ours).
-        if created && handle.config.attached {
-            let key = (handle.config.port, handle.config.started_at_ms);
-            self.attached
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(key);
-            // The connection may have closed (and taken the list) meanwhile.
+        // Kept before the first build, which the client may not live through: only a
+        // site this call created comes with an attachment (another client's is not ours).
+        if let Some(attachment) = started.attachment {
             if self.closed.is_cancelled() {
-                self.registry.detach(&[key]).await;
+                // The connection closed (and took the list) meanwhile.
+                drop(attachment);
+            } else {
+                self.attached
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(attachment);
             }
         }
-        Ok(handle.settled().await)
+        Ok(started.site.settled().await)
     }
 
     async fn down(self, _: Context, target: Target) -> Result<Vec<SiteInfo>, Error> {
@@ -170,7 +170,6 @@ pub async fn serve(
         let requests = tracker.clone();
         tracker.spawn(async move {
             let attached = server.attached.clone();
-            let registry = server.registry.clone();
             let connection = channel.execute(server.serve()).for_each(|request| {
                 requests.spawn(request);
                 async {}
@@ -181,10 +180,9 @@ pub async fn serve(
                 () = connection => {}
             }
             // The client is gone (or the daemon is stopping): its attached sites go too.
-            let attached = std::mem::take(&mut *attached.lock().unwrap_or_else(|p| p.into_inner()));
-            if !attached.is_empty() {
-                registry.detach(&attached).await;
-            }
+            drop(std::mem::take(
+                &mut *attached.lock().unwrap_or_else(|p| p.into_inner()),
+            ));
         });
     }
 }

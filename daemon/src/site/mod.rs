@@ -66,9 +66,6 @@ pub struct SiteHandle {
     token: CancellationToken,
     /// Pages rendered by the running build, shown by `ps` while the site builds.
     progress: Arc<Progress>,
-    /// Set for a site that has no task (it failed before it could start): the handle
-    /// moves its state itself.
-    placeholder: Option<watch::Sender<Status>>,
 }
 
 impl SiteHandle {
@@ -113,27 +110,6 @@ impl SiteHandle {
             commands,
             token,
             progress,
-            placeholder: None,
-        }
-    }
-
-    /// A site that could not start (e.g. its remembered root is gone): listed as failed
-    /// with the reason, holding nothing, until it is taken down or brought up again.
-    pub fn failed(config: SiteConfig, reason: String) -> SiteHandle {
-        let (status_tx, status) = watch::channel(Status {
-            lifecycle: Lifecycle::Failed {
-                reason,
-                last_build: None,
-            },
-            warnings: Vec::new(),
-        });
-        SiteHandle {
-            config,
-            status,
-            commands: mpsc::channel(1).0,
-            token: CancellationToken::new(),
-            progress: Arc::default(),
-            placeholder: Some(status_tx),
         }
     }
 
@@ -143,6 +119,11 @@ impl SiteHandle {
 
     pub fn info(&self) -> SiteInfo {
         let mut info = info(&self.config, &self.status.borrow());
+        // Stopping from the moment it was asked, not only once the task reacts: `ps`
+        // shows a site on its way down at once, and never as serving after `down`.
+        if self.is_stopping() && info.state != sited_proto::SiteState::Stopped {
+            info.state = sited_proto::SiteState::Stopping;
+        }
         if matches!(
             info.state,
             sited_proto::SiteState::Building | sited_proto::SiteState::Rebuilding
@@ -182,14 +163,18 @@ impl SiteHandle {
         self.info()
     }
 
+    /// Whether the site was asked to stop (it may still be letting go).
+    pub fn is_stopping(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Asks the site to stop, without waiting.
+    pub fn begin_stop(&self) {
+        self.token.cancel();
+    }
+
     /// Cancels the site and waits until it has let go of everything it held.
     pub async fn stop(&self) -> SiteInfo {
-        if let Some(status) = &self.placeholder {
-            status.send_modify(|status| {
-                let _ = status.lifecycle.stop();
-                let _ = status.lifecycle.stopped();
-            });
-        }
         self.token.cancel();
         let mut status = self.status.clone();
         // An error means the task is gone (it ended or panicked): nothing is held.
@@ -198,6 +183,18 @@ impl SiteHandle {
         info.state = sited_proto::SiteState::Stopped;
         info
     }
+}
+
+/// What `ps` shows of a site that could not start: failed, with the reason.
+pub fn failed_info(config: &SiteConfig, reason: &str) -> SiteInfo {
+    let status = Status {
+        lifecycle: Lifecycle::Failed {
+            reason: reason.to_string(),
+            last_build: None,
+        },
+        warnings: Vec::new(),
+    };
+    info(config, &status)
 }
 
 fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
