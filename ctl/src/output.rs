@@ -287,6 +287,11 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// A line for the human at the terminal that is neither a result nor a failure.
+pub fn print_note(note: &str) {
+    eprintln!("{note}");
+}
+
 pub fn print_failure(failure: &Failure) {
     print_problem(ERROR, "error", failure);
 }

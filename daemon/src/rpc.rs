@@ -81,13 +81,16 @@ impl Sited for Server {
     async fn logs(self, _: Context, mut query: LogQuery) -> Result<Vec<LogLine>, Error> {
         query.wait_ms = query.wait_ms.min(MAX_LOG_WAIT_MS);
         let port = query.port;
-        self.registry
-            .logs()
-            .query(&query)
-            .await
-            .ok_or_else(|| Error::NoSuchSite {
-                target: Target::Port(port.unwrap_or_default()),
-            })
+        let no_such_site = || Error::NoSuchSite {
+            target: Target::Port(port.unwrap_or_default()),
+        };
+        // A follower's wait must not hold the daemon's shutdown until its deadline: it
+        // ends with the shutdown, which the follower is told of.
+        tokio::select! {
+            biased;
+            lines = self.registry.logs().query(&query) => lines.ok_or_else(no_such_site),
+            () = self.shutdown.cancelled() => Err(Error::ShuttingDown),
+        }
     }
 
     async fn shutdown(self, _: Context) {
