@@ -898,3 +898,81 @@ mod tests {
         registry.down(&Target::Port(1)).await.unwrap();
     }
 }
+
+/// S23 (issue 12.6, issue 16.3): one site's watch registration never stalls the others.
+#[cfg(test)]
+mod registration {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A site of `dirs` folders of `per_dir` Markdown files each.
+    fn big_site(dirs: usize, per_dir: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("index.md"), "# Big\n").unwrap();
+        for d in 0..dirs {
+            let sub = dir.path().join(format!("d{d}"));
+            fs::create_dir(&sub).unwrap();
+            for f in 0..per_dir {
+                fs::write(sub.join(format!("f{f}.txt")), "x").unwrap();
+            }
+        }
+        dir
+    }
+
+    /// The status line of a GET of `/` on `port`.
+    async fn status_line(port: u16) -> String {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        let reply = String::from_utf8_lossy(&reply);
+        reply.lines().next().unwrap_or_default().to_string()
+    }
+
+    /// On a single-threaded runtime every task shares one thread: a registration walking
+    /// its tree there would hold every other task until it is done. So the order proves
+    /// it: another site answers while the big site is still registering (its state is
+    /// `starting` until its watch is in place and its first build begins).
+    #[tokio::test(flavor = "current_thread")]
+    async fn s23_a_30000_file_site_registering_does_not_hold_another_sites_requests() {
+        let registry = Arc::new(Registry::new(RegistryConfig {
+            token: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            watcher: Some(Watcher::new().expect("a file watcher")),
+            pool: crate::serve::Pool::default(),
+            store: None,
+            logs: LogHub::default(),
+            hooks: TestHooks::default(),
+        }));
+        let small = tempfile::tempdir().unwrap();
+        fs::write(small.path().join("index.md"), "# Small\n").unwrap();
+        let spec = |root: &Path| SiteSpec {
+            root: root.to_path_buf(),
+            port: Some(0),
+            drafts: false,
+            attach: false,
+            host: None,
+        };
+        let (other, _) = registry.up(spec(small.path())).await.unwrap();
+        let big = big_site(300, 100);
+        let started = registry.start(spec(big.path())).await.unwrap();
+        let answered = status_line(other.port).await;
+        let big_state = started.site.info().state;
+        assert_eq!(answered, "HTTP/1.1 200 OK");
+        assert_eq!(
+            big_state,
+            sited_proto::SiteState::Starting,
+            "the other site answered only once the big one had registered"
+        );
+        assert_eq!(
+            started.site.settled().await.state,
+            sited_proto::SiteState::Serving
+        );
+        registry.stop_all().await;
+    }
+}

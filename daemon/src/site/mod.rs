@@ -264,7 +264,7 @@ impl Actor {
     async fn run(mut self, listener: StdTcpListener) {
         tracing::info!("starting");
         // Watch before the first build, so a save during it is not missed.
-        let watch = self.start_watching();
+        let watch = self.start_watching().await;
         match self.first_build().await {
             Some(output) => match listener
                 .set_nonblocking(true)
@@ -298,7 +298,8 @@ impl Actor {
                         output: output_tx,
                         watch,
                     };
-                    self.serve_until_cancelled(server, serving).await;
+                    self.serve_until_cancelled(server, &serving).await;
+                    unwatch(serving.watch).await;
                 }
                 Err(error) => {
                     self.transition(|s| s.fail(format!("cannot serve: {error}")));
@@ -307,7 +308,7 @@ impl Actor {
             },
             None => {
                 drop(listener);
-                drop(watch);
+                unwatch(watch).await;
                 self.token.cancelled().await;
             }
         }
@@ -325,9 +326,23 @@ impl Actor {
         limits
     }
 
-    fn start_watching(&self) -> Option<Registration> {
-        let watcher = self.watcher.as_ref()?;
-        match watcher.watch(&self.config.root) {
+    /// Registers the site's files with the watcher. A recursive registration walks the
+    /// whole tree (and waits for any other site's registration): it runs off the async
+    /// workers, which other sites' requests and RPCs need meanwhile.
+    async fn start_watching(&self) -> Option<Registration> {
+        let watcher = self.watcher.clone()?;
+        let root = self.config.root.clone();
+        let registered = tokio::task::spawn_blocking(move || watcher.watch(&root)).await;
+        let registered = match registered {
+            Ok(registered) => registered,
+            Err(error) => {
+                self.warn(format!(
+                    "not watching for changes: the registration failed: {error}"
+                ));
+                return None;
+            }
+        };
+        match registered {
             Ok(registration) => {
                 if let Mode::Polling { reason } = &registration.mode {
                     self.warn(reason.clone());
@@ -405,7 +420,7 @@ impl Actor {
     async fn serve_until_cancelled(
         &mut self,
         mut server: tokio::task::JoinHandle<()>,
-        serving: Serving,
+        serving: &Serving,
     ) {
         let mut handle_alive = true;
         let inbox = serving.watch.as_ref().map(|w| w.inbox.clone());
@@ -414,7 +429,7 @@ impl Actor {
                 _ = &mut server => break,
                 command = self.commands.recv(), if handle_alive => match command {
                     Some(Command::Rebuild { done }) => {
-                        self.rebuild(&serving, Changes::Everything).await;
+                        self.rebuild(serving, Changes::Everything).await;
                         let _ = done.send(());
                     }
                     None => {
@@ -426,7 +441,7 @@ impl Actor {
                 () = changed(inbox.as_deref()) => {
                     let inbox = inbox.as_deref().expect("only woken with an inbox");
                     let paths = self.debounce(inbox).await;
-                    self.on_change(&serving, paths).await;
+                    self.on_change(serving, paths).await;
                 }
             }
         }
@@ -539,6 +554,15 @@ impl Actor {
                 self.transition(|s| s.finish_build(report));
             }
         }
+    }
+}
+
+/// Stops watching, off the async workers: taking the watches off a large tree takes a
+/// while, and waits for any other site's registration in progress. Awaited, so that a
+/// site brought up again on the same root registers after this one is gone.
+async fn unwatch(watch: Option<Registration>) {
+    if let Some(watch) = watch {
+        let _ = tokio::task::spawn_blocking(move || drop(watch)).await;
     }
 }
 
