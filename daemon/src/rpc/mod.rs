@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use sited_proto::{
-    Error, Hello, LogLine, LogQuery, PROTOCOL_VERSION, SiteInfo, SiteSpec, Sited, Target, VERSION,
+    Error, Hello, LogLine, LogQuery, PROTOCOL_VERSION, SiteInfo, SiteSpec, Sited, SitedRequest,
+    SitedResponse, Target, VERSION,
 };
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
@@ -162,32 +163,54 @@ pub async fn serve(
             inner: stream,
             closed: closed.clone(),
         };
-        let channel = BaseChannel::with_defaults(sited_proto::transport::transport(stream));
-        // Each connection has its own list of attached sites.
-        let server = Server {
-            attached: Arc::default(),
-            closed: closed.clone(),
-            ..server.clone()
-        };
-        let stop = stop.clone();
-        let requests = tracker.clone();
-        tracker.spawn(async move {
-            let attached = server.attached.clone();
-            let connection = channel.execute(server.serve()).for_each(|request| {
-                requests.spawn(request);
-                async {}
-            });
-            tokio::select! {
-                () = stop.cancelled() => {}
-                () = closed.cancelled() => {}
-                () = connection => {}
-            }
-            // The client is gone (or the daemon is stopping): its attached sites go too.
-            drop(std::mem::take(
-                &mut *attached.lock().unwrap_or_else(|p| p.into_inner()),
-            ));
-        });
+        let transport = sited_proto::transport::transport(stream);
+        tracker.spawn(serve_connection(
+            transport,
+            server.clone(),
+            closed,
+            stop.clone(),
+            tracker.clone(),
+        ));
     }
+}
+
+/// Serves one connection's requests (each on its own task of `tracker`) until the client
+/// goes (`closed`, or the end of its requests) or `stop` is cancelled; then the sites it
+/// brought up attached go down. Any transport: the Unix socket, or an in-memory channel
+/// in tests.
+async fn serve_connection<T>(
+    transport: T,
+    server: Server,
+    closed: CancellationToken,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) where
+    T: tarpc::Transport<tarpc::Response<SitedResponse>, tarpc::ClientMessage<SitedRequest>>
+        + Send
+        + 'static,
+{
+    let channel = BaseChannel::with_defaults(transport);
+    // Each connection has its own list of attached sites.
+    let server = Server {
+        attached: Arc::default(),
+        closed: closed.clone(),
+        ..server
+    };
+    let attached = server.attached.clone();
+    let connection = channel.execute(server.serve()).for_each(|request| {
+        tracker.spawn(request);
+        async {}
+    });
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = closed.cancelled() => {}
+        () = connection => {}
+    }
+    // The client is gone (or the daemon is stopping): its attached sites go too.
+    closed.cancel();
+    drop(std::mem::take(
+        &mut *attached.lock().unwrap_or_else(|p| p.into_inner()),
+    ));
 }
 
 /// A socket that tells when the peer has gone: its read side reached the end, or failed.
@@ -240,3 +263,6 @@ impl tokio::io::AsyncWrite for EofWatch {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests;
