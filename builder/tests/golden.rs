@@ -189,6 +189,7 @@ macro_rules! cases {
 cases! {
     front_matter_toml => "front-matter-toml",
     front_matter_yaml => "front-matter-yaml",
+    front_matter_json => "front-matter-json",
     sections => "sections",
     index_and_readme => "index-and-readme",
     drafts_left_out => "drafts",

@@ -8,6 +8,7 @@
 //! fails to render (a template error, even a panic in the renderer) is that page's
 //! diagnostic: it keeps its last good HTML and the other pages build.
 
+pub mod footnotes;
 pub mod highlight;
 pub mod links;
 pub mod markdown;
