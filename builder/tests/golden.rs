@@ -190,6 +190,7 @@ cases! {
     front_matter_toml => "front-matter-toml",
     front_matter_yaml => "front-matter-yaml",
     front_matter_json => "front-matter-json",
+    pagination => "pagination",
     sections => "sections",
     index_and_readme => "index-and-readme",
     drafts_left_out => "drafts",

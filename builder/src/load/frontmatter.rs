@@ -24,6 +24,8 @@ pub struct FrontMatter {
     pub tags: Vec<String>,
     pub template: Option<String>,
     pub slug: Option<String>,
+    /// Entries per listing page, in a section's `_index.md` (0: one page).
+    pub paginate_by: Option<usize>,
     /// Unknown top-level keys and the contents of an `extra` table.
     pub extra: Map<String, Value>,
 }
@@ -240,6 +242,7 @@ fn typed(mut map: Map<String, Value>) -> Result<FrontMatter, String> {
         tags: take_tags(&mut map)?,
         template: take_string(&mut map, "template")?,
         slug: take_string(&mut map, "slug")?,
+        paginate_by: take_count(&mut map, "paginate_by")?,
         extra: Map::new(),
     };
     if let Some(extra) = map.remove("extra") {
@@ -289,6 +292,17 @@ fn take_int(map: &mut Map<String, Value>, key: &str) -> Result<Option<i64>, Stri
         Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
         Some(other) => Err(format!(
             "`{key}` must be a whole number, found {}",
+            kind(&other)
+        )),
+    }
+}
+
+fn take_count(map: &mut Map<String, Value>, key: &str) -> Result<Option<usize>, String> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().map(|n| n as usize)),
+        Some(other) => Err(format!(
+            "`{key}` must be a whole number of 0 or more, found {}",
             kind(&other)
         )),
     }

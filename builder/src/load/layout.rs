@@ -18,10 +18,12 @@ pub struct SiteConfig {
     pub base_url: String,
     /// Free-form values for templates, as `site.extra`.
     pub extra: toml::Table,
+    /// Entries per listing page of every section that does not set its own (0: none).
+    pub paginate_by: usize,
 }
 
 /// Every key of [`SiteConfig`]: keep in step with its fields.
-pub const KEYS: &[&str] = &["title", "description", "base_url", "extra"];
+pub const KEYS: &[&str] = &["title", "description", "base_url", "extra", "paginate_by"];
 
 impl Default for SiteConfig {
     fn default() -> Self {
@@ -30,6 +32,7 @@ impl Default for SiteConfig {
             description: None,
             base_url: String::from("/"),
             extra: toml::Table::new(),
+            paginate_by: crate::tree::paginate::DEFAULT_PAGINATE_BY,
         }
     }
 }
