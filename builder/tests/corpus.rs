@@ -72,6 +72,9 @@ fn tldr_builds_every_page_without_an_error() {
             .unwrap()
             .contains("href=\"/common/page/3/\"")
     );
+    // No dated pages: the home page lists the sections.
+    let home = text(output, "/").unwrap();
+    assert!(home.contains("<a href=\"/common/\">common</a>"), "{home}");
     let tar = text(output, "/common/tar/").unwrap();
     assert!(
         tar.contains("<h1 class=\"page-title\">tar</h1>"),

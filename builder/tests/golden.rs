@@ -191,6 +191,7 @@ cases! {
     front_matter_yaml => "front-matter-yaml",
     front_matter_json => "front-matter-json",
     pagination => "pagination",
+    loose_notes => "loose-notes",
     sections => "sections",
     index_and_readme => "index-and-readme",
     drafts_left_out => "drafts",

@@ -123,10 +123,13 @@ pub fn arrange(
 fn name_and_order_sections(placed: &mut Placed, pages: &[Option<Arc<PageCtx>>], layout: &Layout) {
     let page = |i: usize| pages[i].as_deref().expect("pages with a URL are rendered");
     for section in placed.sections.values_mut() {
+        // An index file's title, unless it is only its file name (`README`): then the
+        // folder's name says more.
         let from_index = section
             .index
-            .and_then(|i| pages[i].as_deref())
-            .map(|p| p.title.clone());
+            .and_then(|i| pages[i].as_deref().map(|p| (i, p)))
+            .filter(|(i, p)| p.title != placed.pages[*i].stem())
+            .map(|(_, p)| p.title.clone());
         section.title = match from_index {
             Some(title) => title,
             None if section.is_home() => layout.config.title.clone(),
