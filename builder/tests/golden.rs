@@ -192,6 +192,7 @@ cases! {
     front_matter_json => "front-matter-json",
     pagination => "pagination",
     loose_notes => "loose-notes",
+    base_url_path => "base-url-path",
     sections => "sections",
     index_and_readme => "index-and-readme",
     drafts_left_out => "drafts",

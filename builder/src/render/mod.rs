@@ -8,6 +8,7 @@
 //! fails to render (a template error, even a panic in the renderer) is that page's
 //! diagnostic: it keeps its last good HTML and the other pages build.
 
+pub mod base_path;
 pub mod footnotes;
 pub mod highlight;
 pub mod links;
@@ -146,6 +147,9 @@ pub struct Env<'a> {
     /// Where a rendered page goes instead of the output: one-shot builds to disk write
     /// pages as they are rendered rather than holding thousands at once.
     pub write: Option<WritePage<'a>>,
+    /// The path of `base_url` (`/docs`) that every root-relative link of a published build
+    /// moves under ([`base_path`]); `None` at the root and on the development server.
+    pub base_path: Option<&'a str>,
 }
 
 /// Writes a rendered page (URL, HTML) somewhere other than the output.
@@ -401,7 +405,11 @@ fn render_one(job: &Job<'_>, env: &Env<'_>) -> Outcome {
             }
             JobCtx::Plain => minijinja::context! { site, current_url => url },
         };
-        render_template(env, job, &ctx)
+        let html = render_template(env, job, &ctx)?;
+        Ok(match env.base_path {
+            Some(base) => base_path::prefix(&html, base),
+            None => html,
+        })
     }))
     .unwrap_or_else(|panic| {
         let file = match &job.source {
