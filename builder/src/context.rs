@@ -60,6 +60,8 @@ pub struct PageView<'a> {
     #[serde(flatten)]
     pub page: &'a PageCtx,
     pub tag_urls: Vec<TagLink>,
+    /// Terms of categories and the site's own taxonomies, by taxonomy name.
+    pub taxonomies: std::collections::BTreeMap<String, Vec<TagLink>>,
     pub section: Option<&'a Link>,
     pub prev: Option<&'a Summary>,
     pub next: Option<&'a Summary>,
@@ -151,6 +153,8 @@ pub struct SiteCtx {
     /// `/atom.xml` when the site has dated pages.
     pub feed_url: Option<String>,
     pub tags: Vec<TagLink>,
+    /// Every term of categories and the site's own taxonomies, by taxonomy name.
+    pub taxonomies: std::collections::BTreeMap<String, Vec<TagLink>>,
     /// Comes from `site.toml`, which only changes with a full rebuild: not hashed.
     pub extra: toml::Table,
 }
@@ -165,6 +169,7 @@ impl Hash for SiteCtx {
         self.recent_pages.hash(state);
         self.feed_url.hash(state);
         self.tags.hash(state);
+        self.taxonomies.hash(state);
     }
 }
 

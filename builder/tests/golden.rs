@@ -193,6 +193,7 @@ cases! {
     pagination => "pagination",
     loose_notes => "loose-notes",
     base_url_path => "base-url-path",
+    taxonomies => "taxonomies",
     sections => "sections",
     index_and_readme => "index-and-readme",
     drafts_left_out => "drafts",

@@ -107,20 +107,43 @@ fn add_feeds(output: &mut Output, tree: &Tree, base: &str, site_title: &str) {
         );
     }
     for section in tree.placed.sections.values().filter(|s| !s.is_home()) {
-        let mut dated: Vec<&Summary> = tree
-            .listing(&section.pages)
-            .into_iter()
-            .filter(|s| s.date.is_some())
-            .collect();
-        if dated.is_empty() {
-            continue;
-        }
-        dated.sort_by(|a, b| b.date.cmp(&a.date));
-        let feed_url = format!("{}atom.xml", section.url);
         let title = format!("{} – {site_title}", section.title);
-        let feed = feeds::atom(base, &encode_path(&feed_url), &title, &dated);
-        output
-            .resources
-            .insert(feed_url, Resource::memory(Bytes::from(feed), ATOM.clone()));
+        add_feed(output, tree, base, &section.url, &title, &section.pages);
     }
+    // Each term's feed: tags, categories and the site's own taxonomies.
+    for (tag, pages) in &tree.tags {
+        let title = format!("#{tag} – {site_title}");
+        add_feed(
+            output,
+            tree,
+            base,
+            &crate::tree::tag_url(tag),
+            &title,
+            pages,
+        );
+    }
+    for taxonomy in &tree.taxonomies {
+        for (term, pages) in &taxonomy.terms {
+            let title = format!("{term} – {site_title}");
+            add_feed(output, tree, base, &taxonomy.term_url(term), &title, pages);
+        }
+    }
+}
+
+/// The feed at `{url}atom.xml` of the dated ones among `pages`, if any.
+fn add_feed(output: &mut Output, tree: &Tree, base: &str, url: &str, title: &str, pages: &[usize]) {
+    let mut dated: Vec<&Summary> = tree
+        .listing(pages)
+        .into_iter()
+        .filter(|s| s.date.is_some())
+        .collect();
+    if dated.is_empty() {
+        return;
+    }
+    dated.sort_by(|a, b| b.date.cmp(&a.date));
+    let feed_url = format!("{url}atom.xml");
+    let feed = feeds::atom(base, &encode_path(&feed_url), title, &dated);
+    output
+        .resources
+        .insert(feed_url, Resource::memory(Bytes::from(feed), ATOM.clone()));
 }

@@ -24,6 +24,8 @@ pub struct FrontMatter {
     pub tags: Vec<String>,
     pub template: Option<String>,
     pub slug: Option<String>,
+    /// What listings and feeds show of the page, instead of its opening.
+    pub summary: Option<String>,
     /// Entries per listing page, in a section's `_index.md` (0: one page).
     pub paginate_by: Option<usize>,
     /// Unknown top-level keys and the contents of an `extra` table.
@@ -242,6 +244,7 @@ fn typed(mut map: Map<String, Value>) -> Result<FrontMatter, String> {
         tags: take_tags(&mut map)?,
         template: take_string(&mut map, "template")?,
         slug: take_string(&mut map, "slug")?,
+        summary: take_string(&mut map, "summary")?,
         paginate_by: take_count(&mut map, "paginate_by")?,
         extra: Map::new(),
     };

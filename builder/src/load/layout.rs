@@ -20,10 +20,19 @@ pub struct SiteConfig {
     pub extra: toml::Table,
     /// Entries per listing page of every section that does not set its own (0: none).
     pub paginate_by: usize,
+    /// Taxonomies besides tags and categories (front-matter keys with term pages).
+    pub taxonomies: Vec<String>,
 }
 
 /// Every key of [`SiteConfig`]: keep in step with its fields.
-pub const KEYS: &[&str] = &["title", "description", "base_url", "extra", "paginate_by"];
+pub const KEYS: &[&str] = &[
+    "title",
+    "description",
+    "base_url",
+    "extra",
+    "paginate_by",
+    "taxonomies",
+];
 
 impl Default for SiteConfig {
     fn default() -> Self {
@@ -33,6 +42,7 @@ impl Default for SiteConfig {
             base_url: String::from("/"),
             extra: toml::Table::new(),
             paginate_by: crate::tree::paginate::DEFAULT_PAGINATE_BY,
+            taxonomies: Vec::new(),
         }
     }
 }

@@ -106,6 +106,7 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
             source: None,
         });
     }
+    taxonomy_jobs(tree, &mut jobs);
     jobs.push(Job {
         url: "/404.html".into(),
         template: "404.html".into(),
@@ -113,6 +114,30 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
         source: None,
     });
     jobs
+}
+
+/// The term listings and index of every taxonomy with a term (tags aside).
+fn taxonomy_jobs<'t>(tree: &'t Tree, jobs: &mut Vec<Job<'t>>) {
+    for taxonomy in tree.taxonomies.iter().filter(|t| !t.terms.is_empty()) {
+        for (term, pages) in &taxonomy.terms {
+            let ctx = tree.term_ctx(taxonomy, term, pages);
+            let url = taxonomy.term_url(term);
+            for (url, ctx) in paginate::split(ctx, &url, tree.paginate_by) {
+                jobs.push(Job {
+                    url,
+                    template: "section.html".into(),
+                    ctx: JobCtx::Section(ctx),
+                    source: None,
+                });
+            }
+        }
+        jobs.push(Job {
+            url: taxonomy.url(),
+            template: "section.html".into(),
+            ctx: JobCtx::Section(tree.taxonomy_index_ctx(taxonomy)),
+            source: None,
+        });
+    }
 }
 
 /// The job of content page `i`.

@@ -10,6 +10,7 @@
 
 pub mod paginate;
 pub mod place;
+pub mod taxonomy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,8 @@ pub struct Tree {
     pub site_hash: u64,
     /// `paginate_by` of `site.toml`: entries per listing page where a section sets none.
     pub paginate_by: usize,
+    /// Categories and the site's own taxonomies (tags are [`Tree::tags`]).
+    pub taxonomies: Vec<taxonomy::Taxonomy>,
 }
 
 /// Arranges the placed pages once their Markdown is rendered (`pages[i]` is page `i`'s
@@ -111,7 +114,17 @@ pub fn arrange(
         site_value: Value::UNDEFINED,
         site_hash: 0,
         paginate_by: layout.config.paginate_by,
+        taxonomies: Vec::new(),
     };
+    let listed = |i: usize| {
+        (tree.placed.roles[i] == Role::Page)
+            .then(|| tree.pages[i].as_deref().map(|p| &*p.extra))
+            .flatten()
+    };
+    tree.taxonomies = taxonomy::collect(
+        &taxonomy::names(&layout.config.taxonomies),
+        (0..tree.pages.len()).map(listed),
+    );
     tree.site = tree.site_context(layout, has_custom_css);
     tree.site_hash = fingerprint(&(&tree.site, template_generation));
     tree.site_value = Value::from(Serde(&tree.site));
@@ -172,8 +185,8 @@ pub fn tag_url(tag: &str) -> String {
 
 /// Shared across builds: context hashes see these by address, so an empty body must be
 /// the same allocation every time.
-static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
-static NO_EXTRA: LazyLock<Arc<serde_json::Map<String, serde_json::Value>>> =
+pub(crate) static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+pub(crate) static NO_EXTRA: LazyLock<Arc<serde_json::Map<String, serde_json::Value>>> =
     LazyLock::new(|| Arc::new(serde_json::Map::new()));
 
 impl Tree {
@@ -196,6 +209,7 @@ impl Tree {
         PageView {
             page,
             tag_urls: self.tag_links(&page.tags),
+            taxonomies: self.term_links(i),
             section: placement.section.as_ref(),
             prev: placement.prev.and_then(|j| self.summaries[j].as_ref()),
             next: placement.next.and_then(|j| self.summaries[j].as_ref()),
@@ -353,6 +367,7 @@ impl Tree {
                 })
                 .collect(),
             extra: layout.config.extra.clone(),
+            taxonomies: self.all_terms(),
         }
     }
 }
