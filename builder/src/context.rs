@@ -60,6 +60,8 @@ pub struct PageView<'a> {
     #[serde(flatten)]
     pub page: &'a PageCtx,
     pub tag_urls: Vec<TagLink>,
+    /// Terms of categories and the site's own taxonomies, by taxonomy name.
+    pub taxonomies: std::collections::BTreeMap<String, Vec<TagLink>>,
     pub section: Option<&'a Link>,
     pub prev: Option<&'a Summary>,
     pub next: Option<&'a Summary>,
@@ -122,6 +124,8 @@ pub struct SectionCtx<'a> {
     pub pages: Vec<&'a Summary>,
     pub subsections: Vec<SubsectionCtx>,
     pub extra: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// Where this listing page sits among its section's, when the listing is split.
+    pub paginator: Option<Box<crate::tree::paginate::Paginator>>,
 }
 
 impl Hash for SectionCtx<'_> {
@@ -133,6 +137,7 @@ impl Hash for SectionCtx<'_> {
         self.pages.hash(state);
         self.subsections.hash(state);
         Arc::as_ptr(&self.extra).hash(state);
+        self.paginator.hash(state);
     }
 }
 
@@ -148,6 +153,8 @@ pub struct SiteCtx {
     /// `/atom.xml` when the site has dated pages.
     pub feed_url: Option<String>,
     pub tags: Vec<TagLink>,
+    /// Every term of categories and the site's own taxonomies, by taxonomy name.
+    pub taxonomies: std::collections::BTreeMap<String, Vec<TagLink>>,
     /// Comes from `site.toml`, which only changes with a full rebuild: not hashed.
     pub extra: toml::Table,
 }
@@ -162,6 +169,7 @@ impl Hash for SiteCtx {
         self.recent_pages.hash(state);
         self.feed_url.hash(state);
         self.tags.hash(state);
+        self.taxonomies.hash(state);
     }
 }
 

@@ -240,6 +240,9 @@ impl Site {
             .chain(&state.template_errors)
             .cloned()
             .collect();
+        if state.sources.markdown.is_empty() {
+            diagnostics.push(no_content(&state.sources.layout));
+        }
         // Load, then the tree's URLs, then Markdown (links need every URL).
         state.parsed.read_new(&state.sources, &options.cancel)?;
         let (pages, broken) = state
@@ -271,6 +274,16 @@ impl Site {
         let write_page = |url: &str, bytes: &[u8]| {
             write::write_file(sink.expect("only with a sink"), url, bytes)
         };
+        // A published build puts every link under base_url's path; the development
+        // server serves the site at its root.
+        let base_path = (!keep)
+            .then(|| render::base_path::of(&layout.config.base_url))
+            .flatten();
+        if sink.is_some() && !render::base_path::is_absolute(&layout.config.base_url) {
+            diagnostics.push(render::base_path::relative_urls_warning(
+                &layout.config.base_url,
+            ));
+        }
         let env = Env {
             tree: &tree,
             templates: &state.templates,
@@ -279,6 +292,7 @@ impl Site {
             options,
             keep,
             write: sink.map(|_| &write_page as render::WritePage),
+            base_path: base_path.as_deref(),
         };
         let jobs = render::jobs(&tree);
         let rendered = state
@@ -345,6 +359,7 @@ impl Site {
             options: &self.options,
             keep: true,
             write: None,
+            base_path: None,
         };
         let jobs: Vec<render::Job> = pages
             .iter()
@@ -404,6 +419,20 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
         edits.push((i, Arc::new(parsed), markdown));
     }
     Some(edits)
+}
+
+/// The warning of a site with no Markdown at all: it would serve an empty home page and
+/// a 404 page, which looks like success.
+fn no_content(layout: &Layout) -> Diagnostic {
+    let dir = layout.display_path(&layout.content_dir);
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let message = "no content: there are no Markdown (.md) files here, so the site is only \
+                   an empty home page";
+    Diagnostic::warning(dir, message)
 }
 
 fn load_templates(sources: &Sources, options: &Options) -> (Templates, Vec<Diagnostic>) {
@@ -971,6 +1000,76 @@ mod tests {
         );
         assert_eq!(report.diagnostics[0].file, PathBuf::from("content/b.md"));
         assert!(output.get("/a/").is_some(), "the other pages build");
+    }
+
+    #[test]
+    fn a_published_build_warns_once_without_an_absolute_base_url() {
+        let site = TestSite::new(&[("a.md", "# A\n"), ("b.md", "# B\n")]);
+        let out = tempfile::tempdir().unwrap();
+        let built = build_to(
+            site.dir.path(),
+            Options::default(),
+            &out.path().join("o"),
+            None,
+        )
+        .unwrap();
+        let warnings: Vec<_> = built.report.warnings().collect();
+        assert_eq!(warnings.len(), 1, "once per build: {warnings:?}");
+        assert!(warnings[0].message.contains("no base_url"), "{warnings:?}");
+
+        fs::write(
+            site.path("site.toml"),
+            "base_url = \"https://e.org/docs/\"\n",
+        )
+        .unwrap();
+        let built = build_to(
+            site.dir.path(),
+            Options::default(),
+            &out.path().join("p"),
+            None,
+        )
+        .unwrap();
+        assert!(built.report.diagnostics.is_empty(), "{:?}", built.report);
+        let a = fs::read_to_string(out.path().join("p/a/index.html")).unwrap();
+        assert!(
+            a.contains("href=\"/docs/theme.css\""),
+            "published under the path: {a}"
+        );
+    }
+
+    #[test]
+    fn the_development_server_serves_a_base_path_site_at_its_root() {
+        let mut site = TestSite::new(&[
+            ("site.toml", "base_url = \"https://e.org/docs/\"\n"),
+            ("a.md", "# A\n\n[b](b.md)\n"),
+            ("b.md", "# B\n"),
+        ]);
+        let (output, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "no warning: {report:?}");
+        let a = html(&output, "/a/");
+        assert!(a.contains("href=\"/b/\""), "{a}");
+        assert!(a.contains("href=\"/theme.css\""), "{a}");
+        let sitemap = html(&output, "/sitemap.xml");
+        assert!(
+            sitemap.contains("<loc>https://e.org/docs/a/</loc>"),
+            "{sitemap}"
+        );
+    }
+
+    #[test]
+    fn a_site_without_markdown_warns_that_it_has_no_content() {
+        let mut site = TestSite::new(&[("static/style.css", "body{}")]);
+        let (_, report) = site.build(&[]);
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        assert!(!report.has_errors());
+        assert!(
+            report.diagnostics[0].message.starts_with("no content"),
+            "{:?}",
+            report.diagnostics
+        );
+        let added = site.write("note.md", "# Note\n");
+        let (_, report) = site.build(&[added]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
     }
 
     #[test]

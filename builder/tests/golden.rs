@@ -189,6 +189,11 @@ macro_rules! cases {
 cases! {
     front_matter_toml => "front-matter-toml",
     front_matter_yaml => "front-matter-yaml",
+    front_matter_json => "front-matter-json",
+    pagination => "pagination",
+    loose_notes => "loose-notes",
+    base_url_path => "base-url-path",
+    taxonomies => "taxonomies",
     sections => "sections",
     index_and_readme => "index-and-readme",
     drafts_left_out => "drafts",

@@ -8,6 +8,8 @@
 //! fails to render (a template error, even a panic in the renderer) is that page's
 //! diagnostic: it keeps its last good HTML and the other pages build.
 
+pub mod base_path;
+pub mod footnotes;
 pub mod highlight;
 pub mod links;
 pub mod markdown;
@@ -32,7 +34,7 @@ use crate::options::Options;
 use crate::output::Resource;
 use crate::progress::Progress;
 use crate::report::{Diagnostic, Failure, panic_message};
-use crate::tree::{Placed, Tree};
+use crate::tree::{Placed, Tree, paginate};
 use page::CachedMarkdown;
 use templates::Templates;
 
@@ -71,22 +73,31 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
         } else {
             "section.html"
         };
-        jobs.push(Job {
-            url: section.url.clone(),
-            template: template_or(index_page, default),
-            ctx: JobCtx::Section(tree.section_ctx(section)),
-            source: section.index.map(|i| tree.source(i).source.path.clone()),
-        });
+        let listing = paginate::split(
+            tree.section_ctx(section),
+            &section.url,
+            tree.paginate_by(section),
+        );
+        for (url, ctx) in listing {
+            jobs.push(Job {
+                url,
+                template: template_or(index_page, default),
+                ctx: JobCtx::Section(ctx),
+                source: section.index.map(|i| tree.source(i).source.path.clone()),
+            });
+        }
     }
     if !tree.tags.is_empty() {
         for (name, pages) in &tree.tags {
-            let ctx = tree.tag_ctx(name, pages);
-            jobs.push(Job {
-                url: ctx.url.clone(),
-                template: "section.html".into(),
-                ctx: JobCtx::Section(ctx),
-                source: None,
-            });
+            let url = crate::tree::tag_url(name);
+            for (url, ctx) in paginate::split(tree.tag_ctx(name, pages), &url, tree.paginate_by) {
+                jobs.push(Job {
+                    url,
+                    template: "section.html".into(),
+                    ctx: JobCtx::Section(ctx),
+                    source: None,
+                });
+            }
         }
         jobs.push(Job {
             url: "/tags/".into(),
@@ -95,6 +106,7 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
             source: None,
         });
     }
+    taxonomy_jobs(tree, &mut jobs);
     jobs.push(Job {
         url: "/404.html".into(),
         template: "404.html".into(),
@@ -102,6 +114,30 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
         source: None,
     });
     jobs
+}
+
+/// The term listings and index of every taxonomy with a term (tags aside).
+fn taxonomy_jobs<'t>(tree: &'t Tree, jobs: &mut Vec<Job<'t>>) {
+    for taxonomy in tree.taxonomies.iter().filter(|t| !t.terms.is_empty()) {
+        for (term, pages) in &taxonomy.terms {
+            let ctx = tree.term_ctx(taxonomy, term, pages);
+            let url = taxonomy.term_url(term);
+            for (url, ctx) in paginate::split(ctx, &url, tree.paginate_by) {
+                jobs.push(Job {
+                    url,
+                    template: "section.html".into(),
+                    ctx: JobCtx::Section(ctx),
+                    source: None,
+                });
+            }
+        }
+        jobs.push(Job {
+            url: taxonomy.url(),
+            template: "section.html".into(),
+            ctx: JobCtx::Section(tree.taxonomy_index_ctx(taxonomy)),
+            source: None,
+        });
+    }
 }
 
 /// The job of content page `i`.
@@ -136,6 +172,9 @@ pub struct Env<'a> {
     /// Where a rendered page goes instead of the output: one-shot builds to disk write
     /// pages as they are rendered rather than holding thousands at once.
     pub write: Option<WritePage<'a>>,
+    /// The path of `base_url` (`/docs`) that every root-relative link of a published build
+    /// moves under ([`base_path`]); `None` at the root and on the development server.
+    pub base_path: Option<&'a str>,
 }
 
 /// Writes a rendered page (URL, HTML) somewhere other than the output.
@@ -391,7 +430,11 @@ fn render_one(job: &Job<'_>, env: &Env<'_>) -> Outcome {
             }
             JobCtx::Plain => minijinja::context! { site, current_url => url },
         };
-        render_template(env, job, &ctx)
+        let html = render_template(env, job, &ctx)?;
+        Ok(match env.base_path {
+            Some(base) => base_path::prefix(&html, base),
+            None => html,
+        })
     }))
     .unwrap_or_else(|panic| {
         let file = match &job.source {
