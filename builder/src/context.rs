@@ -122,6 +122,8 @@ pub struct SectionCtx<'a> {
     pub pages: Vec<&'a Summary>,
     pub subsections: Vec<SubsectionCtx>,
     pub extra: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// Where this listing page sits among its section's, when the listing is split.
+    pub paginator: Option<Box<crate::tree::paginate::Paginator>>,
 }
 
 impl Hash for SectionCtx<'_> {
@@ -133,6 +135,7 @@ impl Hash for SectionCtx<'_> {
         self.pages.hash(state);
         self.subsections.hash(state);
         Arc::as_ptr(&self.extra).hash(state);
+        self.paginator.hash(state);
     }
 }
 

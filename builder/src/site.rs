@@ -245,6 +245,9 @@ impl Site {
             .chain(&state.template_errors)
             .cloned()
             .collect();
+        if state.sources.markdown.is_empty() {
+            diagnostics.push(no_content(&state.sources.layout));
+        }
         // Load, then the tree's URLs, then Markdown (links need every URL).
         state.parsed.read_new(&state.sources, &options.cancel)?;
         let (pages, broken) = state
@@ -409,6 +412,20 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
         edits.push((i, Arc::new(parsed), markdown));
     }
     Some(edits)
+}
+
+/// The warning of a site with no Markdown at all: it would serve an empty home page and
+/// a 404 page, which looks like success.
+fn no_content(layout: &Layout) -> Diagnostic {
+    let dir = layout.display_path(&layout.content_dir);
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let message = "no content: there are no Markdown (.md) files here, so the site is only \
+                   an empty home page";
+    Diagnostic::warning(dir, message)
 }
 
 fn load_templates(sources: &Sources, options: &Options) -> (Templates, Vec<Diagnostic>) {
@@ -1011,6 +1028,22 @@ mod tests {
         );
         assert_eq!(report.diagnostics[0].file, PathBuf::from("content/b.md"));
         assert!(output.get("/a/").is_some(), "the other pages build");
+    }
+
+    #[test]
+    fn a_site_without_markdown_warns_that_it_has_no_content() {
+        let mut site = TestSite::new(&[("static/style.css", "body{}")]);
+        let (_, report) = site.build(&[]);
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        assert!(!report.has_errors());
+        assert!(
+            report.diagnostics[0].message.starts_with("no content"),
+            "{:?}",
+            report.diagnostics
+        );
+        let added = site.write("note.md", "# Note\n");
+        let (_, report) = site.build(&[added]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
     }
 
     #[test]

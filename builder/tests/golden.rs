@@ -189,6 +189,9 @@ macro_rules! cases {
 cases! {
     front_matter_toml => "front-matter-toml",
     front_matter_yaml => "front-matter-yaml",
+    front_matter_json => "front-matter-json",
+    pagination => "pagination",
+    loose_notes => "loose-notes",
     sections => "sections",
     index_and_readme => "index-and-readme",
     drafts_left_out => "drafts",

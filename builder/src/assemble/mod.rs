@@ -74,11 +74,16 @@ pub fn stylesheet() -> Bytes {
     FULL.clone()
 }
 
-/// Every page with a context of its own (not the 404 page), with its date.
+/// Every page with a context of its own (not the 404 page, nor the second and later
+/// pages of a split listing), with its date.
 fn sitemap(jobs: &[Job<'_>], tree: &Tree, base: &str) -> Resource {
     let mut entries: Vec<(&str, Option<&str>)> = jobs
         .iter()
-        .filter(|job| !matches!(job.ctx, JobCtx::Plain))
+        .filter(|job| match &job.ctx {
+            JobCtx::Plain => false,
+            JobCtx::Section(ctx) => ctx.paginator.as_ref().is_none_or(|p| p.current == 1),
+            JobCtx::Page(_) => true,
+        })
         .map(|job| {
             let date = match &job.ctx {
                 JobCtx::Page(i) => tree.page(*i).date.as_deref(),

@@ -1,5 +1,5 @@
-//! Front matter: TOML between `+++` lines or YAML between `---` lines, at the very top of
-//! a Markdown file. Known keys are typed; everything else lands in `extra` for templates.
+//! Front matter: TOML between `+++` lines, YAML between `---` lines, or a JSON object
+//! (`{` … `}`, as Hugo reads it), at the very top of a Markdown file. Known keys are typed; everything else lands in `extra` for templates.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -24,6 +24,8 @@ pub struct FrontMatter {
     pub tags: Vec<String>,
     pub template: Option<String>,
     pub slug: Option<String>,
+    /// Entries per listing page, in a section's `_index.md` (0: one page).
+    pub paginate_by: Option<usize>,
     /// Unknown top-level keys and the contents of an `extra` table.
     pub extra: Map<String, Value>,
 }
@@ -48,6 +50,8 @@ pub fn split(source: &str) -> Result<Split<'_>, FrontMatterError> {
     let (format, fence) = match first_line(source) {
         "+++" => (Format::Toml, "+++"),
         "---" => (Format::Yaml, "---"),
+        // `{` alone or `{"key"…`: not `{{#include …}}` or a `{{< shortcode >}}`.
+        line if line == "{" || line.starts_with("{\"") => return split_json(source),
         _ => {
             return Ok(Split {
                 front_matter: FrontMatter::default(),
@@ -89,6 +93,49 @@ pub fn split(source: &str) -> Result<Split<'_>, FrontMatterError> {
         body: &source[body_start..],
         body_line,
     })
+}
+
+/// A file opening with a JSON object: the object is the front matter, the body starts on
+/// the line after it.
+fn split_json(source: &str) -> Result<Split<'_>, FrontMatterError> {
+    let mut values = serde_json::Deserializer::from_str(source).into_iter::<Value>();
+    let map = match values.next() {
+        Some(Ok(Value::Object(map))) => map,
+        Some(Ok(_)) => unreachable!("a text opening with `{{` is an object or an error"),
+        Some(Err(error)) => {
+            return Err(FrontMatterError {
+                line: error.line() as u32,
+                column: Some(error.column() as u32),
+                message: format!("invalid JSON front matter: {}", json_message(&error)),
+            });
+        }
+        None => unreachable!("a text opening with `{{` holds a value"),
+    };
+    let end = values.byte_offset();
+    // The rest of the closing line goes with the front matter.
+    let body_start = source[end..]
+        .find('\n')
+        .map_or(source.len(), |i| end + i + 1);
+    let front_matter = typed(map).map_err(|message| FrontMatterError {
+        line: 1,
+        column: None,
+        message,
+    })?;
+    Ok(Split {
+        front_matter,
+        body: &source[body_start..],
+        body_line: source[..body_start].matches('\n').count() as u32,
+    })
+}
+
+/// serde_json appends " at line X column Y" to its message; the position is reported
+/// apart.
+fn json_message(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.find(" at line ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
 }
 
 fn first_line(source: &str) -> &str {
@@ -195,6 +242,7 @@ fn typed(mut map: Map<String, Value>) -> Result<FrontMatter, String> {
         tags: take_tags(&mut map)?,
         template: take_string(&mut map, "template")?,
         slug: take_string(&mut map, "slug")?,
+        paginate_by: take_count(&mut map, "paginate_by")?,
         extra: Map::new(),
     };
     if let Some(extra) = map.remove("extra") {
@@ -244,6 +292,17 @@ fn take_int(map: &mut Map<String, Value>, key: &str) -> Result<Option<i64>, Stri
         Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
         Some(other) => Err(format!(
             "`{key}` must be a whole number, found {}",
+            kind(&other)
+        )),
+    }
+}
+
+fn take_count(map: &mut Map<String, Value>, key: &str) -> Result<Option<usize>, String> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().map(|n| n as usize)),
+        Some(other) => Err(format!(
+            "`{key}` must be a whole number of 0 or more, found {}",
             kind(&other)
         )),
     }
@@ -326,6 +385,26 @@ mod tests {
         assert_eq!(split.front_matter.slug.as_deref(), Some("hi"));
         assert_eq!(split.front_matter.tags, ["x"]);
         assert_eq!(split.body, "Body");
+    }
+
+    #[test]
+    fn json_front_matter_is_typed() {
+        let source = "{\n  \"title\": \"Hi\",\n  \"tags\": [\"a\"],\n  \"mood\": 3\n}\nBody\n";
+        let split = split(source).unwrap();
+        assert_eq!(split.front_matter.title.as_deref(), Some("Hi"));
+        assert_eq!(split.front_matter.tags, ["a"]);
+        let include = "{{#include listing.rs}}\n";
+        assert_eq!(
+            super::split(include).unwrap().body,
+            include,
+            "not front matter"
+        );
+        assert_eq!(split.front_matter.extra["mood"], 3);
+        assert_eq!(split.body, "Body\n");
+        assert_eq!(split.body_line, 5);
+        let error = split_json("{\n  \"title\": \"Hi\"\n  \"x\": 1\n}\n").unwrap_err();
+        assert_eq!(error.line, 3, "{error:?}");
+        assert!(error.message.contains("JSON"), "{error:?}");
     }
 
     #[test]

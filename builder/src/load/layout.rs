@@ -8,16 +8,22 @@ use serde::Deserialize;
 
 use crate::report::Diagnostic;
 
-/// `site.toml`, every key optional.
+/// `site.toml`, every key optional. A key it does not know is a warning (a typo, or a
+/// setting of another generator), not a failed build: see [`KEYS`].
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct SiteConfig {
     pub title: String,
     pub description: Option<String>,
     pub base_url: String,
     /// Free-form values for templates, as `site.extra`.
     pub extra: toml::Table,
+    /// Entries per listing page of every section that does not set its own (0: none).
+    pub paginate_by: usize,
 }
+
+/// Every key of [`SiteConfig`]: keep in step with its fields.
+pub const KEYS: &[&str] = &["title", "description", "base_url", "extra", "paginate_by"];
 
 impl Default for SiteConfig {
     fn default() -> Self {
@@ -26,6 +32,7 @@ impl Default for SiteConfig {
             description: None,
             base_url: String::from("/"),
             extra: toml::Table::new(),
+            paginate_by: crate::tree::paginate::DEFAULT_PAGINATE_BY,
         }
     }
 }
@@ -120,6 +127,7 @@ fn read_config(root: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
             return SiteConfig::default();
         }
     };
+    warn_unknown_keys(&text, errors);
     match toml::from_str(&text) {
         Ok(config) => config,
         Err(error) => {
@@ -138,16 +146,67 @@ fn read_config(root: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
     }
 }
 
+/// A warning, at its line, for each top-level key of `site.toml` that sited does not know.
+fn warn_unknown_keys(text: &str, errors: &mut Vec<Diagnostic>) {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return; // The parse error is reported by the typed read.
+    };
+    for key in table.keys().filter(|key| !KEYS.contains(&key.as_str())) {
+        let message = format!(
+            "unknown key `{key}` is ignored (sited knows {})",
+            KEYS.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        errors.push(Diagnostic::warning("site.toml", message).at(key_line(text, key), None));
+    }
+}
+
+/// The line (1-based) where a top-level key or table is written, if it can be found.
+fn key_line(text: &str, key: &str) -> Option<u32> {
+    let quoted = format!("\"{key}\"");
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start().trim_start_matches('[').trim_start();
+            [key, quoted.as_str()].iter().any(|k| {
+                line.strip_prefix(k)
+                    .is_some_and(|rest| rest.trim_start().starts_with(['=', ']', '.']))
+            })
+        })
+        .map(|n| n as u32 + 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_are_warnings_naming_key_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("site.toml"),
+            "title = \"T\"\ntitel = \"typo\"\n[params]\nx = 1\n",
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        let layout = Layout::discover(dir.path(), &[], &mut errors).unwrap();
+        assert_eq!(layout.config.title, "T", "the known keys still apply");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| !e.is_error()), "{errors:?}");
+        assert_eq!(errors[0].file, PathBuf::from("site.toml"));
+        assert_eq!(errors[0].line, Some(3), "{errors:?}");
+        assert!(errors[0].message.contains("`params`"), "{errors:?}");
+        assert_eq!(errors[1].line, Some(2), "{errors:?}");
+        assert!(errors[1].message.contains("`titel`"), "{errors:?}");
+    }
 
     #[test]
     fn bad_site_toml_is_reported_with_its_line() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(
             dir.path().join("site.toml"),
-            "title = \"T\"\ntitel = \"typo\"\n",
+            "title = \"T\"\ntitle = \"twice\"\n",
         )
         .unwrap();
         let mut errors = Vec::new();
@@ -159,6 +218,6 @@ mod tests {
         );
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, Some(2), "{errors:?}");
-        assert!(errors[0].message.contains("titel"), "{errors:?}");
+        assert!(errors[0].is_error(), "{errors:?}");
     }
 }

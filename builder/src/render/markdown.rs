@@ -34,6 +34,7 @@ fn options() -> Options {
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_SMART_PUNCTUATION
         | Options::ENABLE_HEADING_ATTRIBUTES
+        | Options::ENABLE_DEFINITION_LIST
 }
 
 /// Renders a Markdown body. A heading that opens the document is reported in
@@ -104,7 +105,9 @@ pub fn render(
         events.splice(range, [Event::Html(CowStr::from(anchor))]);
     }
     let mut html = String::with_capacity(body.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, highlight_code(events).into_iter());
+    let events = super::footnotes::with_backlinks(highlight_code(events));
+    let events = super::footnotes::heading_anchors(events);
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
     rendered.html = html;
     rendered
 }
@@ -355,8 +358,22 @@ mod tests {
         assert!(html.contains("<table>"), "{html}");
         assert!(html.contains("<del>old</del>"), "{html}");
         assert!(html.contains(r#"type="checkbox""#), "{html}");
-        assert!(html.contains("footnote-definition"), "{html}");
+        assert!(html.contains("footnote-backref"), "{html}");
         assert!(html.contains('“'), "smart quotes: {html}");
+        let html = render("Term\n: Its definition.\n", &NoLinks, &|_| false).html;
+        assert!(
+            html.contains("<dl>\n<dt>Term</dt>\n<dd>Its definition.</dd>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn headings_carry_a_link_to_themselves() {
+        let html = render("## Set up\n", &NoLinks, &|_| false).html;
+        assert!(
+            html.contains("<h2 id=\"set-up\">Set up <a class=\"heading-anchor\" href=\"#set-up\""),
+            "{html}"
+        );
     }
 
     #[test]

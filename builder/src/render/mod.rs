@@ -8,6 +8,7 @@
 //! fails to render (a template error, even a panic in the renderer) is that page's
 //! diagnostic: it keeps its last good HTML and the other pages build.
 
+pub mod footnotes;
 pub mod highlight;
 pub mod links;
 pub mod markdown;
@@ -32,7 +33,7 @@ use crate::options::Options;
 use crate::output::Resource;
 use crate::progress::Progress;
 use crate::report::{Diagnostic, Failure, panic_message};
-use crate::tree::{Placed, Tree};
+use crate::tree::{Placed, Tree, paginate};
 use page::CachedMarkdown;
 use templates::Templates;
 
@@ -71,22 +72,31 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
         } else {
             "section.html"
         };
-        jobs.push(Job {
-            url: section.url.clone(),
-            template: template_or(index_page, default),
-            ctx: JobCtx::Section(tree.section_ctx(section)),
-            source: section.index.map(|i| tree.source(i).source.path.clone()),
-        });
+        let listing = paginate::split(
+            tree.section_ctx(section),
+            &section.url,
+            tree.paginate_by(section),
+        );
+        for (url, ctx) in listing {
+            jobs.push(Job {
+                url,
+                template: template_or(index_page, default),
+                ctx: JobCtx::Section(ctx),
+                source: section.index.map(|i| tree.source(i).source.path.clone()),
+            });
+        }
     }
     if !tree.tags.is_empty() {
         for (name, pages) in &tree.tags {
-            let ctx = tree.tag_ctx(name, pages);
-            jobs.push(Job {
-                url: ctx.url.clone(),
-                template: "section.html".into(),
-                ctx: JobCtx::Section(ctx),
-                source: None,
-            });
+            let url = crate::tree::tag_url(name);
+            for (url, ctx) in paginate::split(tree.tag_ctx(name, pages), &url, tree.paginate_by) {
+                jobs.push(Job {
+                    url,
+                    template: "section.html".into(),
+                    ctx: JobCtx::Section(ctx),
+                    source: None,
+                });
+            }
         }
         jobs.push(Job {
             url: "/tags/".into(),

@@ -58,6 +58,11 @@ pub fn render(
     }
 }
 
+/// Whether a file of this stem can be its folder's own text (see `tree::place`).
+pub fn is_index_name(stem: &str) -> bool {
+    matches!(stem, "_index" | "index" | "README" | "readme" | "Readme")
+}
+
 fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
     let fm = &page.fm;
     // The template prints the title; drop a heading the page opens with when it is the
@@ -68,7 +73,16 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
             .is_none_or(|title| title.trim() == heading.trim())
     };
     let body = page.body.lock().unwrap_or_else(|p| p.into_inner());
-    let rendered = markdown::render(&body, links, &strip);
+    let mut rendered = markdown::render(&body, links, &strip);
+    // A section's own text is shown under the section's title, not as a page that other
+    // pages link into by its title: the anchor left for the stripped heading would be a
+    // stray one there.
+    if is_index_name(&page.stem())
+        && rendered.html.starts_with("<a id=\"")
+        && let Some(end) = rendered.html.find("</a>\n")
+    {
+        rendered.html.replace_range(..end + "</a>\n".len(), "");
+    }
     let title = fm
         .title
         .clone()

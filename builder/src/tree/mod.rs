@@ -8,6 +8,7 @@
 //! listings show), a rebuild swaps those pages' contexts in ([`Tree::replace_page`]) and
 //! renders them against the rest of the site as it was.
 
+pub mod paginate;
 pub mod place;
 
 use std::collections::BTreeMap;
@@ -58,6 +59,8 @@ pub struct Tree {
     pub site_value: Value,
     /// Hash of `site` and of the templates' generation: any change re-renders every page.
     pub site_hash: u64,
+    /// `paginate_by` of `site.toml`: entries per listing page where a section sets none.
+    pub paginate_by: usize,
 }
 
 /// Arranges the placed pages once their Markdown is rendered (`pages[i]` is page `i`'s
@@ -107,6 +110,7 @@ pub fn arrange(
         site: SiteCtx::default(),
         site_value: Value::UNDEFINED,
         site_hash: 0,
+        paginate_by: layout.config.paginate_by,
     };
     tree.site = tree.site_context(layout, has_custom_css);
     tree.site_hash = fingerprint(&(&tree.site, template_generation));
@@ -119,10 +123,13 @@ pub fn arrange(
 fn name_and_order_sections(placed: &mut Placed, pages: &[Option<Arc<PageCtx>>], layout: &Layout) {
     let page = |i: usize| pages[i].as_deref().expect("pages with a URL are rendered");
     for section in placed.sections.values_mut() {
+        // An index file's title, unless it is only its file name (`README`): then the
+        // folder's name says more.
         let from_index = section
             .index
-            .and_then(|i| pages[i].as_deref())
-            .map(|p| p.title.clone());
+            .and_then(|i| pages[i].as_deref().map(|p| (i, p)))
+            .filter(|(i, p)| p.title != placed.pages[*i].stem())
+            .map(|(_, p)| p.title.clone());
         section.title = match from_index {
             Some(title) => title,
             None if section.is_home() => layout.config.title.clone(),
@@ -214,6 +221,7 @@ impl Tree {
             content: index_page.map_or_else(|| EMPTY.clone(), |p| p.content.clone()),
             description: index_page.and_then(|p| p.description.clone()),
             extra: index_page.map_or_else(|| NO_EXTRA.clone(), |p| p.extra.clone()),
+            paginator: None,
             pages: self.listing(&section.pages),
             subsections: section
                 .subsections
@@ -230,6 +238,14 @@ impl Tree {
         }
     }
 
+    /// Entries per listing page of `section`: its own `paginate_by`, else the site's.
+    pub fn paginate_by(&self, section: &Section) -> usize {
+        section
+            .index
+            .and_then(|i| self.placed.pages[i].fm.paginate_by)
+            .unwrap_or(self.paginate_by)
+    }
+
     /// The listing of one tag's pages, and its URL.
     pub fn tag_ctx(&self, name: &str, pages: &[usize]) -> SectionCtx<'_> {
         let mut pages = pages.to_vec();
@@ -240,6 +256,7 @@ impl Tree {
             content: EMPTY.clone(),
             description: None,
             extra: NO_EXTRA.clone(),
+            paginator: None,
             pages: self.listing(&pages),
             subsections: Vec::new(),
         }
@@ -253,6 +270,7 @@ impl Tree {
             content: EMPTY.clone(),
             description: None,
             extra: NO_EXTRA.clone(),
+            paginator: None,
             pages: Vec::new(),
             subsections: self
                 .tags
