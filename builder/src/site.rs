@@ -867,6 +867,31 @@ mod tests {
         );
     }
 
+    /// S25: a page above the size limit fails alone, with its size and how to raise the
+    /// limit; the rest of the site builds. The limit is the site's to set.
+    #[test]
+    fn s25_a_page_above_the_size_limit_is_that_pages_error() {
+        let mut site = blog();
+        let huge = format!("# Huge\n\n{}", "word ".repeat((8 << 20) / 5 + 1));
+        site.write("content/posts/huge.md", &huge);
+        let (output, report) = site.build(&[]);
+        let messages: Vec<String> = report.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "content/posts/huge.md: is 8.0 MiB, larger than the 8 MiB a page may be; \
+              not built (`max_page_size` in site.toml raises the limit)"
+            ]
+        );
+        assert!(output.get("/posts/huge/").is_none());
+        assert!(html(&output, "/posts/a/").contains("Alpha body."));
+
+        site.write("site.toml", "max_page_size = \"16 MiB\"\n");
+        let (output, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        assert!(html(&output, "/posts/huge/").contains("word word"));
+    }
+
     /// `sitectl rebuild` (everything read anew) and a watcher's rebuild (the changed
     /// paths) agree on what a page broken by a template serves: its last good HTML,
     /// never a 404. The one diagnostic names the template and counts the pages.
