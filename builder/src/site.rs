@@ -178,7 +178,12 @@ impl Site {
     /// contents must be read again.
     fn refresh(&mut self, plan: &Plan) -> io::Result<HashSet<PathBuf>> {
         let Some(state) = self.state.as_mut().filter(|_| !plan.everything) else {
-            let generation = self.state.as_ref().map_or(0, |s| s.template_generation + 1);
+            // Everything is read and rendered anew, but a page that fails now keeps
+            // being served as it last built well, as after any other rebuild: the new
+            // generation is in every context hash, so no old HTML is reused as current.
+            let previous = self.state.take();
+            let generation = previous.as_ref().map_or(0, |s| s.template_generation + 1);
+            let render = previous.map_or_else(RenderCache::default, |s| s.render.last_good());
             let sources = Sources::discover(&self.root, &self.options.exclude)?;
             let (templates, template_errors) = load_templates(&sources, &self.options);
             self.state = Some(State {
@@ -187,7 +192,7 @@ impl Site {
                 template_errors,
                 template_generation: generation,
                 parsed: ParsedFiles::default(),
-                render: RenderCache::default(),
+                render,
                 last: None,
             });
             return Ok(HashSet::new());
@@ -872,6 +877,66 @@ mod tests {
             "<main>Gamma</main>",
             "the site's own design stays"
         );
+    }
+
+    /// S25: a page above the size limit fails alone, with its size and how to raise the
+    /// limit; the rest of the site builds. The limit is the site's to set.
+    #[test]
+    fn s25_a_page_above_the_size_limit_is_that_pages_error() {
+        let mut site = blog();
+        let huge = format!("# Huge\n\n{}", "word ".repeat((8 << 20) / 5 + 1));
+        site.write("content/posts/huge.md", &huge);
+        let (output, report) = site.build(&[]);
+        let messages: Vec<String> = report.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "content/posts/huge.md: is 8.0 MiB, larger than the 8 MiB a page may be; \
+              not built (`max_page_size` in site.toml raises the limit)"
+            ]
+        );
+        assert!(output.get("/posts/huge/").is_none());
+        assert!(html(&output, "/posts/a/").contains("Alpha body."));
+
+        site.write("site.toml", "max_page_size = \"16 MiB\"\n");
+        let (output, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        assert!(html(&output, "/posts/huge/").contains("word word"));
+    }
+
+    /// `sitectl rebuild` (everything read anew) and a watcher's rebuild (the changed
+    /// paths) agree on what a page broken by a template serves: its last good HTML,
+    /// never a 404. The one diagnostic names the template and counts the pages.
+    #[test]
+    fn a_rebuild_of_everything_serves_what_a_watchers_rebuild_serves() {
+        let mut site = blog();
+        site.write("templates/page.html", "<main>{{ page.title }}</main>");
+        let (good, _) = site.build(&[]);
+        let broken = site.write(
+            "templates/page.html",
+            "<main>{% for c in page.title %}{{ c + 1 }}{% endfor %}</main>",
+        );
+        let (watched, report) = site.build(&[broken]);
+        let (everything, again) = site.build(&[]);
+        for output in [&watched, &everything] {
+            for url in ["/posts/a/", "/posts/b/", "/posts/c/"] {
+                assert_eq!(html(output, url), html(&good, url), "{url}");
+            }
+            assert_eq!(output.resources.len(), good.resources.len());
+        }
+        for report in [&report, &again] {
+            assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+            let diagnostic = &report.diagnostics[0];
+            assert_eq!(diagnostic.file, PathBuf::from("templates/page.html"));
+            assert_eq!(diagnostic.line, Some(1));
+            assert!(
+                diagnostic.message.ends_with(
+                    "(affects 3 pages: content/posts/a.md, content/posts/b.md, \
+                     content/posts/c.md)"
+                ),
+                "{diagnostic}"
+            );
+        }
     }
 
     #[test]

@@ -208,4 +208,5 @@ cases! {
     theme => "theme",
     template_overrides => "template-overrides",
     static_files => "static-files",
+    template_errors_once_per_template => "template-errors",
 }
