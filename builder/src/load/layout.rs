@@ -17,6 +17,8 @@ pub struct SiteConfig {
     pub base_url: String,
     /// Free-form values for templates, as `site.extra`.
     pub extra: toml::Table,
+    /// Every warning is an error, as with `sited build --strict`.
+    pub strict: bool,
 }
 
 impl Default for SiteConfig {
@@ -26,6 +28,7 @@ impl Default for SiteConfig {
             description: None,
             base_url: String::from("/"),
             extra: toml::Table::new(),
+            strict: false,
         }
     }
 }

@@ -89,5 +89,14 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
         draft: fm.draft,
         weight: fm.weight,
         template: fm.template.clone(),
+        links: rendered
+            .links
+            .into_iter()
+            .map(|link| crate::check::LinkRef {
+                line: page.file_line(link.line),
+                ..link
+            })
+            .collect(),
+        anchors: rendered.anchors,
     }
 }

@@ -25,6 +25,8 @@ pub fn options(config: &SiteConfig, progress: &Arc<Progress>, cancel: &Cancel) -
         cancel: cancel.clone(),
         exclude: Vec::new(),
         test_panic_function: std::env::var_os(TEST_PANIC_FUNCTION_ENV).is_some(),
+        // `strict = true` in site.toml still applies.
+        strict: false,
     }
 }
 
