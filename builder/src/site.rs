@@ -25,6 +25,7 @@ use std::time::Instant;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::change::{ChangeKind, Changes, Plan};
+use crate::check;
 use crate::context::Summary;
 use crate::load::layout::Layout;
 use crate::load::{self, Parsed, ParsedFiles, Sources};
@@ -83,6 +84,9 @@ struct Last {
     page_index: HashMap<PathBuf, usize>,
     output: Arc<Output>,
     diagnostics: Vec<Diagnostic>,
+    /// The pass's diagnostics but the link check's (with no errors among them when the
+    /// fast path runs): they stand until the next full pass.
+    kept_warnings: Vec<Diagnostic>,
 }
 
 /// What one pass made, before it is counted and reported.
@@ -310,7 +314,21 @@ impl Site {
             rendered.pages,
             &mut diagnostics,
         );
+        // Pages written straight to disk are not in the output: the jobs name them all.
+        let made: HashSet<&str> = output
+            .resources
+            .keys()
+            .chain(jobs.iter().map(|job| &job.url))
+            .map(String::as_str)
+            .collect();
+        let links = check::links(&tree, layout, &|url| made.contains(url));
+        drop(made);
         drop(jobs);
+        let kept_warnings = diagnostics.clone();
+        diagnostics.extend(links);
+        if options.strict || layout.config.strict {
+            check::strict(&mut diagnostics);
+        }
         let output = Arc::new(output);
         let reload = reload(plan, state.last.as_ref(), &output, layout);
         state.last = keep.then(|| Last {
@@ -320,6 +338,7 @@ impl Site {
             links_hash,
             output: output.clone(),
             diagnostics: diagnostics.clone(),
+            kept_warnings,
         });
         Ok(Pass {
             output,
@@ -342,7 +361,7 @@ impl Site {
             return Ok(None);
         };
         // With errors about, the full pass sorts out which are fixed.
-        if !state.template_errors.is_empty() || !last.diagnostics.is_empty() {
+        if !state.template_errors.is_empty() || last.diagnostics.iter().any(|d| d.is_error()) {
             return Ok(None);
         }
         let Some(updates) = body_edits(plan, last, &state.sources.layout) else {
@@ -384,6 +403,16 @@ impl Site {
             output.resources.insert(url, resource);
         }
         urls.sort_unstable();
+        // A body edit can add or mend links, or take away the ids others link to: the
+        // whole site's links are checked again (lookups only, no rendering).
+        let links = check::links(&last.tree, &state.sources.layout, &|url| {
+            output.get(url).is_some()
+        });
+        diagnostics.splice(0..0, last.kept_warnings.iter().cloned());
+        diagnostics.extend(links);
+        if self.options.strict || state.sources.layout.config.strict {
+            check::strict(&mut diagnostics);
+        }
         last.output = Arc::new(output);
         last.diagnostics.clone_from(&diagnostics);
         Ok(Some(Pass {
@@ -1015,6 +1044,45 @@ mod tests {
         assert!(!affects(&site, "content/posts/.a.md.swp"));
         assert!(!affects(&site, "public/index.html"), "an output folder");
         assert!(!affects(&site, "notes.md"), "outside content/");
+    }
+
+    #[test]
+    fn links_are_checked_again_by_every_build_fast_path_included() {
+        let mut site = TestSite::new(&[
+            ("content/a.md", "# A\n\nSee [b](b.md#part).\n"),
+            ("content/b.md", "# B\n\nText.\n\n## Part\n"),
+        ]);
+        let (_, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        // The heading a.md links to goes: a.md's link is now broken, though a.md did not
+        // change (and only b.md is rendered again).
+        let b = site.write("content/b.md", "# B\n\nText.\n\n## Other\n");
+        let (_, report) = site.build(&[b]);
+        assert_eq!(report.rendered, 1, "the fast path");
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        let warning = &report.diagnostics[0];
+        assert_eq!(warning.severity, crate::Severity::Warning);
+        assert_eq!(warning.file, PathBuf::from("content/a.md"));
+        assert_eq!(warning.line, Some(3));
+        assert!(warning.message.contains("b.md#part"), "{warning}");
+        // A warning does not keep later edits off the fast path, and mending it clears it.
+        let b = site.write("content/b.md", "# B\n\nText.\n\n## Part\n");
+        let (_, report) = site.build(&[b]);
+        assert_eq!(report.rendered, 1, "the fast path");
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    }
+
+    #[test]
+    fn a_strict_build_makes_warnings_errors() {
+        let files = [("content/a.md", "# A\n\n[gone](gone.md)\n")];
+        let (_, report) = TestSite::new(&files).build(&[]);
+        assert!(!report.has_errors() && report.warnings().count() == 1);
+        let strict = Options {
+            strict: true,
+            ..Options::default()
+        };
+        let (_, report) = TestSite::with_options(&files, strict).build(&[]);
+        assert_eq!(report.errors().count(), 1, "{:?}", report.diagnostics);
     }
 
     #[test]

@@ -75,7 +75,7 @@ struct Cli {
 enum Command {
     /// Build a site once to a directory; no daemon needed.
     #[command(
-        after_help = "Examples:\n  sited build ./blog\n  sited build ./blog --out /srv/www --drafts"
+        after_help = "Examples:\n  sited build ./blog\n  sited build ./blog --out /srv/www --drafts\n  sited build ./book --strict"
     )]
     Build {
         /// The site root (holds `content/`, or is itself a folder of Markdown).
@@ -89,13 +89,22 @@ enum Command {
         /// Include pages marked as drafts.
         #[arg(long)]
         drafts: bool,
+        /// Treat every warning (a link that leads nowhere, a feature sited cannot
+        /// support) as an error: nothing is written and the exit status is 1. For CI.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Build { path, out, drafts }) => build(&path, out, drafts),
+        Some(Command::Build {
+            path,
+            out,
+            drafts,
+            strict,
+        }) => build(&path, out, drafts, strict),
         None if cli.daemonize => daemonize(),
         None => foreground(cli.exit_with_parent),
     };
@@ -232,7 +241,12 @@ fn daemonize() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::Result<ExitCode> {
+fn build(
+    path: &std::path::Path,
+    out: Option<PathBuf>,
+    drafts: bool,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
     init_tracing(None);
     if !path.is_dir() {
         bail!("site root {} is not a directory", path.display());
@@ -248,6 +262,7 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
     let progress = Arc::new(Progress::default());
     let options = Options {
         drafts,
+        strict,
         progress: Some(progress.clone()),
         ..Options::default()
     };
@@ -284,8 +299,13 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
         );
         return Ok(ExitCode::FAILURE);
     }
+    let warnings = match report.warnings().count() {
+        0 => String::new(),
+        1 => ", 1 warning".to_string(),
+        n => format!(", {n} warnings"),
+    };
     println!(
-        "built {} pages and {} files in {} ms → {}",
+        "built {} pages and {} files in {} ms{warnings} → {}",
         report.pages,
         report.files,
         report.duration.as_millis(),

@@ -26,6 +26,8 @@ pub struct SiteConfig {
     /// (`"32 MiB"`). Rendering takes many times a page's size in memory, so one huge
     /// file must not take the machine.
     pub max_page_size: ByteSize,
+    /// Every warning is an error, as with `sited build --strict`.
+    pub strict: bool,
 }
 
 /// A size in bytes, written in site.toml as a number of bytes or as a string with a unit
@@ -104,6 +106,7 @@ pub const KEYS: &[&str] = &[
     "paginate_by",
     "taxonomies",
     "max_page_size",
+    "strict",
 ];
 
 impl Default for SiteConfig {
@@ -116,6 +119,7 @@ impl Default for SiteConfig {
             paginate_by: crate::tree::paginate::DEFAULT_PAGINATE_BY,
             taxonomies: Vec::new(),
             max_page_size: ByteSize::DEFAULT_MAX_PAGE,
+            strict: false,
         }
     }
 }

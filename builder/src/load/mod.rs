@@ -96,6 +96,8 @@ pub struct Parsed {
     /// Emptied once rendered by one-shot builds, which keep no sources for a rebuild
     /// (it keeps the peak memory of a big one-shot build down).
     pub body: Mutex<String>,
+    /// Lines of the file before the body (its front matter).
+    pub body_line: u32,
 }
 
 impl Parsed {
@@ -111,6 +113,11 @@ impl Parsed {
             .file_stem()
             .unwrap_or_default()
             .to_string_lossy()
+    }
+
+    /// The line of the file that line `line` (1-based) of the body comes from.
+    pub fn file_line(&self, line: u32) -> u32 {
+        self.body_line + line
     }
 
     /// Frees the Markdown body (see [`Parsed::body`]).
@@ -160,6 +167,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
         fm,
         extra,
         body: Mutex::new(split.body.to_string()),
+        body_line: split.body_line,
         source,
     })
 }

@@ -372,8 +372,10 @@ impl Actor {
             Ok(built) => {
                 let report = publish::wire_report(&built.report);
                 publish::log_report(&built.report);
-                self.live
-                    .send_modify(|live| live.errors = live_errors(&report));
+                self.live.send_modify(|live| {
+                    live.errors = live_errors(&report);
+                    live.warnings = live_warnings(&report);
+                });
                 self.transition(|s| s.finish_build(report));
                 Some(publish::servable(&built.output, None))
             }
@@ -518,6 +520,7 @@ impl Actor {
                 self.live.send_modify(|live| {
                     live.generation += 1;
                     live.errors = live_errors(&report);
+                    live.warnings = live_warnings(&report);
                     // Each page's event stream says what its URL serves now, and the
                     // page updates itself only if that differs from what it shows: one
                     // announcement serves every kind of change but stylesheets alone.
@@ -576,4 +579,8 @@ async fn changed(inbox: Option<&crate::watch::Inbox>) {
 
 fn live_errors(report: &BuildReport) -> Vec<LiveError> {
     report.errors.iter().map(LiveError::from).collect()
+}
+
+fn live_warnings(report: &BuildReport) -> Vec<LiveError> {
+    report.warnings.iter().map(LiveError::from).collect()
 }

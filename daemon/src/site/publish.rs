@@ -26,6 +26,8 @@ pub fn options(
         cancel: cancel.clone(),
         exclude: Vec::new(),
         test_panic_function: panic_function,
+        // `strict = true` in site.toml still applies.
+        strict: false,
     }
 }
 
@@ -71,24 +73,22 @@ fn same(served: &Resource, made: &sited_builder::Resource) -> bool {
     same_body && served.etag == made.etag && served.content_type == made.content_type
 }
 
-/// The report as the wire carries it, finished now. Only errors cross the wire today;
-/// warnings are logged.
+/// The report as the wire carries it, finished now.
 pub fn wire_report(report: &Report) -> BuildReport {
+    let wire = |d: &sited_builder::Diagnostic| BuildError {
+        file: d.file.clone(),
+        line: d.line,
+        column: d.column,
+        message: d.message.clone(),
+    };
     BuildReport {
         pages: report.pages,
         files: report.files,
         rendered: report.rendered,
         duration_ms: report.duration.as_millis() as u64,
         finished_at_ms: crate::clock::now_ms(),
-        errors: report
-            .errors()
-            .map(|error| BuildError {
-                file: error.file.clone(),
-                line: error.line,
-                column: error.column,
-                message: error.message.clone(),
-            })
-            .collect(),
+        errors: report.errors().map(wire).collect(),
+        warnings: report.warnings().map(wire).collect(),
     }
 }
 
@@ -112,6 +112,7 @@ pub fn log_report(report: &Report) {
         pages = report.pages,
         files = report.files,
         errors = report.errors().count(),
+        warnings = report.warnings().count(),
         ms = report.duration.as_millis() as u64,
         "built"
     );
