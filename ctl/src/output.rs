@@ -13,7 +13,7 @@ use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 use sited_proto::{BuildError, SiteInfo, SiteState};
 
-use crate::client::Failure;
+use crate::failure::Failure;
 
 /// `writeln!` to stdout, colour kept or dropped as `anstream` decides. Fails when the
 /// reader has gone (`sitectl ps | head -1`), which ends the command quietly.
@@ -285,6 +285,11 @@ pub fn duration(ms: u64) -> String {
         3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
         _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
     }
+}
+
+/// One line of a command's result on stdout.
+pub fn print_line(line: &str) -> std::io::Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}")
 }
 
 /// A line for the human at the terminal that is neither a result nor a failure.
