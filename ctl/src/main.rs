@@ -76,11 +76,14 @@ enum Command {
     },
     /// Stop sites by port or root path, or all of them; returns once their ports are free.
     #[command(
-        after_help = "Examples:\n  sitectl down 5173\n  sitectl down ./blog ./docs\n  sitectl down --all"
+        visible_alias = "stop",
+        long_about = "Stop sites by port or root path, or all of them; returns once their \
+            ports are free. Without an argument: the site whose folder you are in.",
+        after_help = "Examples:\n  sitectl down 5173\n  sitectl down ./blog ./docs\n  sitectl down --all\n  cd blog && sitectl down"
     )]
     Down {
         #[command(flatten)]
-        sites: Sites,
+        sites: commands::down::Targets,
     },
     /// Take sites down and up again: same root, same port, fresh build.
     #[command(
@@ -124,6 +127,7 @@ enum Command {
         long_about = "List the sites the daemon serves: port, state, URL, pages, how long \
             the last build took, uptime and root, with the site's build errors, warnings \
             and failure reason below its row.",
+        visible_aliases = ["ls", "list"],
         after_help = "Examples:\n  sitectl ps\n  sitectl ps --json | jq '.[].url'"
     )]
     Ps {
@@ -133,15 +137,12 @@ enum Command {
     },
     /// Print a site's recent log lines, or the daemon's; `-f` follows new ones.
     #[command(
-        after_help = "Examples:\n  sitectl logs 5173\n  sitectl logs ./blog -f\n  sitectl logs --daemon -n 200"
+        after_help = "Examples:\n  sitectl logs 5173\n  sitectl logs ./blog -f\n  sitectl logs --daemon -n 200\n  cd blog && sitectl logs -f"
     )]
     Logs {
-        /// The site's port or root path.
-        #[arg(
-            value_name = "PORT|PATH",
-            required_unless_present = "daemon",
-            conflicts_with = "daemon"
-        )]
+        /// The site's port or root path [default: the site whose folder you are in, or
+        /// the only site].
+        #[arg(value_name = "PORT|PATH", conflicts_with = "daemon")]
         target: Option<String>,
         /// The daemon's own log instead of a site's.
         #[arg(long)]

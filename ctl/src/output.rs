@@ -155,6 +155,8 @@ pub struct PsRow<'a> {
     pub attached: bool,
     /// `{done, total}` pages while the site builds; null otherwise.
     pub progress: Option<sited_proto::BuildProgress>,
+    /// The address it listens on, as bound (`0.0.0.0:5173` for every interface).
+    pub address: &'a str,
 }
 
 impl<'a> PsRow<'a> {
@@ -179,6 +181,7 @@ impl<'a> PsRow<'a> {
             warnings: &info.warnings,
             attached: info.attached,
             progress: info.progress,
+            address: &info.address,
         }
     }
 }
@@ -255,6 +258,9 @@ pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
             styles[4] = BAD;
         }
         out!("{}", line(row, &styles))?;
+        if !site.address.is_empty() && !site.url.contains(&site.address) {
+            out!("      listening on {}", listening(&site.address))?;
+        }
         if let SiteState::Failed { reason } = &site.state {
             out!("      {BAD}failed:{BAD:#} {reason}")?;
         }
@@ -268,6 +274,15 @@ pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A bound address, saying what an unspecified one means.
+fn listening(address: &str) -> String {
+    if address.starts_with("0.0.0.0:") || address.starts_with("[::]:") {
+        format!("{address} (every interface: other machines can reach it)")
+    } else {
+        address.to_string()
+    }
 }
 
 fn now_ms() -> u64 {

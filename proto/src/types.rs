@@ -166,6 +166,11 @@ pub struct SiteInfo {
     pub port: u16,
     /// Where a browser reaches it, e.g. `http://127.0.0.1:5173/`.
     pub url: String,
+    /// The address the site listens on, as bound: `127.0.0.1:5173`, or `0.0.0.0:5173`
+    /// for every interface (whose `url` still names this machine). Empty from a daemon
+    /// too old to say.
+    #[serde(default)]
+    pub address: String,
     pub root: PathBuf,
     pub state: SiteState,
     /// Pages in the build being served (0 before the first build finishes).

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use sited_proto::{Error, LogQuery};
+use sited_proto::{Error, LogQuery, Paths};
 
-use super::connect_or_start;
+use super::{connect_or_start, default_site};
 use crate::failure::Failure;
 use crate::output;
 use crate::transport::Daemon;
@@ -18,10 +18,21 @@ pub async fn run(
     follow: bool,
     lines: usize,
 ) -> Result<(), Failure> {
+    if !daemon && target.is_none() {
+        // Like `open`: the site of the current folder, else the only one. No daemon means
+        // no site: none is started to find that out.
+        let paths = Paths::from_env().map_err(Failure::paths)?;
+        let Some(client) = Daemon::connect(&paths).await? else {
+            return Err(Failure::usage("no sites are running: whose log?")
+                .hint("`sitectl logs --daemon` for the daemon's own log"));
+        };
+        let port = default_site(&client.ps().await?, "logs")?.port;
+        return print(&client, Some(port), lines, follow).await;
+    }
     let client = connect_or_start().await?;
-    let port = match (daemon, target) {
-        (true, _) | (false, None) => None,
-        (false, Some(target)) => Some(client.port_of(&target).await?),
+    let port = match target {
+        Some(target) if !daemon => Some(client.port_of(&target).await?),
+        _ => None,
     };
     print(&client, port, lines, follow).await
 }

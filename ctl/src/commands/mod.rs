@@ -170,17 +170,21 @@ fn find_site<'a>(sites: &'a [SiteInfo], target: &str) -> Result<&'a SiteInfo, Fa
     found.ok_or_else(|| Failure::daemon(sited_proto::Error::NoSuchSite { target: wanted }))
 }
 
-/// A command without a target: the site whose folder holds the current directory, else
-/// the only site there is.
-fn default_site(sites: &[SiteInfo]) -> Result<&SiteInfo, Failure> {
+/// The site whose folder holds the current directory (the innermost, if nested).
+fn site_here(sites: &[SiteInfo]) -> Option<&SiteInfo> {
     let here = std::env::current_dir()
         .and_then(|dir| dir.canonicalize())
         .unwrap_or_default();
-    let inside = sites
+    sites
         .iter()
         .filter(|site| here.starts_with(&site.root))
-        .max_by_key(|site| site.root.components().count());
-    match (inside, sites) {
+        .max_by_key(|site| site.root.components().count())
+}
+
+/// `sitectl VERB` without a target: the site whose folder holds the current directory,
+/// else the only site there is.
+fn default_site<'a>(sites: &'a [SiteInfo], verb: &str) -> Result<&'a SiteInfo, Failure> {
+    match (site_here(sites), sites) {
         (Some(site), _) => Ok(site),
         (None, [only]) => Ok(only),
         (None, []) => Err(Failure::refused("no sites are running")
@@ -190,7 +194,7 @@ fn default_site(sites: &[SiteInfo]) -> Result<&SiteInfo, Failure> {
             sites.len()
         ))
         .hint(format!(
-            "`sitectl open PORT`, e.g. `sitectl open {}`; `sitectl ps` lists them",
+            "`sitectl {verb} PORT`, e.g. `sitectl {verb} {}`; `sitectl ps` lists them",
             sites[0].port
         ))),
     }

@@ -9,7 +9,7 @@ pub async fn run(target: Option<String>) -> Result<(), Failure> {
     let sites = client.ps().await?;
     let site = match target {
         Some(target) => find_site(&sites, &target)?,
-        None => default_site(&sites)?,
+        None => default_site(&sites, "open")?,
     };
     browser::open(&site.url)?;
     output::print_line(&format!("opened {}", site.url))?;

@@ -202,6 +202,7 @@ fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
     SiteInfo {
         port: config.port,
         url: config.host.url(config.port),
+        address: std::net::SocketAddr::from((config.host.ip, config.port)).to_string(),
         root: config.root.clone(),
         state: status.lifecycle.to_wire(),
         pages: last_build.as_ref().map_or(0, |b| b.pages),
