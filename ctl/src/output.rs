@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anstream::{eprint, eprintln};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
-use sited_proto::{BuildError, SiteInfo, SiteState};
+use sited_proto::{BuildError, SiteInfo, SiteState, escape_controls};
 
 use crate::failure::Failure;
 
@@ -51,7 +51,11 @@ pub fn print_site_result(verb: &str, info: &SiteInfo) -> std::io::Result<()> {
         .as_ref()
         .map(|b| format!(" ({} pages in {} ms)", b.pages, b.duration_ms))
         .unwrap_or_default();
-    out!("{verb} {} at {}{build}", info.root.display(), info.url)?;
+    out!(
+        "{verb} {} at {}{build}",
+        shown(&info.root.display()),
+        info.url
+    )?;
     if let Some(build) = &info.last_build
         && !build.errors.is_empty()
     {
@@ -60,7 +64,7 @@ pub fn print_site_result(verb: &str, info: &SiteInfo) -> std::io::Result<()> {
             build.errors.len()
         );
         for error in &build.errors {
-            eprintln!("  {BAD}{error}{BAD:#}");
+            eprintln!("  {BAD}{}{BAD:#}", shown(error));
         }
     }
     Ok(())
@@ -81,7 +85,7 @@ pub fn print_log_lines(lines: &[sited_proto::LogLine]) -> std::io::Result<()> {
             secs % 3600 / 60,
             secs % 60,
             line.level,
-            line.message
+            escape_controls(&line.message)
         )?;
     }
     Ok(())
@@ -134,6 +138,8 @@ pub fn print_down(stopped: &[SiteInfo]) -> std::io::Result<()> {
 pub struct PsRow<'a> {
     pub port: u16,
     pub url: &'a str,
+    /// Lossy: a byte that is not UTF-8 shows as U+FFFD (JSON strings are Unicode).
+    #[serde(serialize_with = "lossy_path")]
     pub root: &'a std::path::Path,
     /// starting | building | serving | rebuilding | stopping | stopped | failed
     pub state: &'static str,
@@ -186,6 +192,13 @@ impl<'a> PsRow<'a> {
     }
 }
 
+fn lossy_path<S: serde::Serializer>(
+    path: &&std::path::Path,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
+}
+
 pub fn print_ps_json(sites: &[SiteInfo]) -> std::io::Result<()> {
     let rows: Vec<PsRow<'_>> = sites.iter().map(PsRow::new).collect();
     out!(
@@ -223,7 +236,7 @@ pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
                 site.pages.to_string(),
                 build,
                 duration(now.saturating_sub(site.started_at_ms)),
-                site.root.display().to_string(),
+                shown(&site.root.display()),
             ]
         })
         .collect();
@@ -262,18 +275,23 @@ pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
             out!("      listening on {}", listening(&site.address))?;
         }
         if let SiteState::Failed { reason } = &site.state {
-            out!("      {BAD}failed:{BAD:#} {reason}")?;
+            out!("      {BAD}failed:{BAD:#} {}", escape_controls(reason))?;
         }
         for warning in &site.warnings {
-            out!("      {BUSY}warning:{BUSY:#} {warning}")?;
+            out!("      {BUSY}warning:{BUSY:#} {}", escape_controls(warning))?;
         }
         if let Some(build) = &site.last_build {
             for error in &build.errors {
-                out!("      {BAD}error:{BAD:#} {error}")?;
+                out!("      {BAD}error:{BAD:#} {}", shown(error))?;
             }
         }
     }
     Ok(())
+}
+
+/// Anything that names the user's files, as shown: control characters escaped.
+fn shown(item: &dyn std::fmt::Display) -> String {
+    escape_controls(&item.to_string()).into_owned()
 }
 
 /// A bound address, saying what an unspecified one means.

@@ -76,8 +76,13 @@ impl Entry {
     }
 
     /// Whether this is the very entry `other` is (not merely one for the same port).
+    /// A site that cannot serve: one that never started, or a live one that failed
+    /// since (its root was deleted). `up` of its root replaces it.
     pub fn is_failed(&self) -> bool {
-        matches!(self, Entry::Failed(_))
+        match self {
+            Entry::Failed(_) => true,
+            Entry::Live(site) => matches!(site.lifecycle(), crate::site::Lifecycle::Failed { .. }),
+        }
     }
 
     fn same(&self, other: &Entry) -> bool {
@@ -280,8 +285,11 @@ impl Registry {
             return Ok(match (existing, existing.stopping()) {
                 (_, Some(going)) => Registered::WaitFor(going.clone()),
                 (Entry::Live(site), None) => Registered::Done(site.clone(), false),
-                (Entry::Failed(_), None) => {
-                    unreachable!("failed entries of this root were taken out")
+                // Put back by a concurrent `up` that failed to replace it.
+                (Entry::Failed(failed), None) => {
+                    return Err(Error::SiteFailed {
+                        reason: failed.reason.clone(),
+                    });
                 }
             });
         }

@@ -21,6 +21,7 @@ pub struct Hello {
 pub struct SiteSpec {
     /// Absolute path of the site root; the client resolves it, since the daemon's working
     /// directory is not the user's.
+    #[serde(with = "crate::wire_path")]
     pub root: PathBuf,
     /// A fixed port, or `None` for the first free one from [`DEFAULT_PORT`] upward.
     pub port: Option<u16>,
@@ -45,7 +46,7 @@ pub const DEFAULT_PORT: u16 = 5173;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
     Port(u16),
-    Root(PathBuf),
+    Root(#[serde(with = "crate::wire_path")] PathBuf),
     All,
 }
 
@@ -107,6 +108,7 @@ impl fmt::Display for SiteState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildError {
     /// The file at fault, relative to the site root when it is inside it.
+    #[serde(with = "crate::wire_path")]
     pub file: PathBuf,
     /// 1-based line, when known.
     pub line: Option<u32>,
@@ -171,6 +173,7 @@ pub struct SiteInfo {
     /// too old to say.
     #[serde(default)]
     pub address: String,
+    #[serde(with = "crate::wire_path")]
     pub root: PathBuf,
     pub state: SiteState,
     /// Pages in the build being served (0 before the first build finishes).
@@ -232,7 +235,11 @@ pub enum Error {
     #[error("port {port} is already in use{}", owner_suffix(owner))]
     PortInUse { port: u16, owner: Option<PortOwner> },
     #[error("port {port} is already serving {}", root.display())]
-    PortTakenBySite { port: u16, root: PathBuf },
+    PortTakenBySite {
+        port: u16,
+        #[serde(with = "crate::wire_path")]
+        root: PathBuf,
+    },
     #[error("no free port from {from} to {to}")]
     NoFreePort { from: u16, to: u16 },
     #[error("cannot listen on port {port}: {message}")]
@@ -240,13 +247,26 @@ pub enum Error {
     #[error("cannot serve on host {host}: {message}")]
     BadHost { host: String, message: String },
     #[error("site root {} does not exist", path.display())]
-    RootMissing { path: PathBuf },
+    RootMissing {
+        #[serde(with = "crate::wire_path")]
+        path: PathBuf,
+    },
     #[error("site root {} is not a directory", path.display())]
-    RootNotDirectory { path: PathBuf },
+    RootNotDirectory {
+        #[serde(with = "crate::wire_path")]
+        path: PathBuf,
+    },
     #[error("site root {} cannot be read: {message}", path.display())]
-    RootUnreadable { path: PathBuf, message: String },
+    RootUnreadable {
+        #[serde(with = "crate::wire_path")]
+        path: PathBuf,
+        message: String,
+    },
     #[error("site root must be an absolute path, got {}", path.display())]
-    RootNotAbsolute { path: PathBuf },
+    RootNotAbsolute {
+        #[serde(with = "crate::wire_path")]
+        path: PathBuf,
+    },
     #[error("no site matches {target}")]
     NoSuchSite { target: Target },
     #[error("the daemon is shutting down")]

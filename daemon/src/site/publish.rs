@@ -102,10 +102,14 @@ pub fn progress(progress: &Progress) -> Option<BuildProgress> {
 
 /// Logs a build's diagnostics and outcome into the site's log.
 pub fn log_report(report: &Report) {
+    // File names are the user's: escaped, so that none can drive the terminal of
+    // whoever reads the log.
     for error in report.errors() {
+        let error = sited_proto::escape_controls(&error.to_string()).into_owned();
         tracing::warn!(%error, "build error");
     }
     for warning in report.warnings() {
+        let warning = sited_proto::escape_controls(&warning.to_string()).into_owned();
         tracing::warn!(%warning, "build warning");
     }
     tracing::info!(
