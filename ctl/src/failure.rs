@@ -190,6 +190,10 @@ fn hint(error: &Error) -> Option<String> {
         Error::ShuttingDown => {
             "try again once it has stopped; `sitectl up` starts a new one".into()
         }
+        Error::UpWithOtherOptions { port, .. } => format!(
+            "`sitectl down {port}`, then `sitectl up` with the new options; or leave them \
+             off to use the site as it is"
+        ),
         Error::Bind { port, .. } if *port < 1024 => format!(
             "ports below 1024 need privileges (root, or CAP_NET_BIND_SERVICE): choose one \
              from 1024 up, e.g. `--port {}`",

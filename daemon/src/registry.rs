@@ -284,7 +284,16 @@ impl Registry {
         if let Some(existing) = sites.values().find(|s| s.config().root == root) {
             return Ok(match (existing, existing.stopping()) {
                 (_, Some(going)) => Registered::WaitFor(going.clone()),
-                (Entry::Live(site), None) => Registered::Done(site.clone(), false),
+                (Entry::Live(site), None) => match other_options(&site.config, spec, host) {
+                    Some(differences) => {
+                        return Err(Error::UpWithOtherOptions {
+                            port: site.config.port,
+                            root: site.config.root.clone(),
+                            differences,
+                        });
+                    }
+                    None => Registered::Done(site.clone(), false),
+                },
                 // Put back by a concurrent `up` that failed to replace it.
                 (Entry::Failed(failed), None) => {
                     return Err(Error::SiteFailed {
@@ -590,6 +599,27 @@ impl Registry {
             Err(error) => tracing::error!(%error, "writing the state file failed"),
         }
     }
+}
+
+/// What `spec` asks that the site of `config` was not brought up with, if anything.
+/// Only what was asked for counts: `up` with no `--port` or `--host` is content with any,
+/// and `--drafts` is a switch, so only its presence can differ.
+fn other_options(config: &SiteConfig, spec: &SiteSpec, host: &ports::Host) -> Option<String> {
+    let mut differences = Vec::new();
+    if let Some(port) = spec.port.filter(|&port| port != 0 && port != config.port) {
+        differences.push(format!("--port {port} asked, serving on {}", config.port));
+    }
+    if spec.host.is_some() && (host.ip != config.host.ip || host.name != config.host.name) {
+        differences.push(format!(
+            "--host {} asked, listening on {}",
+            spec.host.as_deref().unwrap_or_default(),
+            config.host.ip
+        ));
+    }
+    if spec.drafts && !config.drafts {
+        differences.push("--drafts asked, built without drafts".to_string());
+    }
+    (!differences.is_empty()).then(|| differences.join("; "))
 }
 
 /// A span whose events go to the site's own log (`sitectl logs PORT`).

@@ -38,7 +38,9 @@ pub use types::*;
 /// (`sitectl daemon restart`).
 ///
 /// 2: `restart`, `rebuild`; `SiteInfo::progress`; `Error::SiteAttached`.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: `SiteInfo::address`; `Error::UpWithOtherOptions`; paths that are not UTF-8 travel
+/// as `{"bytes": [...]}` ([`wire_path`]).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The version of this build of sited, shown by `sitectl daemon status`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

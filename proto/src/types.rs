@@ -273,6 +273,16 @@ pub enum Error {
     ShuttingDown,
     #[error("the site failed: {reason}")]
     SiteFailed { reason: String },
+    /// `up` of a root that is already up, with options it was not brought up with
+    /// (S29): refused rather than answered with the old ones.
+    #[error("{} is already up on port {port} with other options: {differences}", root.display())]
+    UpWithOtherOptions {
+        port: u16,
+        #[serde(with = "crate::wire_path")]
+        root: PathBuf,
+        /// What differs, e.g. `--port 8080 asked, serving on 5173`.
+        differences: String,
+    },
     #[error("the site on port {port} is attached to the `sitectl serve` that brought it up")]
     SiteAttached { port: u16 },
     #[error("internal error: {0}")]

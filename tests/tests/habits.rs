@@ -104,3 +104,42 @@ fn ps_shows_the_address_a_site_really_listens_on() {
         "{table}"
     );
 }
+
+/// S29 (issue 12.3): `up` of a site already up with other options never answers with
+/// the old ones and exit 0: it is refused, saying what differs; the site is untouched.
+#[test]
+fn s29_up_with_other_options_on_an_up_site_is_refused() {
+    let home = Home::new();
+    let root = home.site("s", &[("index.md", "# S\n")]);
+    let port = home.up(&root, &["--port", "0"]);
+    let holder = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let other_port = holder.local_addr().unwrap().port();
+    drop(holder);
+    for (extra, says) in [
+        (vec!["--drafts"], "--drafts asked"),
+        (
+            vec!["--host", "0.0.0.0"],
+            "--host 0.0.0.0 asked, listening on 127.0.0.1",
+        ),
+        (
+            vec!["--port", &other_port.to_string()],
+            &*format!("--port {other_port} asked, serving on {port}"),
+        ),
+    ] {
+        let mut args = vec!["up", root.to_str().unwrap()];
+        args.extend(&extra);
+        let output = home.sitectl(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{extra:?}: {stderr}");
+        assert!(stderr.contains("already up on port"), "{stderr}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{extra:?} printed a URL");
+    }
+    // The same options, or none, are the same site (idempotent), as before.
+    assert_eq!(home.up(&root, &[]), port);
+    assert_eq!(home.up(&root, &["--port", &port.to_string()]), port);
+    let sites = home.ps();
+    assert_eq!(sites.len(), 1);
+    assert_eq!(sites[0]["address"], format!("127.0.0.1:{port}"));
+    assert_eq!(sites[0]["drafts"], false);
+}
