@@ -19,7 +19,7 @@ use crate::clock::now_ms;
 use crate::hooks::TestHooks;
 use crate::logs::LogHub;
 use crate::ports;
-use crate::site::{SiteConfig, SiteHandle};
+use crate::site::{SiteConfig, SiteEnv, SiteHandle};
 use crate::state_file::{PersistedSite, StateStore};
 use crate::watch::Watcher;
 
@@ -41,6 +41,8 @@ pub struct RegistryConfig {
     pub logs: LogHub,
     /// Behaviour only tests ask for.
     pub hooks: TestHooks,
+    /// The daemon's own folders (canonical), left out of every site that holds one.
+    pub own_dirs: Vec<PathBuf>,
 }
 
 /// What the registry holds for a port: a site that runs, or one that could not start.
@@ -352,7 +354,10 @@ impl Registry {
             &self.config.tracker,
             self.config.watcher.clone(),
             self.config.pool.clone(),
-            self.config.hooks.clone(),
+            SiteEnv {
+                hooks: self.config.hooks.clone(),
+                exclude: self.config.own_dirs.clone(),
+            },
         )
     }
 
@@ -684,6 +689,7 @@ mod tests {
             store,
             logs: LogHub::default(),
             hooks: TestHooks::default(),
+            own_dirs: Vec::new(),
         }))
     }
 
@@ -986,6 +992,7 @@ mod registration {
             store: None,
             logs: LogHub::default(),
             hooks: TestHooks::default(),
+            own_dirs: Vec::new(),
         }));
         let small = tempfile::tempdir().unwrap();
         fs::write(small.path().join("index.md"), "# Small\n").unwrap();

@@ -81,3 +81,31 @@ fn s22_sited_build_shows_odd_names_escaped() {
         "{stderr:?}"
     );
 }
+
+/// S27 (issue 12.10): the daemon's own state and runtime folders inside a served site are
+/// neither served nor watched: its log and state are 404, and the log's growth with each
+/// build does not rebuild the site (a loop otherwise).
+#[test]
+fn s27_the_daemons_own_folders_inside_a_site_are_left_out() {
+    let home = Home::new();
+    // SITED_HOME is the site: state/ and run/ are inside it.
+    let root = home.path().to_path_buf();
+    std::fs::write(root.join("index.md"), "# Home of sited\n").unwrap();
+    let port = home.up(&root, &["--port", "0"]);
+    assert!(home.log().exists(), "the daemon logs inside the site");
+    for path in ["/state/sited.log", "/state/state.json", "/run/sited.lock"] {
+        assert_eq!(get(port, path).unwrap().status, 404, "{path}");
+    }
+    // One edit, one rebuild: wait for it, then count the builds the site made.
+    let mut events = sited_tests::Events::connect(port).unwrap();
+    let first = events.next_state();
+    std::fs::write(root.join("index.md"), "# Home of sited, edited\n").unwrap();
+    events.until(|state| state["generation"] != first["generation"]);
+    assert!(get(port, "/").unwrap().text().contains("edited"));
+    let logs = home.sitectl_ok(&["logs", &port.to_string(), "-n", "1000"]);
+    let builds = logs.lines().filter(|line| line.contains("built")).count();
+    assert_eq!(
+        builds, 2,
+        "the first build and the edit's, nothing more:\n{logs}"
+    );
+}

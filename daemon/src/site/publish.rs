@@ -19,12 +19,13 @@ pub fn options(
     progress: &Arc<Progress>,
     cancel: &Cancel,
     panic_function: bool,
+    exclude: Vec<std::path::PathBuf>,
 ) -> Options {
     Options {
         drafts: config.drafts,
         progress: Some(progress.clone()),
         cancel: cancel.clone(),
-        exclude: Vec::new(),
+        exclude,
         test_panic_function: panic_function,
     }
 }
