@@ -56,6 +56,7 @@ pub fn print_site_result(verb: &str, info: &SiteInfo) -> std::io::Result<()> {
         shown(&info.root.display()),
         info.url
     )?;
+    print_unsaved(&info.warnings);
     if let Some(build) = &info.last_build
         && !build.errors.is_empty()
     {
@@ -128,9 +129,20 @@ pub fn print_down(stopped: &[SiteInfo]) -> std::io::Result<()> {
         out!("no sites were running")?;
     }
     for site in stopped {
-        out!("stopped {} ({})", site.url, site.root.display())?;
+        out!("stopped {} ({})", site.url, shown(&site.root.display()))?;
     }
+    print_unsaved(stopped.iter().flat_map(|site| &site.warnings));
     Ok(())
+}
+
+/// The warning a change carries when the daemon could not write it down (once).
+fn print_unsaved<'a>(warnings: impl IntoIterator<Item = &'a String>) {
+    let mut said = std::collections::BTreeSet::new();
+    for warning in warnings {
+        if warning.starts_with("not remembered:") && said.insert(warning) {
+            eprintln!("{WARNING}warning:{WARNING:#} {}", escape_controls(warning));
+        }
+    }
 }
 
 /// The `ps --json` schema: one object per site. Fields are only ever added.

@@ -174,6 +174,9 @@ pub struct Registry {
     config: RegistryConfig,
     /// Serializes writes of the state file, so they land in the order of the changes.
     saving: tokio::sync::Mutex<()>,
+    /// Why the last write of the state file failed, while it does (S26): shown with
+    /// every site, since what a restart brings back is then not what is up.
+    unsaved: Mutex<Option<String>>,
 }
 
 impl Registry {
@@ -182,7 +185,16 @@ impl Registry {
             sites: Mutex::new(BTreeMap::new()),
             config,
             saving: tokio::sync::Mutex::new(()),
+            unsaved: Mutex::new(None),
         }
+    }
+
+    /// `info` with what every site should know: that the state file cannot be written.
+    pub fn with_warnings(&self, mut info: SiteInfo) -> SiteInfo {
+        if let Some(unsaved) = &*self.unsaved.lock().unwrap_or_else(|p| p.into_inner()) {
+            info.warnings.push(unsaved.clone());
+        }
+        info
     }
 
     pub fn logs(&self) -> &LogHub {
@@ -556,7 +568,11 @@ impl Registry {
 
     /// Every site, ordered by port.
     pub fn ps(&self) -> Vec<SiteInfo> {
-        self.sites().values().map(Entry::info).collect()
+        let infos: Vec<SiteInfo> = self.sites().values().map(Entry::info).collect();
+        infos
+            .into_iter()
+            .map(|info| self.with_warnings(info))
+            .collect()
     }
 
     /// The site on `port`, if one is listed.
@@ -595,14 +611,23 @@ impl Registry {
                 host: config.host.persisted(),
             })
             .collect();
+        let path = store.path().to_path_buf();
         let saved = tokio::task::spawn_blocking(move || store.save(&sites)).await;
-        match saved {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::error!(%error, "cannot write the state file; sites will not come back after a restart")
-            }
-            Err(error) => tracing::error!(%error, "writing the state file failed"),
+        let failed = match saved {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(error) = &failed {
+            tracing::error!(%error, "cannot write the state file; sites will not come back after a restart");
         }
+        *self.unsaved.lock().unwrap_or_else(|p| p.into_inner()) = failed.map(|error| {
+            format!(
+                "not remembered: cannot write {}: {error}; a restarted daemon brings back \
+                 the sites of the last good write",
+                path.display()
+            )
+        });
     }
 }
 
