@@ -72,6 +72,8 @@ pub fn is_change(kind: &EventKind) -> bool {
 #[derive(Debug)]
 struct Route {
     root: PathBuf,
+    /// Folders under `root` whose changes are not the site's (the daemon's own state).
+    ignore: Vec<PathBuf>,
     inbox: Weak<Inbox>,
 }
 
@@ -104,6 +106,7 @@ impl Routes {
                 .paths
                 .iter()
                 .filter(|p| p.starts_with(&route.root))
+                .filter(|p| !route.ignore.iter().any(|dir| p.starts_with(dir)))
                 .cloned()
                 .collect();
             if !mine.is_empty()
@@ -195,6 +198,16 @@ impl Watcher {
 
     /// Starts watching `root` (recursively) for a site.
     pub fn watch(&self, root: &Path) -> Result<Registration, WatchError> {
+        self.watch_ignoring(root, Vec::new())
+    }
+
+    /// [`Watcher::watch`], with changes under `ignore` never reported: the daemon's own
+    /// files inside a site (its log grows with every build: a rebuild loop otherwise).
+    pub fn watch_ignoring(
+        &self,
+        root: &Path,
+        ignore: Vec<PathBuf>,
+    ) -> Result<Registration, WatchError> {
         let inbox = Arc::new(Inbox::default());
         self.inner
             .routes
@@ -203,6 +216,7 @@ impl Watcher {
             .unwrap_or_else(|p| p.into_inner())
             .push(Route {
                 root: root.to_path_buf(),
+                ignore,
                 inbox: Arc::downgrade(&inbox),
             });
         let registration = |mode, poller| Registration {

@@ -67,12 +67,17 @@ impl Sited for Server {
                     .push(attachment);
             }
         }
-        Ok(started.site.settled().await)
+        let info = started.site.settled().await;
+        Ok(self.registry.with_warnings(info))
     }
 
     async fn down(self, _: Context, target: Target) -> Result<Vec<SiteInfo>, Error> {
         tracing::info!(%target, "down");
-        self.registry.down(&target).await
+        let stopped = self.registry.down(&target).await?;
+        Ok(stopped
+            .into_iter()
+            .map(|info| self.registry.with_warnings(info))
+            .collect())
     }
 
     async fn ps(self, _: Context) -> Vec<SiteInfo> {

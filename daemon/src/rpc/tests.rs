@@ -36,6 +36,7 @@ fn rig() -> Rig {
         store: None,
         logs: LogHub::default(),
         hooks: TestHooks::default(),
+        own_dirs: Vec::new(),
     }));
     let (client_side, server_side) = tarpc::transport::channel::unbounded();
     let server = Server {

@@ -43,6 +43,17 @@ pub struct SiteConfig {
     pub attached: bool,
 }
 
+/// What every site gets from the daemon around it, besides its config.
+#[derive(Debug, Clone, Default)]
+pub struct SiteEnv {
+    /// Behaviour only tests ask for.
+    pub hooks: TestHooks,
+    /// The daemon's own folders (state, runtime), canonical: a site that holds one
+    /// neither builds nor watches it, so its log and state are never served and its
+    /// log's growth never rebuilds the site (S27).
+    pub exclude: Vec<PathBuf>,
+}
+
 /// Messages the registry sends a site.
 #[derive(Debug)]
 pub enum Command {
@@ -78,7 +89,7 @@ impl SiteHandle {
         tracker: &TaskTracker,
         watcher: Option<Watcher>,
         pool: crate::serve::Pool,
-        hooks: TestHooks,
+        env: SiteEnv,
     ) -> SiteHandle {
         let (status_tx, status) = watch::channel(Status {
             lifecycle: Lifecycle::Starting,
@@ -97,7 +108,8 @@ impl SiteHandle {
             tracker: tracker.clone(),
             watcher,
             pool,
-            hooks,
+            hooks: env.hooks,
+            exclude: env.exclude,
             live,
             site: None,
             progress: progress.clone(),
@@ -202,6 +214,7 @@ fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
     SiteInfo {
         port: config.port,
         url: config.host.url(config.port),
+        address: std::net::SocketAddr::from((config.host.ip, config.port)).to_string(),
         root: config.root.clone(),
         state: status.lifecycle.to_wire(),
         pages: last_build.as_ref().map_or(0, |b| b.pages),
@@ -226,6 +239,8 @@ struct Actor {
     /// The daemon's connection threads, which serve this site too.
     pool: crate::serve::Pool,
     hooks: TestHooks,
+    /// The daemon's own folders: never part of a site, though one may lie inside it.
+    exclude: Vec<PathBuf>,
     /// What browsers with the page open follow.
     live: watch::Sender<LiveState>,
     /// The builder, keeping what the last build made; lent to the build thread while it
@@ -332,7 +347,9 @@ impl Actor {
     async fn start_watching(&self) -> Option<Registration> {
         let watcher = self.watcher.clone()?;
         let root = self.config.root.clone();
-        let registered = tokio::task::spawn_blocking(move || watcher.watch(&root)).await;
+        let ignore = self.exclude.clone();
+        let registered =
+            tokio::task::spawn_blocking(move || watcher.watch_ignoring(&root, ignore)).await;
         let registered = match registered {
             Ok(registered) => registered,
             Err(error) => {
@@ -394,6 +411,7 @@ impl Actor {
                 &self.progress,
                 &self.cancel,
                 self.hooks.panic_function,
+                self.exclude.clone(),
             );
             Site::open(self.config.root.clone(), options)
         })

@@ -19,12 +19,13 @@ pub fn options(
     progress: &Arc<Progress>,
     cancel: &Cancel,
     panic_function: bool,
+    exclude: Vec<std::path::PathBuf>,
 ) -> Options {
     Options {
         drafts: config.drafts,
         progress: Some(progress.clone()),
         cancel: cancel.clone(),
-        exclude: Vec::new(),
+        exclude,
         test_panic_function: panic_function,
         // `strict = true` in site.toml still applies.
         strict: false,
@@ -102,10 +103,14 @@ pub fn progress(progress: &Progress) -> Option<BuildProgress> {
 
 /// Logs a build's diagnostics and outcome into the site's log.
 pub fn log_report(report: &Report) {
+    // File names are the user's: escaped, so that none can drive the terminal of
+    // whoever reads the log.
     for error in report.errors() {
+        let error = sited_proto::escape_controls(&error.to_string()).into_owned();
         tracing::warn!(%error, "build error");
     }
     for warning in report.warnings() {
+        let warning = sited_proto::escape_controls(&warning.to_string()).into_owned();
         tracing::warn!(%warning, "build warning");
     }
     tracing::info!(
