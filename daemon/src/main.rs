@@ -145,7 +145,7 @@ fn is_blocked(error: &anyhow::Error) -> bool {
 fn init_tracing(hub: Option<&sited::logs::LogHub>) {
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SITED_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(sited::logs::DEFAULT_FILTER));
     let terminal = std::io::stderr().is_terminal();
     // Into a file (the daemon's log) no control character is written raw: whatever a
     // message quotes (a file name) cannot drive the terminal of whoever reads the log.

@@ -2,6 +2,7 @@
 //! HTTP server. The registry holds a [`SiteHandle`] and talks to the task through it;
 //! the task publishes its status on a watch channel so `ps` never waits on a busy site.
 
+mod builds;
 mod publish;
 pub mod state;
 
@@ -16,6 +17,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+
+use publish::Cause;
 
 use crate::hooks::TestHooks;
 use crate::serve::Output;
@@ -388,7 +391,7 @@ impl Actor {
         match built {
             Ok(built) => {
                 let report = publish::wire_report(&built.report);
-                publish::log_report(&built.report);
+                publish::log_report(&built.report, &Cause::First, &self.config.root);
                 self.live.send_modify(|live| {
                     live.errors = live_errors(&report);
                     live.warnings = live_warnings(&report);
@@ -417,23 +420,22 @@ impl Actor {
         })
     }
 
-    /// Builds off the async runtime, on the rayon pool. A panic in the builder becomes
+    /// Builds off the async runtime, on a pool of its own (see [`builds`]). A panic in the builder becomes
     /// an error, and the next build starts from scratch.
     async fn build(&mut self, changes: Changes) -> Result<BuildResult, String> {
         self.site();
         let mut site = self.site.take().expect("made above");
         self.progress.reset();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        rayon::spawn(move || {
+        let built = builds::run(move || {
             let result = site.build(changes);
-            let _ = tx.send((site, result));
+            (site, result)
         });
-        match rx.await {
+        match built.await {
             Ok((site, result)) => {
                 self.site = Some(site);
                 result.map_err(|failure| failure.to_string())
             }
-            Err(_) => Err("the build was lost".to_string()),
+            Err(lost) => Err(lost.to_string()),
         }
     }
 
@@ -449,7 +451,7 @@ impl Actor {
                 _ = &mut server => break,
                 command = self.commands.recv(), if handle_alive => match command {
                     Some(Command::Rebuild { done }) => {
-                        self.rebuild(serving, Changes::Everything).await;
+                        self.rebuild(serving, Changes::Everything, &Cause::Asked).await;
                         let _ = done.send(());
                     }
                     None => {
@@ -506,16 +508,22 @@ impl Actor {
             return;
         }
         // The builder alone knows which paths are its sources.
-        let changes = match paths {
-            Some(paths) if !self.site().affects_output(&paths) => return,
-            Some(paths) => Changes::Paths(paths),
-            None => Changes::Everything,
-        };
-        tracing::debug!(?changes, "files changed");
-        self.rebuild(serving, changes).await;
+        match paths {
+            Some(paths) if !self.site().affects_output(&paths) => {}
+            Some(paths) => {
+                tracing::debug!(?paths, "files changed");
+                let cause = Cause::Changed(&paths);
+                self.rebuild(serving, Changes::Paths(paths.clone()), &cause)
+                    .await;
+            }
+            None => {
+                self.rebuild(serving, Changes::Everything, &Cause::Rescan)
+                    .await
+            }
+        }
     }
 
-    async fn rebuild(&mut self, serving: &Serving, changes: Changes) {
+    async fn rebuild(&mut self, serving: &Serving, changes: Changes, cause: &Cause<'_>) {
         if matches!(self.status.borrow().lifecycle, Lifecycle::Failed { .. }) {
             return;
         }
@@ -531,7 +539,7 @@ impl Actor {
         match result {
             Ok(built) => {
                 let report = publish::wire_report(&built.report);
-                publish::log_report(&built.report);
+                publish::log_report(&built.report, cause, &self.config.root);
                 // Publish whole: a request sees the old build or the new one.
                 let output = publish::servable(&built.output, Some(&serving.output.borrow()));
                 serving.output.send_replace(Arc::new(output));
