@@ -96,7 +96,7 @@ impl Daemon {
     /// Connects and says hello, whatever protocol the daemon speaks: `hello` and
     /// `shutdown` work across versions, which is all stopping a daemon needs.
     pub async fn connect_any(paths: &Paths) -> Result<Option<Daemon>, Failure> {
-        let client = match sited_proto::transport::connect(&paths.socket).await {
+        let client = match connect_socket(paths).await {
             Ok(client) => client,
             Err(error)
                 if matches!(
@@ -104,7 +104,19 @@ impl Daemon {
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
                 ) =>
             {
-                return Ok(None);
+                return match lock_holder(paths) {
+                    None => Ok(None),
+                    Some(pid) => Err(Failure::unreachable(format!(
+                        "sited (pid {pid}) runs but does not answer on {}",
+                        paths.socket.display()
+                    ))
+                    .because(error)
+                    .hint(format!(
+                        "it makes a deleted socket again within a second; `sitectl daemon \
+                         stop` (or `kill {pid}`) stops it; its log is {}",
+                        paths.log_file.display()
+                    ))),
+                };
             }
             Err(error) => {
                 return Err(Failure::unreachable(format!(
@@ -212,6 +224,45 @@ impl Daemon {
     }
 }
 
+/// How long a client waits for the socket of a daemon that runs (it holds the lock) but
+/// has no socket file: one that is starting, or one whose socket was deleted, which it
+/// makes again within a second (S28).
+const SOCKET_GRACE: Duration = Duration::from_secs(5);
+
+/// Connects to the socket; while it is missing or refused but a daemon holds the lock,
+/// tries again for up to [`SOCKET_GRACE`].
+async fn connect_socket(paths: &Paths) -> std::io::Result<SitedClient> {
+    let started = Instant::now();
+    loop {
+        match sited_proto::transport::connect(&paths.socket).await {
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) && started.elapsed() < SOCKET_GRACE
+                    && lock_holder(paths).is_some() =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The pid of the daemon that holds this home's lock, if one does: the lock, not the
+/// socket, says whether a daemon runs (the socket file can be deleted under it).
+pub fn lock_holder(paths: &Paths) -> Option<u32> {
+    let file = std::fs::File::open(&paths.lock).ok()?;
+    match file.try_lock_shared() {
+        Err(std::fs::TryLockError::WouldBlock) => std::fs::read_to_string(&paths.lock)
+            .ok()?
+            .trim()
+            .parse()
+            .ok(),
+        _ => None,
+    }
+}
+
 /// A `down` argument: a port number, or else a path.
 pub fn parse_target(arg: &str) -> Target {
     match arg.parse::<u16>() {
@@ -264,13 +315,26 @@ pub fn launch(paths: &Paths) -> Result<String, Failure> {
 /// Stops the daemon answering on this home's socket, if one does, and waits until it has
 /// let go of the lock. Returns its pid.
 pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
-    let Some(daemon) = Daemon::connect_any(paths).await? else {
-        return Ok(None);
+    let (pid, answer) = match Daemon::connect_any(paths).await {
+        Ok(None) => return Ok(None),
+        Ok(Some(daemon)) => {
+            // The daemon may close the connection before its answer is out: it is going
+            // away, which is what was asked. Whether it really goes is checked below.
+            let answer = daemon.client.shutdown(deadline(STOP_DEADLINE)).await;
+            (daemon.hello.pid, answer.map_err(|error| error.to_string()))
+        }
+        // It runs (it holds the lock) but cannot be called: SIGTERM takes the same
+        // clean way out as the `shutdown` call.
+        Err(failure) => {
+            let Some(pid) = lock_holder(paths) else {
+                return Err(failure);
+            };
+            let killed = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            (pid, killed.map(drop).map_err(|error| error.to_string()))
+        }
     };
-    let pid = daemon.hello.pid;
-    // The daemon may close the connection before its answer is out: it is going away,
-    // which is what was asked. Whether it really goes is checked below either way.
-    let answer = daemon.client.shutdown(deadline(STOP_DEADLINE)).await;
     // The daemon removes its socket file (unless a service manager owns it: socket
     // activation), then unlinks its lock file just before it lets go of the lock. Once
     // the lock no longer names this daemon, a new one can start. (Waiting for the file to

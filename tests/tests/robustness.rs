@@ -821,3 +821,37 @@ fn the_test_panic_trigger_is_off_by_default() {
     let port = home.up(&root, &["--port", "0"]);
     assert_eq!(get(port, "/__sited/test-panic").unwrap().status, 404);
 }
+
+// ---------------------------------------------------------------------------------------
+// S28: the RPC socket file deleted while the daemon runs.
+
+#[test]
+fn s28_a_deleted_socket_is_made_again_and_the_daemon_still_found() {
+    let home = Home::new();
+    let root = home.site("s", &[("index.md", "# S\n")]);
+    let port = home.up(&root, &["--port", "0"]);
+    let pid = home.daemon_pid().unwrap();
+    fs::remove_file(home.socket()).unwrap();
+
+    // Every command still finds the daemon: it makes its socket again, and clients wait
+    // for it while the lock says a daemon runs.
+    let sites = home.ps();
+    assert_eq!(sites.len(), 1, "{sites:?}");
+    assert_eq!(sites[0]["port"], port);
+    let status = home.sitectl_ok(&["daemon", "status"]);
+    assert!(status.contains(&format!("pid {pid}")), "{status}");
+    assert!(home.socket().exists());
+    assert!(
+        home.log_text()
+            .contains("the socket file was deleted; listening on a new one"),
+        "{}",
+        home.log_text()
+    );
+    let stopped = home.sitectl_ok(&["daemon", "stop"]);
+    assert!(
+        stopped.contains(&format!("sited stopped (pid {pid})")),
+        "{stopped}"
+    );
+    assert!(wait_until(DEADLINE, || process_is_gone(pid)));
+    assert!(port_is_free(port));
+}
