@@ -40,6 +40,9 @@ impl Failure {
 
 /// How long each call may take.
 const HELLO_DEADLINE: Duration = Duration::from_secs(5);
+/// A ping (a `hello`) while waiting for a long call: the daemon answers it at once,
+/// whatever it is building.
+const PING_DEADLINE: Duration = Duration::from_secs(5);
 const QUICK_DEADLINE: Duration = Duration::from_secs(30);
 /// `up`, `restart` and `rebuild` wait for a build of the site, which for a big site
 /// takes a while.
@@ -130,7 +133,14 @@ impl Daemon {
         let hello = client
             .hello(deadline(HELLO_DEADLINE), PROTOCOL_VERSION)
             .await
-            .map_err(Failure::rpc)?;
+            .map_err(|error| match (error, lock_holder(paths)) {
+                (RpcError::DeadlineExceeded, Some(pid)) => Failure::unreachable(format!(
+                    "sited (pid {pid}) did not answer the handshake within {}s",
+                    HELLO_DEADLINE.as_secs()
+                ))
+                .hint(frozen_hint(pid)),
+                (error, _) => Failure::rpc(error),
+            })?;
         Ok(Some(Daemon { client, hello }))
     }
 
@@ -163,7 +173,7 @@ impl Daemon {
         self.client
             .down(deadline(QUICK_DEADLINE), target)
             .await
-            .map_err(Failure::rpc)?
+            .map_err(|error| self.failure(error, "`down`", QUICK_DEADLINE))?
             .map_err(Failure::daemon)
     }
 
@@ -220,8 +230,54 @@ impl Daemon {
         self.client
             .ps(deadline(QUICK_DEADLINE))
             .await
-            .map_err(Failure::rpc)
+            .map_err(|error| self.failure(error, "`ps`", QUICK_DEADLINE))
     }
+
+    /// Checks that the daemon still answers, while `waiting_for` (what a long call
+    /// waits for, said if it does not).
+    pub async fn ping(&self, waiting_for: &str) -> Result<(), Failure> {
+        match self
+            .client
+            .hello(deadline(PING_DEADLINE), PROTOCOL_VERSION)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(RpcError::DeadlineExceeded) => {
+                let pid = self.hello.pid;
+                Err(Failure::unreachable(format!(
+                    "sited (pid {pid}) stopped answering while {waiting_for}"
+                ))
+                .because(format!(
+                    "no answer to a ping within {}s",
+                    PING_DEADLINE.as_secs()
+                ))
+                .hint(frozen_hint(pid)))
+            }
+            Err(error) => Err(Failure::rpc(error)),
+        }
+    }
+
+    /// A failed call, naming the daemon and, past the deadline, the call it did not
+    /// answer.
+    fn failure(&self, error: RpcError, call: &str, limit: Duration) -> Failure {
+        let pid = self.hello.pid;
+        match error {
+            RpcError::DeadlineExceeded => Failure::unreachable(format!(
+                "sited (pid {pid}) did not answer {call} within {}s",
+                limit.as_secs()
+            ))
+            .hint(frozen_hint(pid)),
+            error => Failure::rpc(error),
+        }
+    }
+}
+
+/// What to do about a daemon that does not answer.
+fn frozen_hint(pid: u32) -> String {
+    format!(
+        "it may be stopped (`kill -CONT {pid}` resumes it) or stuck (`kill {pid}`, then any \
+         command starts a new one); its log may say more"
+    )
 }
 
 /// How long a client waits for the socket of a daemon that runs (it holds the lock) but

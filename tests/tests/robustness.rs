@@ -855,3 +855,51 @@ fn s28_a_deleted_socket_is_made_again_and_the_daemon_still_found() {
     assert!(wait_until(DEADLINE, || process_is_gone(pid)));
     assert!(port_is_free(port));
 }
+
+// ---------------------------------------------------------------------------------------
+// S24: the daemon frozen (SIGSTOP) during a client's call.
+
+#[test]
+fn s24_a_frozen_daemon_fails_every_call_within_its_deadline_naming_its_pid() {
+    let home = Home::new();
+    let big = home.path().join("sites/big");
+    large_content(&big.join("content"));
+    let home = Arc::new(home);
+    let up = {
+        let (home, big) = (home.clone(), big.clone());
+        std::thread::spawn(move || home.sitectl(&["up", big.to_str().unwrap(), "--port", "0"]))
+    };
+    let building = || {
+        home.ps()
+            .iter()
+            .any(|site| site["state"] == "building" || site["state"] == "starting")
+    };
+    assert!(wait_until(DEADLINE, building), "the big site never built");
+    let pid = home.daemon_pid().unwrap();
+    kill(pid, "STOP");
+    // The `up` in flight waits for a build, which may take long; a frozen daemon is
+    // found out by its pulse, not after the build's deadline of minutes.
+    let waited = wait_until(DEADLINE, || up.is_finished());
+    kill(pid, "CONT");
+    assert!(waited, "the client of a frozen daemon is still waiting");
+    let out = up.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "sited (pid {pid}) stopped answering while waiting for the first build"
+        )),
+        "{stderr}"
+    );
+    // A new call to a frozen daemon fails at the handshake, naming the pid.
+    kill(pid, "STOP");
+    let out = home.sitectl(&["ps"]);
+    kill(pid, "CONT");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("sited (pid {pid}) did not answer the handshake")),
+        "{stderr}"
+    );
+    home.sitectl_ok(&["down", "--all"]);
+}
