@@ -903,3 +903,48 @@ fn s24_a_frozen_daemon_fails_every_call_within_its_deadline_naming_its_pid() {
     );
     home.sitectl_ok(&["down", "--all"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// S23: pseudo-file-system roots and trees larger than the watch budget.
+
+#[test]
+fn s23_pseudo_file_system_roots_are_refused() {
+    let home = Home::new();
+    for root in ["/proc/self", "/sys/kernel"] {
+        if !Path::new(root).is_dir() {
+            continue;
+        }
+        let out = home.sitectl(&["up", root]);
+        let stderr = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{root}: {stderr}");
+        assert!(stderr.contains("pseudo-file system"), "{root}: {stderr}");
+    }
+    assert!(home.ps().is_empty());
+}
+
+#[test]
+fn s23_a_tree_beyond_the_watch_budget_is_served_unwatched_and_others_keep_live_reload() {
+    let home = Home::new();
+    let big = home.site("big", &[("index.md", "# Big\n")]);
+    for i in 0..20_001 {
+        fs::create_dir_all(big.join(format!("d{}/e{i}", i % 100))).unwrap();
+    }
+    let small = home.site("small", &[("index.md", "# Small\n")]);
+    let big_port = home.up(&big, &["--port", "0"]);
+    let small_port = home.up(&small, &["--port", "0"]);
+    let sites = home.ps();
+    let row = sites.iter().find(|s| s["port"] == big_port).unwrap();
+    assert!(
+        row["warnings"].to_string().contains("too many to watch"),
+        "{row}"
+    );
+    assert_eq!(get(big_port, "/").unwrap().status, 200);
+    // The other site still reloads on a change.
+    let mut events = sited_tests::Events::connect(small_port).unwrap();
+    let first = events.next_state();
+    fs::write(small.join("index.md"), "# Small, edited\n").unwrap();
+    events.until(|state| state["generation"] != first["generation"]);
+    assert!(get(small_port, "/").unwrap().text().contains("edited"));
+    home.sitectl_ok(&["down", &big_port.to_string()]);
+    assert!(port_is_free(big_port));
+}
