@@ -181,6 +181,7 @@ pub async fn serve(
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let budget = guard::Budget::new(guard::UNFINISHED_BUDGET);
     let mut kept = socket.map(KeptSocket::new);
     let mut check = tokio::time::interval(SOCKET_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -226,20 +227,42 @@ pub async fn serve(
         // tarpc keeps a channel open while requests are in flight (a client following a
         // log has one waiting most of the time); the client's end of the socket is seen
         // here, at once.
-        let closed = CancellationToken::new();
-        let stream = EofWatch {
-            inner: stream,
-            closed: closed.clone(),
-        };
-        let transport = sited_proto::transport::transport(stream);
-        tracker.spawn(serve_connection(
-            transport,
+        tracker.spawn(serve_stream(
+            stream,
             server.clone(),
-            closed,
+            budget.clone(),
             stop.clone(),
             tracker.clone(),
         ));
     }
+}
+
+/// Serves one client's stream: closed when the client goes, when it has sent nothing
+/// for [`guard::IDLE_TIMEOUT`], or when its unfinished frame would take `budget` over.
+async fn serve_stream<S>(
+    stream: S,
+    server: Server,
+    budget: guard::Budget,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let closed = CancellationToken::new();
+    let heard = Arc::new(tokio::sync::Notify::new());
+    let stream = guard::Guarded::new(stream, closed.clone(), heard.clone(), budget);
+    let transport = sited_proto::transport::transport(stream);
+    let idle = closed.clone();
+    tracker.spawn(async move {
+        tokio::select! {
+            () = guard::idle(&heard, guard::IDLE_TIMEOUT) => {
+                tracing::debug!("closing an RPC connection that sent nothing for a while");
+                idle.cancel();
+            }
+            () = idle.cancelled() => {}
+        }
+    });
+    serve_connection(transport, server, closed, stop, tracker).await;
 }
 
 /// Serves one connection's requests (each on its own task of `tracker`) until the client
@@ -281,56 +304,6 @@ async fn serve_connection<T>(
     ));
 }
 
-/// A socket that tells when the peer has gone: its read side reached the end, or failed.
-struct EofWatch {
-    inner: tokio::net::UnixStream,
-    closed: CancellationToken,
-}
-
-impl tokio::io::AsyncRead for EofWatch {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        match &polled {
-            std::task::Poll::Ready(Ok(()))
-                if buf.filled().len() == before && buf.remaining() > 0 =>
-            {
-                self.closed.cancel();
-            }
-            std::task::Poll::Ready(Err(_)) => self.closed.cancel(),
-            _ => {}
-        }
-        polled
-    }
-}
-
-impl tokio::io::AsyncWrite for EofWatch {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
+mod guard;
 #[cfg(test)]
 mod tests;
