@@ -70,6 +70,7 @@ fn ps_json_has_a_stable_schema() {
     assert_eq!(
         keys,
         [
+            "address",
             "attached",
             "build_ms",
             "built_at_ms",
