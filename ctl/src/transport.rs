@@ -40,6 +40,9 @@ impl Failure {
 
 /// How long each call may take.
 const HELLO_DEADLINE: Duration = Duration::from_secs(5);
+/// A ping (a `hello`) while waiting for a long call: the daemon answers it at once,
+/// whatever it is building.
+const PING_DEADLINE: Duration = Duration::from_secs(5);
 const QUICK_DEADLINE: Duration = Duration::from_secs(30);
 /// `up`, `restart` and `rebuild` wait for a build of the site, which for a big site
 /// takes a while.
@@ -96,7 +99,7 @@ impl Daemon {
     /// Connects and says hello, whatever protocol the daemon speaks: `hello` and
     /// `shutdown` work across versions, which is all stopping a daemon needs.
     pub async fn connect_any(paths: &Paths) -> Result<Option<Daemon>, Failure> {
-        let client = match sited_proto::transport::connect(&paths.socket).await {
+        let client = match connect_socket(paths).await {
             Ok(client) => client,
             Err(error)
                 if matches!(
@@ -104,7 +107,19 @@ impl Daemon {
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
                 ) =>
             {
-                return Ok(None);
+                return match lock_holder(paths) {
+                    None => Ok(None),
+                    Some(pid) => Err(Failure::unreachable(format!(
+                        "sited (pid {pid}) runs but does not answer on {}",
+                        paths.socket.display()
+                    ))
+                    .because(error)
+                    .hint(format!(
+                        "it makes a deleted socket again within a second; `sitectl daemon \
+                         stop` (or `kill {pid}`) stops it; its log is {}",
+                        paths.log_file.display()
+                    ))),
+                };
             }
             Err(error) => {
                 return Err(Failure::unreachable(format!(
@@ -118,7 +133,14 @@ impl Daemon {
         let hello = client
             .hello(deadline(HELLO_DEADLINE), PROTOCOL_VERSION)
             .await
-            .map_err(Failure::rpc)?;
+            .map_err(|error| match (error, lock_holder(paths)) {
+                (RpcError::DeadlineExceeded, Some(pid)) => Failure::unreachable(format!(
+                    "sited (pid {pid}) did not answer the handshake within {}s",
+                    HELLO_DEADLINE.as_secs()
+                ))
+                .hint(frozen_hint(pid)),
+                (error, _) => Failure::rpc(error),
+            })?;
         Ok(Some(Daemon { client, hello }))
     }
 
@@ -151,7 +173,7 @@ impl Daemon {
         self.client
             .down(deadline(QUICK_DEADLINE), target)
             .await
-            .map_err(Failure::rpc)?
+            .map_err(|error| self.failure(error, "`down`", QUICK_DEADLINE))?
             .map_err(Failure::daemon)
     }
 
@@ -208,7 +230,92 @@ impl Daemon {
         self.client
             .ps(deadline(QUICK_DEADLINE))
             .await
-            .map_err(Failure::rpc)
+            .map_err(|error| self.failure(error, "`ps`", QUICK_DEADLINE))
+    }
+
+    /// Checks that the daemon still answers, while `waiting_for` (what a long call
+    /// waits for, said if it does not).
+    pub async fn ping(&self, waiting_for: &str) -> Result<(), Failure> {
+        match self
+            .client
+            .hello(deadline(PING_DEADLINE), PROTOCOL_VERSION)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(RpcError::DeadlineExceeded) => {
+                let pid = self.hello.pid;
+                Err(Failure::unreachable(format!(
+                    "sited (pid {pid}) stopped answering while {waiting_for}"
+                ))
+                .because(format!(
+                    "no answer to a ping within {}s",
+                    PING_DEADLINE.as_secs()
+                ))
+                .hint(frozen_hint(pid)))
+            }
+            Err(error) => Err(Failure::rpc(error)),
+        }
+    }
+
+    /// A failed call, naming the daemon and, past the deadline, the call it did not
+    /// answer.
+    fn failure(&self, error: RpcError, call: &str, limit: Duration) -> Failure {
+        let pid = self.hello.pid;
+        match error {
+            RpcError::DeadlineExceeded => Failure::unreachable(format!(
+                "sited (pid {pid}) did not answer {call} within {}s",
+                limit.as_secs()
+            ))
+            .hint(frozen_hint(pid)),
+            error => Failure::rpc(error),
+        }
+    }
+}
+
+/// What to do about a daemon that does not answer.
+fn frozen_hint(pid: u32) -> String {
+    format!(
+        "it may be stopped (`kill -CONT {pid}` resumes it) or stuck (`kill {pid}`, then any \
+         command starts a new one); its log may say more"
+    )
+}
+
+/// How long a client waits for the socket of a daemon that runs (it holds the lock) but
+/// has no socket file: one that is starting, or one whose socket was deleted, which it
+/// makes again within a second (S28).
+const SOCKET_GRACE: Duration = Duration::from_secs(5);
+
+/// Connects to the socket; while it is missing or refused but a daemon holds the lock,
+/// tries again for up to [`SOCKET_GRACE`].
+async fn connect_socket(paths: &Paths) -> std::io::Result<SitedClient> {
+    let started = Instant::now();
+    loop {
+        match sited_proto::transport::connect(&paths.socket).await {
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) && started.elapsed() < SOCKET_GRACE
+                    && lock_holder(paths).is_some() =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The pid of the daemon that holds this home's lock, if one does: the lock, not the
+/// socket, says whether a daemon runs (the socket file can be deleted under it).
+pub fn lock_holder(paths: &Paths) -> Option<u32> {
+    let file = std::fs::File::open(&paths.lock).ok()?;
+    match file.try_lock_shared() {
+        Err(std::fs::TryLockError::WouldBlock) => std::fs::read_to_string(&paths.lock)
+            .ok()?
+            .trim()
+            .parse()
+            .ok(),
+        _ => None,
     }
 }
 
@@ -264,13 +371,26 @@ pub fn launch(paths: &Paths) -> Result<String, Failure> {
 /// Stops the daemon answering on this home's socket, if one does, and waits until it has
 /// let go of the lock. Returns its pid.
 pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
-    let Some(daemon) = Daemon::connect_any(paths).await? else {
-        return Ok(None);
+    let (pid, answer) = match Daemon::connect_any(paths).await {
+        Ok(None) => return Ok(None),
+        Ok(Some(daemon)) => {
+            // The daemon may close the connection before its answer is out: it is going
+            // away, which is what was asked. Whether it really goes is checked below.
+            let answer = daemon.client.shutdown(deadline(STOP_DEADLINE)).await;
+            (daemon.hello.pid, answer.map_err(|error| error.to_string()))
+        }
+        // It runs (it holds the lock) but cannot be called: SIGTERM takes the same
+        // clean way out as the `shutdown` call.
+        Err(failure) => {
+            let Some(pid) = lock_holder(paths) else {
+                return Err(failure);
+            };
+            let killed = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            (pid, killed.map(drop).map_err(|error| error.to_string()))
+        }
     };
-    let pid = daemon.hello.pid;
-    // The daemon may close the connection before its answer is out: it is going away,
-    // which is what was asked. Whether it really goes is checked below either way.
-    let answer = daemon.client.shutdown(deadline(STOP_DEADLINE)).await;
     // The daemon removes its socket file (unless a service manager owns it: socket
     // activation), then unlinks its lock file just before it lets go of the lock. Once
     // the lock no longer names this daemon, a new one can start. (Waiting for the file to

@@ -318,6 +318,7 @@ pub async fn run(prepared: Prepared, mut stops: Stops) -> Result<Exit, DaemonErr
     let rpc_stop = CancellationToken::new();
     tracker.spawn(crate::rpc::serve(
         listener,
+        socket.as_ref().map(|socket| socket.path.clone()),
         registry.clone(),
         root.clone(),
         rpc_stop.clone(),

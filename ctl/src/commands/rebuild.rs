@@ -14,7 +14,8 @@ pub async fn run(sites: Sites) -> Result<(), Failure> {
         }
         let port = site.port;
         let call = client.rebuild(port);
-        let info = progress::showing(&client, call, |s| s.port == port).await?;
+        let waiting_for = format!("waiting for the rebuild of port {port}");
+        let info = progress::waiting(&client, &waiting_for, call, |s| s.port == port).await??;
         output::print_site_result("rebuilt", &info)?;
         fail_if_failed(&info)
     })

@@ -9,7 +9,8 @@ pub async fn run(sites: Sites) -> Result<(), Failure> {
     for_each_site(&client, &sites, Attached::LeaveOut, async |site| {
         let port = site.port;
         let call = client.restart(port);
-        let info = progress::showing(&client, call, |s| s.port == port).await?;
+        let waiting_for = format!("waiting for port {port} to restart");
+        let info = progress::waiting(&client, &waiting_for, call, |s| s.port == port).await??;
         output::print_site_result("restarted", &info)?;
         fail_if_failed(&info)
     })

@@ -28,7 +28,9 @@ pub async fn run(site: SiteArgs, attach: bool) -> Result<(), Failure> {
         .root
         .canonicalize()
         .unwrap_or_else(|_| spec.root.clone());
-    let info = progress::showing(&client, client.up(spec), |s| s.root == canonical).await?;
+    let waiting_for = format!("waiting for the first build of {}", canonical.display());
+    let call = client.up(spec);
+    let info = progress::waiting(&client, &waiting_for, call, |s| s.root == canonical).await??;
     output::print_site_result("serving", &info)?;
     fail_if_failed(&info)?;
     if site.open
