@@ -69,3 +69,38 @@ fn a_broken_link_is_a_warning_in_logs_ps_and_the_browser() {
             .is_empty()
     );
 }
+
+/// A book served by the daemon: its warnings are shown like any build's, and editing a
+/// file its chapters include (outside the book's `src/`, where the watcher still looks)
+/// rebuilds the chapters that include it.
+#[test]
+fn a_served_book_follows_edits_of_the_files_its_chapters_include() {
+    let home = Home::new();
+    let root = home.path().join("sites/book");
+    sited_tests::copy_tree(
+        &sited_tests::workspace().join("tests/fixtures/mdbook-book"),
+        &root,
+    );
+    let up = home.sitectl_ok(&["up", root.to_str().unwrap(), "--port", "0"]);
+    assert!(
+        up.contains("3 warnings"),
+        "book.toml's two, the unlisted file: {up}"
+    );
+    let port = sited_tests::port_of(&up).expect("a URL");
+    let page = get(port, "/guide/installing/").unwrap().text();
+    assert!(page.contains("hook holds"), "{page}");
+    assert!(page.contains("class=\"book-toc\""), "the book's sidebar");
+    assert!(get(port, "/SUMMARY/").unwrap().status == 404);
+
+    let mut events = Events::connect(port).unwrap();
+    let start = events.next_state()["generation"].as_u64().unwrap();
+    let listing = root.join("listings/hello/src/main.rs");
+    let source = fs::read_to_string(&listing).unwrap();
+    // Saved whole (a temp file renamed over it): no build sees it half written.
+    let temp = root.join("listings/hello/src/main.rs.tmp");
+    fs::write(&temp, source.replace("hook holds", "hook still holds")).unwrap();
+    fs::rename(&temp, &listing).unwrap();
+    events.until(|e| e["generation"].as_u64().unwrap() > start);
+    let page = get(port, "/guide/installing/").unwrap().text();
+    assert!(page.contains("hook still holds"), "{page}");
+}
