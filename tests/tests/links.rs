@@ -104,3 +104,43 @@ fn a_served_book_follows_edits_of_the_files_its_chapters_include() {
     let page = get(port, "/guide/installing/").unwrap().text();
     assert!(page.contains("hook still holds"), "{page}");
 }
+
+/// In a real browser: the warnings panel names the link and blocks nothing (folded, in a
+/// corner, the page usable under it), and goes once the link is mended.
+#[test]
+fn a_browser_shows_link_warnings_in_a_panel_that_blocks_nothing() {
+    use sited_tests::browser::Browser;
+    let wait = std::time::Duration::from_secs(20);
+    let home = Home::new();
+    let root = home.site(
+        "panel",
+        &[("content/a.md", "# A\n\nSee [the missing page](gone.md).\n")],
+    );
+    let port = home.up(&root, &["--port", "0"]);
+    let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/a/"));
+    let panel = "document.getElementById('__sited_overlay')";
+    browser.wait_for(
+        &format!(
+            "!!{panel} && {panel}.dataset.kind === 'warnings' && \
+             {panel}.innerText.includes('1 warning')"
+        ),
+        wait,
+    );
+    // Folded to its count, not over the page's text; opened, it names file:line.
+    assert_eq!(browser.eval(&format!("{panel}.open")), false);
+    assert_eq!(
+        browser.eval(&format!(
+            "{panel}.getBoundingClientRect().height < window.innerHeight / 4"
+        )),
+        true
+    );
+    browser.eval(&format!("{panel}.open = true"));
+    browser.wait_for(
+        &format!(
+            "{panel}.innerText.includes('content/a.md:3') && {panel}.innerText.includes('gone.md')"
+        ),
+        wait,
+    );
+    fs::write(root.join("content/gone.md"), "# Gone no more\n").unwrap();
+    browser.wait_for(&format!("!{panel}"), wait);
+}
