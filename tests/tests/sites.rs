@@ -72,6 +72,7 @@ fn ps_json_has_a_stable_schema() {
         [
             "attached",
             "build_ms",
+            "build_warnings",
             "built_at_ms",
             "drafts",
             "errors",
