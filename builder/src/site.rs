@@ -313,6 +313,17 @@ impl Site {
             &mut diagnostics,
         );
         if let Some(book) = &layout.book {
+            for (url, path) in book.css.iter().chain(&book.js) {
+                match crate::output::Resource::file(path.clone()) {
+                    Ok(resource) => {
+                        output.resources.insert(url.clone(), resource);
+                    }
+                    Err(error) => diagnostics.push(Diagnostic::error(
+                        layout.display_path(path),
+                        format!("cannot read: {error}"),
+                    )),
+                }
+            }
             for (url, target) in book.redirects(&md_urls) {
                 let page = crate::book::redirect_page(&target);
                 output

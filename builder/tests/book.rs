@@ -53,8 +53,6 @@ fn the_fixture_book_builds_as_mdbook_would_with_no_link_warning() {
         [
             "book.toml: [preprocessor.lantern-notes]: sited does not run mdBook preprocessors \
              (they are programs); chapters are built without it",
-            "book.toml: output.html.additional-css: not linked by sited's theme; put the files \
-             in static/ and override templates/base.html to use them",
             "src/not-in-summary.md: not listed in SUMMARY.md, so not built (as in mdBook): list \
              it there to make it a chapter",
         ],
@@ -151,6 +149,10 @@ fn the_fixture_book_builds_as_mdbook_would_with_no_link_warning() {
     for url in order {
         assert!(!text(output, url).unwrap().contains("{{#"), "{url}");
     }
+
+    // additional-css is served and linked.
+    assert!(output.get("/theme/extra.css").is_some());
+    assert!(intro.contains("<link rel=\"stylesheet\" href=\"/theme/extra.css\">"));
 
     // The redirect book.toml asks for.
     let old = text(output, "/old-intro.html").unwrap();

@@ -127,11 +127,8 @@ fn the_rust_book_builds_as_the_book_it_is_and_every_internal_link_resolves() {
         warnings.iter().all(|w| w.starts_with("book.toml: ")),
         "{warnings:#?}"
     );
-    assert_eq!(
-        warnings.len(),
-        4,
-        "2 preprocessors, extra CSS and JS: {warnings:#?}"
-    );
+    // 2 preprocessors; 4 additional-css and 1 additional-js files the corpus copy lacks.
+    assert_eq!(warnings.len(), 7, "{warnings:#?}");
 
     // SUMMARY.md decides the chapters: each listed one has a page, SUMMARY itself none.
     let summary = std::fs::read_to_string(root.join("content/SUMMARY.md")).unwrap();

@@ -83,8 +83,8 @@ fn a_served_book_follows_edits_of_the_files_its_chapters_include() {
     );
     let up = home.sitectl_ok(&["up", root.to_str().unwrap(), "--port", "0"]);
     assert!(
-        up.contains("3 warnings"),
-        "book.toml's two, the unlisted file: {up}"
+        up.contains("2 warnings"),
+        "the preprocessor, the unlisted file: {up}"
     );
     let port = sited_tests::port_of(&up).expect("a URL");
     let page = get(port, "/guide/installing/").unwrap().text();

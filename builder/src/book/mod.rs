@@ -3,8 +3,9 @@
 //! chapters exist (only those are built), their order, numbering, parts and nesting, and
 //! prev/next and the theme's sidebar follow it. Chapters' `{{#…}}` directives are expanded
 //! as mdBook's preprocessor does ([`include`]). `book.toml`'s title and authors are the
-//! site's; what sited cannot do of `book.toml` (preprocessors and renderers, which run
-//! programs, Handlebars themes, extra CSS/JS) is a warning naming the key.
+//! site's, and its `additional-css`/`-js` are served and linked; what sited cannot do of
+//! `book.toml` (preprocessors and renderers, which run programs, Handlebars themes) is a
+//! warning naming the key.
 //!
 //! Chapters keep sited's URLs: `ch01-00-getting-started.md` is served at
 //! `/ch01-00-getting-started/`, and links written `….md` or `….html` (mdBook's output
@@ -34,6 +35,9 @@ pub struct Book {
     pub listed: HashSet<PathBuf>,
     /// `[output.html.redirect]`: old output path → where it went.
     pub redirects: Vec<(String, String)>,
+    /// `additional-css` and `additional-js` that exist in the book: (URL, file).
+    pub css: Vec<(String, PathBuf)>,
+    pub js: Vec<(String, PathBuf)>,
 }
 
 pub const BOOK_TOML: &str = "book.toml";
@@ -71,6 +75,8 @@ pub fn load(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<Book> {
         ..Book::default()
     };
     unsupported(root, &table, diagnostics);
+    found.css = extra_files(root, &table, "additional-css", diagnostics);
+    found.js = extra_files(root, &table, "additional-js", diagnostics);
     found.redirects = table
         .get("output")
         .and_then(|o| o.get("html"))
@@ -167,14 +173,45 @@ fn unsupported(root: &Path, table: &toml::Table, diagnostics: &mut Vec<Diagnosti
              book uses sited's theme (or templates/)"
         ));
     }
-    for key in ["additional-css", "additional-js"] {
-        if html.contains_key(key) {
-            warn(format!(
-                "output.html.{key}: not linked by sited's theme; put the files in static/ and \
-                 override templates/base.html to use them"
-            ));
+}
+
+/// `output.html.additional-css` or `-js` files that exist beneath `root`, as (URL, file);
+/// each missing one is a warning.
+fn extra_files(
+    root: &Path,
+    table: &toml::Table,
+    key: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(String, PathBuf)> {
+    let listed = table
+        .get("output")
+        .and_then(|o| o.get("html"))
+        .and_then(|h| h.get(key))
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let mut found = Vec::new();
+    for rel in listed.iter().filter_map(|v| v.as_str()) {
+        let inside = root
+            .join(rel)
+            .canonicalize()
+            .ok()
+            .filter(|path| path.starts_with(root) && path.is_file());
+        match inside {
+            Some(path) => {
+                let url = crate::url::file_url(Path::new(rel.trim_start_matches("./")));
+                found.push((url, path));
+            }
+            None => diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                ..Diagnostic::error(
+                    BOOK_TOML,
+                    format!("output.html.{key}: {rel} is not a file of the book; not linked"),
+                )
+            }),
         }
     }
+    found
 }
 
 impl Book {
@@ -226,10 +263,18 @@ impl Book {
                 },
             })
             .collect();
+        let urls = |files: &[(String, PathBuf)]| {
+            files
+                .iter()
+                .map(|(url, _)| crate::url::encode_path(url))
+                .collect()
+        };
         BookCtx {
             title: self.title.clone(),
             authors: self.authors.clone(),
             toc,
+            css: urls(&self.css),
+            js: urls(&self.js),
         }
     }
 
@@ -311,6 +356,9 @@ pub struct BookCtx {
     pub authors: Vec<String>,
     /// The table of contents, flat: each entry with its nesting `level`.
     pub toc: Vec<TocItem>,
+    /// URLs of `additional-css` and `additional-js`, linked by the theme.
+    pub css: Vec<String>,
+    pub js: Vec<String>,
 }
 
 /// One entry of the table of contents.
@@ -348,13 +396,18 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir(root.join("src")).unwrap();
         std::fs::write(root.join("src/SUMMARY.md"), "- [A](a.md)\n").unwrap();
+        std::fs::create_dir(root.join("theme")).unwrap();
+        std::fs::write(root.join("theme/y.css"), "p {}").unwrap();
         std::fs::write(
             root.join("book.toml"),
-            "[book]\ntitle = \"T\"\nauthors = [\"A\", \"B\"]\n\n[preprocessor.notes]\ncommand = \"x\"\n\n[output.pdf]\n\n[output.html]\nadditional-css = [\"x.css\"]\n",
+            "[book]\ntitle = \"T\"\nauthors = [\"A\", \"B\"]\n\n[preprocessor.notes]\ncommand = \"x\"\n\n[output.pdf]\n\n[output.html]\nadditional-css = [\"x.css\", \"theme/y.css\"]\n",
         )
         .unwrap();
         let mut diagnostics = Vec::new();
+        let root = &root.canonicalize().unwrap();
         let book = load(root, &mut diagnostics).unwrap();
+        assert_eq!(book.css.len(), 1, "the one that exists");
+        assert_eq!(book.css[0].0, "/theme/y.css");
         assert_eq!(book.title.as_deref(), Some("T"));
         assert_eq!(book.authors, ["A", "B"]);
         let messages: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
@@ -367,7 +420,10 @@ mod tests {
             messages[1].starts_with("book.toml: [output.pdf]"),
             "{messages:#?}"
         );
-        assert!(messages[2].contains("additional-css"), "{messages:#?}");
+        assert!(
+            messages[2].starts_with("book.toml: output.html.additional-css: x.css is not a file"),
+            "{messages:#?}"
+        );
         assert!(
             messages[3]
                 .starts_with("src/SUMMARY.md:1: chapter “A” is src/a.md, which does not exist"),
