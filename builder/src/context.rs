@@ -34,6 +34,12 @@ pub struct PageCtx {
     pub weight: Option<i64>,
     #[serde(skip)]
     pub template: Option<String>,
+    /// The body's links and the ids its fragments can name, for the link check. Made
+    /// with `content` (a new body is a new render), so not hashed apart from it.
+    #[serde(skip)]
+    pub links: Vec<crate::check::LinkRef>,
+    #[serde(skip)]
+    pub anchors: Vec<String>,
 }
 
 impl Hash for PageCtx {

@@ -19,10 +19,6 @@ use tokio::sync::Notify;
 /// How often a polling fallback looks at the files.
 const POLL_INTERVAL: Duration = Duration::from_millis(300);
 
-/// Test knob: pretend the kernel allows only this many watched directories, to exercise
-/// the polling fallback (S18) without exhausting the real per-user limit for everyone.
-pub const WATCH_LIMIT_ENV: &str = "SITED_TEST_INOTIFY_WATCH_LIMIT";
-
 /// Changes a site has not yet taken.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -76,6 +72,8 @@ pub fn is_change(kind: &EventKind) -> bool {
 #[derive(Debug)]
 struct Route {
     root: PathBuf,
+    /// Folders under `root` whose changes are not the site's (the daemon's own state).
+    ignore: Vec<PathBuf>,
     inbox: Weak<Inbox>,
 }
 
@@ -108,6 +106,7 @@ impl Routes {
                 .paths
                 .iter()
                 .filter(|p| p.starts_with(&route.root))
+                .filter(|p| !route.ignore.iter().any(|dir| p.starts_with(dir)))
                 .cloned()
                 .collect();
             if !mine.is_empty()
@@ -137,7 +136,7 @@ pub struct Watcher {
 struct Inner {
     native: Mutex<Option<notify::RecommendedWatcher>>,
     routes: Arc<Routes>,
-    /// See [`WATCH_LIMIT_ENV`].
+    /// See [`crate::hooks::TestHooks::watch_limit`].
     test_limit: Option<usize>,
 }
 
@@ -179,12 +178,15 @@ impl std::fmt::Debug for Registration {
 impl Watcher {
     /// Creates the daemon's single native watcher (one inotify instance on Linux).
     pub fn new() -> Result<Watcher, notify::Error> {
+        Watcher::with_test_limit(None)
+    }
+
+    /// [`Watcher::new`], pretending the kernel allows only `test_limit` watched
+    /// directories (a test hook, [`crate::hooks::TestHooks::watch_limit`]).
+    pub fn with_test_limit(test_limit: Option<usize>) -> Result<Watcher, notify::Error> {
         let routes = Arc::new(Routes::default());
         let sink = routes.clone();
         let native = notify::recommended_watcher(move |event| sink.deliver(event))?;
-        let test_limit = std::env::var(WATCH_LIMIT_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok());
         Ok(Watcher {
             inner: Arc::new(Inner {
                 native: Mutex::new(Some(native)),
@@ -196,6 +198,16 @@ impl Watcher {
 
     /// Starts watching `root` (recursively) for a site.
     pub fn watch(&self, root: &Path) -> Result<Registration, WatchError> {
+        self.watch_ignoring(root, Vec::new())
+    }
+
+    /// [`Watcher::watch`], with changes under `ignore` never reported: the daemon's own
+    /// files inside a site (its log grows with every build: a rebuild loop otherwise).
+    pub fn watch_ignoring(
+        &self,
+        root: &Path,
+        ignore: Vec<PathBuf>,
+    ) -> Result<Registration, WatchError> {
         let inbox = Arc::new(Inbox::default());
         self.inner
             .routes
@@ -204,6 +216,7 @@ impl Watcher {
             .unwrap_or_else(|p| p.into_inner())
             .push(Route {
                 root: root.to_path_buf(),
+                ignore,
                 inbox: Arc::downgrade(&inbox),
             });
         let registration = |mode, poller| Registration {

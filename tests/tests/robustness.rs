@@ -672,15 +672,11 @@ const LARGE_SITE_PAGES: usize = 7425;
 /// sections) from the shared corpus directory next to the workspace, or, where that is
 /// missing (a bare clone), as many generated pages of the same shape.
 fn large_content(content: &Path) {
-    let corpus = sited_tests::workspace()
-        .parent()
-        .unwrap()
-        .join("shared/corpus/tldr/content");
-    if corpus.is_dir() {
+    if let Some(corpus) = sited_tests::corpus("tldr/content") {
         copy_tree(&corpus, content);
         return;
     }
-    eprintln!("{} is missing: generating the large site", corpus.display());
+    eprintln!("the tldr corpus is missing: generating the large site");
     for i in 0..LARGE_SITE_PAGES {
         let section = content.join(format!("section{}", i % 10));
         fs::create_dir_all(&section).unwrap();
@@ -693,10 +689,6 @@ fn large_content(content: &Path) {
         fs::write(section.join(format!("command{i}.md")), page).unwrap();
     }
 }
-
-/// Slowest acceptable `ps` while a big site builds: far below the build's time, loose
-/// enough for a loaded machine.
-const PS_BUDGET: Duration = Duration::from_secs(2);
 
 #[test]
 fn s12_a_large_build_blocks_neither_ps_nor_other_sites() {
@@ -724,13 +716,9 @@ fn s12_a_large_build_blocks_neither_ps_nor_other_sites() {
             .find(|s| s["root"] == big_root.as_str())
             .map(|s| s["state"].as_str().unwrap().to_string())
     };
-    let timed_ps = || {
-        let asked = Instant::now();
-        let sites = home.ps();
-        let took = asked.elapsed();
-        assert!(took < PS_BUDGET, "ps took {took:?} while a big site builds");
-        sites
-    };
+    // What is proven is order, not speed (speed is measured in bench/): `ps` answers,
+    // and another site makes its whole round trip, while the big site is still building.
+    let timed_ps = || home.ps();
     assert!(
         wait_until(DEADLINE, || state(&timed_ps()).as_deref()
             == Some("building")),
@@ -750,7 +738,6 @@ fn s12_a_large_build_blocks_neither_ps_nor_other_sites() {
         "the big build ended before the small site's round trip ({small_took:?}): \
          nothing proven"
     );
-    assert!(small_took < 2 * PS_BUDGET, "small site took {small_took:?}");
     let mut samples = 0;
     while !up.is_finished() {
         timed_ps();

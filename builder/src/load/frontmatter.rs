@@ -80,6 +80,7 @@ pub fn split(source: &str) -> Result<Split<'_>, FrontMatterError> {
         });
     };
     let text = &source[after_open..fm_end];
+    check_bounds(text)?;
     let value = match format {
         Format::Toml => parse_toml(text)?,
         Format::Yaml => parse_yaml(text)?,
@@ -138,6 +139,61 @@ fn json_message(error: &serde_json::Error) -> String {
         Some(cut) => text[..cut].to_string(),
         None => text,
     }
+}
+
+/// Front matter holds a page's settings, not its text: above this it is refused.
+pub const MAX_FRONT_MATTER_BYTES: usize = 1 << 20;
+
+/// Brackets (`[`, `{`) nested deeper than this are refused before parsing. A YAML
+/// parser takes time quadratic in the nesting of flow collections (100,000 levels took
+/// it 20 s) before its own recursion limit is reached.
+pub const MAX_FRONT_MATTER_DEPTH: usize = 64;
+
+/// Refuses front matter too big or too deeply nested to parse in reasonable time and
+/// memory, pointing at where it goes too far.
+fn check_bounds(text: &str) -> Result<(), FrontMatterError> {
+    if text.len() > MAX_FRONT_MATTER_BYTES {
+        return Err(FrontMatterError {
+            line: FIRST_LINE,
+            column: None,
+            message: format!(
+                "front matter is {} KiB, more than the {} KiB a page's settings may take; \
+                 move long text into the page's body",
+                text.len() / 1024,
+                MAX_FRONT_MATTER_BYTES / 1024
+            ),
+        });
+    }
+    let (mut depth, mut quote, mut escaped, mut comment) = (0usize, None, false, false);
+    let mut previous = '\n';
+    for (offset, c) in text.char_indices() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some('"'), _) if escaped => escaped = false,
+            (Some('"'), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') if previous.is_whitespace() => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_FRONT_MATTER_DEPTH {
+                    let (line, column) = line_col(text, offset);
+                    return Err(FrontMatterError {
+                        line: FIRST_LINE + line,
+                        column: Some(column + 1),
+                        message: format!(
+                            "front matter nests deeper than {MAX_FRONT_MATTER_DEPTH} levels"
+                        ),
+                    });
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        previous = c;
+    }
+    Ok(())
 }
 
 fn first_line(source: &str) -> &str {
@@ -425,6 +481,64 @@ mod tests {
         let error = split(source).unwrap_err();
         assert!(error.line >= 3, "{error:?}");
         assert!(error.message.contains("YAML"), "{error:?}");
+    }
+
+    /// S25: a front-matter bomb fails fast with a clear error at the place it goes too
+    /// far; the YAML parser would take seconds on it.
+    #[test]
+    fn s25_front_matter_too_deep_or_too_big_is_refused_before_parsing() {
+        let deep = 100_000;
+        // Each with the line and column of the 65th opening bracket.
+        for (source, at) in [
+            (
+                format!(
+                    "---\na: {}{}\n---\nbody",
+                    "[".repeat(deep),
+                    "]".repeat(deep)
+                ),
+                (2, 4 + 64),
+            ),
+            (
+                format!(
+                    "---\nb: 1\na: {}1{}\n---\n",
+                    "{c: ".repeat(deep),
+                    "}".repeat(deep)
+                ),
+                (3, 4 + 64 * 4),
+            ),
+            (
+                format!("+++\na = {}{}\n+++\n", "[".repeat(deep), "]".repeat(deep)),
+                (2, 5 + 64),
+            ),
+        ] {
+            let error = split(&source).unwrap_err();
+            assert_eq!(error.message, "front matter nests deeper than 64 levels");
+            assert_eq!(
+                (error.line, error.column),
+                (at.0, Some(at.1)),
+                "{source:.12}"
+            );
+        }
+        let big = format!("---\ntext: \"{}\"\n---\n", "x".repeat(2 << 20));
+        let error = split(&big).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("front matter is 2048 KiB, more than the 1024 KiB")
+        );
+
+        // Brackets in strings and comments do not count; real nesting within bounds parses.
+        let fine = format!(
+            "---\ntitle: \"{}\"\nnote: '{}' # {}\nlist: [[1, 2], {{a: [3]}}]\n---\n",
+            "[".repeat(100),
+            "{".repeat(100),
+            "[".repeat(100)
+        );
+        let split = split(&fine).unwrap();
+        assert_eq!(
+            split.front_matter.title.as_deref(),
+            Some("[".repeat(100).as_str())
+        );
     }
 
     #[test]

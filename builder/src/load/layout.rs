@@ -22,6 +22,79 @@ pub struct SiteConfig {
     pub paginate_by: usize,
     /// Taxonomies besides tags and categories (front-matter keys with term pages).
     pub taxonomies: Vec<String>,
+    /// The largest Markdown file built as a page: bytes, or a string with a unit
+    /// (`"32 MiB"`). Rendering takes many times a page's size in memory, so one huge
+    /// file must not take the machine.
+    pub max_page_size: ByteSize,
+    /// Every warning is an error, as with `sited build --strict`.
+    pub strict: bool,
+}
+
+/// A size in bytes, written in site.toml as a number of bytes or as a string with a unit
+/// (`"512 KiB"`, `"8 MiB"`, `"10 MB"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// 8 MiB: ten times the largest page of the Rust book or tldr, and a peak of a few
+    /// hundred MB while it renders.
+    pub const DEFAULT_MAX_PAGE: ByteSize = ByteSize(8 << 20);
+}
+
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bytes = self.0;
+        match bytes {
+            b if b >= 1 << 20 && b % (1 << 20) == 0 => write!(f, "{} MiB", b >> 20),
+            b if b >= 1 << 20 => write!(f, "{:.1} MiB", b as f64 / f64::from(1 << 20)),
+            b if b >= 1 << 10 => write!(f, "{} KiB", b >> 10),
+            b => write!(f, "{b} bytes"),
+        }
+    }
+}
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ByteSize, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a size: write e.g. 8388608 or \"8 MiB\""))?;
+        let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1_000,
+            "kib" | "k" => 1 << 10,
+            "mb" => 1_000_000,
+            "mib" | "m" => 1 << 20,
+            "gb" => 1_000_000_000,
+            "gib" | "g" => 1 << 30,
+            other => return Err(format!("unknown size unit `{other}`: use KiB, MiB or GiB")),
+        };
+        number
+            .checked_mul(factor)
+            .map(ByteSize)
+            .ok_or_else(|| format!("`{text}` is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Bytes(u64),
+            Text(String),
+        }
+        match Written::deserialize(deserializer)? {
+            Written::Bytes(bytes) => Ok(ByteSize(bytes)),
+            Written::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// Every key of [`SiteConfig`]: keep in step with its fields.
@@ -32,6 +105,8 @@ pub const KEYS: &[&str] = &[
     "extra",
     "paginate_by",
     "taxonomies",
+    "max_page_size",
+    "strict",
 ];
 
 impl Default for SiteConfig {
@@ -43,6 +118,8 @@ impl Default for SiteConfig {
             extra: toml::Table::new(),
             paginate_by: crate::tree::paginate::DEFAULT_PAGINATE_BY,
             taxonomies: Vec::new(),
+            max_page_size: ByteSize::DEFAULT_MAX_PAGE,
+            strict: false,
         }
     }
 }
@@ -185,6 +262,38 @@ fn key_line(text: &str, key: &str) -> Option<u32> {
             })
         })
         .map(|n| n as u32 + 1)
+}
+
+#[cfg(test)]
+mod byte_size_tests {
+    use super::ByteSize;
+
+    #[test]
+    fn sizes_are_read_as_people_write_them() {
+        for (text, bytes) in [
+            ("512", 512),
+            ("512 KiB", 512 << 10),
+            ("8MiB", 8 << 20),
+            ("10 MB", 10_000_000),
+            ("1 gib", 1 << 30),
+        ] {
+            assert_eq!(text.parse::<ByteSize>(), Ok(ByteSize(bytes)), "{text}");
+        }
+        assert!(
+            "8 parsecs"
+                .parse::<ByteSize>()
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert!(
+            "MiB"
+                .parse::<ByteSize>()
+                .unwrap_err()
+                .contains("not a size")
+        );
+        assert_eq!(ByteSize(8 << 20).to_string(), "8 MiB");
+        assert_eq!(ByteSize((8 << 20) + 10).to_string(), "8.0 MiB");
+    }
 }
 
 #[cfg(test)]

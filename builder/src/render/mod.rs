@@ -219,13 +219,23 @@ enum Outcome {
     Reused,
     Rendered(String),
     Written,
-    Failed(Diagnostic),
+    /// What went wrong, and the page it went wrong for (its source, else its URL).
+    Failed(Diagnostic, String),
 }
 
 impl RenderCache {
     /// Forgets a source's rendered Markdown, so the next build renders it again.
     pub fn forget(&mut self, path: &Path) {
         self.markdown.remove(path);
+    }
+
+    /// Only the last good HTML of each page, to serve while it fails: a build of
+    /// everything renders every page again, but a page broken now is not dropped.
+    pub fn last_good(self) -> RenderCache {
+        RenderCache {
+            markdown: HashMap::default(),
+            ..self
+        }
     }
 
     /// Forgets the Markdown of files the last walk did not find.
@@ -347,12 +357,13 @@ impl RenderCache {
     ) -> Rendered {
         let mut done = Rendered::default();
         let mut fresh: HashMap<String, (u64, Resource)> = HashMap::default();
+        let mut failures = Failures::default();
         let last_good = |url: &str| self.rendered.get(url).cloned();
         for ((job, &hash), outcome) in jobs.iter().zip(hashes).zip(outcomes) {
             let kept = match outcome {
                 Outcome::Reused => last_good(&job.url),
-                Outcome::Failed(diagnostic) => {
-                    diagnostics.push(diagnostic);
+                Outcome::Failed(diagnostic, page) => {
+                    failures.add(diagnostic, page);
                     last_good(&job.url)
                 }
                 Outcome::Written => {
@@ -375,6 +386,7 @@ impl RenderCache {
                 }
             }
         }
+        diagnostics.extend(failures.reported());
         // A page whose Markdown no longer reads is served as it last built.
         for path in broken {
             if let Some(url) = self.url_of_source.get(*path)
@@ -444,28 +456,74 @@ fn render_one(job: &Job<'_>, env: &Env<'_>) -> Outcome {
         let message = format!("the renderer panicked: {}", panic_message(&panic));
         Err(Diagnostic::error(file, message))
     });
+    let page = || match &job.source {
+        Some(path) => env.layout.display_path(path).display().to_string(),
+        None => job.url.clone(),
+    };
     match (result, env.write) {
         (Ok(html), Some(write)) => match write(&job.url, html.as_bytes()) {
             Ok(()) => Outcome::Written,
-            Err(error) => Outcome::Failed(Diagnostic::error(
-                &job.url,
-                format!("cannot write the page: {error}"),
-            )),
+            Err(error) => Outcome::Failed(
+                Diagnostic::error(&job.url, format!("cannot write the page: {error}")),
+                page(),
+            ),
         },
         (Ok(html), None) => Outcome::Rendered(html),
-        (Err(diagnostic), _) => Outcome::Failed(diagnostic),
+        (Err(diagnostic), _) => Outcome::Failed(diagnostic, page()),
+    }
+}
+
+/// The pages' failures, one diagnostic per distinct problem: a broken template fails
+/// every page that uses it, and is reported once, at the template's file:line, with
+/// how many pages it affects and which.
+#[derive(Default)]
+struct Failures {
+    /// Each distinct diagnostic, in the order first met, with the pages it failed.
+    distinct: Vec<(Diagnostic, Vec<String>)>,
+    index: HashMap<Diagnostic, usize>,
+}
+
+impl Failures {
+    /// Pages named in a diagnostic; the rest are counted.
+    const NAMED: usize = 3;
+
+    fn add(&mut self, diagnostic: Diagnostic, page: String) {
+        match self.index.get(&diagnostic) {
+            Some(&i) => self.distinct[i].1.push(page),
+            None => {
+                self.index.insert(diagnostic.clone(), self.distinct.len());
+                self.distinct.push((diagnostic, vec![page]));
+            }
+        }
+    }
+
+    fn reported(self) -> impl Iterator<Item = Diagnostic> {
+        self.distinct
+            .into_iter()
+            .map(|(mut diagnostic, mut pages)| {
+                // A problem in the page's own file needs no page named.
+                if pages.len() == 1 && Path::new(&pages[0]) == diagnostic.file {
+                    return diagnostic;
+                }
+                pages.sort();
+                let named = pages[..pages.len().min(Self::NAMED)].join(", ");
+                let affects = match pages.len() {
+                    1 => format!("affects {named}"),
+                    n if n <= Self::NAMED => format!("affects {n} pages: {named}"),
+                    n => format!("affects {n} pages: {named} and {} more", n - Self::NAMED),
+                };
+                diagnostic.message = format!("{} ({affects})", diagnostic.message);
+                diagnostic
+            })
     }
 }
 
 fn render_template(env: &Env<'_>, job: &Job<'_>, ctx: &Value) -> Result<String, Diagnostic> {
     let templates = env.templates;
-    let template = templates.env().get_template(&job.template).map_err(|e| {
-        let mut error = templates.error(&e);
-        if let Some(source) = &job.source {
-            let source = env.layout.display_path(source);
-            error.message = format!("{} (asked for by {})", error.message, source.display());
-        }
-        error
-    })?;
+    // The page that asked for it is named where failures are reported.
+    let template = templates
+        .env()
+        .get_template(&job.template)
+        .map_err(|e| templates.error(&e))?;
     template.render(ctx).map_err(|e| templates.error(&e))
 }

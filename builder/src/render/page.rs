@@ -111,7 +111,11 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
         && rendered.html.starts_with("<a id=\"")
         && let Some(end) = rendered.html.find("</a>\n")
     {
+        let id = rendered.html["<a id=\"".len()..end].trim_end_matches("\">");
+        let id = id.to_string();
         rendered.html.replace_range(..end + "</a>\n".len(), "");
+        // Nothing on the page bears that id any more: a link to it leads nowhere.
+        rendered.anchors.retain(|anchor| *anchor != id);
     }
     let title = fm
         .title
@@ -134,5 +138,14 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
         draft: fm.draft,
         weight: fm.weight,
         template: fm.template.clone(),
+        links: rendered
+            .links
+            .into_iter()
+            .map(|link| crate::check::LinkRef {
+                line: page.file_line(link.line),
+                ..link
+            })
+            .collect(),
+        anchors: rendered.anchors,
     }
 }
