@@ -136,6 +136,20 @@ pub struct Layout {
     pub config: SiteConfig,
     /// Paths inside the site that are not part of it (canonical where they exist).
     pub exclude: Vec<PathBuf>,
+    /// Whose conventions the site follows (read from its config files).
+    pub flavor: Flavor,
+    /// `templates/shortcodes/`, for Hugo and Zola sites.
+    pub shortcodes: std::sync::Arc<crate::shortcodes::Shortcodes>,
+}
+
+/// The generator a site was written for: sited's own, or a Hugo or Zola site read as it
+/// is (its config, front matter, shortcodes and links).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    #[default]
+    Sited,
+    Hugo,
+    Zola,
 }
 
 /// Names at the top of the root that are the site's machinery, not its content, when the
@@ -155,8 +169,17 @@ impl Layout {
             let path = root.join(name);
             path.is_dir().then_some(path)
         };
-        let content_dir = dir("content").unwrap_or_else(|| root.clone());
+        let mut content_dir = dir("content").unwrap_or_else(|| root.clone());
         let mut config = read_config(&root, errors);
+        let mut flavor = Flavor::Sited;
+        // A site.toml is sited's; without one, a Hugo or Zola config is read as it is.
+        if !root.join("site.toml").exists() {
+            if let Some(zola) = crate::zola::read(&root, errors) {
+                (config, flavor) = (zola, Flavor::Zola);
+            } else if let Some(hugo) = crate::hugo::config::read(&root, errors) {
+                (config, content_dir, flavor) = (hugo.config, hugo.content_dir, Flavor::Hugo);
+            }
+        }
         if config.title.is_empty() {
             // Zero configuration still gets a name in the header and the tab: the folder's.
             config.title = root
@@ -164,8 +187,12 @@ impl Layout {
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
         }
+        let templates_dir = dir("templates");
+        let shortcodes =
+            crate::shortcodes::Shortcodes::for_site(flavor, templates_dir.as_deref(), &root);
         Ok(Layout {
-            templates_dir: dir("templates"),
+            shortcodes: std::sync::Arc::new(shortcodes),
+            templates_dir,
             static_dir: dir("static"),
             content_dir,
             config,
@@ -174,6 +201,7 @@ impl Layout {
                 .map(|path| path.canonicalize().unwrap_or_else(|_| path.clone()))
                 .collect(),
             root,
+            flavor,
         })
     }
 
@@ -186,6 +214,11 @@ impl Layout {
         };
         self.templates_dir = dir("templates");
         self.static_dir = dir("static");
+        self.shortcodes = std::sync::Arc::new(crate::shortcodes::Shortcodes::for_site(
+            self.flavor,
+            self.templates_dir.as_deref(),
+            &self.root,
+        ));
     }
 
     /// Path shown in diagnostics: relative to the root when inside it.

@@ -24,6 +24,19 @@ pub struct SourceLinks<'a> {
 
 impl LinkResolver for SourceLinks<'_> {
     fn resolve(&self, dest: &str) -> Option<String> {
+        if let Some(target) = dest.strip_prefix("@/") {
+            // Zola's link to a page by its path in the content folder.
+            return self.resolve_page(target, &[Path::new("")], false);
+        }
+        if let Some(target) = dest.strip_prefix(crate::shortcodes::REF_PREFIX) {
+            // Hugo's `ref`/`relref`: the page's folder first, then the content folder.
+            let bases = if target.starts_with('/') {
+                vec![Path::new("")]
+            } else {
+                vec![self.dir, Path::new("")]
+            };
+            return self.resolve_page(target.trim_start_matches('/'), &bases, true);
+        }
         if dest.is_empty() || dest.starts_with('/') || dest.starts_with('#') || has_scheme(dest) {
             return None;
         }
@@ -48,6 +61,47 @@ impl LinkResolver for SourceLinks<'_> {
             url.push('/');
         }
         Some(format!("{}{suffix}", encode_path(&url)))
+    }
+}
+
+impl SourceLinks<'_> {
+    /// The URL of the page `target` (`path.md#fragment`) names under one of `bases`; with
+    /// `hugo`, as Hugo looks pages up: case-insensitive, a folder naming its `_index.md`
+    /// or `index.md`, `.md` optional.
+    fn resolve_page(&self, target: &str, bases: &[&Path], hugo: bool) -> Option<String> {
+        self.used_page_urls.set(true);
+        let cut = target.find(['#', '?']).unwrap_or(target.len());
+        let (path, suffix) = target.split_at(cut);
+        let path = percent_decode(path)?;
+        let path = path.trim_end_matches('/');
+        for base in bases {
+            let Some(joined) = normalize(&base.join(path)) else {
+                continue;
+            };
+            if !hugo {
+                if let Some(url) = self.md_urls.get(joined.as_path()) {
+                    return Some(format!("{}{suffix}", encode_path(url)));
+                }
+                continue;
+            }
+            let candidates = [
+                joined.clone(),
+                joined.with_extension("md"),
+                joined.join("_index.md"),
+                joined.join("index.md"),
+            ];
+            for candidate in candidates {
+                let wanted = candidate.to_string_lossy().to_lowercase();
+                let found = self
+                    .md_urls
+                    .iter()
+                    .find(|(source, _)| source.to_string_lossy().to_lowercase() == wanted);
+                if let Some((_, url)) = found {
+                    return Some(format!("{}{suffix}", encode_path(url)));
+                }
+            }
+        }
+        None
     }
 }
 
