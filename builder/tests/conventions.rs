@@ -137,6 +137,90 @@ fn hugo_config_and_shortcodes_render() {
     );
 }
 
+/// The URLs `hugo` 0.111 makes of tests/fixtures/hugo-docs (its sitemap), which sited
+/// must make too: lowercased slugs, `url`, leaf bundles as pages, branch bundles as
+/// sections, a headless bundle left out; plus `/install/`, an alias (a redirect page,
+/// which Hugo's sitemap does not list but it writes too).
+const HUGO_URLS: &[&str] = &[
+    "/",
+    "/blog/",
+    "/blog/old-post/",
+    "/blog/storm-season/",
+    "/build-options/",
+    "/categories/",
+    "/categories/basics/",
+    "/getting-started/",
+    "/getting-started/configure/",
+    "/getting-started/install-guide/",
+    "/guides/",
+    "/guides/lighting/",
+    "/guides/lighting/matches/",
+    "/install/",
+    "/news/first-light/",
+    "/shared/",
+    "/tags/",
+    "/tags/config/",
+    "/tags/news/",
+    "/tags/setup/",
+    "/tags/weather/",
+];
+
+#[test]
+fn hugo_urls_bundles_and_aliases_are_hugo_s() {
+    let built = build("hugo-docs");
+    let made: Vec<&str> = built
+        .output
+        .resources
+        .keys()
+        .map(String::as_str)
+        .filter(|url| url.ends_with('/'))
+        .filter(|url| !url.contains("/page/"))
+        .collect();
+    let mut made = made;
+    made.sort_unstable();
+    assert_eq!(made, HUGO_URLS);
+    // A leaf bundle is a page of its parent section, listed there.
+    let blog = page(&built, "/blog/");
+    assert!(
+        blog.contains("Storm Season") && blog.contains("First Light"),
+        "{blog}"
+    );
+    // build.list = never: rendered, listed nowhere.
+    assert!(!page(&built, "/").contains("Listed Nowhere"));
+    // Each alias is a page redirecting to the page, by a relative link.
+    let alias = page(&built, "/install/");
+    assert!(
+        alias.contains("content=\"0; url=../getting-started/install-guide/\""),
+        "{alias}"
+    );
+    let old = page(&built, "/docs/old-install.html");
+    assert!(
+        old.contains("url=../getting-started/install-guide/"),
+        "{old}"
+    );
+    // <!--more--> and `summary` make what listings show.
+    let lighting = page(&built, "/guides/lighting/");
+    assert!(
+        lighting.contains("Strike away from you, light from below."),
+        "{lighting}"
+    );
+}
+
+#[test]
+fn hugo_future_and_expired_pages_are_built_when_asked_like_drafts() {
+    let options = Options {
+        drafts: true,
+        ..Options::default()
+    };
+    let built = build_once(&fixture("hugo-docs"), options).expect("the build ran");
+    assert!(built.output.get("/guides/lighting/future/").is_some());
+    assert!(built.output.get("/guides/lighting/expired/").is_some());
+    assert!(
+        built.output.get("/shared/notice-text/").is_none(),
+        "headless: never"
+    );
+}
+
 #[test]
 fn zola_site_builds_with_no_link_warnings_and_no_shortcode_text() {
     let built = build("zola-site");

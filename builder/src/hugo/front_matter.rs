@@ -56,6 +56,17 @@ pub fn apply(fm: &mut FrontMatter, is_bundle_index: bool, today: &str) -> PageMe
     meta
 }
 
+/// A URL written in front matter as a page's own URL: rooted, and ending in `/` unless
+/// it names a file (`/docs/old.html`).
+pub fn page_url(url: &str) -> String {
+    let mut url = format!("/{}", url.trim().trim_start_matches('/'));
+    let last = url.rsplit('/').next().unwrap_or("");
+    if !last.is_empty() && !last.contains('.') {
+        url.push('/');
+    }
+    url
+}
+
 fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
     map.get(key).and_then(Value::as_str).map(str::to_string)
 }
