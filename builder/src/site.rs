@@ -445,6 +445,10 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
         if parsed.fm != old.fm || *parsed.extra != *old.extra {
             return None;
         }
+        // Shortcode warnings are the site's (one per name, counted): a full pass.
+        if parsed.missing_shortcodes != old.missing_shortcodes || parsed.warnings != old.warnings {
+            return None;
+        }
         let url = &last.tree.placed.urls[i];
         let markdown = page::render(&parsed, url, &last.md_urls, last.links_hash);
         if last.tree.summaries[i].as_ref() != Some(&Summary::of(&markdown.ctx)) {

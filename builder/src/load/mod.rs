@@ -183,7 +183,11 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
             let is_bundle = source.rel.file_stem().is_some_and(|s| s == "index");
             hugo_front_matter::apply(&mut fm, is_bundle, &hugo_front_matter::today())
         }
-        _ => Default::default(),
+        Flavor::Zola => {
+            crate::zola::map_front_matter(&mut fm);
+            Default::default()
+        }
+        Flavor::Sited => Default::default(),
     };
     let scope = shortcodes::Scope {
         flavor: layout.flavor,

@@ -5,10 +5,15 @@
 //! translations) are a warning naming the key.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use serde_json::Value;
+
+use crate::context::PageCtx;
 use crate::load::layout::SiteConfig;
 use crate::report::Diagnostic;
+use crate::tree::{Placed, Section};
 
 /// Keys of Zola's config.toml that sited reads or that change nothing it builds.
 const READ: &[&str] = &[
@@ -103,4 +108,77 @@ pub fn read(root: &Path, errors: &mut Vec<Diagnostic>) -> Option<SiteConfig> {
         ));
     }
     Some(config)
+}
+
+/// Zola writes a page's tags under `[taxonomies]`: they are sited's `tags`.
+pub fn map_front_matter(fm: &mut crate::load::frontmatter::FrontMatter) {
+    if !fm.tags.is_empty() {
+        return;
+    }
+    let tags = fm
+        .extra
+        .get_mut("taxonomies")
+        .and_then(serde_json::Value::as_object_mut)
+        .and_then(|t| t.remove("tags"));
+    if let Some(serde_json::Value::Array(tags)) = tags {
+        fm.tags = tags
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .map(str::to_string)
+            .collect();
+    }
+}
+
+/// Zola's section front matter, once every page's context is known: `page_template`
+/// (the template of the section's pages that name none), `sort_by` (`date`, `weight`,
+/// `title`, `none`) and `transparent` (the section's pages are listed in its parent's
+/// too).
+pub fn arrange_sections(placed: &mut Placed, pages: &mut [Option<Arc<PageCtx>>]) {
+    let setting = |pages: &[Option<Arc<PageCtx>>], section: &Section, key: &str| {
+        section
+            .index
+            .and_then(|i| pages[i].as_ref())
+            .and_then(|p| p.extra.get(key).cloned())
+    };
+    for section in placed.sections.values() {
+        let Some(Value::String(template)) = setting(pages, section, "page_template") else {
+            continue;
+        };
+        for &i in &section.pages {
+            if let Some(page) = pages[i].as_mut()
+                && page.template.is_none()
+            {
+                Arc::make_mut(page).template = Some(template.clone());
+            }
+        }
+    }
+    // Deepest first, so a transparent section inside a transparent one reaches the top.
+    let mut dirs: Vec<PathBuf> = placed.sections.keys().cloned().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for dir in &dirs {
+        let section = &placed.sections[dir];
+        let transparent = setting(pages, section, "transparent") == Some(Value::Bool(true));
+        if let (true, Some(parent)) = (transparent, dir.parent()) {
+            let moved = section.pages.clone();
+            if let Some(parent) = placed.sections.get_mut(parent) {
+                parent.pages.extend(moved);
+            }
+        }
+    }
+    for section in placed.sections.values_mut() {
+        let sort_by = setting(pages, section, "sort_by");
+        let page = |i: usize| pages[i].as_deref();
+        match sort_by.as_ref().and_then(Value::as_str) {
+            Some("title") => section
+                .pages
+                .sort_by_cached_key(|&i| page(i).map(|p| p.title.to_lowercase())),
+            Some("date") => section
+                .pages
+                .sort_by_cached_key(|&i| std::cmp::Reverse(page(i).and_then(|p| p.date.clone()))),
+            Some("weight") => section
+                .pages
+                .sort_by_cached_key(|&i| page(i).map(|p| p.weight.unwrap_or(i64::MAX))),
+            _ => {}
+        }
+    }
 }
