@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use sited_builder::{BuildResult, Options, build_once};
+use sited_builder::{BuildResult, Changes, Options, Site, build_once};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -254,4 +254,38 @@ fn zola_site_builds_with_no_link_warnings_and_no_shortcode_text() {
         built.output.get("/authors/mira/").is_some(),
         "taxonomy from config.toml"
     );
+}
+
+/// Copies a fixture into a fresh folder (fixtures are read-only input).
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap().flatten() {
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&fixture(name), dir.path());
+    dir
+}
+
+#[test]
+fn a_shortcode_template_edit_rebuilds_the_pages_using_it() {
+    let dir = copy_fixture("zola-site");
+    let root = dir.path().canonicalize().unwrap();
+    let mut site = Site::open(&root, Options::default());
+    let first = site.build(Changes::Everything).unwrap();
+    let spring = common::text(&first.output, "/blog/spring-tides/").unwrap();
+    assert!(spring.contains("note note-info"), "{spring}");
+    let template = root.join("templates/shortcodes/note.html");
+    std::fs::write(&template, "<p class=\"edited-{{ kind }}\">{{ body }}</p>").unwrap();
+    let next = site.build(Changes::Paths(vec![template])).unwrap();
+    let spring = common::text(&next.output, "/blog/spring-tides/").unwrap();
+    assert!(spring.contains("edited-info"), "{spring}");
+    assert!(!spring.contains("note note-info"), "{spring}");
 }
