@@ -247,7 +247,7 @@ fn render_call(text: &str, call: &Call, line: u32, scope: &Scope<'_>, out: &mut 
             Ok(html) => out.generated(&html_block(&html, is_block(text, call)), line),
             Err(message) => {
                 out.errors.push((line, message));
-                missing_box(call, inner, line, out);
+                missing_box(call, inner, line, is_block(text, call), out);
             }
         }
         return;
@@ -259,7 +259,7 @@ fn render_call(text: &str, call: &Call, line: u32, scope: &Scope<'_>, out: &mut 
         return;
     }
     out.missing.push((call.name.clone(), line));
-    missing_box(call, inner, line, out);
+    missing_box(call, inner, line, is_block(text, call), out);
 }
 
 /// Whether a call stands on lines of its own (its output is then a block of HTML).
@@ -304,8 +304,8 @@ fn render_template(call: &Call, inner: &str, scope: &Scope<'_>) -> Result<String
 }
 
 /// The visible stand-in for a shortcode sited cannot render: its inner content (as
-/// Markdown) in a box that names it.
-fn missing_box(call: &Call, inner: Option<Out>, line: u32, out: &mut Out) {
+/// Markdown) in a box that names it; inside a line of text, an inline box.
+fn missing_box(call: &Call, inner: Option<Out>, line: u32, block: bool, out: &mut Out) {
     let mut label = call.name.clone();
     for value in &call.positional {
         let _ = write!(label, " {value}");
@@ -315,6 +315,16 @@ fn missing_box(call: &Call, inner: Option<Out>, line: u32, out: &mut Out) {
             .as_str()
             .map_or_else(|| value.to_string(), str::to_string);
         let _ = write!(label, " {key}={value}");
+    }
+    if !block {
+        let inner = inner.map_or(String::new(), |inner| format!(": {}", inner.text.trim()));
+        let html = format!(
+            "<span class=\"shortcode-missing\" data-shortcode=\"{name}\" style=\"border:2px dashed #d97706;border-radius:4px;padding:0 0.25rem\"><code>{label}</code>{inner}</span>",
+            name = crate::html::escape(&call.name),
+            label = crate::html::escape(&label),
+        );
+        out.generated(&html.replace('\n', " "), line);
+        return;
     }
     let open = format!(
         "<div class=\"shortcode-missing\" data-shortcode=\"{name}\" style=\"border:2px dashed #d97706;border-radius:6px;padding:0.25rem 1rem;margin:1rem 0\">\n<p style=\"font:0.8rem monospace;color:#b45309;margin:0.25rem 0\">shortcode {label} (no template: add templates/shortcodes/{name}.html)</p>",
