@@ -278,6 +278,12 @@ fn config_name(root: &Path) -> PathBuf {
 
 /// Hugo features sited does not have: said once per build, naming the file and key.
 fn warn_unsupported(root: &Path, table: &Map<String, Value>, errors: &mut Vec<Diagnostic>) {
+    if root.join("layouts").is_dir() {
+        errors.push(Diagnostic::warning(
+            "layouts",
+            "Hugo's Go templates are not run: pages use sited's theme (and templates/)",
+        ));
+    }
     let file = config_name(root);
     let mut warn = |what: String| errors.push(Diagnostic::warning(&file, what));
     if table.contains_key("menus") || table.contains_key("menu") {
@@ -299,7 +305,80 @@ fn warn_unsupported(root: &Path, table: &Map<String, Value>, errors: &mut Vec<Di
     {
         warn("languages: only the default language's content is built".into());
     }
-    if root.join("layouts").is_dir() {
-        warn("layouts/: Go templates are not run; sited's theme and templates/ are used".into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::layout::{Flavor, Layout};
+
+    /// The layout of a site made of `files`, with the folder holding it.
+    fn layout(files: &[(&str, &str)]) -> (Layout, Vec<Diagnostic>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        let mut errors = Vec::new();
+        let layout = Layout::discover(dir.path(), &[], &mut errors).unwrap();
+        (layout, errors, dir)
+    }
+
+    #[test]
+    fn hugo_json_with_content_dir_and_layouts_warned() {
+        let (layout, errors, _dir) = layout(&[
+            (
+                "hugo.json",
+                r#"{"Title": "J", "BaseURL": "https://x.org/", "contentDir": "src", "Params": {"Key": 1}}"#,
+            ),
+            ("src/a.md", "# A"),
+            ("layouts/index.html", "{{ .Title }}"),
+        ]);
+        assert_eq!(layout.flavor, Flavor::Hugo);
+        assert_eq!(layout.config.title, "J");
+        assert_eq!(layout.config.base_url, "https://x.org/");
+        assert!(layout.content_dir.ends_with("src"));
+        assert_eq!(
+            layout.config.extra["Key"].as_integer(),
+            Some(1),
+            "params keep their case"
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].file, PathBuf::from("layouts"));
+    }
+
+    #[test]
+    fn a_config_toml_with_base_url_is_zola_s_and_without_it_hugo_s() {
+        let (zola, _, _dir) =
+            layout(&[("config.toml", "base_url = \"https://z/\"\ntitle = \"Z\"\n")]);
+        assert_eq!(
+            (zola.flavor, zola.config.title.as_str()),
+            (Flavor::Zola, "Z")
+        );
+        let (hugo, _, _dir2) =
+            layout(&[("config.toml", "baseURL = \"https://h/\"\ntitle = \"H\"\n")]);
+        assert_eq!(
+            (hugo.flavor, hugo.config.title.as_str()),
+            (Flavor::Hugo, "H")
+        );
+        let (sited, _, _dir3) = layout(&[
+            ("site.toml", "title = \"S\"\n"),
+            ("config.toml", "title = \"H\"\n"),
+        ]);
+        assert_eq!(sited.flavor, Flavor::Sited, "site.toml wins");
+    }
+
+    #[test]
+    fn a_missing_content_mount_is_a_warning_and_the_root_is_read() {
+        let (layout, errors, _dir) = layout(&[(
+            "config/_default/hugo.toml",
+            "[[module.mounts]]\nsource = \"nowhere\"\ntarget = \"content\"\n",
+        )]);
+        assert_eq!(layout.content_dir, layout.root);
+        assert!(
+            errors.iter().any(|e| e.message.contains("nowhere")),
+            "{errors:?}"
+        );
     }
 }
