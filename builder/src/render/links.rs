@@ -90,15 +90,23 @@ impl SourceLinks<'_> {
                 joined.join("_index.md"),
                 joined.join("index.md"),
             ];
-            for candidate in candidates {
-                let wanted = candidate.to_string_lossy().to_lowercase();
-                let found = self
-                    .md_urls
-                    .iter()
-                    .find(|(source, _)| source.to_string_lossy().to_lowercase() == wanted);
-                if let Some((_, url)) = found {
-                    return Some(format!("{}{suffix}", encode_path(url)));
-                }
+            // The path as written first (a lookup), then any case (a scan).
+            let exact = candidates.iter().find_map(|c| self.md_urls.get(c));
+            let any_case = || {
+                candidates.iter().find_map(|candidate| {
+                    let wanted = candidate.to_str()?;
+                    self.md_urls
+                        .iter()
+                        .find(|(source, _)| {
+                            source
+                                .to_str()
+                                .is_some_and(|s| s.eq_ignore_ascii_case(wanted))
+                        })
+                        .map(|(_, url)| url)
+                })
+            };
+            if let Some(url) = exact.or_else(any_case) {
+                return Some(format!("{}{suffix}", encode_path(url)));
             }
         }
         None
@@ -192,5 +200,33 @@ mod tests {
         assert_eq!(resolve("posts", "/abs/path"), None);
         assert_eq!(resolve("posts", "missing.md"), None, "left as written");
         assert_eq!(resolve("", "../../outside.md"), None, "leaves the site");
+    }
+
+    #[test]
+    fn zola_and_hugo_page_references() {
+        assert_eq!(
+            resolve("other", "@/guide/intro.md#x").as_deref(),
+            Some("/guide/intro/#x")
+        );
+        assert_eq!(
+            resolve("other", "@/intro.md"),
+            None,
+            "from the content folder only"
+        );
+        // Hugo: relative to the page first, then the content folder; any case; a folder
+        // names its _index.md; `.md` optional.
+        assert_eq!(
+            resolve("guide", "@ref:Intro.md").as_deref(),
+            Some("/guide/intro/")
+        );
+        assert_eq!(
+            resolve("other", "@ref:guide/intro").as_deref(),
+            Some("/guide/intro/")
+        );
+        assert_eq!(
+            resolve("other", "@ref:/guide#top").as_deref(),
+            Some("/guide/#top")
+        );
+        assert_eq!(resolve("other", "@ref:nothing.md"), None);
     }
 }
