@@ -40,7 +40,7 @@ fn config_files(root: &Path) -> impl Iterator<Item = PathBuf> + '_ {
             .map(move |ext| root.join(format!("{name}.{ext}")))
     });
     at_root
-        .filter(|path| path.is_file() && !is_zola_config(path))
+        .filter(|path| path.is_file() && is_hugo_config(path))
         .chain(
             root.join("config/_default")
                 .is_dir()
@@ -48,12 +48,39 @@ fn config_files(root: &Path) -> impl Iterator<Item = PathBuf> + '_ {
         )
 }
 
-fn is_zola_config(path: &Path) -> bool {
-    path.file_name().is_some_and(|n| n == "config.toml")
-        && fs::read_to_string(path)
-            .ok()
-            .and_then(|text| text.parse::<toml::Table>().ok())
-            .is_some_and(|table| table.contains_key("base_url"))
+/// Keys only a Hugo config has: a root `config.yaml` of some other tool (or Zola's
+/// `config.toml`, which has `base_url`) does not make a folder a Hugo site.
+const HUGO_KEYS: &[&str] = &[
+    "baseurl",
+    "languagecode",
+    "defaultcontentlanguage",
+    "contentdir",
+    "theme",
+    "module",
+    "params",
+    "menu",
+    "menus",
+    "permalinks",
+    "markup",
+    "taxonomies",
+];
+
+/// Whether `path` is a Hugo config file: `hugo.*` always, `config.*` when it holds a key
+/// only Hugo gives meaning to.
+fn is_hugo_config(path: &Path) -> bool {
+    if path.file_stem().is_some_and(|s| s == "hugo") {
+        return true;
+    }
+    let mut ignored = Vec::new();
+    let Some(root) = path.parent() else {
+        return false;
+    };
+    match read_file(root, path, &mut ignored) {
+        Some(Value::Object(table)) => {
+            !table.contains_key("base_url") && HUGO_KEYS.iter().any(|k| table.contains_key(*k))
+        }
+        _ => false,
+    }
 }
 
 /// Reads the Hugo configuration of `root`, if it is a Hugo site.
@@ -350,6 +377,8 @@ mod tests {
 
     #[test]
     fn a_config_toml_with_base_url_is_zola_s_and_without_it_hugo_s() {
+        let (other, _, _dir0) = layout(&[("config.yaml", "editor: vim\ntitle: mine\n")]);
+        assert_eq!(other.flavor, Flavor::Sited, "another tool's config.yaml");
         let (zola, _, _dir) =
             layout(&[("config.toml", "base_url = \"https://z/\"\ntitle = \"Z\"\n")]);
         assert_eq!(
