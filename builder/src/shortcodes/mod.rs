@@ -255,11 +255,33 @@ fn render_call(text: &str, call: &Call, line: u32, scope: &Scope<'_>, out: &mut 
     if scope.flavor == Flavor::Hugo
         && let Some(rendered) = builtin::render(call, inner_text, scope)
     {
-        out.generated(&rendered, line);
+        let is_ref = matches!(call.name.as_str(), "ref" | "relref");
+        if is_ref && !in_link(&text[..call.start]) {
+            // A reference in running text: Hugo prints the URL; a link to it says more
+            // and is checked like any other.
+            let shown = rendered.trim_start_matches(builtin::REF_PREFIX);
+            out.generated(&format!("[{shown}]({rendered})"), line);
+        } else {
+            out.generated(&rendered, line);
+        }
         return;
     }
     out.missing.push((call.name.clone(), line));
     missing_box(call, inner, line, is_block(text, call), out);
+}
+
+/// Whether text ending with `before` is inside a link's destination: `[text](`, an
+/// HTML attribute (`href="`), or a link reference definition (`[id]: `).
+fn in_link(before: &str) -> bool {
+    let trimmed = before.trim_end_matches(['<', ' ']);
+    trimmed.ends_with("](")
+        || trimmed.ends_with("=\"")
+        || trimmed.ends_with("='")
+        || (trimmed.ends_with("]:")
+            && before
+                .rsplit('\n')
+                .next()
+                .is_some_and(|l| l.starts_with('[')))
 }
 
 /// Whether a call stands on lines of its own (its output is then a block of HTML).
