@@ -188,6 +188,9 @@ impl Layout {
                 .unwrap_or_default();
         }
         let templates_dir = dir("templates");
+        if flavor == Flavor::Zola {
+            errors.extend(crate::zola::tera_warnings(templates_dir.as_deref(), &root));
+        }
         let shortcodes =
             crate::shortcodes::Shortcodes::for_site(flavor, templates_dir.as_deref(), &root);
         Ok(Layout {

@@ -182,3 +182,53 @@ pub fn arrange_sections(placed: &mut Placed, pages: &mut [Option<Arc<PageCtx>>])
         }
     }
 }
+
+/// Tera functions of Zola that sited's templates (minijinja) do not have.
+const TERA_ONLY: &[&str] = &[
+    "get_page(",
+    "get_section(",
+    "get_taxonomy(",
+    "get_taxonomy_url(",
+    "get_url(",
+    "get_image_metadata(",
+    "resize_image(",
+    "load_data(",
+    "trans(",
+];
+
+/// A warning at each use, in the site's `templates/`, of a Tera function sited does not
+/// have: the page using it fails to render with a template error, and this says why.
+pub fn tera_warnings(templates_dir: Option<&Path>, root: &Path) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    let mut stack: Vec<PathBuf> = templates_dir.map(Path::to_path_buf).into_iter().collect();
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(&path) else {
+                continue;
+            };
+            let shown = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            for (n, line) in text.lines().enumerate() {
+                for function in TERA_ONLY.iter().filter(|f| line.contains(**f)) {
+                    let name = function.trim_end_matches('(');
+                    found.push(
+                        Diagnostic::warning(
+                            &shown,
+                            format!("Zola's Tera function `{name}` is not available in sited's templates"),
+                        )
+                        .at(Some(n as u32 + 1), None),
+                    );
+                }
+            }
+        }
+    }
+    found
+}
