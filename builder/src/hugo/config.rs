@@ -312,17 +312,28 @@ fn warn_unsupported(root: &Path, table: &Map<String, Value>, errors: &mut Vec<Di
         ));
     }
     let file = config_name(root);
-    let mut warn = |what: String| errors.push(Diagnostic::warning(&file, what));
     if table.contains_key("menus") || table.contains_key("menu") {
-        warn("menus are not read: sited's theme lists the sections in its navigation".into());
+        // Named where they are written: config/_default/menus.toml, or the root file.
+        let own_file = ["menus", "menu"].iter().find_map(|name| {
+            EXTENSIONS.iter().find_map(|ext| {
+                let rel = PathBuf::from(format!("config/_default/{name}.{ext}"));
+                root.join(&rel).is_file().then_some(rel)
+            })
+        });
+        errors.push(Diagnostic::warning(
+            own_file.unwrap_or_else(|| file.clone()),
+            "menus are not read: sited's theme lists the sections in its navigation",
+        ));
     }
+    let mut warn = |what: &str| errors.push(Diagnostic::warning(&file, what));
     if table.contains_key("theme") {
-        warn("`theme`: Hugo themes are Go templates, which sited does not run; sited's own theme is used".into());
+        warn(
+            "`theme`: Hugo themes are Go templates, which sited does not run; sited's own theme is used",
+        );
     }
     if table.get("module").and_then(|m| m.get("imports")).is_some() {
         warn(
-            "module.imports: Hugo modules are not fetched; only module.mounts of content are read"
-                .into(),
+            "module.imports: Hugo modules are not fetched; only module.mounts of content are read",
         );
     }
     if table
@@ -330,7 +341,7 @@ fn warn_unsupported(root: &Path, table: &Map<String, Value>, errors: &mut Vec<Di
         .and_then(Value::as_object)
         .is_some_and(|l| l.len() > 1)
     {
-        warn("languages: only the default language's content is built".into());
+        warn("languages: only the default language's content is built");
     }
 }
 
