@@ -265,18 +265,19 @@ impl ParsedFiles {
         let mut broken = Vec::new();
         let mut missing = Vec::new();
         for source in &sources.markdown {
-            if let Ok(page) = &self.0[&source.path] {
-                let file = sources.layout.display_path(&source.path);
-                diagnostics.extend(page.warnings.iter().cloned());
-                missing.extend(
-                    page.missing_shortcodes
-                        .iter()
-                        .map(|(name, line)| (name.clone(), file.clone(), *line)),
-                );
-            }
             match &self.0[&source.path] {
                 Ok(page) if page.meta.skip || (page.fm.draft && !drafts) => {}
-                Ok(page) => pages.push(page.clone()),
+                Ok(page) => {
+                    // What sited could not render of a page that is built.
+                    let file = sources.layout.display_path(&source.path);
+                    diagnostics.extend(page.warnings.iter().cloned());
+                    missing.extend(
+                        page.missing_shortcodes
+                            .iter()
+                            .map(|(name, line)| (name.clone(), file.clone(), *line)),
+                    );
+                    pages.push(page.clone());
+                }
                 Err(error) => {
                     diagnostics.push(error.clone());
                     broken.push(source.path.as_path());
