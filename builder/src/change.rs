@@ -77,6 +77,11 @@ pub fn classify(root: &Path, path: &Path, has_content_dir: bool) -> ChangeKind {
     };
     match first {
         "site.toml" if rel.components().count() == 1 => ChangeKind::Config,
+        // A Hugo or Zola site's config (see `hugo::config`, `zola`): read anew.
+        name if rel.components().count() == 1 && FOREIGN_CONFIGS.contains(&name) => {
+            ChangeKind::Config
+        }
+        "config" if parts.next() == Some("_default") => ChangeKind::Config,
         "templates" => ChangeKind::Template,
         "static" => ChangeKind::Static,
         "content" if has_content_dir => content,
@@ -85,6 +90,18 @@ pub fn classify(root: &Path, path: &Path, has_content_dir: bool) -> ChangeKind {
         _ => content,
     }
 }
+
+/// Config files of Hugo and Zola sites at the root.
+const FOREIGN_CONFIGS: &[&str] = &[
+    "hugo.toml",
+    "hugo.yaml",
+    "hugo.yml",
+    "hugo.json",
+    "config.toml",
+    "config.yaml",
+    "config.yml",
+    "config.json",
+];
 
 /// What one build redoes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +183,14 @@ mod tests {
         assert_eq!(kind("content/posts/a.md", true), ChangeKind::Markdown);
         assert_eq!(kind("content/posts/a.png", true), ChangeKind::Asset);
         assert_eq!(kind("templates/page.html", true), ChangeKind::Template);
+        // Hugo's and Zola's config files are read anew, as site.toml is.
+        assert_eq!(kind("hugo.toml", false), ChangeKind::Config);
+        assert_eq!(kind("config.toml", true), ChangeKind::Config);
+        assert_eq!(
+            kind("config/_default/params.toml", false),
+            ChangeKind::Config
+        );
+        assert_eq!(kind("docs/config.toml", false), ChangeKind::Asset);
         assert_eq!(kind("static/custom.css", true), ChangeKind::Static);
         assert_eq!(kind("site.toml", true), ChangeKind::Config);
         assert_eq!(kind("public/index.html", true), ChangeKind::Ignored);

@@ -247,6 +247,21 @@ impl Site {
             (state.templates, state.template_errors) =
                 load_templates(&state.sources, &self.options);
             state.template_generation += 1;
+            // Shortcodes are expanded as pages are read: a shortcode template's change
+            // means reading every page again.
+            let shortcodes = state
+                .sources
+                .layout
+                .templates_dir
+                .as_ref()
+                .map(|d| d.join("shortcodes"));
+            let touched = plan.changes.iter().any(|(kind, path)| {
+                *kind == ChangeKind::Template
+                    && shortcodes.as_ref().is_some_and(|dir| path.starts_with(dir))
+            });
+            if touched && state.sources.layout.flavor != crate::load::layout::Flavor::Sited {
+                dirty.extend(state.sources.markdown.iter().map(|s| s.path.clone()));
+            }
         }
         for path in &dirty {
             state.parsed.forget(path);
@@ -470,6 +485,10 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
         let old = last.tree.source(i);
         let parsed = load::parse(layout, old.source.clone()).ok()?;
         if parsed.fm != old.fm || *parsed.extra != *old.extra || !parsed.diagnostics.is_empty() {
+            return None;
+        }
+        // Shortcode warnings are the site's (one per name, counted): a full pass.
+        if parsed.missing_shortcodes != old.missing_shortcodes || parsed.warnings != old.warnings {
             return None;
         }
         let url = &last.tree.placed.urls[i];

@@ -216,4 +216,9 @@ cases! {
     template_overrides => "template-overrides",
     static_files => "static-files",
     template_errors_once_per_template => "template-errors",
+    // Hugo and Zola sites as they are (issue 18).
+    hugo_config => "hugo-config",
+    hugo_front_matter => "hugo-front-matter",
+    hugo_shortcodes => "hugo-shortcodes",
+    zola_sections => "zola-sections",
 }

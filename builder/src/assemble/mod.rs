@@ -58,6 +58,7 @@ pub fn output(
         }
     }
     output.resources.extend(pages);
+    crate::hugo::aliases::add(&mut output, tree, &sources.layout, diagnostics);
     let base = &sources.layout.config.base_url;
     output
         .resources

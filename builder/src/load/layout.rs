@@ -139,6 +139,20 @@ pub struct Layout {
     /// The mdBook book the site is (it holds `book.toml`): its source folder is the
     /// content, its `SUMMARY.md` decides the chapters.
     pub book: Option<std::sync::Arc<crate::book::Book>>,
+    /// Whose conventions the site follows (read from its config files).
+    pub flavor: Flavor,
+    /// `templates/shortcodes/`, for Hugo and Zola sites.
+    pub shortcodes: std::sync::Arc<crate::shortcodes::Shortcodes>,
+}
+
+/// The generator a site was written for: sited's own, or a Hugo or Zola site read as it
+/// is (its config, front matter, shortcodes and links).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    #[default]
+    Sited,
+    Hugo,
+    Zola,
 }
 
 /// Names at the top of the root that are the site's machinery, not its content, when the
@@ -160,7 +174,7 @@ impl Layout {
         };
         let book = crate::book::load(&root, errors);
         let book_src = book.as_ref().map(|book| root.join(&book.src));
-        let content_dir = match book_src {
+        let mut content_dir = match book_src {
             Some(src) if src.is_dir() => src,
             Some(src) => {
                 errors.push(Diagnostic::error(
@@ -172,6 +186,16 @@ impl Layout {
             None => dir("content").unwrap_or_else(|| root.clone()),
         };
         let mut config = read_config(&root, errors);
+        let mut flavor = Flavor::Sited;
+        // A site.toml is sited's; without one (and outside a book), a Hugo or Zola
+        // config is read as it is.
+        if book.is_none() && !root.join("site.toml").exists() {
+            if let Some(zola) = crate::zola::read(&root, errors) {
+                (config, flavor) = (zola, Flavor::Zola);
+            } else if let Some(hugo) = crate::hugo::config::read(&root, errors) {
+                (config, content_dir, flavor) = (hugo.config, hugo.content_dir, Flavor::Hugo);
+            }
+        }
         if config.title.is_empty()
             && let Some(title) = book.as_ref().and_then(|book| book.title.clone())
         {
@@ -184,8 +208,15 @@ impl Layout {
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
         }
+        let templates_dir = dir("templates");
+        if flavor == Flavor::Zola {
+            errors.extend(crate::zola::tera_warnings(templates_dir.as_deref(), &root));
+        }
+        let shortcodes =
+            crate::shortcodes::Shortcodes::for_site(flavor, templates_dir.as_deref(), &root);
         Ok(Layout {
-            templates_dir: dir("templates"),
+            shortcodes: std::sync::Arc::new(shortcodes),
+            templates_dir,
             static_dir: dir("static"),
             content_dir,
             config,
@@ -195,6 +226,7 @@ impl Layout {
                 .collect(),
             book: book.map(std::sync::Arc::new),
             root,
+            flavor,
         })
     }
 
@@ -207,6 +239,11 @@ impl Layout {
         };
         self.templates_dir = dir("templates");
         self.static_dir = dir("static");
+        self.shortcodes = std::sync::Arc::new(crate::shortcodes::Shortcodes::for_site(
+            self.flavor,
+            self.templates_dir.as_deref(),
+            &self.root,
+        ));
     }
 
     /// Path shown in diagnostics: relative to the root when inside it.

@@ -16,10 +16,12 @@ use std::sync::{Arc, Mutex};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
+use crate::hugo::front_matter as hugo_front_matter;
 use crate::options::Cancel;
 use crate::report::{Diagnostic, Failure};
+use crate::shortcodes;
 use frontmatter::FrontMatter;
-use layout::{ByteSize, Layout};
+use layout::{ByteSize, Flavor, Layout};
 use walk::{Source, is_markdown};
 
 /// Every source file of a site, as the last walk found them.
@@ -75,6 +77,7 @@ impl Sources {
     pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
         self.config_errors
             .iter()
+            .chain(self.layout.shortcodes.errors())
             .chain(&self.walk_errors)
             .chain(&self.static_errors)
     }
@@ -98,9 +101,16 @@ pub struct Parsed {
     pub body: Mutex<String>,
     /// Lines of the file before the body (its front matter).
     pub body_line: u32,
-    /// A book chapter's body has its `{{#…}}` directives expanded: the line of the file
-    /// each of its lines comes from.
-    pub lines: Option<Vec<u32>>,
+    /// What a Hugo page's front matter says beyond sited's keys.
+    pub meta: crate::hugo::front_matter::PageMeta,
+    /// When the body was expanded (shortcodes, or a book chapter's `{{#…}}` directives):
+    /// line `i + 1` of `body` is line `lines[i]` of the body as written (an included
+    /// line: the line of its directive). Empty when nothing was expanded.
+    pub lines: Vec<u32>,
+    /// Shortcodes with no template and no built-in: name and line in the file.
+    pub missing_shortcodes: Vec<(String, u32)>,
+    /// Problems of this file besides its front matter (a shortcode template failing).
+    pub warnings: Vec<Diagnostic>,
     /// `{{#title …}}`: the page's `<title>`.
     pub head_title: Option<String>,
     /// A book chapter's name in SUMMARY.md: its title when it opens with no heading.
@@ -127,13 +137,11 @@ impl Parsed {
 
     /// The line of the file that line `line` (1-based) of the body comes from.
     pub fn file_line(&self, line: u32) -> u32 {
-        match &self.lines {
-            Some(lines) => lines
-                .get(line.saturating_sub(1) as usize)
-                .copied()
-                .unwrap_or(self.body_line + line),
-            None => self.body_line + line,
-        }
+        let written = (line as usize)
+            .checked_sub(1)
+            .and_then(|i| self.lines.get(i).copied())
+            .unwrap_or(line);
+        self.body_line + written
     }
 
     /// Frees the Markdown body (see [`Parsed::body`]).
@@ -178,13 +186,49 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
         Diagnostic::error(&file, error.message).at(Some(error.line), error.column)
     })?;
     let mut fm = split.front_matter;
+    let meta = match layout.flavor {
+        Flavor::Hugo => {
+            let is_bundle = source.rel.file_stem().is_some_and(|s| s == "index");
+            hugo_front_matter::apply(&mut fm, is_bundle, &hugo_front_matter::today())
+        }
+        Flavor::Zola => {
+            crate::zola::map_front_matter(&mut fm);
+            Default::default()
+        }
+        Flavor::Sited => Default::default(),
+    };
+    let scope = shortcodes::Scope {
+        flavor: layout.flavor,
+        shortcodes: &layout.shortcodes,
+        site_params: &layout.config.extra,
+        page_params: &fm.extra,
+    };
+    let expanded = shortcodes::expand(split.body, &scope).unwrap_or_default();
+    let body = if expanded.lines.is_empty() {
+        split.body.to_string()
+    } else {
+        expanded.body
+    };
+    let body_line = split.body_line;
+    let warnings = expanded
+        .errors
+        .into_iter()
+        .map(|(line, message)| Diagnostic::warning(&file, message).at(Some(body_line + line), None))
+        .collect();
     let extra = Arc::new(std::mem::take(&mut fm.extra));
     let mut parsed = Parsed {
         fm,
         extra,
-        body: Mutex::new(String::new()),
-        body_line: split.body_line,
-        lines: None,
+        body: Mutex::new(body),
+        body_line,
+        meta,
+        lines: expanded.lines,
+        missing_shortcodes: expanded
+            .missing
+            .into_iter()
+            .map(|(name, line)| (name, body_line + line))
+            .collect(),
+        warnings,
         head_title: None,
         summary_title: None,
         diagnostics: Vec::new(),
@@ -201,10 +245,13 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
             .map(|(line, message)| Diagnostic::error(&file, message).at(Some(line), None))
             .collect();
         parsed.head_title = expanded.title;
-        parsed.lines = Some(expanded.lines);
+        // Its lines are the file's; `lines` holds them relative to the body.
+        parsed.lines = expanded
+            .lines
+            .iter()
+            .map(|line| line.saturating_sub(split.body_line))
+            .collect();
         parsed.body = Mutex::new(expanded.text);
-    } else {
-        parsed.body = Mutex::new(split.body.to_string());
     }
     Ok(parsed)
 }
@@ -248,6 +295,7 @@ impl ParsedFiles {
         let mut pages = Vec::with_capacity(sources.markdown.len());
         let mut broken = Vec::new();
         let book = sources.layout.book.as_deref();
+        let mut missing = Vec::new();
         for source in &sources.markdown {
             // A book builds the chapters its SUMMARY.md lists, and no SUMMARY page.
             if let Some(book) = book
@@ -260,9 +308,17 @@ impl ParsedFiles {
                 continue;
             }
             match &self.0[&source.path] {
-                Ok(page) if page.fm.draft && !drafts => {}
+                Ok(page) if page.meta.skip || (page.fm.draft && !drafts) => {}
                 Ok(page) => {
+                    // What sited could not render of a page that is built.
+                    let file = sources.layout.display_path(&source.path);
                     diagnostics.extend(page.diagnostics.iter().cloned());
+                    diagnostics.extend(page.warnings.iter().cloned());
+                    missing.extend(
+                        page.missing_shortcodes
+                            .iter()
+                            .map(|(name, line)| (name.clone(), file.clone(), *line)),
+                    );
                     pages.push(page.clone());
                 }
                 Err(error) => {
@@ -271,6 +327,7 @@ impl ParsedFiles {
                 }
             }
         }
+        diagnostics.extend(shortcodes::missing_warnings(&missing));
         (pages, broken)
     }
 

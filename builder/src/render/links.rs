@@ -24,6 +24,19 @@ pub struct SourceLinks<'a> {
 
 impl LinkResolver for SourceLinks<'_> {
     fn resolve(&self, dest: &str) -> Option<String> {
+        if let Some(target) = dest.strip_prefix("@/") {
+            // Zola's link to a page by its path in the content folder.
+            return self.resolve_page(target, &[Path::new("")], false);
+        }
+        if let Some(target) = dest.strip_prefix(crate::shortcodes::REF_PREFIX) {
+            // Hugo's `ref`/`relref`: the page's folder first, then the content folder.
+            let bases = if target.starts_with('/') {
+                vec![Path::new("")]
+            } else {
+                vec![self.dir, Path::new("")]
+            };
+            return self.resolve_page(target.trim_start_matches('/'), &bases, true);
+        }
         if dest.is_empty() || dest.starts_with('/') || dest.starts_with('#') || has_scheme(dest) {
             return None;
         }
@@ -48,6 +61,55 @@ impl LinkResolver for SourceLinks<'_> {
             url.push('/');
         }
         Some(format!("{}{suffix}", encode_path(&url)))
+    }
+}
+
+impl SourceLinks<'_> {
+    /// The URL of the page `target` (`path.md#fragment`) names under one of `bases`; with
+    /// `hugo`, as Hugo looks pages up: case-insensitive, a folder naming its `_index.md`
+    /// or `index.md`, `.md` optional.
+    fn resolve_page(&self, target: &str, bases: &[&Path], hugo: bool) -> Option<String> {
+        self.used_page_urls.set(true);
+        let cut = target.find(['#', '?']).unwrap_or(target.len());
+        let (path, suffix) = target.split_at(cut);
+        let path = percent_decode(path)?;
+        let path = path.trim_end_matches('/');
+        for base in bases {
+            let Some(joined) = normalize(&base.join(path)) else {
+                continue;
+            };
+            if !hugo {
+                if let Some(url) = self.md_urls.get(joined.as_path()) {
+                    return Some(format!("{}{suffix}", encode_path(url)));
+                }
+                continue;
+            }
+            let candidates = [
+                joined.clone(),
+                joined.with_extension("md"),
+                joined.join("_index.md"),
+                joined.join("index.md"),
+            ];
+            // The path as written first (a lookup), then any case (a scan).
+            let exact = candidates.iter().find_map(|c| self.md_urls.get(c));
+            let any_case = || {
+                candidates.iter().find_map(|candidate| {
+                    let wanted = candidate.to_str()?;
+                    self.md_urls
+                        .iter()
+                        .find(|(source, _)| {
+                            source
+                                .to_str()
+                                .is_some_and(|s| s.eq_ignore_ascii_case(wanted))
+                        })
+                        .map(|(_, url)| url)
+                })
+            };
+            if let Some(url) = exact.or_else(any_case) {
+                return Some(format!("{}{suffix}", encode_path(url)));
+            }
+        }
+        None
     }
 }
 
@@ -138,5 +200,33 @@ mod tests {
         assert_eq!(resolve("posts", "/abs/path"), None);
         assert_eq!(resolve("posts", "missing.md"), None, "left as written");
         assert_eq!(resolve("", "../../outside.md"), None, "leaves the site");
+    }
+
+    #[test]
+    fn zola_and_hugo_page_references() {
+        assert_eq!(
+            resolve("other", "@/guide/intro.md#x").as_deref(),
+            Some("/guide/intro/#x")
+        );
+        assert_eq!(
+            resolve("other", "@/intro.md"),
+            None,
+            "from the content folder only"
+        );
+        // Hugo: relative to the page first, then the content folder; any case; a folder
+        // names its _index.md; `.md` optional.
+        assert_eq!(
+            resolve("guide", "@ref:Intro.md").as_deref(),
+            Some("/guide/intro/")
+        );
+        assert_eq!(
+            resolve("other", "@ref:guide/intro").as_deref(),
+            Some("/guide/intro/")
+        );
+        assert_eq!(
+            resolve("other", "@ref:/guide#top").as_deref(),
+            Some("/guide/#top")
+        );
+        assert_eq!(resolve("other", "@ref:nothing.md"), None);
     }
 }

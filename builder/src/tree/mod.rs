@@ -70,12 +70,15 @@ pub struct Tree {
 /// context). `template_generation` changes whenever templates are reloaded.
 pub fn arrange(
     mut placed: Placed,
-    pages: Vec<Option<Arc<PageCtx>>>,
+    mut pages: Vec<Option<Arc<PageCtx>>>,
     layout: &Layout,
     has_custom_css: bool,
     template_generation: u64,
 ) -> Tree {
     name_and_order_sections(&mut placed, &pages, layout);
+    if layout.flavor == crate::load::layout::Flavor::Zola {
+        crate::zola::arrange_sections(&mut placed, &mut pages);
+    }
     let mut tags: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, page) in pages.iter().enumerate() {
         if let Some(page) = page
@@ -350,6 +353,14 @@ impl Tree {
     pub fn replace_page(&mut self, i: usize, parsed: Arc<Parsed>, page: Arc<PageCtx>) {
         debug_assert_eq!(self.summaries[i].as_ref(), Some(&Summary::of(&page)));
         self.placed.pages[i] = parsed;
+        // The front matter is unchanged: a template it did not name came from the
+        // section (Zola's `page_template`) and still does.
+        let mut page = page;
+        if page.template.is_none()
+            && let Some(template) = self.pages[i].as_ref().and_then(|p| p.template.clone())
+        {
+            Arc::make_mut(&mut page).template = Some(template);
+        }
         self.pages[i] = Some(page);
     }
 

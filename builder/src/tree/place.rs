@@ -59,13 +59,20 @@ pub fn place(
     layout: &Layout,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Placed {
-    let roles = assign_roles(&pages);
+    let hugo = layout.flavor == crate::load::layout::Flavor::Hugo;
+    let roles = assign_roles(&pages, hugo);
     let mut sections: BTreeMap<PathBuf, Section> = BTreeMap::new();
     ensure_section(&mut sections, Path::new(""));
     let mut urls: Vec<String> = vec![String::new(); pages.len()];
     let mut owner: HashMap<String, usize> = HashMap::default();
     for (i, page) in pages.iter().enumerate() {
-        let dir = page.dir().to_path_buf();
+        // A Hugo leaf bundle (`dir/index.md` with its files) is a page of the section
+        // above its folder.
+        let bundle = hugo && roles[i] == Role::Page && page.stem() == "index";
+        let dir = match page.dir().parent() {
+            Some(parent) if bundle => parent.to_path_buf(),
+            _ => page.dir().to_path_buf(),
+        };
         ensure_section(&mut sections, &dir);
         let error =
             |message: String| Diagnostic::error(layout.display_path(&page.source.path), message);
@@ -75,7 +82,7 @@ pub fn place(
                 section.index = Some(i);
                 section.url.clone()
             }
-            Role::Page => match page_url(page, &sections[&dir].url) {
+            Role::Page => match page_url(page, &sections[&dir].url, bundle) {
                 Ok(url) => url,
                 Err(message) => {
                     diagnostics.push(error(message));
@@ -92,7 +99,7 @@ pub fn place(
             continue;
         }
         owner.insert(url.clone(), i);
-        if roles[i] == Role::Page {
+        if roles[i] == Role::Page && !page.meta.unlisted {
             sections.get_mut(&dir).expect("ensured above").pages.push(i);
         }
         urls[i] = url;
@@ -105,11 +112,19 @@ pub fn place(
     }
 }
 
-/// A page's URL: its section's, then its slug (from front matter, else its file name).
-fn page_url(page: &Parsed, section_url: &str) -> Result<String, String> {
+/// A page's URL: `url` of its front matter (Hugo) as written, else its section's, then
+/// its slug (from front matter, else its file name, or its folder's for a leaf bundle).
+fn page_url(page: &Parsed, section_url: &str, bundle: bool) -> Result<String, String> {
+    if let Some(url) = &page.meta.url {
+        return Ok(crate::hugo::front_matter::page_url(url));
+    }
+    let name = match page.dir().file_name() {
+        Some(folder) if bundle => folder.to_string_lossy(),
+        _ => page.stem(),
+    };
     let slug = match &page.fm.slug {
         Some(slug) => slug.clone(),
-        None => slugify_name(&page.stem()),
+        None => slugify_name(&name),
     }
     .replace(['/', '\\'], "-");
     // `.` and `..` cannot be URL segments (browsers resolve them away, even
@@ -125,13 +140,14 @@ fn page_url(page: &Parsed, section_url: &str) -> Result<String, String> {
     Ok(format!("{section_url}{slug}/"))
 }
 
-/// `_index.md` is its directory's own text; without one, `index.md` or `README.md`.
-fn assign_roles(pages: &[Arc<Parsed>]) -> Vec<Role> {
+/// `_index.md` is its directory's own text; without one, `index.md` or `README.md`
+/// (not in a Hugo site, where `index.md` is a leaf bundle's page).
+fn assign_roles(pages: &[Arc<Parsed>], hugo: bool) -> Vec<Role> {
     let mut index_of_dir: HashMap<&Path, (u8, usize)> = HashMap::default();
     for (i, page) in pages.iter().enumerate() {
         let rank = match page.source.rel.file_stem().and_then(|s| s.to_str()) {
             Some("_index") => 0,
-            Some("index") => 1,
+            Some("index") if !hugo => 1,
             Some("README" | "readme" | "Readme") => 2,
             _ => continue,
         };
