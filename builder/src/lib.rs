@@ -59,6 +59,7 @@
 pub mod assemble;
 pub mod change;
 pub mod context;
+pub mod detect;
 pub mod html;
 pub mod load;
 pub mod options;

@@ -17,6 +17,9 @@ pub struct SiteConfig {
     pub base_url: String,
     /// Free-form values for templates, as `site.extra`.
     pub extra: toml::Table,
+    /// A build by another program ([`crate::detect::build_section`] reads it); the
+    /// builder itself ignores it, so `--with native` still builds such a site.
+    pub build: Option<toml::Value>,
 }
 
 impl Default for SiteConfig {
@@ -26,6 +29,7 @@ impl Default for SiteConfig {
             description: None,
             base_url: String::from("/"),
             extra: toml::Table::new(),
+            build: None,
         }
     }
 }
