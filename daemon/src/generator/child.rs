@@ -37,6 +37,9 @@ pub struct Job {
     /// Where the group is recorded while it runs, for a daemon that dies without
     /// reaping it.
     pub pid_file: Option<PathBuf>,
+    /// The daemon's binary, to run the generator under [`super::shim`]; `None` runs it
+    /// directly (in-process tests, where there is no such binary).
+    pub shim: Option<PathBuf>,
 }
 
 /// How a run ended.
@@ -164,34 +167,58 @@ fn spawn(job: &Job) -> std::io::Result<std::process::Child> {
     let Some((program, args)) = job.argv.split_first() else {
         return Err(std::io::Error::other("empty command"));
     };
-    let mut command = Command::new(program);
+    let mut command = match &job.shim {
+        Some(shim) => {
+            let mut command = Command::new(shim);
+            command.arg(super::shim::ARG).arg(program);
+            command
+        }
+        None => Command::new(program),
+    };
     command
         .args(args)
         .current_dir(&job.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    #[cfg(target_os = "linux")]
-    {
-        let parent = std::process::id() as libc::pid_t;
-        // SAFETY: prctl, getppid and _exit are async-signal-safe and touch no memory of
-        // the parent's.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The daemon died between fork and prctl: the signal will never come.
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
-    }
+    supervised(&mut command, job.shim.is_some());
     command.spawn()
+}
+
+/// Makes `command` a supervised child: the leader of a process group of its own and, on
+/// Linux, signalled when the thread spawning it ends (the daemon's death). With
+/// `shim`, the command is [`super::shim`], which turns that signal (SIGTERM) into its
+/// whole group's end; the signals it handles stay blocked until its handlers are in
+/// place, so a death in that moment is not lost. A generator run directly gets SIGKILL.
+pub fn supervised(command: &mut Command, shim: bool) {
+    std::os::unix::process::CommandExt::process_group(command, 0);
+    let parent = std::process::id() as libc::pid_t;
+    #[cfg(target_os = "linux")]
+    let death_signal = if shim { libc::SIGTERM } else { libc::SIGKILL };
+    // SAFETY: prctl, sigprocmask, getppid and _exit are async-signal-safe and touch no
+    // memory of the parent's.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(command, move || {
+            if shim {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                for signal in super::shim::SIGNALS {
+                    libc::sigaddset(&mut set, signal);
+                }
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            }
+            #[cfg(target_os = "linux")]
+            if libc::prctl(libc::PR_SET_PDEATHSIG, death_signal) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The daemon died before the signal was asked for: it will never come.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
 }
 
 /// SIGTERM to the group, then SIGKILL once the grace is over, and waits for the child

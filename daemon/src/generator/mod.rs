@@ -13,6 +13,7 @@ pub mod child;
 pub mod command;
 pub mod load;
 pub mod reap;
+pub mod shim;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -141,6 +142,8 @@ pub struct External {
     /// Paths inside the site that are not part of it (the daemon's own state).
     exclude: Vec<PathBuf>,
     serial: u64,
+    /// See [`child::Job::shim`].
+    shim: Option<PathBuf>,
     /// The folder of the last good build, and what was read from it.
     current: Option<PathBuf>,
     last: Option<Arc<Output>>,
@@ -168,9 +171,17 @@ impl External {
             cancel,
             exclude,
             serial: 0,
+            shim: None,
             current: None,
             last: None,
         }
+    }
+
+    /// Runs the generator under the daemon's binary `sited` ([`shim`]), so that its
+    /// children die with the daemon too.
+    pub fn with_shim(mut self, sited: Option<PathBuf>) -> External {
+        self.shim = sited;
+        self
     }
 
     /// What `ps` shows as the site's builder.
@@ -242,6 +253,7 @@ impl External {
             cwd: self.root.clone(),
             timeout: self.spec.timeout,
             pid_file: Some(self.pid_file.clone()),
+            shim: self.shim.clone(),
         };
         let outcome = child::run(&job, &self.cancel);
         let why = match outcome.ended {
