@@ -34,6 +34,12 @@ pub struct PageCtx {
     pub weight: Option<i64>,
     #[serde(skip)]
     pub template: Option<String>,
+    /// The body's links and the ids its fragments can name, for the link check. Made
+    /// with `content` (a new body is a new render), so not hashed apart from it.
+    #[serde(skip)]
+    pub links: Vec<crate::check::LinkRef>,
+    #[serde(skip)]
+    pub anchors: Vec<String>,
 }
 
 impl Hash for PageCtx {
@@ -60,6 +66,8 @@ pub struct PageView<'a> {
     #[serde(flatten)]
     pub page: &'a PageCtx,
     pub tag_urls: Vec<TagLink>,
+    /// Terms of categories and the site's own taxonomies, by taxonomy name.
+    pub taxonomies: std::collections::BTreeMap<String, Vec<TagLink>>,
     pub section: Option<&'a Link>,
     pub prev: Option<&'a Summary>,
     pub next: Option<&'a Summary>,
@@ -122,6 +130,8 @@ pub struct SectionCtx<'a> {
     pub pages: Vec<&'a Summary>,
     pub subsections: Vec<SubsectionCtx>,
     pub extra: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// Where this listing page sits among its section's, when the listing is split.
+    pub paginator: Option<Box<crate::tree::paginate::Paginator>>,
 }
 
 impl Hash for SectionCtx<'_> {
@@ -133,6 +143,7 @@ impl Hash for SectionCtx<'_> {
         self.pages.hash(state);
         self.subsections.hash(state);
         Arc::as_ptr(&self.extra).hash(state);
+        self.paginator.hash(state);
     }
 }
 
@@ -148,6 +159,8 @@ pub struct SiteCtx {
     /// `/atom.xml` when the site has dated pages.
     pub feed_url: Option<String>,
     pub tags: Vec<TagLink>,
+    /// Every term of categories and the site's own taxonomies, by taxonomy name.
+    pub taxonomies: std::collections::BTreeMap<String, Vec<TagLink>>,
     /// Comes from `site.toml`, which only changes with a full rebuild: not hashed.
     pub extra: toml::Table,
 }
@@ -162,6 +175,7 @@ impl Hash for SiteCtx {
         self.recent_pages.hash(state);
         self.feed_url.hash(state);
         self.tags.hash(state);
+        self.taxonomies.hash(state);
     }
 }
 

@@ -58,6 +58,7 @@
 
 pub mod assemble;
 pub mod change;
+pub mod check;
 pub mod context;
 pub mod detect;
 pub mod html;

@@ -24,6 +24,9 @@ pub struct Options {
     /// tests use it to prove that a renderer panic is one page's error and nothing more.
     /// Real templates cannot make the renderer panic.
     pub test_panic_function: bool,
+    /// Every warning is an error (`sited build --strict`, for CI): a link that leads
+    /// nowhere fails the build. `strict = true` in `site.toml` asks the same.
+    pub strict: bool,
 }
 
 /// A flag shared between a build and whoever may call it off. Cheap to clone; all clones

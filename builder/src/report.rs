@@ -42,6 +42,14 @@ impl Diagnostic {
         }
     }
 
+    /// A warning about a whole file: worth knowing, not failing the build.
+    pub fn warning(file: impl Into<PathBuf>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(file, message)
+        }
+    }
+
     /// The same diagnostic, at a line (and column) of its file.
     pub fn at(mut self, line: Option<u32>, column: Option<u32>) -> Diagnostic {
         self.line = line;

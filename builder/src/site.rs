@@ -25,6 +25,7 @@ use std::time::Instant;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::change::{ChangeKind, Changes, Plan};
+use crate::check;
 use crate::context::Summary;
 use crate::load::layout::Layout;
 use crate::load::{self, Parsed, ParsedFiles, Sources};
@@ -83,6 +84,9 @@ struct Last {
     page_index: HashMap<PathBuf, usize>,
     output: Arc<Output>,
     diagnostics: Vec<Diagnostic>,
+    /// The pass's diagnostics but the link check's (with no errors among them when the
+    /// fast path runs): they stand until the next full pass.
+    kept_warnings: Vec<Diagnostic>,
 }
 
 /// What one pass made, before it is counted and reported.
@@ -178,7 +182,12 @@ impl Site {
     /// contents must be read again.
     fn refresh(&mut self, plan: &Plan) -> io::Result<HashSet<PathBuf>> {
         let Some(state) = self.state.as_mut().filter(|_| !plan.everything) else {
-            let generation = self.state.as_ref().map_or(0, |s| s.template_generation + 1);
+            // Everything is read and rendered anew, but a page that fails now keeps
+            // being served as it last built well, as after any other rebuild: the new
+            // generation is in every context hash, so no old HTML is reused as current.
+            let previous = self.state.take();
+            let generation = previous.as_ref().map_or(0, |s| s.template_generation + 1);
+            let render = previous.map_or_else(RenderCache::default, |s| s.render.last_good());
             let sources = Sources::discover(&self.root, &self.options.exclude)?;
             let (templates, template_errors) = load_templates(&sources, &self.options);
             self.state = Some(State {
@@ -187,7 +196,7 @@ impl Site {
                 template_errors,
                 template_generation: generation,
                 parsed: ParsedFiles::default(),
-                render: RenderCache::default(),
+                render,
                 last: None,
             });
             return Ok(HashSet::new());
@@ -240,6 +249,9 @@ impl Site {
             .chain(&state.template_errors)
             .cloned()
             .collect();
+        if state.sources.markdown.is_empty() {
+            diagnostics.push(no_content(&state.sources.layout));
+        }
         // Load, then the tree's URLs, then Markdown (links need every URL).
         state.parsed.read_new(&state.sources, &options.cancel)?;
         let (pages, broken) = state
@@ -271,6 +283,16 @@ impl Site {
         let write_page = |url: &str, bytes: &[u8]| {
             write::write_file(sink.expect("only with a sink"), url, bytes)
         };
+        // A published build puts every link under base_url's path; the development
+        // server serves the site at its root.
+        let base_path = (!keep)
+            .then(|| render::base_path::of(&layout.config.base_url))
+            .flatten();
+        if sink.is_some() && !render::base_path::is_absolute(&layout.config.base_url) {
+            diagnostics.push(render::base_path::relative_urls_warning(
+                &layout.config.base_url,
+            ));
+        }
         let env = Env {
             tree: &tree,
             templates: &state.templates,
@@ -279,6 +301,7 @@ impl Site {
             options,
             keep,
             write: sink.map(|_| &write_page as render::WritePage),
+            base_path: base_path.as_deref(),
         };
         let jobs = render::jobs(&tree);
         let rendered = state
@@ -291,7 +314,21 @@ impl Site {
             rendered.pages,
             &mut diagnostics,
         );
+        // Pages written straight to disk are not in the output: the jobs name them all.
+        let made: HashSet<&str> = output
+            .resources
+            .keys()
+            .chain(jobs.iter().map(|job| &job.url))
+            .map(String::as_str)
+            .collect();
+        let links = check::links(&tree, layout, &|url| made.contains(url));
+        drop(made);
         drop(jobs);
+        let kept_warnings = diagnostics.clone();
+        diagnostics.extend(links);
+        if options.strict || layout.config.strict {
+            check::strict(&mut diagnostics);
+        }
         let output = Arc::new(output);
         let reload = reload(plan, state.last.as_ref(), &output, layout);
         state.last = keep.then(|| Last {
@@ -301,6 +338,7 @@ impl Site {
             links_hash,
             output: output.clone(),
             diagnostics: diagnostics.clone(),
+            kept_warnings,
         });
         Ok(Pass {
             output,
@@ -323,7 +361,7 @@ impl Site {
             return Ok(None);
         };
         // With errors about, the full pass sorts out which are fixed.
-        if !state.template_errors.is_empty() || !last.diagnostics.is_empty() {
+        if !state.template_errors.is_empty() || last.diagnostics.iter().any(|d| d.is_error()) {
             return Ok(None);
         }
         let Some(updates) = body_edits(plan, last, &state.sources.layout) else {
@@ -345,6 +383,7 @@ impl Site {
             options: &self.options,
             keep: true,
             write: None,
+            base_path: None,
         };
         let jobs: Vec<render::Job> = pages
             .iter()
@@ -364,6 +403,16 @@ impl Site {
             output.resources.insert(url, resource);
         }
         urls.sort_unstable();
+        // A body edit can add or mend links, or take away the ids others link to: the
+        // whole site's links are checked again (lookups only, no rendering).
+        let links = check::links(&last.tree, &state.sources.layout, &|url| {
+            output.get(url).is_some()
+        });
+        diagnostics.splice(0..0, last.kept_warnings.iter().cloned());
+        diagnostics.extend(links);
+        if self.options.strict || state.sources.layout.config.strict {
+            check::strict(&mut diagnostics);
+        }
         last.output = Arc::new(output);
         last.diagnostics.clone_from(&diagnostics);
         Ok(Some(Pass {
@@ -404,6 +453,20 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
         edits.push((i, Arc::new(parsed), markdown));
     }
     Some(edits)
+}
+
+/// The warning of a site with no Markdown at all: it would serve an empty home page and
+/// a 404 page, which looks like success.
+fn no_content(layout: &Layout) -> Diagnostic {
+    let dir = layout.display_path(&layout.content_dir);
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let message = "no content: there are no Markdown (.md) files here, so the site is only \
+                   an empty home page";
+    Diagnostic::warning(dir, message)
 }
 
 fn load_templates(sources: &Sources, options: &Options) -> (Templates, Vec<Diagnostic>) {
@@ -845,6 +908,66 @@ mod tests {
         );
     }
 
+    /// S25: a page above the size limit fails alone, with its size and how to raise the
+    /// limit; the rest of the site builds. The limit is the site's to set.
+    #[test]
+    fn s25_a_page_above_the_size_limit_is_that_pages_error() {
+        let mut site = blog();
+        let huge = format!("# Huge\n\n{}", "word ".repeat((8 << 20) / 5 + 1));
+        site.write("content/posts/huge.md", &huge);
+        let (output, report) = site.build(&[]);
+        let messages: Vec<String> = report.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "content/posts/huge.md: is 8.0 MiB, larger than the 8 MiB a page may be; \
+              not built (`max_page_size` in site.toml raises the limit)"
+            ]
+        );
+        assert!(output.get("/posts/huge/").is_none());
+        assert!(html(&output, "/posts/a/").contains("Alpha body."));
+
+        site.write("site.toml", "max_page_size = \"16 MiB\"\n");
+        let (output, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        assert!(html(&output, "/posts/huge/").contains("word word"));
+    }
+
+    /// `sitectl rebuild` (everything read anew) and a watcher's rebuild (the changed
+    /// paths) agree on what a page broken by a template serves: its last good HTML,
+    /// never a 404. The one diagnostic names the template and counts the pages.
+    #[test]
+    fn a_rebuild_of_everything_serves_what_a_watchers_rebuild_serves() {
+        let mut site = blog();
+        site.write("templates/page.html", "<main>{{ page.title }}</main>");
+        let (good, _) = site.build(&[]);
+        let broken = site.write(
+            "templates/page.html",
+            "<main>{% for c in page.title %}{{ c + 1 }}{% endfor %}</main>",
+        );
+        let (watched, report) = site.build(&[broken]);
+        let (everything, again) = site.build(&[]);
+        for output in [&watched, &everything] {
+            for url in ["/posts/a/", "/posts/b/", "/posts/c/"] {
+                assert_eq!(html(output, url), html(&good, url), "{url}");
+            }
+            assert_eq!(output.resources.len(), good.resources.len());
+        }
+        for report in [&report, &again] {
+            assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+            let diagnostic = &report.diagnostics[0];
+            assert_eq!(diagnostic.file, PathBuf::from("templates/page.html"));
+            assert_eq!(diagnostic.line, Some(1));
+            assert!(
+                diagnostic.message.ends_with(
+                    "(affects 3 pages: content/posts/a.md, content/posts/b.md, \
+                     content/posts/c.md)"
+                ),
+                "{diagnostic}"
+            );
+        }
+    }
+
     #[test]
     fn a_template_that_panics_the_renderer_is_that_pages_error() {
         let mut site = blog();
@@ -924,6 +1047,45 @@ mod tests {
     }
 
     #[test]
+    fn links_are_checked_again_by_every_build_fast_path_included() {
+        let mut site = TestSite::new(&[
+            ("content/a.md", "# A\n\nSee [b](b.md#part).\n"),
+            ("content/b.md", "# B\n\nText.\n\n## Part\n"),
+        ]);
+        let (_, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        // The heading a.md links to goes: a.md's link is now broken, though a.md did not
+        // change (and only b.md is rendered again).
+        let b = site.write("content/b.md", "# B\n\nText.\n\n## Other\n");
+        let (_, report) = site.build(&[b]);
+        assert_eq!(report.rendered, 1, "the fast path");
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        let warning = &report.diagnostics[0];
+        assert_eq!(warning.severity, crate::Severity::Warning);
+        assert_eq!(warning.file, PathBuf::from("content/a.md"));
+        assert_eq!(warning.line, Some(3));
+        assert!(warning.message.contains("b.md#part"), "{warning}");
+        // A warning does not keep later edits off the fast path, and mending it clears it.
+        let b = site.write("content/b.md", "# B\n\nText.\n\n## Part\n");
+        let (_, report) = site.build(&[b]);
+        assert_eq!(report.rendered, 1, "the fast path");
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    }
+
+    #[test]
+    fn a_strict_build_makes_warnings_errors() {
+        let files = [("content/a.md", "# A\n\n[gone](gone.md)\n")];
+        let (_, report) = TestSite::new(&files).build(&[]);
+        assert!(!report.has_errors() && report.warnings().count() == 1);
+        let strict = Options {
+            strict: true,
+            ..Options::default()
+        };
+        let (_, report) = TestSite::with_options(&files, strict).build(&[]);
+        assert_eq!(report.errors().count(), 1, "{:?}", report.diagnostics);
+    }
+
+    #[test]
     fn a_cancelled_build_gives_no_output_and_the_next_starts_afresh() {
         let options = Options::default();
         let cancel = options.cancel.clone();
@@ -971,6 +1133,76 @@ mod tests {
         );
         assert_eq!(report.diagnostics[0].file, PathBuf::from("content/b.md"));
         assert!(output.get("/a/").is_some(), "the other pages build");
+    }
+
+    #[test]
+    fn a_published_build_warns_once_without_an_absolute_base_url() {
+        let site = TestSite::new(&[("a.md", "# A\n"), ("b.md", "# B\n")]);
+        let out = tempfile::tempdir().unwrap();
+        let built = build_to(
+            site.dir.path(),
+            Options::default(),
+            &out.path().join("o"),
+            None,
+        )
+        .unwrap();
+        let warnings: Vec<_> = built.report.warnings().collect();
+        assert_eq!(warnings.len(), 1, "once per build: {warnings:?}");
+        assert!(warnings[0].message.contains("no base_url"), "{warnings:?}");
+
+        fs::write(
+            site.path("site.toml"),
+            "base_url = \"https://e.org/docs/\"\n",
+        )
+        .unwrap();
+        let built = build_to(
+            site.dir.path(),
+            Options::default(),
+            &out.path().join("p"),
+            None,
+        )
+        .unwrap();
+        assert!(built.report.diagnostics.is_empty(), "{:?}", built.report);
+        let a = fs::read_to_string(out.path().join("p/a/index.html")).unwrap();
+        assert!(
+            a.contains("href=\"/docs/theme.css\""),
+            "published under the path: {a}"
+        );
+    }
+
+    #[test]
+    fn the_development_server_serves_a_base_path_site_at_its_root() {
+        let mut site = TestSite::new(&[
+            ("site.toml", "base_url = \"https://e.org/docs/\"\n"),
+            ("a.md", "# A\n\n[b](b.md)\n"),
+            ("b.md", "# B\n"),
+        ]);
+        let (output, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "no warning: {report:?}");
+        let a = html(&output, "/a/");
+        assert!(a.contains("href=\"/b/\""), "{a}");
+        assert!(a.contains("href=\"/theme.css\""), "{a}");
+        let sitemap = html(&output, "/sitemap.xml");
+        assert!(
+            sitemap.contains("<loc>https://e.org/docs/a/</loc>"),
+            "{sitemap}"
+        );
+    }
+
+    #[test]
+    fn a_site_without_markdown_warns_that_it_has_no_content() {
+        let mut site = TestSite::new(&[("static/style.css", "body{}")]);
+        let (_, report) = site.build(&[]);
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        assert!(!report.has_errors());
+        assert!(
+            report.diagnostics[0].message.starts_with("no content"),
+            "{:?}",
+            report.diagnostics
+        );
+        let added = site.write("note.md", "# Note\n");
+        let (_, report) = site.build(&[added]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
     }
 
     #[test]

@@ -41,6 +41,28 @@ pub fn slugify(text: &str) -> String {
     slug
 }
 
+/// The URL segment of a file or folder name: lowercase, with each run of spaces a single
+/// `-` (`Meeting Notes` → `meeting-notes`), and `?` and `#` (which would end the path)
+/// left out. Everything else is kept as written, so `c++` and `[` stay themselves.
+pub fn slugify_name(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len());
+    let mut space = false;
+    for c in name.trim().chars() {
+        if c.is_whitespace() {
+            space = true;
+            continue;
+        }
+        if space {
+            slug.push('-');
+            space = false;
+        }
+        if !matches!(c, '?' | '#') {
+            slug.extend(c.to_lowercase());
+        }
+    }
+    slug
+}
+
 /// Decodes `%XX` escapes; `None` if the result is not UTF-8.
 pub fn percent_decode(input: &str) -> Option<String> {
     let bytes = input.as_bytes();
@@ -92,6 +114,15 @@ mod tests {
     fn slugify_keeps_letters_of_any_script() {
         assert_eq!(slugify("Héllo Wörld: 2!"), "héllo-wörld-2");
         assert_eq!(slugify("`Result<T, E>`"), "resultt-e");
+    }
+
+    #[test]
+    fn file_names_become_url_segments() {
+        assert_eq!(slugify_name("meeting notes"), "meeting-notes");
+        assert_eq!(slugify_name(" Small  Idea "), "small-idea");
+        assert_eq!(slugify_name("c++"), "c++");
+        assert_eq!(slugify_name("["), "[");
+        assert_eq!(slugify_name("what?#"), "what");
     }
 
     #[test]

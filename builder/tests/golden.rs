@@ -3,7 +3,7 @@
 //! `diagnostics.txt` when the build reports any. The builder runs in-process; a case
 //! takes milliseconds.
 //!
-//! An optional `case.toml` sets the build's options (`drafts = true`) and whether the
+//! An optional `case.toml` sets the build's options (`drafts = true`, `strict = true`) and whether the
 //! theme's assets (`/theme.css` and `/favicon.svg`, the same bytes for every site) are
 //! part of the case (`theme_assets = true`; only the `theme` case holds them).
 //!
@@ -29,6 +29,8 @@ use sited_builder::{Options, build_once, theme};
 struct CaseOptions {
     drafts: bool,
     theme_assets: bool,
+    /// A strict build (`sited build --strict`): warnings are errors.
+    strict: bool,
 }
 
 fn cases_dir() -> PathBuf {
@@ -45,6 +47,7 @@ fn build(case: &Path) -> (BTreeMap<PathBuf, Vec<u8>>, String) {
         &case.join("input"),
         Options {
             drafts: options.drafts,
+            strict: options.strict,
             ..Options::default()
         },
     )
@@ -189,11 +192,18 @@ macro_rules! cases {
 cases! {
     front_matter_toml => "front-matter-toml",
     front_matter_yaml => "front-matter-yaml",
+    front_matter_json => "front-matter-json",
+    pagination => "pagination",
+    loose_notes => "loose-notes",
+    base_url_path => "base-url-path",
+    taxonomies => "taxonomies",
     sections => "sections",
     index_and_readme => "index-and-readme",
     drafts_left_out => "drafts",
     drafts_included => "drafts-included",
     links => "links",
+    link_check => "link-check",
+    link_check_strict => "link-check-strict",
     markdown => "markdown",
     tags => "tags",
     feeds => "feeds",
@@ -203,4 +213,5 @@ cases! {
     theme => "theme",
     template_overrides => "template-overrides",
     static_files => "static-files",
+    template_errors_once_per_template => "template-errors",
 }

@@ -255,12 +255,19 @@ impl Daemon {
     }
 
     async fn logs(&self, query: LogQuery) -> Result<Vec<LogLine>, Failure> {
+        self.logs_or_refusal(query).await?.map_err(Failure::daemon)
+    }
+
+    /// A `logs` call, with the daemon's refusal apart from a failure to call.
+    async fn logs_or_refusal(
+        &self,
+        query: LogQuery,
+    ) -> Result<Result<Vec<LogLine>, Error>, Failure> {
         let wait = Duration::from_millis(query.wait_ms) + QUICK_DEADLINE;
         self.client
             .logs(deadline(wait), query)
             .await
-            .map_err(Failure::rpc)?
-            .map_err(Failure::daemon)
+            .map_err(Failure::rpc)
     }
 
     /// Prints the last `lines` lines of a site's log (`None`: the daemon's), and with
@@ -292,7 +299,15 @@ impl Daemon {
                 wait_ms: LOG_WAIT.as_millis() as u64,
             };
             let lines = tokio::select! {
-                lines = self.logs(query) => lines?,
+                lines = self.logs_or_refusal(query) => match lines? {
+                    Ok(lines) => lines,
+                    // The daemon is going away: so is what there is to follow.
+                    Err(Error::ShuttingDown) => {
+                        crate::output::print_note("the daemon is shutting down: no more lines will come");
+                        return Ok(());
+                    }
+                    Err(error) => return Err(Failure::daemon(error)),
+                },
                 _ = tokio::signal::ctrl_c() => return Ok(()),
             };
             if let Some(line) = lines.last() {

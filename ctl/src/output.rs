@@ -49,7 +49,14 @@ pub fn print_site_result(verb: &str, info: &SiteInfo) -> std::io::Result<()> {
     let build = info
         .last_build
         .as_ref()
-        .map(|b| format!(" ({} pages in {} ms)", b.pages, b.duration_ms))
+        .map(|b| {
+            let warnings = match b.warnings.len() {
+                0 => String::new(),
+                1 => ", 1 warning: `sitectl logs` lists it".to_string(),
+                n => format!(", {n} warnings: `sitectl logs` lists them"),
+            };
+            format!(" ({} pages in {} ms{warnings})", b.pages, b.duration_ms)
+        })
         .unwrap_or_default();
     out!("{verb} {} at {}{build}", info.root.display(), info.url)?;
     if let Some(build) = &info.last_build
@@ -147,6 +154,8 @@ pub struct PsRow<'a> {
     /// When the last build finished, ms since the Unix epoch.
     pub built_at_ms: Option<u64>,
     pub errors: &'a [BuildError],
+    /// The last build's warnings (links that lead nowhere, unsupported features).
+    pub build_warnings: &'a [BuildError],
     pub started_at_ms: u64,
     pub drafts: bool,
     /// Things worth knowing that do not stop the site (e.g. watching by polling).
@@ -174,6 +183,7 @@ impl<'a> PsRow<'a> {
             build_ms: build.map(|b| b.duration_ms),
             built_at_ms: build.map(|b| b.finished_at_ms),
             errors: build.map_or(&[], |b| &b.errors),
+            build_warnings: build.map_or(&[], |b| &b.warnings),
             started_at_ms: info.started_at_ms,
             drafts: info.drafts,
             warnings: &info.warnings,
@@ -209,8 +219,13 @@ pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
         .iter()
         .map(|site| {
             let build = match &site.last_build {
-                Some(b) if b.errors.is_empty() => format!("{} ms", b.duration_ms),
-                Some(b) => format!("{} ms, {} err", b.duration_ms, b.errors.len()),
+                Some(b) if !b.errors.is_empty() => {
+                    format!("{} ms, {} err", b.duration_ms, b.errors.len())
+                }
+                Some(b) if !b.warnings.is_empty() => {
+                    format!("{} ms, {} warn", b.duration_ms, b.warnings.len())
+                }
+                Some(b) => format!("{} ms", b.duration_ms),
                 None => "-".into(),
             };
             [
@@ -285,6 +300,11 @@ pub fn duration(ms: u64) -> String {
         3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
         _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
     }
+}
+
+/// A line for the human at the terminal that is neither a result nor a failure.
+pub fn print_note(note: &str) {
+    eprintln!("{note}");
 }
 
 pub fn print_failure(failure: &Failure) {

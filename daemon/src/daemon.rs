@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sited_proto::{Paths, PathsError};
 use tokio::net::UnixListener;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -45,8 +45,6 @@ pub enum DaemonError {
     SocketInUse { path: PathBuf },
     #[error("cannot use the socket passed by the service manager: {0}")]
     Activated(io::Error),
-    #[error("cannot install signal handlers: {0}")]
-    Signals(io::Error),
 }
 
 impl DaemonError {
@@ -76,6 +74,8 @@ pub struct DaemonConfig {
     /// Where log lines are kept for `sitectl logs` (filled by the tracing layer the
     /// binary installs).
     pub logs: crate::logs::LogHub,
+    /// Behaviour only tests ask for; all off by default.
+    pub hooks: crate::hooks::TestHooks,
 }
 
 impl DaemonConfig {
@@ -86,7 +86,21 @@ impl DaemonConfig {
             inherited_socket: None,
             notifier: Notifier::none(),
             logs: crate::logs::LogHub::default(),
+            hooks: crate::hooks::TestHooks::default(),
         }
+    }
+}
+
+/// Requests to stop from outside: the binary forwards signals here (named, for the log).
+/// The first one shuts the daemon down gracefully; a second one during that shutdown
+/// cuts it short. When every sender is gone, nothing more will come.
+pub type Stops = mpsc::Receiver<&'static str>;
+
+/// The next stop request; never resolves once every sender is gone.
+async fn next_stop(stops: &mut Stops) -> &'static str {
+    match stops.recv().await {
+        Some(why) => why,
+        None => std::future::pending().await,
     }
 }
 
@@ -264,19 +278,19 @@ fn adopt_socket(
     UnixListener::from_std(inherited).map_err(DaemonError::Activated)
 }
 
-/// Runs the daemon until `stop` resolves, a signal arrives or a client asks it to shut
-/// down; then releases everything. Returns how the shutdown went.
-pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<Exit, DaemonError> {
+/// Runs the daemon until a stop request arrives on `stops` (a signal, forwarded by the
+/// binary) or a client asks it to shut down; then releases everything. A second stop
+/// request during the shutdown cuts it short. Returns how the shutdown went.
+pub async fn run(prepared: Prepared, mut stops: Stops) -> Result<Exit, DaemonError> {
     let Prepared {
         config,
         lock,
         listener,
         socket,
     } = prepared;
-    let mut signals = Signals::new().map_err(DaemonError::Signals)?;
     let root = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let watcher = match crate::watch::Watcher::new() {
+    let watcher = match crate::watch::Watcher::with_test_limit(config.hooks.watch_limit) {
         Ok(watcher) => Some(watcher),
         Err(error) => {
             tracing::warn!(%error, "cannot create the file watcher; sites will not live-reload");
@@ -296,6 +310,7 @@ pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<E
         pool: crate::serve::Pool::for_this_machine(),
         store: Some(store),
         logs: config.logs.clone(),
+        hooks: config.hooks.clone(),
     }));
     // Remembered sites get their ports back before any client can ask for one.
     registry.restore(&remembered.sites).await;
@@ -315,9 +330,8 @@ pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<E
         .ready(&format!("serving on {}", config.paths.socket.display()));
 
     tokio::select! {
-        signal = signals.next() => tracing::info!(signal, "shutting down"),
+        signal = next_stop(&mut stops) => tracing::info!(signal, "shutting down"),
         () = root.cancelled() => {}
-        () = stop => tracing::info!("shutting down: stop requested"),
     }
     config.notifier.stopping();
     root.cancel();
@@ -330,7 +344,7 @@ pub async fn run(prepared: Prepared, stop: impl Future<Output = ()>) -> Result<E
     };
     let exit = tokio::select! {
         () = graceful => Exit::Clean,
-        signal = signals.next() => {
+        signal = next_stop(&mut stops) => {
             tracing::warn!(signal, "second signal: exiting at once");
             Exit::Forced
         }
@@ -370,35 +384,6 @@ pub fn exit_with_parent() -> io::Result<()> {
         io::ErrorKind::Unsupported,
         "--exit-with-parent needs Linux's PR_SET_PDEATHSIG",
     ))
-}
-
-/// The four signals that mean "stop": Ctrl+C, service managers, closed terminals, and
-/// Ctrl+\.
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-    quit: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> io::Result<Signals> {
-        Ok(Signals {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-            quit: signal(SignalKind::quit())?,
-        })
-    }
-
-    async fn next(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.int.recv() => "SIGINT",
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.hup.recv() => "SIGHUP",
-            _ = self.quit.recv() => "SIGQUIT",
-        }
-    }
 }
 
 #[cfg(test)]

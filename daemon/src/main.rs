@@ -27,6 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
+use sited::hooks::TestHooks;
 use sited::notify::Notifier;
 use sited_builder::write::out_dir::CheckError;
 use sited_builder::{Options, Progress, WriteError};
@@ -74,7 +75,7 @@ struct Cli {
 enum Command {
     /// Build a site once to a directory; no daemon needed.
     #[command(
-        after_help = "Examples:\n  sited build ./blog\n  sited build ./blog --out /srv/www --drafts"
+        after_help = "Examples:\n  sited build ./blog\n  sited build ./blog --out /srv/www --drafts\n  sited build ./book --strict"
     )]
     Build {
         /// The site root (holds `content/`, or is itself a folder of Markdown).
@@ -88,6 +89,10 @@ enum Command {
         /// Include pages marked as drafts.
         #[arg(long)]
         drafts: bool,
+        /// Treat every warning (a link that leads nowhere, a feature sited cannot
+        /// support) as an error: nothing is written and the exit status is 1. For CI.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -101,7 +106,12 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Build { path, out, drafts }) => build(&path, out, drafts),
+        Some(Command::Build {
+            path,
+            out,
+            drafts,
+            strict,
+        }) => build(&path, out, drafts, strict),
         None if cli.daemonize => daemonize(),
         None => foreground(cli.exit_with_parent),
     };
@@ -169,12 +179,14 @@ fn foreground(exit_with_parent: bool) -> anyhow::Result<ExitCode> {
         inherited_socket: inherited.map(|activated| activated.listener),
         notifier: Notifier::from_env(),
         logs,
+        hooks: test_hooks_from_env(),
         ..DaemonConfig::new(paths)
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let exit = runtime.block_on(async {
+        let stops = forward_signals().context("cannot install signal handlers")?;
         let prepared = daemon::prepare(config)?;
-        daemon::run(prepared, std::future::pending()).await
+        anyhow::Ok(daemon::run(prepared, stops).await?)
     })?;
     // Site tasks are done; do not wait on blocking threads (a build still running).
     runtime.shutdown_background();
@@ -182,6 +194,45 @@ fn foreground(exit_with_parent: bool) -> anyhow::Result<ExitCode> {
         Exit::Clean => ExitCode::SUCCESS,
         Exit::Forced => ExitCode::FAILURE,
     })
+}
+
+/// Test hooks (see [`TestHooks`]), read once here so that no library code reads the
+/// environment: the end-to-end tests set these on the daemon they start.
+fn test_hooks_from_env() -> TestHooks {
+    let var = |name| std::env::var(name).ok();
+    TestHooks {
+        panic_request: var("SITED_TEST_PANIC_REQUEST").is_some_and(|v| v == "1"),
+        idle_timeout: var("SITED_TEST_IDLE_TIMEOUT_SECS")
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_secs),
+        panic_function: var("SITED_TEST_PANIC_FUNCTION").is_some(),
+        watch_limit: var("SITED_TEST_INOTIFY_WATCH_LIMIT").and_then(|v| v.parse().ok()),
+    }
+}
+
+/// Installs the handlers of the four signals that mean "stop" (Ctrl+C, service
+/// managers, closed terminals, Ctrl+\) and forwards each one to the daemon by name.
+fn forward_signals() -> std::io::Result<daemon::Stops> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+                _ = quit.recv() => "SIGQUIT",
+            };
+            if tx.send(name).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
 }
 
 fn daemonize() -> anyhow::Result<ExitCode> {
@@ -197,7 +248,12 @@ fn daemonize() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::Result<ExitCode> {
+fn build(
+    path: &std::path::Path,
+    out: Option<PathBuf>,
+    drafts: bool,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
     init_tracing(None);
     if !path.is_dir() {
         bail!("site root {} is not a directory", path.display());
@@ -213,6 +269,7 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
     let progress = Arc::new(Progress::default());
     let options = Options {
         drafts,
+        strict,
         progress: Some(progress.clone()),
         ..Options::default()
     };
@@ -249,8 +306,13 @@ fn build(path: &std::path::Path, out: Option<PathBuf>, drafts: bool) -> anyhow::
         );
         return Ok(ExitCode::FAILURE);
     }
+    let warnings = match report.warnings().count() {
+        0 => String::new(),
+        1 => ", 1 warning".to_string(),
+        n => format!(", {n} warnings"),
+    };
     println!(
-        "built {} pages and {} files in {} ms → {}",
+        "built {} pages and {} files in {} ms{warnings} → {}",
         report.pages,
         report.files,
         report.duration.as_millis(),

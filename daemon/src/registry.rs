@@ -9,16 +9,17 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use sited_proto::{DEFAULT_PORT, Error, SiteInfo, SiteSpec, Target};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::now_ms;
+use crate::hooks::TestHooks;
 use crate::logs::LogHub;
 use crate::ports;
-use crate::site::{Lifecycle, SiteConfig, SiteHandle};
+use crate::site::{SiteConfig, SiteHandle};
 use crate::state_file::{PersistedSite, StateStore};
 use crate::watch::Watcher;
 
@@ -38,11 +39,131 @@ pub struct RegistryConfig {
     pub store: Option<StateStore>,
     /// Where each site's log lines go.
     pub logs: LogHub,
+    /// Behaviour only tests ask for.
+    pub hooks: TestHooks,
+}
+
+/// What the registry holds for a port: a site that runs, or one that could not start.
+/// A failed site holds no listener, task or watch, and cannot be given one: to serve
+/// again it is replaced by a fresh live site.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    Live(Arc<SiteHandle>),
+    Failed(Arc<FailedSite>),
+}
+
+/// A site that could not start (its remembered root is gone, its port was taken): listed
+/// with the reason until it is taken down or brought up again.
+#[derive(Debug)]
+pub struct FailedSite {
+    pub config: SiteConfig,
+    pub reason: String,
+}
+
+impl Entry {
+    pub fn config(&self) -> &SiteConfig {
+        match self {
+            Entry::Live(site) => &site.config,
+            Entry::Failed(site) => &site.config,
+        }
+    }
+
+    pub fn info(&self) -> SiteInfo {
+        match self {
+            Entry::Live(site) => site.info(),
+            Entry::Failed(site) => crate::site::failed_info(&site.config, &site.reason),
+        }
+    }
+
+    /// Whether this is the very entry `other` is (not merely one for the same port).
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Entry::Failed(_))
+    }
+
+    fn same(&self, other: &Entry) -> bool {
+        match (self, other) {
+            (Entry::Live(a), Entry::Live(b)) => Arc::ptr_eq(a, b),
+            (Entry::Failed(a), Entry::Failed(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// A live site on its way down: it still holds its port and root until it is gone.
+    fn stopping(&self) -> Option<&Arc<SiteHandle>> {
+        match self {
+            Entry::Live(site) if site.is_stopping() => Some(site),
+            _ => None,
+        }
+    }
+
+    async fn stop(&self) -> SiteInfo {
+        match self {
+            Entry::Live(site) => site.stop().await,
+            Entry::Failed(_) => {
+                let mut info = self.info();
+                info.state = sited_proto::SiteState::Stopped;
+                info
+            }
+        }
+    }
+}
+
+/// An attached site's tie to the client connection that brought it up: dropping it (the
+/// connection closed) takes the site down. Only [`Registry::start`] makes one, for the
+/// site it just created.
+#[derive(Debug)]
+pub struct Attachment {
+    registry: Weak<Registry>,
+    site: Arc<SiteHandle>,
+}
+
+impl Attachment {
+    pub fn port(&self) -> u16 {
+        self.site.config.port
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        // The site lets go of its port at once; the registry forgets it once it is gone.
+        self.site.begin_stop();
+        let Some(registry) = self.registry.upgrade() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let site = self.site.clone();
+        let tracker = registry.config.tracker.clone();
+        tracker.spawn_on(
+            async move {
+                if registry.detach(&site).await {
+                    tracing::info!(port = site.config.port, root = %site.config.root.display(), "client went away: attached site stopped");
+                }
+            },
+            &runtime,
+        );
+    }
+}
+
+/// What [`Registry::start`] found or made.
+#[derive(Debug)]
+pub struct Started {
+    pub site: Arc<SiteHandle>,
+    /// Set when this call created an attached site: the caller holds the site's life.
+    pub attachment: Option<Attachment>,
+}
+
+/// Why a registration must wait and try again.
+enum Registered {
+    Done(Arc<SiteHandle>, bool),
+    /// A site on its way down still holds the root or the port asked for.
+    WaitFor(Arc<SiteHandle>),
 }
 
 #[derive(Debug)]
 pub struct Registry {
-    sites: Mutex<BTreeMap<u16, Arc<SiteHandle>>>,
+    sites: Mutex<BTreeMap<u16, Entry>>,
     config: RegistryConfig,
     /// Serializes writes of the state file, so they land in the order of the changes.
     saving: tokio::sync::Mutex<()>,
@@ -61,7 +182,7 @@ impl Registry {
         &self.config.logs
     }
 
-    fn sites(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, Arc<SiteHandle>>> {
+    fn sites(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, Entry>> {
         // A panic while holding this lock cannot leave the map half-updated (every
         // critical section is a single insert/remove), so poisoning is ignored.
         self.sites
@@ -71,14 +192,17 @@ impl Registry {
 
     /// Brings a site up, or returns the one already serving the same root. Waits for
     /// the first build. On any error nothing is left behind: no listener, no entry.
-    pub async fn up(&self, spec: SiteSpec) -> Result<SiteInfo, Error> {
-        let (handle, _) = self.start(spec).await?;
-        Ok(handle.settled().await)
+    pub async fn up(
+        self: &Arc<Self>,
+        spec: SiteSpec,
+    ) -> Result<(SiteInfo, Option<Attachment>), Error> {
+        let started = self.start(spec).await?;
+        Ok((started.site.settled().await, started.attachment))
     }
 
     /// Registers the site (or finds the one serving that root) without waiting for its
-    /// first build; `true` if this call created it.
-    pub async fn start(&self, spec: SiteSpec) -> Result<(Arc<SiteHandle>, bool), Error> {
+    /// first build. A site on its way down with the same root or port is waited for.
+    pub async fn start(self: &Arc<Self>, spec: SiteSpec) -> Result<Started, Error> {
         if self.config.token.is_cancelled() {
             return Err(Error::ShuttingDown);
         }
@@ -92,70 +216,36 @@ impl Registry {
             let mut sites = self.sites();
             let failed = sites
                 .iter()
-                .find(|(_, s)| {
-                    s.config.root == root && matches!(s.lifecycle(), Lifecycle::Failed { .. })
-                })
+                .find(|(_, s)| s.config().root == root && s.is_failed())
                 .map(|(port, _)| *port);
             failed.and_then(|port| sites.remove(&port))
         };
         if let Some(failed) = &failed {
-            port_wanted = port_wanted.or(Some(failed.config.port));
+            port_wanted = port_wanted.or(Some(failed.config().port));
             failed.stop().await;
         }
-        let registered = (|| {
-            let mut sites = self.sites();
-            // Checked again under the lock: a shutdown may have emptied the map while
-            // this call waited above, and must not find a new site in it afterwards.
-            if self.config.token.is_cancelled() {
-                return Err(Error::ShuttingDown);
-            }
-            if let Some(existing) = sites.values().find(|s| s.config.root == root) {
-                return Ok((existing.clone(), false));
-            }
-            let listener = match port_wanted {
-                Some(port) => {
-                    if let Some(site) = sites.get(&port) {
-                        return Err(Error::PortTakenBySite {
-                            port,
-                            root: site.config.root.clone(),
-                        });
-                    }
-                    ports::bind(host.ip, port)?
+        let registered = loop {
+            match self.register(&spec, &root, &host, port_wanted) {
+                Ok(Registered::WaitFor(going)) => {
+                    going.stop().await;
+                    self.forget(&Entry::Live(going));
                 }
-                None => ports::bind_first_free(host.ip, DEFAULT_PORT, |p| sites.contains_key(&p))?,
-            };
-            let port = bound_port(&listener)?;
-            if host.is_exposed() {
-                tracing::warn!(
-                    address = %host.ip,
-                    port,
-                    "serving on an address other machines can reach"
-                );
+                Ok(Registered::Done(site, created)) => break Ok((site, created)),
+                Err(error) => break Err(error),
             }
-            let config = SiteConfig {
-                root: root.clone(),
-                port,
-                host: host.clone(),
-                drafts: spec.drafts,
-                started_at_ms: now_ms(),
-                attached: spec.attach,
-            };
-            let handle = Arc::new(self.spawn(config, listener));
-            sites.insert(handle.config.port, handle.clone());
-            Ok((handle, true))
-        })();
-        let (handle, created) = match registered {
+        };
+        let (site, created) = match registered {
             Ok(registered) => registered,
             Err(error) => {
                 // The failed site this call meant to replace stays listed (and
                 // remembered), unless its port went to another site meanwhile.
                 if let Some(failed) = failed {
                     let mut sites = self.sites();
-                    if !sites.contains_key(&failed.config.port) && !self.config.token.is_cancelled()
-                    {
+                    let port = failed.config().port;
+                    if !sites.contains_key(&port) && !self.config.token.is_cancelled() {
                         let reason = format!("could not come back: {error}");
-                        let placeholder = SiteHandle::failed(failed.config.clone(), reason);
-                        sites.insert(failed.config.port, Arc::new(placeholder));
+                        let config = failed.config().clone();
+                        sites.insert(port, Entry::Failed(Arc::new(FailedSite { config, reason })));
                     }
                 }
                 return Err(error);
@@ -164,11 +254,80 @@ impl Registry {
         if created && !spec.attach || failed.is_some() {
             self.persist().await;
         }
-        Ok((handle, created))
+        let attachment = (created && spec.attach).then(|| Attachment {
+            registry: Arc::downgrade(self),
+            site: site.clone(),
+        });
+        Ok(Started { site, attachment })
+    }
+
+    /// The part of [`Registry::start`] under the lock: find the site of `root`, or bind
+    /// its port and spawn it; or say which site on its way down is in the way.
+    fn register(
+        &self,
+        spec: &SiteSpec,
+        root: &Path,
+        host: &ports::Host,
+        port_wanted: Option<u16>,
+    ) -> Result<Registered, Error> {
+        let mut sites = self.sites();
+        // Checked again under the lock: a shutdown may have emptied the map while
+        // this call waited, and must not find a new site in it afterwards.
+        if self.config.token.is_cancelled() {
+            return Err(Error::ShuttingDown);
+        }
+        if let Some(existing) = sites.values().find(|s| s.config().root == root) {
+            return Ok(match (existing, existing.stopping()) {
+                (_, Some(going)) => Registered::WaitFor(going.clone()),
+                (Entry::Live(site), None) => Registered::Done(site.clone(), false),
+                (Entry::Failed(_), None) => {
+                    unreachable!("failed entries of this root were taken out")
+                }
+            });
+        }
+        let listener = match port_wanted {
+            Some(port) => {
+                if let Some(site) = sites.get(&port) {
+                    if let Some(going) = site.stopping() {
+                        return Ok(Registered::WaitFor(going.clone()));
+                    }
+                    return Err(Error::PortTakenBySite {
+                        port,
+                        root: site.config().root.clone(),
+                    });
+                }
+                ports::bind(host.ip, port)?
+            }
+            None => ports::bind_first_free(host.ip, DEFAULT_PORT, |p| sites.contains_key(&p))?,
+        };
+        let port = bound_port(&listener)?;
+        if host.is_exposed() {
+            tracing::warn!(
+                address = %host.ip,
+                port,
+                "serving on an address other machines can reach"
+            );
+        }
+        let config = SiteConfig {
+            root: root.to_path_buf(),
+            port,
+            host: host.clone(),
+            drafts: spec.drafts,
+            started_at_ms: now_ms(),
+            attached: spec.attach,
+        };
+        let site = Arc::new(self.spawn(config, listener));
+        sites.insert(port, Entry::Live(site.clone()));
+        Ok(Registered::Done(site, true))
     }
 
     fn spawn(&self, config: SiteConfig, listener: std::net::TcpListener) -> SiteHandle {
         self.config.logs.reset(config.port);
+        self.spawn_keeping_log(config, listener)
+    }
+
+    /// Spawns a site whose log goes on from an earlier life on the same port.
+    fn spawn_keeping_log(&self, config: SiteConfig, listener: std::net::TcpListener) -> SiteHandle {
         SiteHandle::spawn(
             config,
             listener,
@@ -176,6 +335,7 @@ impl Registry {
             &self.config.tracker,
             self.config.watcher.clone(),
             self.config.pool.clone(),
+            self.config.hooks.clone(),
         )
     }
 
@@ -219,71 +379,93 @@ impl Registry {
                         listener,
                     ))
                 });
-            let handle = match started {
+            let entry = match started {
                 Ok(handle) => {
                     tracing::info!(port = site.port, root = %site.root.display(), "restored site");
-                    handle
+                    Entry::Live(Arc::new(handle))
                 }
                 Err(error) => {
                     let reason = format!("could not be restored: {error}");
                     tracing::warn!(port = site.port, root = %site.root.display(), "site {reason}");
-                    SiteHandle::failed(config, reason)
+                    Entry::Failed(Arc::new(FailedSite { config, reason }))
                 }
             };
-            sites.insert(site.port, Arc::new(handle));
+            sites.insert(site.port, entry);
         }
     }
 
     /// Takes down the sites `target` names and waits until each has released its port.
+    /// Each stays listed (as stopping) until it has.
     pub async fn down(&self, target: &Target) -> Result<Vec<SiteInfo>, Error> {
-        let removed = self.remove(|port, site| match target {
+        let chosen = self.select(|port, site| match target {
             Target::All => true,
             Target::Port(p) => port == *p,
             Target::Root(root) => {
                 let canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
-                site.config.root == canonical || site.config.root == *root
+                site.config().root == canonical || site.config().root == *root
             }
         });
-        if removed.is_empty() && *target != Target::All {
+        if chosen.is_empty() && *target != Target::All {
             return Err(Error::NoSuchSite {
                 target: target.clone(),
             });
         }
-        Ok(self.stop_removed(removed).await)
+        Ok(self.stop_entries(chosen).await)
     }
 
-    /// Takes down the attached sites a closed client connection brought up (those still
-    /// here: the client may have taken some down itself, and their ports reused).
-    pub async fn detach(&self, attached: &[(u16, u64)]) {
-        let removed = self.remove(|port, site| {
-            site.config.attached
-                && attached
-                    .iter()
-                    .any(|&(p, started)| p == port && started == site.config.started_at_ms)
-        });
-        for site in self.stop_removed(removed).await {
-            tracing::info!(port = site.port, root = %site.root.display(), "client went away: attached site stopped");
-        }
+    /// Takes down an attached site whose client connection closed, if it is still here
+    /// (the client may have taken it down itself, and its port been reused). True if it
+    /// was.
+    async fn detach(&self, site: &Arc<SiteHandle>) -> bool {
+        let entry = Entry::Live(site.clone());
+        let listed = self
+            .sites()
+            .get(&site.config.port)
+            .is_some_and(|listed| listed.same(&entry));
+        listed && !self.stop_entries(vec![entry]).await.is_empty()
     }
 
-    fn remove(&self, matches: impl Fn(u16, &SiteHandle) -> bool) -> Vec<Arc<SiteHandle>> {
-        let mut sites = self.sites();
-        let ports: Vec<u16> = sites
+    fn select(&self, matches: impl Fn(u16, &Entry) -> bool) -> Vec<Entry> {
+        self.sites()
             .iter()
             .filter(|(port, site)| matches(**port, site))
-            .map(|(port, _)| *port)
-            .collect();
-        ports.iter().filter_map(|port| sites.remove(port)).collect()
+            .map(|(_, site)| site.clone())
+            .collect()
     }
 
-    async fn stop_removed(&self, removed: Vec<Arc<SiteHandle>>) -> Vec<SiteInfo> {
-        let detached = removed.iter().any(|site| !site.config.attached);
-        let stopped = futures::future::join_all(removed.iter().map(|site| site.stop())).await;
+    /// Removes `entry` from the map if it is still the one listed for its port.
+    fn forget(&self, entry: &Entry) -> bool {
+        let mut sites = self.sites();
+        let port = entry.config().port;
+        if sites.get(&port).is_some_and(|listed| listed.same(entry)) {
+            sites.remove(&port);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Stops `entries` concurrently; each is forgotten once it has let go of everything.
+    /// Returns those this call forgot (another `down` may have beaten it to some).
+    async fn stop_entries(&self, entries: Vec<Entry>) -> Vec<SiteInfo> {
+        // Every site is asked at once, so all are listed as stopping from here on.
+        for entry in &entries {
+            if let Entry::Live(site) = entry {
+                site.begin_stop();
+            }
+        }
+        let stopped = futures::future::join_all(entries.iter().map(|entry| async move {
+            let info = entry.stop().await;
+            self.forget(entry)
+                .then_some((info, entry.config().attached))
+        }))
+        .await;
+        let stopped: Vec<(SiteInfo, bool)> = stopped.into_iter().flatten().collect();
         // On daemon shutdown the sites are stopped, not forgotten.
-        if detached && !self.config.token.is_cancelled() {
+        if stopped.iter().any(|(_, attached)| !attached) && !self.config.token.is_cancelled() {
             self.persist().await;
         }
-        stopped
+        stopped.into_iter().map(|(info, _)| info).collect()
     }
 
     /// Takes the site on `port` down and brings it up again from the same spec on the
@@ -297,48 +479,43 @@ impl Registry {
             target: Target::Port(port),
         };
         let old = self.sites().get(&port).cloned().ok_or_else(no_such_site)?;
-        if old.config.attached {
+        if old.config().attached {
             return Err(Error::SiteAttached { port });
         }
         if self.config.token.is_cancelled() {
             return Err(Error::ShuttingDown);
         }
-        let root = check_root(&old.config.root)?;
+        let root = check_root(&old.config().root)?;
         site_span(port, &root).in_scope(|| tracing::info!("restarting, as asked"));
         old.stop().await;
         let config = SiteConfig {
             root,
-            port,
-            host: old.config.host.clone(),
-            drafts: old.config.drafts,
             started_at_ms: now_ms(),
             attached: false,
+            ..old.config().clone()
         };
         let handle = {
             let mut sites = self.sites();
             match sites.get(&port) {
-                Some(current) if Arc::ptr_eq(current, &old) => {}
+                Some(current) if current.same(&old) => {}
                 // Taken down (or restarted by someone else) while it stopped.
                 Some(current) => return Ok(current.info()),
                 None => return Err(no_such_site()),
             }
-            let handle = match ports::bind(config.host.ip, port) {
-                // Not `self.spawn`: the site's log carries on across the restart.
-                Ok(listener) => SiteHandle::spawn(
+            let entry = match ports::bind(config.host.ip, port) {
+                Ok(listener) => Entry::Live(Arc::new(self.spawn_keeping_log(config, listener))),
+                Err(error) => Entry::Failed(Arc::new(FailedSite {
                     config,
-                    listener,
-                    self.config.token.child_token(),
-                    &self.config.tracker,
-                    self.config.watcher.clone(),
-                    self.config.pool.clone(),
-                ),
-                Err(error) => SiteHandle::failed(config, format!("could not restart: {error}")),
+                    reason: format!("could not restart: {error}"),
+                })),
             };
-            let handle = Arc::new(handle);
-            sites.insert(port, handle.clone());
-            handle
+            sites.insert(port, entry.clone());
+            entry
         };
-        Ok(handle.settled().await)
+        Ok(match handle {
+            Entry::Live(site) => site.settled().await,
+            Entry::Failed(_) => handle.info(),
+        })
     }
 
     /// Builds the site on `port` again from scratch; returns once that build is done.
@@ -346,14 +523,23 @@ impl Registry {
         let site = self.sites().get(&port).cloned().ok_or(Error::NoSuchSite {
             target: Target::Port(port),
         })?;
-        site_span(port, &site.config.root)
+        site_span(port, &site.config().root)
             .in_scope(|| tracing::info!("building everything again, as asked"));
-        Ok(site.rebuild().await)
+        Ok(match &site {
+            Entry::Live(live) => live.rebuild().await,
+            // A failed site is not rebuilt: `up` brings it back.
+            Entry::Failed(_) => site.info(),
+        })
     }
 
     /// Every site, ordered by port.
     pub fn ps(&self) -> Vec<SiteInfo> {
-        self.sites().values().map(|site| site.info()).collect()
+        self.sites().values().map(Entry::info).collect()
+    }
+
+    /// The site on `port`, if one is listed.
+    pub fn entry(&self, port: u16) -> Option<Entry> {
+        self.sites().get(&port).cloned()
     }
 
     /// Stops every site concurrently; used on daemon shutdown.
@@ -376,12 +562,15 @@ impl Registry {
         let sites: Vec<PersistedSite> = self
             .sites()
             .values()
-            .filter(|site| !site.config.attached)
-            .map(|site| PersistedSite {
-                root: site.config.root.clone(),
-                port: site.config.port,
-                drafts: site.config.drafts,
-                host: site.config.host.persisted(),
+            // A site on its way down is not remembered either.
+            .filter(|entry| entry.stopping().is_none())
+            .map(Entry::config)
+            .filter(|config| !config.attached)
+            .map(|config| PersistedSite {
+                root: config.root.clone(),
+                port: config.port,
+                drafts: config.drafts,
+                host: config.host.persisted(),
             })
             .collect();
         let saved = tokio::task::spawn_blocking(move || store.save(&sites)).await;
@@ -448,15 +637,16 @@ mod tests {
         dir
     }
 
-    fn registry(store: Option<StateStore>) -> Registry {
-        Registry::new(RegistryConfig {
+    fn registry(store: Option<StateStore>) -> Arc<Registry> {
+        Arc::new(Registry::new(RegistryConfig {
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             watcher: Watcher::new().ok(),
             pool: crate::serve::Pool::default(),
             store,
             logs: LogHub::default(),
-        })
+            hooks: TestHooks::default(),
+        }))
     }
 
     fn spec(root: &Path, port: Option<u16>) -> SiteSpec {
@@ -473,10 +663,10 @@ mod tests {
     async fn up_is_idempotent_and_down_frees_the_port() {
         let registry = registry(None);
         let dir = site_dir();
-        let first = registry.up(spec(dir.path(), Some(0))).await.unwrap();
+        let first = registry.up(spec(dir.path(), Some(0))).await.unwrap().0;
         assert_eq!(first.state, sited_proto::SiteState::Serving);
         assert_eq!(first.pages, 2, "home and 404");
-        let again = registry.up(spec(dir.path(), None)).await.unwrap();
+        let again = registry.up(spec(dir.path(), None)).await.unwrap().0;
         assert_eq!(again.port, first.port);
         assert_eq!(registry.ps().len(), 1);
         let stopped = registry.down(&Target::Port(first.port)).await.unwrap();
@@ -490,7 +680,8 @@ mod tests {
         let registry = registry(None);
         let missing = registry
             .up(spec(Path::new("/definitely/not/here"), None))
-            .await;
+            .await
+            .map(|(info, _)| info);
         assert!(
             matches!(missing, Err(Error::RootMissing { .. })),
             "{missing:?}"
@@ -498,7 +689,10 @@ mod tests {
         let holder = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
         let port = holder.local_addr().unwrap().port();
         let dir = site_dir();
-        let taken = registry.up(spec(dir.path(), Some(port))).await;
+        let taken = registry
+            .up(spec(dir.path(), Some(port)))
+            .await
+            .map(|(info, _)| info);
         assert!(matches!(taken, Err(Error::PortInUse { .. })), "{taken:?}");
         assert!(registry.ps().is_empty());
     }
@@ -507,7 +701,7 @@ mod tests {
     async fn restart_keeps_the_port_and_builds_anew() {
         let registry = registry(None);
         let dir = site_dir();
-        let first = registry.up(spec(dir.path(), Some(0))).await.unwrap();
+        let first = registry.up(spec(dir.path(), Some(0))).await.unwrap().0;
         fs::write(dir.path().join("more.md"), "# More\n").unwrap();
         let restarted = registry.restart(first.port).await.unwrap();
         assert_eq!(restarted.port, first.port);
@@ -523,7 +717,7 @@ mod tests {
     async fn restart_refuses_a_root_that_is_gone_and_keeps_the_site() {
         let registry = registry(None);
         let dir = site_dir();
-        let up = registry.up(spec(dir.path(), Some(0))).await.unwrap();
+        let up = registry.up(spec(dir.path(), Some(0))).await.unwrap().0;
         let root = dir.path().to_path_buf();
         drop(dir);
         let error = registry.restart(up.port).await.unwrap_err();
@@ -535,7 +729,7 @@ mod tests {
     async fn attached_sites_are_not_restarted() {
         let registry = registry(None);
         let dir = site_dir();
-        let up = registry
+        let (up, attachment) = registry
             .up(SiteSpec {
                 attach: true,
                 ..spec(dir.path(), Some(0))
@@ -544,13 +738,77 @@ mod tests {
             .unwrap();
         let error = registry.restart(up.port).await.unwrap_err();
         assert_eq!(error, Error::SiteAttached { port: up.port });
+        assert_eq!(attachment.expect("made attached").port(), up.port);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_attachment_takes_the_site_down() {
+        let registry = registry(None);
+        let dir = site_dir();
+        let (up, attachment) = registry
+            .up(SiteSpec {
+                attach: true,
+                ..spec(dir.path(), Some(0))
+            })
+            .await
+            .unwrap();
+        // Only the call that created the site holds its life.
+        let (again, none) = registry.up(spec(dir.path(), None)).await.unwrap();
+        assert_eq!(again.port, up.port);
+        assert!(none.is_none());
+        drop(attachment);
+        assert_eq!(
+            registry.ps()[0].state,
+            sited_proto::SiteState::Stopping,
+            "listed as stopping from the moment the client went"
+        );
+        // The site and the registry's detaching both run on the tracker.
+        let tasks = registry.config.tracker.clone();
+        tasks.close();
+        tasks.wait().await;
+        assert!(registry.ps().is_empty());
+        std::net::TcpListener::bind(("127.0.0.1", up.port)).expect("port is free again");
+    }
+
+    #[tokio::test]
+    async fn ps_shows_stopping_while_down_waits() {
+        let registry = registry(None);
+        let dir = site_dir();
+        let (up, _) = registry.up(spec(dir.path(), Some(0))).await.unwrap();
+        let target = Target::Port(up.port);
+        let down = registry.down(&target);
+        let mut down = std::pin::pin!(down);
+        // One poll asks the site to stop; it cannot be gone before its task has run.
+        assert!(futures::poll!(down.as_mut()).is_pending());
+        let listed = registry.ps();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].state, sited_proto::SiteState::Stopping);
+        let stopped = down.await.unwrap();
+        assert_eq!(stopped[0].state, sited_proto::SiteState::Stopped);
+        assert!(registry.ps().is_empty());
+    }
+
+    #[tokio::test]
+    async fn up_of_a_root_on_its_way_down_waits_and_starts_afresh() {
+        let registry = registry(None);
+        let dir = site_dir();
+        let (first, _) = registry.up(spec(dir.path(), Some(0))).await.unwrap();
+        let Some(Entry::Live(site)) = registry.entry(first.port) else {
+            panic!("live");
+        };
+        site.begin_stop();
+        let (second, _) = registry.up(spec(dir.path(), None)).await.unwrap();
+        assert_eq!(second.state, sited_proto::SiteState::Serving);
+        assert!(second.started_at_ms >= first.started_at_ms);
+        assert_eq!(registry.ps().len(), 1);
+        assert!(!registry.ps()[0].state.name().contains("stop"));
     }
 
     #[tokio::test]
     async fn rebuild_reads_everything_again_and_waits_for_the_build() {
         let registry = registry(None);
         let dir = site_dir();
-        let up = registry.up(spec(dir.path(), Some(0))).await.unwrap();
+        let up = registry.up(spec(dir.path(), Some(0))).await.unwrap().0;
         let first = up.last_build.unwrap();
         // Written behind the watcher's back as far as the result goes: only a full
         // rebuild is sure to have it.
@@ -583,8 +841,8 @@ mod tests {
         let store = StateStore::new(state.path().join("state.json"));
         let registry = registry(Some(store.clone()));
         let (a, b) = (site_dir(), site_dir());
-        let kept = registry.up(spec(a.path(), Some(0))).await.unwrap();
-        let attached = registry
+        let kept = registry.up(spec(a.path(), Some(0))).await.unwrap().0;
+        let (attached, _attachment) = registry
             .up(SiteSpec {
                 attach: true,
                 ..spec(b.path(), Some(0))
@@ -629,12 +887,92 @@ mod tests {
             matches!(&failed.state, sited_proto::SiteState::Failed { reason } if reason.contains("could not be restored")),
             "{failed:?}"
         );
-        let handle = registry.sites().get(&port).cloned().unwrap();
+        let Some(Entry::Live(handle)) = registry.entry(port) else {
+            panic!("the restored site is live");
+        };
         assert_eq!(
             handle.settled().await.state,
             sited_proto::SiteState::Serving
         );
         // A failed placeholder can be taken down like any site.
         registry.down(&Target::Port(1)).await.unwrap();
+    }
+}
+
+/// S23 (issue 12.6, issue 16.3): one site's watch registration never stalls the others.
+#[cfg(test)]
+mod registration {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A site of `dirs` folders of `per_dir` Markdown files each.
+    fn big_site(dirs: usize, per_dir: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("index.md"), "# Big\n").unwrap();
+        for d in 0..dirs {
+            let sub = dir.path().join(format!("d{d}"));
+            fs::create_dir(&sub).unwrap();
+            for f in 0..per_dir {
+                fs::write(sub.join(format!("f{f}.txt")), "x").unwrap();
+            }
+        }
+        dir
+    }
+
+    /// The status line of a GET of `/` on `port`.
+    async fn status_line(port: u16) -> String {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await.unwrap();
+        let reply = String::from_utf8_lossy(&reply);
+        reply.lines().next().unwrap_or_default().to_string()
+    }
+
+    /// On a single-threaded runtime every task shares one thread: a registration walking
+    /// its tree there would hold every other task until it is done. So the order proves
+    /// it: another site answers while the big site is still registering (its state is
+    /// `starting` until its watch is in place and its first build begins).
+    #[tokio::test(flavor = "current_thread")]
+    async fn s23_a_30000_file_site_registering_does_not_hold_another_sites_requests() {
+        let registry = Arc::new(Registry::new(RegistryConfig {
+            token: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            watcher: Some(Watcher::new().expect("a file watcher")),
+            pool: crate::serve::Pool::default(),
+            store: None,
+            logs: LogHub::default(),
+            hooks: TestHooks::default(),
+        }));
+        let small = tempfile::tempdir().unwrap();
+        fs::write(small.path().join("index.md"), "# Small\n").unwrap();
+        let spec = |root: &Path| SiteSpec {
+            root: root.to_path_buf(),
+            port: Some(0),
+            drafts: false,
+            attach: false,
+            host: None,
+        };
+        let (other, _) = registry.up(spec(small.path())).await.unwrap();
+        let big = big_site(300, 100);
+        let started = registry.start(spec(big.path())).await.unwrap();
+        let answered = status_line(other.port).await;
+        let big_state = started.site.info().state;
+        assert_eq!(answered, "HTTP/1.1 200 OK");
+        assert_eq!(
+            big_state,
+            sited_proto::SiteState::Starting,
+            "the other site answered only once the big one had registered"
+        );
+        assert_eq!(
+            started.site.settled().await.state,
+            sited_proto::SiteState::Serving
+        );
+        registry.stop_all().await;
     }
 }

@@ -19,10 +19,6 @@ use tokio::sync::Notify;
 /// How often a polling fallback looks at the files.
 const POLL_INTERVAL: Duration = Duration::from_millis(300);
 
-/// Test knob: pretend the kernel allows only this many watched directories, to exercise
-/// the polling fallback (S18) without exhausting the real per-user limit for everyone.
-pub const WATCH_LIMIT_ENV: &str = "SITED_TEST_INOTIFY_WATCH_LIMIT";
-
 /// Changes a site has not yet taken.
 #[derive(Debug, Default)]
 pub struct Changes {
@@ -137,7 +133,7 @@ pub struct Watcher {
 struct Inner {
     native: Mutex<Option<notify::RecommendedWatcher>>,
     routes: Arc<Routes>,
-    /// See [`WATCH_LIMIT_ENV`].
+    /// See [`crate::hooks::TestHooks::watch_limit`].
     test_limit: Option<usize>,
 }
 
@@ -179,12 +175,15 @@ impl std::fmt::Debug for Registration {
 impl Watcher {
     /// Creates the daemon's single native watcher (one inotify instance on Linux).
     pub fn new() -> Result<Watcher, notify::Error> {
+        Watcher::with_test_limit(None)
+    }
+
+    /// [`Watcher::new`], pretending the kernel allows only `test_limit` watched
+    /// directories (a test hook, [`crate::hooks::TestHooks::watch_limit`]).
+    pub fn with_test_limit(test_limit: Option<usize>) -> Result<Watcher, notify::Error> {
         let routes = Arc::new(Routes::default());
         let sink = routes.clone();
         let native = notify::recommended_watcher(move |event| sink.deliver(event))?;
-        let test_limit = std::env::var(WATCH_LIMIT_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok());
         Ok(Watcher {
             inner: Arc::new(Inner {
                 native: Mutex::new(Some(native)),

@@ -401,3 +401,45 @@ fn s19_a_site_whose_root_is_its_content_keeps_outputs_out_of_it() {
     );
     assert!(notes.join("public/a/index.html").is_file());
 }
+
+#[test]
+fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail() {
+    let site = tempfile::tempdir().unwrap();
+    fs::create_dir(site.path().join("content")).unwrap();
+    fs::write(
+        site.path().join("content/a.md"),
+        "# A\n\nSee [the missing page](gone.md).\n",
+    )
+    .unwrap();
+    let out = site.path().join("out");
+    let build = |strict: bool| {
+        let mut command = sited();
+        command.arg("build").arg(site.path()).arg("--out").arg(&out);
+        if strict {
+            command.arg("--strict");
+        }
+        command.output().unwrap()
+    };
+    let strict = build(true);
+    assert_eq!(strict.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        stderr.contains("error: content/a.md:3: link to gone.md leads nowhere"),
+        "{stderr}"
+    );
+    assert!(
+        !out.exists(),
+        "a strict build with a warning writes nothing"
+    );
+
+    let lenient = build(false);
+    assert!(lenient.status.success());
+    let stderr = String::from_utf8_lossy(&lenient.stderr);
+    assert!(
+        stderr.contains("warning: content/a.md:3: link to gone.md leads nowhere"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&lenient.stdout);
+    assert!(stdout.contains(", 1 warning → "), "{stdout}");
+    assert!(out.join("a/index.html").is_file());
+}

@@ -144,6 +144,10 @@ pub struct BuildReport {
     pub finished_at_ms: u64,
     /// Every error found; an empty list means a clean build.
     pub errors: Vec<BuildError>,
+    /// What the build found that does not stop it (a link that leads nowhere, a feature
+    /// it cannot support). Absent from older daemons.
+    #[serde(default)]
+    pub warnings: Vec<BuildError>,
 }
 
 /// How far a running build is: pages rendered out of the pages it renders.

@@ -209,3 +209,52 @@ fn s07_client_killed_during_the_first_build_takes_the_site_down() {
     );
     assert!(wait_until(DEADLINE, || port_is_free(port)));
 }
+
+/// Issue 16.2: a follower's long-poll ends with the daemon's shutdown instead of holding
+/// it until the poll's deadline (30 s, cut short at 3 s by the shutdown deadline, which
+/// exits 1 and says so in the log).
+#[test]
+fn daemon_stop_with_a_log_follower_is_clean_and_ends_the_follower() {
+    let home = Home::new();
+    let root = home.site("blog", &[("index.md", "# Blog\n")]);
+    let port = home.up(&root, &["--port", "0"]);
+    let mut follower = home
+        .command("sitectl")
+        .args(["logs", &port.to_string(), "-f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sitectl logs -f");
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The recent lines are printed before the follower starts waiting for new ones.
+    line_with(&lines, "starting");
+    let pid = home.daemon_pid().expect("daemon running");
+
+    home.sitectl_ok(&["daemon", "stop"]);
+    assert!(
+        wait_until(DEADLINE, || follower.try_wait().unwrap().is_some()),
+        "the follower outlived the daemon"
+    );
+    let status = follower.wait().unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(follower.stderr.as_mut().unwrap(), &mut said).unwrap();
+    assert!(status.success(), "{status}: {said}");
+    assert!(said.contains("the daemon is shutting down"), "{said}");
+    assert!(
+        wait_until(DEADLINE, || sited_tests::process_is_gone(pid)),
+        "daemon still running"
+    );
+    assert!(port_is_free(port), "port {port} still held");
+    let log = home.log_text();
+    assert!(log.contains("sited stopped"), "{log}");
+    assert!(
+        !log.contains("deadline passed") && !log.contains("exiting at once"),
+        "the shutdown was cut short: {log}"
+    );
+}

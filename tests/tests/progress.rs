@@ -15,13 +15,20 @@ const PAGES: usize = 40;
 const TOTAL: usize = PAGES + 2;
 
 fn slow_site(home: &Home) -> PathBuf {
-    let mut files = vec![(
-        "templates/page.html".to_string(),
-        "{% extends \"base.html\" %}{% block content %}\
+    let mut files = vec![
+        // Published with absolute feed URLs: `sited build` prints no warning.
+        (
+            "site.toml".to_string(),
+            "base_url = \"https://example.org/\"\n".to_string(),
+        ),
+        (
+            "templates/page.html".to_string(),
+            "{% extends \"base.html\" %}{% block content %}\
          {% for i in range(450) %}{% for j in range(1000) %}{% endfor %}{% endfor %}\
          {{ page.content | safe }}{% endblock %}"
-            .to_string(),
-    )];
+                .to_string(),
+        ),
+    ];
     for i in 0..PAGES {
         files.push((format!("content/p{i}.md"), format!("# Page {i}\n\nText.\n")));
     }

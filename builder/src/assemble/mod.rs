@@ -74,11 +74,16 @@ pub fn stylesheet() -> Bytes {
     FULL.clone()
 }
 
-/// Every page with a context of its own (not the 404 page), with its date.
+/// Every page with a context of its own (not the 404 page, nor the second and later
+/// pages of a split listing), with its date.
 fn sitemap(jobs: &[Job<'_>], tree: &Tree, base: &str) -> Resource {
     let mut entries: Vec<(&str, Option<&str>)> = jobs
         .iter()
-        .filter(|job| !matches!(job.ctx, JobCtx::Plain))
+        .filter(|job| match &job.ctx {
+            JobCtx::Plain => false,
+            JobCtx::Section(ctx) => ctx.paginator.as_ref().is_none_or(|p| p.current == 1),
+            JobCtx::Page(_) => true,
+        })
         .map(|job| {
             let date = match &job.ctx {
                 JobCtx::Page(i) => tree.page(*i).date.as_deref(),
@@ -102,20 +107,43 @@ fn add_feeds(output: &mut Output, tree: &Tree, base: &str, site_title: &str) {
         );
     }
     for section in tree.placed.sections.values().filter(|s| !s.is_home()) {
-        let mut dated: Vec<&Summary> = tree
-            .listing(&section.pages)
-            .into_iter()
-            .filter(|s| s.date.is_some())
-            .collect();
-        if dated.is_empty() {
-            continue;
-        }
-        dated.sort_by(|a, b| b.date.cmp(&a.date));
-        let feed_url = format!("{}atom.xml", section.url);
         let title = format!("{} – {site_title}", section.title);
-        let feed = feeds::atom(base, &encode_path(&feed_url), &title, &dated);
-        output
-            .resources
-            .insert(feed_url, Resource::memory(Bytes::from(feed), ATOM.clone()));
+        add_feed(output, tree, base, &section.url, &title, &section.pages);
     }
+    // Each term's feed: tags, categories and the site's own taxonomies.
+    for (tag, pages) in &tree.tags {
+        let title = format!("#{tag} – {site_title}");
+        add_feed(
+            output,
+            tree,
+            base,
+            &crate::tree::tag_url(tag),
+            &title,
+            pages,
+        );
+    }
+    for taxonomy in &tree.taxonomies {
+        for (term, pages) in &taxonomy.terms {
+            let title = format!("{term} – {site_title}");
+            add_feed(output, tree, base, &taxonomy.term_url(term), &title, pages);
+        }
+    }
+}
+
+/// The feed at `{url}atom.xml` of the dated ones among `pages`, if any.
+fn add_feed(output: &mut Output, tree: &Tree, base: &str, url: &str, title: &str, pages: &[usize]) {
+    let mut dated: Vec<&Summary> = tree
+        .listing(pages)
+        .into_iter()
+        .filter(|s| s.date.is_some())
+        .collect();
+    if dated.is_empty() {
+        return;
+    }
+    dated.sort_by(|a, b| b.date.cmp(&a.date));
+    let feed_url = format!("{url}atom.xml");
+    let feed = feeds::atom(base, &encode_path(&feed_url), title, &dated);
+    output
+        .resources
+        .insert(feed_url, Resource::memory(Bytes::from(feed), ATOM.clone()));
 }

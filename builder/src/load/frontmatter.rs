@@ -1,5 +1,5 @@
-//! Front matter: TOML between `+++` lines or YAML between `---` lines, at the very top of
-//! a Markdown file. Known keys are typed; everything else lands in `extra` for templates.
+//! Front matter: TOML between `+++` lines, YAML between `---` lines, or a JSON object
+//! (`{` … `}`, as Hugo reads it), at the very top of a Markdown file. Known keys are typed; everything else lands in `extra` for templates.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -24,6 +24,10 @@ pub struct FrontMatter {
     pub tags: Vec<String>,
     pub template: Option<String>,
     pub slug: Option<String>,
+    /// What listings and feeds show of the page, instead of its opening.
+    pub summary: Option<String>,
+    /// Entries per listing page, in a section's `_index.md` (0: one page).
+    pub paginate_by: Option<usize>,
     /// Unknown top-level keys and the contents of an `extra` table.
     pub extra: Map<String, Value>,
 }
@@ -48,6 +52,8 @@ pub fn split(source: &str) -> Result<Split<'_>, FrontMatterError> {
     let (format, fence) = match first_line(source) {
         "+++" => (Format::Toml, "+++"),
         "---" => (Format::Yaml, "---"),
+        // `{` alone or `{"key"…`: not `{{#include …}}` or a `{{< shortcode >}}`.
+        line if line == "{" || line.starts_with("{\"") => return split_json(source),
         _ => {
             return Ok(Split {
                 front_matter: FrontMatter::default(),
@@ -74,6 +80,7 @@ pub fn split(source: &str) -> Result<Split<'_>, FrontMatterError> {
         });
     };
     let text = &source[after_open..fm_end];
+    check_bounds(text)?;
     let value = match format {
         Format::Toml => parse_toml(text)?,
         Format::Yaml => parse_yaml(text)?,
@@ -89,6 +96,104 @@ pub fn split(source: &str) -> Result<Split<'_>, FrontMatterError> {
         body: &source[body_start..],
         body_line,
     })
+}
+
+/// A file opening with a JSON object: the object is the front matter, the body starts on
+/// the line after it.
+fn split_json(source: &str) -> Result<Split<'_>, FrontMatterError> {
+    let mut values = serde_json::Deserializer::from_str(source).into_iter::<Value>();
+    let map = match values.next() {
+        Some(Ok(Value::Object(map))) => map,
+        Some(Ok(_)) => unreachable!("a text opening with `{{` is an object or an error"),
+        Some(Err(error)) => {
+            return Err(FrontMatterError {
+                line: error.line() as u32,
+                column: Some(error.column() as u32),
+                message: format!("invalid JSON front matter: {}", json_message(&error)),
+            });
+        }
+        None => unreachable!("a text opening with `{{` holds a value"),
+    };
+    let end = values.byte_offset();
+    // The rest of the closing line goes with the front matter.
+    let body_start = source[end..]
+        .find('\n')
+        .map_or(source.len(), |i| end + i + 1);
+    let front_matter = typed(map).map_err(|message| FrontMatterError {
+        line: 1,
+        column: None,
+        message,
+    })?;
+    Ok(Split {
+        front_matter,
+        body: &source[body_start..],
+        body_line: source[..body_start].matches('\n').count() as u32,
+    })
+}
+
+/// serde_json appends " at line X column Y" to its message; the position is reported
+/// apart.
+fn json_message(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.find(" at line ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
+/// Front matter holds a page's settings, not its text: above this it is refused.
+pub const MAX_FRONT_MATTER_BYTES: usize = 1 << 20;
+
+/// Brackets (`[`, `{`) nested deeper than this are refused before parsing. A YAML
+/// parser takes time quadratic in the nesting of flow collections (100,000 levels took
+/// it 20 s) before its own recursion limit is reached.
+pub const MAX_FRONT_MATTER_DEPTH: usize = 64;
+
+/// Refuses front matter too big or too deeply nested to parse in reasonable time and
+/// memory, pointing at where it goes too far.
+fn check_bounds(text: &str) -> Result<(), FrontMatterError> {
+    if text.len() > MAX_FRONT_MATTER_BYTES {
+        return Err(FrontMatterError {
+            line: FIRST_LINE,
+            column: None,
+            message: format!(
+                "front matter is {} KiB, more than the {} KiB a page's settings may take; \
+                 move long text into the page's body",
+                text.len() / 1024,
+                MAX_FRONT_MATTER_BYTES / 1024
+            ),
+        });
+    }
+    let (mut depth, mut quote, mut escaped, mut comment) = (0usize, None, false, false);
+    let mut previous = '\n';
+    for (offset, c) in text.char_indices() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some('"'), _) if escaped => escaped = false,
+            (Some('"'), '\\') => escaped = true,
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') if previous.is_whitespace() => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_FRONT_MATTER_DEPTH {
+                    let (line, column) = line_col(text, offset);
+                    return Err(FrontMatterError {
+                        line: FIRST_LINE + line,
+                        column: Some(column + 1),
+                        message: format!(
+                            "front matter nests deeper than {MAX_FRONT_MATTER_DEPTH} levels"
+                        ),
+                    });
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        previous = c;
+    }
+    Ok(())
 }
 
 fn first_line(source: &str) -> &str {
@@ -195,6 +300,8 @@ fn typed(mut map: Map<String, Value>) -> Result<FrontMatter, String> {
         tags: take_tags(&mut map)?,
         template: take_string(&mut map, "template")?,
         slug: take_string(&mut map, "slug")?,
+        summary: take_string(&mut map, "summary")?,
+        paginate_by: take_count(&mut map, "paginate_by")?,
         extra: Map::new(),
     };
     if let Some(extra) = map.remove("extra") {
@@ -244,6 +351,17 @@ fn take_int(map: &mut Map<String, Value>, key: &str) -> Result<Option<i64>, Stri
         Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
         Some(other) => Err(format!(
             "`{key}` must be a whole number, found {}",
+            kind(&other)
+        )),
+    }
+}
+
+fn take_count(map: &mut Map<String, Value>, key: &str) -> Result<Option<usize>, String> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().map(|n| n as usize)),
+        Some(other) => Err(format!(
+            "`{key}` must be a whole number of 0 or more, found {}",
             kind(&other)
         )),
     }
@@ -329,6 +447,26 @@ mod tests {
     }
 
     #[test]
+    fn json_front_matter_is_typed() {
+        let source = "{\n  \"title\": \"Hi\",\n  \"tags\": [\"a\"],\n  \"mood\": 3\n}\nBody\n";
+        let split = split(source).unwrap();
+        assert_eq!(split.front_matter.title.as_deref(), Some("Hi"));
+        assert_eq!(split.front_matter.tags, ["a"]);
+        let include = "{{#include listing.rs}}\n";
+        assert_eq!(
+            super::split(include).unwrap().body,
+            include,
+            "not front matter"
+        );
+        assert_eq!(split.front_matter.extra["mood"], 3);
+        assert_eq!(split.body, "Body\n");
+        assert_eq!(split.body_line, 5);
+        let error = split_json("{\n  \"title\": \"Hi\"\n  \"x\": 1\n}\n").unwrap_err();
+        assert_eq!(error.line, 3, "{error:?}");
+        assert!(error.message.contains("JSON"), "{error:?}");
+    }
+
+    #[test]
     fn toml_error_points_at_file_line_and_column() {
         let source = "+++\ntitle = \"ok\"\ndate = = 3\n+++\n";
         let error = split(source).unwrap_err();
@@ -343,6 +481,64 @@ mod tests {
         let error = split(source).unwrap_err();
         assert!(error.line >= 3, "{error:?}");
         assert!(error.message.contains("YAML"), "{error:?}");
+    }
+
+    /// S25: a front-matter bomb fails fast with a clear error at the place it goes too
+    /// far; the YAML parser would take seconds on it.
+    #[test]
+    fn s25_front_matter_too_deep_or_too_big_is_refused_before_parsing() {
+        let deep = 100_000;
+        // Each with the line and column of the 65th opening bracket.
+        for (source, at) in [
+            (
+                format!(
+                    "---\na: {}{}\n---\nbody",
+                    "[".repeat(deep),
+                    "]".repeat(deep)
+                ),
+                (2, 4 + 64),
+            ),
+            (
+                format!(
+                    "---\nb: 1\na: {}1{}\n---\n",
+                    "{c: ".repeat(deep),
+                    "}".repeat(deep)
+                ),
+                (3, 4 + 64 * 4),
+            ),
+            (
+                format!("+++\na = {}{}\n+++\n", "[".repeat(deep), "]".repeat(deep)),
+                (2, 5 + 64),
+            ),
+        ] {
+            let error = split(&source).unwrap_err();
+            assert_eq!(error.message, "front matter nests deeper than 64 levels");
+            assert_eq!(
+                (error.line, error.column),
+                (at.0, Some(at.1)),
+                "{source:.12}"
+            );
+        }
+        let big = format!("---\ntext: \"{}\"\n---\n", "x".repeat(2 << 20));
+        let error = split(&big).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("front matter is 2048 KiB, more than the 1024 KiB")
+        );
+
+        // Brackets in strings and comments do not count; real nesting within bounds parses.
+        let fine = format!(
+            "---\ntitle: \"{}\"\nnote: '{}' # {}\nlist: [[1, 2], {{a: [3]}}]\n---\n",
+            "[".repeat(100),
+            "{".repeat(100),
+            "[".repeat(100)
+        );
+        let split = split(&fine).unwrap();
+        assert_eq!(
+            split.front_matter.title.as_deref(),
+            Some("[".repeat(100).as_str())
+        );
     }
 
     #[test]

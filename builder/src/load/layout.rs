@@ -8,9 +8,10 @@ use serde::Deserialize;
 
 use crate::report::Diagnostic;
 
-/// `site.toml`, every key optional.
+/// `site.toml`, every key optional. A key it does not know is a warning (a typo, or a
+/// setting of another generator), not a failed build: see [`KEYS`].
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct SiteConfig {
     pub title: String,
     pub description: Option<String>,
@@ -20,7 +21,96 @@ pub struct SiteConfig {
     /// A build by another program ([`crate::detect::build_section`] reads it); the
     /// builder itself ignores it, so `--with native` still builds such a site.
     pub build: Option<toml::Value>,
+    /// Entries per listing page of every section that does not set its own (0: none).
+    pub paginate_by: usize,
+    /// Taxonomies besides tags and categories (front-matter keys with term pages).
+    pub taxonomies: Vec<String>,
+    /// The largest Markdown file built as a page: bytes, or a string with a unit
+    /// (`"32 MiB"`). Rendering takes many times a page's size in memory, so one huge
+    /// file must not take the machine.
+    pub max_page_size: ByteSize,
+    /// Every warning is an error, as with `sited build --strict`.
+    pub strict: bool,
 }
+
+/// A size in bytes, written in site.toml as a number of bytes or as a string with a unit
+/// (`"512 KiB"`, `"8 MiB"`, `"10 MB"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// 8 MiB: ten times the largest page of the Rust book or tldr, and a peak of a few
+    /// hundred MB while it renders.
+    pub const DEFAULT_MAX_PAGE: ByteSize = ByteSize(8 << 20);
+}
+
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bytes = self.0;
+        match bytes {
+            b if b >= 1 << 20 && b % (1 << 20) == 0 => write!(f, "{} MiB", b >> 20),
+            b if b >= 1 << 20 => write!(f, "{:.1} MiB", b as f64 / f64::from(1 << 20)),
+            b if b >= 1 << 10 => write!(f, "{} KiB", b >> 10),
+            b => write!(f, "{b} bytes"),
+        }
+    }
+}
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ByteSize, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let number: u64 = number
+            .parse()
+            .map_err(|_| format!("`{text}` is not a size: write e.g. 8388608 or \"8 MiB\""))?;
+        let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1_000,
+            "kib" | "k" => 1 << 10,
+            "mb" => 1_000_000,
+            "mib" | "m" => 1 << 20,
+            "gb" => 1_000_000_000,
+            "gib" | "g" => 1 << 30,
+            other => return Err(format!("unknown size unit `{other}`: use KiB, MiB or GiB")),
+        };
+        number
+            .checked_mul(factor)
+            .map(ByteSize)
+            .ok_or_else(|| format!("`{text}` is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Bytes(u64),
+            Text(String),
+        }
+        match Written::deserialize(deserializer)? {
+            Written::Bytes(bytes) => Ok(ByteSize(bytes)),
+            Written::Text(text) => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Every key of [`SiteConfig`]: keep in step with its fields.
+pub const KEYS: &[&str] = &[
+    "title",
+    "description",
+    "base_url",
+    "extra",
+    "paginate_by",
+    "taxonomies",
+    "max_page_size",
+    "strict",
+];
 
 impl Default for SiteConfig {
     fn default() -> Self {
@@ -30,6 +120,10 @@ impl Default for SiteConfig {
             base_url: String::from("/"),
             extra: toml::Table::new(),
             build: None,
+            paginate_by: crate::tree::paginate::DEFAULT_PAGINATE_BY,
+            taxonomies: Vec::new(),
+            max_page_size: ByteSize::DEFAULT_MAX_PAGE,
+            strict: false,
         }
     }
 }
@@ -124,6 +218,7 @@ fn read_config(root: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
             return SiteConfig::default();
         }
     };
+    warn_unknown_keys(&text, errors);
     match toml::from_str(&text) {
         Ok(config) => config,
         Err(error) => {
@@ -142,16 +237,99 @@ fn read_config(root: &Path, errors: &mut Vec<Diagnostic>) -> SiteConfig {
     }
 }
 
+/// A warning, at its line, for each top-level key of `site.toml` that sited does not know.
+fn warn_unknown_keys(text: &str, errors: &mut Vec<Diagnostic>) {
+    let Ok(table) = text.parse::<toml::Table>() else {
+        return; // The parse error is reported by the typed read.
+    };
+    for key in table.keys().filter(|key| !KEYS.contains(&key.as_str())) {
+        let message = format!(
+            "unknown key `{key}` is ignored (sited knows {})",
+            KEYS.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        errors.push(Diagnostic::warning("site.toml", message).at(key_line(text, key), None));
+    }
+}
+
+/// The line (1-based) where a top-level key or table is written, if it can be found.
+fn key_line(text: &str, key: &str) -> Option<u32> {
+    let quoted = format!("\"{key}\"");
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start().trim_start_matches('[').trim_start();
+            [key, quoted.as_str()].iter().any(|k| {
+                line.strip_prefix(k)
+                    .is_some_and(|rest| rest.trim_start().starts_with(['=', ']', '.']))
+            })
+        })
+        .map(|n| n as u32 + 1)
+}
+
+#[cfg(test)]
+mod byte_size_tests {
+    use super::ByteSize;
+
+    #[test]
+    fn sizes_are_read_as_people_write_them() {
+        for (text, bytes) in [
+            ("512", 512),
+            ("512 KiB", 512 << 10),
+            ("8MiB", 8 << 20),
+            ("10 MB", 10_000_000),
+            ("1 gib", 1 << 30),
+        ] {
+            assert_eq!(text.parse::<ByteSize>(), Ok(ByteSize(bytes)), "{text}");
+        }
+        assert!(
+            "8 parsecs"
+                .parse::<ByteSize>()
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert!(
+            "MiB"
+                .parse::<ByteSize>()
+                .unwrap_err()
+                .contains("not a size")
+        );
+        assert_eq!(ByteSize(8 << 20).to_string(), "8 MiB");
+        assert_eq!(ByteSize((8 << 20) + 10).to_string(), "8.0 MiB");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_are_warnings_naming_key_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("site.toml"),
+            "title = \"T\"\ntitel = \"typo\"\n[params]\nx = 1\n",
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        let layout = Layout::discover(dir.path(), &[], &mut errors).unwrap();
+        assert_eq!(layout.config.title, "T", "the known keys still apply");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| !e.is_error()), "{errors:?}");
+        assert_eq!(errors[0].file, PathBuf::from("site.toml"));
+        assert_eq!(errors[0].line, Some(3), "{errors:?}");
+        assert!(errors[0].message.contains("`params`"), "{errors:?}");
+        assert_eq!(errors[1].line, Some(2), "{errors:?}");
+        assert!(errors[1].message.contains("`titel`"), "{errors:?}");
+    }
 
     #[test]
     fn bad_site_toml_is_reported_with_its_line() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(
             dir.path().join("site.toml"),
-            "title = \"T\"\ntitel = \"typo\"\n",
+            "title = \"T\"\ntitle = \"twice\"\n",
         )
         .unwrap();
         let mut errors = Vec::new();
@@ -163,6 +341,6 @@ mod tests {
         );
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, Some(2), "{errors:?}");
-        assert!(errors[0].message.contains("titel"), "{errors:?}");
+        assert!(errors[0].is_error(), "{errors:?}");
     }
 }

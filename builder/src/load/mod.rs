@@ -9,7 +9,7 @@ pub mod frontmatter;
 pub mod layout;
 pub mod walk;
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +19,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::options::Cancel;
 use crate::report::{Diagnostic, Failure};
 use frontmatter::FrontMatter;
-use layout::Layout;
+use layout::{ByteSize, Layout};
 use walk::{Source, is_markdown};
 
 /// Every source file of a site, as the last walk found them.
@@ -96,6 +96,8 @@ pub struct Parsed {
     /// Emptied once rendered by one-shot builds, which keep no sources for a rebuild
     /// (it keeps the peak memory of a big one-shot build down).
     pub body: Mutex<String>,
+    /// Lines of the file before the body (its front matter).
+    pub body_line: u32,
 }
 
 impl Parsed {
@@ -113,6 +115,11 @@ impl Parsed {
             .to_string_lossy()
     }
 
+    /// The line of the file that line `line` (1-based) of the body comes from.
+    pub fn file_line(&self, line: u32) -> u32 {
+        self.body_line + line
+    }
+
     /// Frees the Markdown body (see [`Parsed::body`]).
     pub fn drop_body(&self) {
         std::mem::take(&mut *self.body.lock().unwrap_or_else(|p| p.into_inner()));
@@ -122,8 +129,26 @@ impl Parsed {
 /// Reads one Markdown file and splits off its front matter.
 pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
     let file = layout.display_path(&source.path);
-    let text = std::fs::read(&source.path)
-        .map_err(|error| Diagnostic::error(&file, format!("cannot read: {error}")))?;
+    let cannot_read = |error| Diagnostic::error(&file, format!("cannot read: {error}"));
+    let mut reader = std::fs::File::open(&source.path).map_err(cannot_read)?;
+    // Read at most one byte past the limit: a file that grows meanwhile is still bounded.
+    let limit = layout.config.max_page_size;
+    let mut text = Vec::new();
+    Read::by_ref(&mut reader)
+        .take(limit.0.saturating_add(1))
+        .read_to_end(&mut text)
+        .map_err(cannot_read)?;
+    if text.len() as u64 > limit.0 {
+        let size = reader.metadata().map_or(text.len() as u64, |m| m.len());
+        return Err(Diagnostic::error(
+            &file,
+            format!(
+                "is {}, larger than the {limit} a page may be; not built \
+                 (`max_page_size` in site.toml raises the limit)",
+                ByteSize(size)
+            ),
+        ));
+    }
     let text = String::from_utf8(text).map_err(|error| {
         let offset = error.utf8_error().valid_up_to();
         let line = error.as_bytes()[..offset]
@@ -142,6 +167,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
         fm,
         extra,
         body: Mutex::new(split.body.to_string()),
+        body_line: split.body_line,
         source,
     })
 }

@@ -147,7 +147,28 @@ fn walk(
                 path,
                 rel: child_rel,
             });
+        } else if let Some(kind) = special_kind(&file_type) {
+            // Reading a FIFO would wait for a writer forever; a device or socket is
+            // not content either. Never silently: the person put it there.
+            errors.push(Diagnostic::warning(
+                layout.display_path(&path),
+                format!("is {kind}, not a regular file; skipped"),
+            ));
         }
+    }
+}
+
+/// What a file that is neither a regular file, a directory nor a symlink is, in words.
+fn special_kind(file_type: &fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        Some("a named pipe (FIFO)")
+    } else if file_type.is_socket() {
+        Some("a socket")
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        Some("a device")
+    } else {
+        None
     }
 }
 
@@ -189,6 +210,40 @@ mod tests {
         assert_eq!(rels, [PathBuf::from("note.md")]);
         assert_eq!(layout.config.title, "T");
         assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn special_files_are_skipped_with_a_warning() {
+        let site = tempfile::tempdir().unwrap();
+        fs::create_dir_all(site.path().join("content")).unwrap();
+        fs::create_dir_all(site.path().join("static")).unwrap();
+        fs::write(site.path().join("content/page.md"), "x").unwrap();
+        for fifo in ["content/pipe.md", "static/pipe.css"] {
+            let status = std::process::Command::new("mkfifo")
+                .arg(site.path().join(fifo))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let _socket =
+            std::os::unix::net::UnixListener::bind(site.path().join("content/sock")).unwrap();
+        let mut errors = Vec::new();
+        let layout = Layout::discover(site.path(), &[], &mut errors).unwrap();
+        let content = content_files(&layout, &mut errors);
+        let statics = static_files(&layout, &mut errors);
+        assert_eq!(content.len(), 1, "{content:?}");
+        assert!(statics.is_empty(), "{statics:?}");
+        assert!(errors.iter().all(|e| !e.is_error()), "warnings: {errors:?}");
+        let mut seen: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "content/pipe.md: is a named pipe (FIFO), not a regular file; skipped",
+                "content/sock: is a socket, not a regular file; skipped",
+                "static/pipe.css: is a named pipe (FIFO), not a regular file; skipped",
+            ]
+        );
     }
 
     #[test]

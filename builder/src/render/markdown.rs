@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use crate::check::LinkRef;
 use crate::context::TocEntry;
 use crate::url::slugify;
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
@@ -19,6 +20,11 @@ pub struct Rendered {
     /// Plain text of the first paragraph, for listings.
     pub summary: Option<String>,
     pub word_count: usize,
+    /// Every link and image of the body, as the HTML has it, with its line in the body
+    /// (1-based): what the link check checks.
+    pub links: Vec<LinkRef>,
+    /// Every id a link's `#fragment` can name: headings' and raw HTML's `id`/`name`.
+    pub anchors: Vec<String>,
 }
 
 /// Rewrites link and image destinations. Returns `None` to keep one as written.
@@ -34,6 +40,7 @@ fn options() -> Options {
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_SMART_PUNCTUATION
         | Options::ENABLE_HEADING_ATTRIBUTES
+        | Options::ENABLE_DEFINITION_LIST
 }
 
 /// Renders a Markdown body. A heading that opens the document is reported in
@@ -43,7 +50,11 @@ pub fn render(
     links: &dyn LinkResolver,
     strip_title: &dyn Fn(&str) -> bool,
 ) -> Rendered {
-    let mut events: Vec<Event<'_>> = Parser::new_ext(body, options()).collect();
+    let (mut events, offsets): (Vec<Event<'_>>, Vec<usize>) = Parser::new_ext(body, options())
+        .into_offset_iter()
+        .map(|(event, range)| (event, range.start))
+        .unzip();
+    let mut lines = LineCounter::new(body);
     let mut walk = Walk {
         rendered: Rendered::default(),
         used_ids: HashSet::new(),
@@ -68,7 +79,13 @@ pub fn render(
                 walk.first_block = false;
             }
             Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
-                if let Some(new) = links.resolve(dest_url) {
+                let resolved = links.resolve(dest_url);
+                walk.rendered.links.push(LinkRef {
+                    written: dest_url.to_string(),
+                    href: resolved.clone().unwrap_or_else(|| dest_url.to_string()),
+                    line: lines.line_at(offsets[i]),
+                });
+                if let Some(new) = resolved {
                     match &mut events[i] {
                         Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) => {
                             *dest_url = CowStr::from(new);
@@ -82,7 +99,18 @@ pub fn render(
             }
             Event::Html(html) | Event::InlineHtml(html) => {
                 // Raw `<img src="img/x.png">` resolves like `![](img/x.png)`.
-                if let Some(rewritten) = rewrite_html_links(html, links) {
+                let line = lines.line_at(offsets[i]);
+                collect_html_anchors(html, &mut walk.rendered.anchors);
+                let mut found = Vec::new();
+                let rewritten = rewrite_html_links(html, links, &mut found);
+                walk.rendered
+                    .links
+                    .extend(found.into_iter().map(|(written, href)| LinkRef {
+                        written,
+                        href,
+                        line,
+                    }));
+                if let Some(rewritten) = rewritten {
                     match &mut events[i] {
                         Event::Html(html) | Event::InlineHtml(html) => {
                             *html = CowStr::from(rewritten)
@@ -104,7 +132,9 @@ pub fn render(
         events.splice(range, [Event::Html(CowStr::from(anchor))]);
     }
     let mut html = String::with_capacity(body.len() * 3 / 2);
-    pulldown_cmark::html::push_html(&mut html, highlight_code(events).into_iter());
+    let events = super::footnotes::with_backlinks(highlight_code(events));
+    let events = super::footnotes::heading_anchors(events);
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
     rendered.html = html;
     rendered
 }
@@ -160,6 +190,7 @@ impl Walk {
                 });
             }
         }
+        self.rendered.anchors.push(id.clone());
         if let Event::Start(Tag::Heading { id: slot, .. }) = &mut events[i] {
             *slot = Some(CowStr::from(id));
         }
@@ -203,8 +234,12 @@ fn highlight_code(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
 }
 
 /// Rewrites the `src` and `href` attributes of raw HTML through `links`; `None` if
-/// nothing changed.
-fn rewrite_html_links(html: &str, links: &dyn LinkResolver) -> Option<String> {
+/// nothing changed. Each value is added to `found`, as written and as rewritten.
+fn rewrite_html_links(
+    html: &str,
+    links: &dyn LinkResolver,
+    found: &mut Vec<(String, String)>,
+) -> Option<String> {
     let mut out = String::with_capacity(html.len());
     let mut changed = false;
     let mut rest = html;
@@ -224,18 +259,73 @@ fn rewrite_html_links(html: &str, links: &dyn LinkResolver) -> Option<String> {
         let inner = &rest[value_start + 1..];
         let Some(end) = inner.find(quote) else { break };
         out.push_str(&rest[..value_start + 1]);
-        match links.resolve(&inner[..end]) {
+        let written = &inner[..end];
+        match links.resolve(written) {
             Some(new) => {
                 out.push_str(&new);
+                found.push((written.to_string(), new));
                 changed = true;
             }
-            None => out.push_str(&inner[..end]),
+            None => {
+                out.push_str(written);
+                found.push((written.to_string(), written.to_string()));
+            }
         }
         out.push(quote);
         rest = &inner[end + 1..];
     }
     out.push_str(rest);
     changed.then_some(out)
+}
+
+/// Adds the `id="…"` and `name="…"` values of raw HTML (`<a id="x"></a>`, `<a name="x">`)
+/// to `anchors`.
+fn collect_html_anchors(html: &str, anchors: &mut Vec<String>) {
+    for attr in [" id=", " name=", " ID=", " NAME="] {
+        let mut rest = html;
+        while let Some(at) = rest.find(attr) {
+            rest = &rest[at + attr.len()..];
+            let Some(quote @ ('"' | '\'')) = rest.chars().next() else {
+                continue;
+            };
+            let Some(end) = rest[1..].find(quote) else {
+                break;
+            };
+            anchors.push(rest[1..end + 1].to_string());
+            rest = &rest[end + 1..];
+        }
+    }
+}
+
+/// Turns byte offsets of a text into 1-based line numbers, cheaply for offsets that come
+/// in order.
+struct LineCounter<'a> {
+    text: &'a str,
+    offset: usize,
+    line: u32,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCounter {
+            text,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, offset: usize) -> u32 {
+        if offset < self.offset {
+            (self.offset, self.line) = (0, 1);
+        }
+        let offset = offset.min(self.text.len());
+        self.line += self.text.as_bytes()[self.offset..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u32;
+        self.offset = offset;
+        self.line
+    }
 }
 
 /// Index of the `End` matching the `Start` at `start`.
@@ -355,8 +445,22 @@ mod tests {
         assert!(html.contains("<table>"), "{html}");
         assert!(html.contains("<del>old</del>"), "{html}");
         assert!(html.contains(r#"type="checkbox""#), "{html}");
-        assert!(html.contains("footnote-definition"), "{html}");
+        assert!(html.contains("footnote-backref"), "{html}");
         assert!(html.contains('“'), "smart quotes: {html}");
+        let html = render("Term\n: Its definition.\n", &NoLinks, &|_| false).html;
+        assert!(
+            html.contains("<dl>\n<dt>Term</dt>\n<dd>Its definition.</dd>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn headings_carry_a_link_to_themselves() {
+        let html = render("## Set up\n", &NoLinks, &|_| false).html;
+        assert!(
+            html.contains("<h2 id=\"set-up\">Set up <a class=\"heading-anchor\" href=\"#set-up\""),
+            "{html}"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! fails to render (a template error, even a panic in the renderer) is that page's
 //! diagnostic: it keeps its last good HTML and the other pages build.
 
+pub mod base_path;
+pub mod footnotes;
 pub mod highlight;
 pub mod links;
 pub mod markdown;
@@ -32,7 +34,7 @@ use crate::options::Options;
 use crate::output::Resource;
 use crate::progress::Progress;
 use crate::report::{Diagnostic, Failure, panic_message};
-use crate::tree::{Placed, Tree};
+use crate::tree::{Placed, Tree, paginate};
 use page::CachedMarkdown;
 use templates::Templates;
 
@@ -71,22 +73,31 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
         } else {
             "section.html"
         };
-        jobs.push(Job {
-            url: section.url.clone(),
-            template: template_or(index_page, default),
-            ctx: JobCtx::Section(tree.section_ctx(section)),
-            source: section.index.map(|i| tree.source(i).source.path.clone()),
-        });
+        let listing = paginate::split(
+            tree.section_ctx(section),
+            &section.url,
+            tree.paginate_by(section),
+        );
+        for (url, ctx) in listing {
+            jobs.push(Job {
+                url,
+                template: template_or(index_page, default),
+                ctx: JobCtx::Section(ctx),
+                source: section.index.map(|i| tree.source(i).source.path.clone()),
+            });
+        }
     }
     if !tree.tags.is_empty() {
         for (name, pages) in &tree.tags {
-            let ctx = tree.tag_ctx(name, pages);
-            jobs.push(Job {
-                url: ctx.url.clone(),
-                template: "section.html".into(),
-                ctx: JobCtx::Section(ctx),
-                source: None,
-            });
+            let url = crate::tree::tag_url(name);
+            for (url, ctx) in paginate::split(tree.tag_ctx(name, pages), &url, tree.paginate_by) {
+                jobs.push(Job {
+                    url,
+                    template: "section.html".into(),
+                    ctx: JobCtx::Section(ctx),
+                    source: None,
+                });
+            }
         }
         jobs.push(Job {
             url: "/tags/".into(),
@@ -95,6 +106,7 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
             source: None,
         });
     }
+    taxonomy_jobs(tree, &mut jobs);
     jobs.push(Job {
         url: "/404.html".into(),
         template: "404.html".into(),
@@ -102,6 +114,30 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
         source: None,
     });
     jobs
+}
+
+/// The term listings and index of every taxonomy with a term (tags aside).
+fn taxonomy_jobs<'t>(tree: &'t Tree, jobs: &mut Vec<Job<'t>>) {
+    for taxonomy in tree.taxonomies.iter().filter(|t| !t.terms.is_empty()) {
+        for (term, pages) in &taxonomy.terms {
+            let ctx = tree.term_ctx(taxonomy, term, pages);
+            let url = taxonomy.term_url(term);
+            for (url, ctx) in paginate::split(ctx, &url, tree.paginate_by) {
+                jobs.push(Job {
+                    url,
+                    template: "section.html".into(),
+                    ctx: JobCtx::Section(ctx),
+                    source: None,
+                });
+            }
+        }
+        jobs.push(Job {
+            url: taxonomy.url(),
+            template: "section.html".into(),
+            ctx: JobCtx::Section(tree.taxonomy_index_ctx(taxonomy)),
+            source: None,
+        });
+    }
 }
 
 /// The job of content page `i`.
@@ -136,6 +172,9 @@ pub struct Env<'a> {
     /// Where a rendered page goes instead of the output: one-shot builds to disk write
     /// pages as they are rendered rather than holding thousands at once.
     pub write: Option<WritePage<'a>>,
+    /// The path of `base_url` (`/docs`) that every root-relative link of a published build
+    /// moves under ([`base_path`]); `None` at the root and on the development server.
+    pub base_path: Option<&'a str>,
 }
 
 /// Writes a rendered page (URL, HTML) somewhere other than the output.
@@ -180,13 +219,23 @@ enum Outcome {
     Reused,
     Rendered(String),
     Written,
-    Failed(Diagnostic),
+    /// What went wrong, and the page it went wrong for (its source, else its URL).
+    Failed(Diagnostic, String),
 }
 
 impl RenderCache {
     /// Forgets a source's rendered Markdown, so the next build renders it again.
     pub fn forget(&mut self, path: &Path) {
         self.markdown.remove(path);
+    }
+
+    /// Only the last good HTML of each page, to serve while it fails: a build of
+    /// everything renders every page again, but a page broken now is not dropped.
+    pub fn last_good(self) -> RenderCache {
+        RenderCache {
+            markdown: HashMap::default(),
+            ..self
+        }
     }
 
     /// Forgets the Markdown of files the last walk did not find.
@@ -308,12 +357,13 @@ impl RenderCache {
     ) -> Rendered {
         let mut done = Rendered::default();
         let mut fresh: HashMap<String, (u64, Resource)> = HashMap::default();
+        let mut failures = Failures::default();
         let last_good = |url: &str| self.rendered.get(url).cloned();
         for ((job, &hash), outcome) in jobs.iter().zip(hashes).zip(outcomes) {
             let kept = match outcome {
                 Outcome::Reused => last_good(&job.url),
-                Outcome::Failed(diagnostic) => {
-                    diagnostics.push(diagnostic);
+                Outcome::Failed(diagnostic, page) => {
+                    failures.add(diagnostic, page);
                     last_good(&job.url)
                 }
                 Outcome::Written => {
@@ -336,6 +386,7 @@ impl RenderCache {
                 }
             }
         }
+        diagnostics.extend(failures.reported());
         // A page whose Markdown no longer reads is served as it last built.
         for path in broken {
             if let Some(url) = self.url_of_source.get(*path)
@@ -391,7 +442,11 @@ fn render_one(job: &Job<'_>, env: &Env<'_>) -> Outcome {
             }
             JobCtx::Plain => minijinja::context! { site, current_url => url },
         };
-        render_template(env, job, &ctx)
+        let html = render_template(env, job, &ctx)?;
+        Ok(match env.base_path {
+            Some(base) => base_path::prefix(&html, base),
+            None => html,
+        })
     }))
     .unwrap_or_else(|panic| {
         let file = match &job.source {
@@ -401,28 +456,74 @@ fn render_one(job: &Job<'_>, env: &Env<'_>) -> Outcome {
         let message = format!("the renderer panicked: {}", panic_message(&panic));
         Err(Diagnostic::error(file, message))
     });
+    let page = || match &job.source {
+        Some(path) => env.layout.display_path(path).display().to_string(),
+        None => job.url.clone(),
+    };
     match (result, env.write) {
         (Ok(html), Some(write)) => match write(&job.url, html.as_bytes()) {
             Ok(()) => Outcome::Written,
-            Err(error) => Outcome::Failed(Diagnostic::error(
-                &job.url,
-                format!("cannot write the page: {error}"),
-            )),
+            Err(error) => Outcome::Failed(
+                Diagnostic::error(&job.url, format!("cannot write the page: {error}")),
+                page(),
+            ),
         },
         (Ok(html), None) => Outcome::Rendered(html),
-        (Err(diagnostic), _) => Outcome::Failed(diagnostic),
+        (Err(diagnostic), _) => Outcome::Failed(diagnostic, page()),
+    }
+}
+
+/// The pages' failures, one diagnostic per distinct problem: a broken template fails
+/// every page that uses it, and is reported once, at the template's file:line, with
+/// how many pages it affects and which.
+#[derive(Default)]
+struct Failures {
+    /// Each distinct diagnostic, in the order first met, with the pages it failed.
+    distinct: Vec<(Diagnostic, Vec<String>)>,
+    index: HashMap<Diagnostic, usize>,
+}
+
+impl Failures {
+    /// Pages named in a diagnostic; the rest are counted.
+    const NAMED: usize = 3;
+
+    fn add(&mut self, diagnostic: Diagnostic, page: String) {
+        match self.index.get(&diagnostic) {
+            Some(&i) => self.distinct[i].1.push(page),
+            None => {
+                self.index.insert(diagnostic.clone(), self.distinct.len());
+                self.distinct.push((diagnostic, vec![page]));
+            }
+        }
+    }
+
+    fn reported(self) -> impl Iterator<Item = Diagnostic> {
+        self.distinct
+            .into_iter()
+            .map(|(mut diagnostic, mut pages)| {
+                // A problem in the page's own file needs no page named.
+                if pages.len() == 1 && Path::new(&pages[0]) == diagnostic.file {
+                    return diagnostic;
+                }
+                pages.sort();
+                let named = pages[..pages.len().min(Self::NAMED)].join(", ");
+                let affects = match pages.len() {
+                    1 => format!("affects {named}"),
+                    n if n <= Self::NAMED => format!("affects {n} pages: {named}"),
+                    n => format!("affects {n} pages: {named} and {} more", n - Self::NAMED),
+                };
+                diagnostic.message = format!("{} ({affects})", diagnostic.message);
+                diagnostic
+            })
     }
 }
 
 fn render_template(env: &Env<'_>, job: &Job<'_>, ctx: &Value) -> Result<String, Diagnostic> {
     let templates = env.templates;
-    let template = templates.env().get_template(&job.template).map_err(|e| {
-        let mut error = templates.error(&e);
-        if let Some(source) = &job.source {
-            let source = env.layout.display_path(source);
-            error.message = format!("{} (asked for by {})", error.message, source.display());
-        }
-        error
-    })?;
+    // The page that asked for it is named where failures are reported.
+    let template = templates
+        .env()
+        .get_template(&job.template)
+        .map_err(|e| templates.error(&e))?;
     template.render(ctx).map_err(|e| templates.error(&e))
 }

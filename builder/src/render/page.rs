@@ -58,6 +58,41 @@ pub fn render(
     }
 }
 
+/// Where a page's summary comes from: `summary` in its front matter, else everything
+/// before a `<!--more-->` line, else its first paragraph (`first_paragraph`). Plain text.
+fn summary(written: Option<&str>, body: &str, first_paragraph: Option<String>) -> Option<String> {
+    if let Some(summary) = written {
+        return Some(summary.trim().to_string());
+    }
+    let Some(cut) = body.find("<!--more-->") else {
+        return first_paragraph;
+    };
+    let mut text = String::new();
+    let mut in_heading = false;
+    for event in pulldown_cmark::Parser::new(&body[..cut]) {
+        use pulldown_cmark::{Event, Tag, TagEnd};
+        match event {
+            Event::Start(Tag::Heading { .. }) => in_heading = true,
+            Event::End(TagEnd::Heading(_)) => in_heading = false,
+            Event::Text(t) | Event::Code(t) if !in_heading => text.push_str(&t),
+            Event::SoftBreak | Event::HardBreak => text.push(' '),
+            Event::End(TagEnd::Paragraph | TagEnd::Item) => text.push(' '),
+            _ => {}
+        }
+    }
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        first_paragraph
+    } else {
+        Some(text)
+    }
+}
+
+/// Whether a file of this stem can be its folder's own text (see `tree::place`).
+pub fn is_index_name(stem: &str) -> bool {
+    matches!(stem, "_index" | "index" | "README" | "readme" | "Readme")
+}
+
 fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
     let fm = &page.fm;
     // The template prints the title; drop a heading the page opens with when it is the
@@ -68,7 +103,20 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
             .is_none_or(|title| title.trim() == heading.trim())
     };
     let body = page.body.lock().unwrap_or_else(|p| p.into_inner());
-    let rendered = markdown::render(&body, links, &strip);
+    let mut rendered = markdown::render(&body, links, &strip);
+    // A section's own text is shown under the section's title, not as a page that other
+    // pages link into by its title: the anchor left for the stripped heading would be a
+    // stray one there.
+    if is_index_name(&page.stem())
+        && rendered.html.starts_with("<a id=\"")
+        && let Some(end) = rendered.html.find("</a>\n")
+    {
+        let id = rendered.html["<a id=\"".len()..end].trim_end_matches("\">");
+        let id = id.to_string();
+        rendered.html.replace_range(..end + "</a>\n".len(), "");
+        // Nothing on the page bears that id any more: a link to it leads nowhere.
+        rendered.anchors.retain(|anchor| *anchor != id);
+    }
     let title = fm
         .title
         .clone()
@@ -78,7 +126,8 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
         title,
         url: encode_path(url),
         content: Arc::from(rendered.html),
-        summary: rendered.summary.map(|s| crate::html::escape(&s)),
+        summary: summary(fm.summary.as_deref(), &body, rendered.summary)
+            .map(|s| crate::html::escape(&s)),
         description: fm.description.clone(),
         date: fm.date.clone(),
         tags: fm.tags.clone(),
@@ -89,5 +138,14 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
         draft: fm.draft,
         weight: fm.weight,
         template: fm.template.clone(),
+        links: rendered
+            .links
+            .into_iter()
+            .map(|link| crate::check::LinkRef {
+                line: page.file_line(link.line),
+                ..link
+            })
+            .collect(),
+        anchors: rendered.anchors,
     }
 }

@@ -10,6 +10,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("section.html", include_str!("section.html")),
     ("index.html", include_str!("index.html")),
     ("404.html", include_str!("404.html")),
+    ("paginator.html", include_str!("paginator.html")),
 ];
 
 /// The theme's stylesheet, light and dark (the output adds the code-highlighting

@@ -8,7 +8,9 @@
 //! listings show), a rebuild swaps those pages' contexts in ([`Tree::replace_page`]) and
 //! renders them against the rest of the site as it was.
 
+pub mod paginate;
 pub mod place;
+pub mod taxonomy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,10 @@ pub struct Tree {
     pub site_value: Value,
     /// Hash of `site` and of the templates' generation: any change re-renders every page.
     pub site_hash: u64,
+    /// `paginate_by` of `site.toml`: entries per listing page where a section sets none.
+    pub paginate_by: usize,
+    /// Categories and the site's own taxonomies (tags are [`Tree::tags`]).
+    pub taxonomies: Vec<taxonomy::Taxonomy>,
 }
 
 /// Arranges the placed pages once their Markdown is rendered (`pages[i]` is page `i`'s
@@ -107,7 +113,18 @@ pub fn arrange(
         site: SiteCtx::default(),
         site_value: Value::UNDEFINED,
         site_hash: 0,
+        paginate_by: layout.config.paginate_by,
+        taxonomies: Vec::new(),
     };
+    let listed = |i: usize| {
+        (tree.placed.roles[i] == Role::Page)
+            .then(|| tree.pages[i].as_deref().map(|p| &*p.extra))
+            .flatten()
+    };
+    tree.taxonomies = taxonomy::collect(
+        &taxonomy::names(&layout.config.taxonomies),
+        (0..tree.pages.len()).map(listed),
+    );
     tree.site = tree.site_context(layout, has_custom_css);
     tree.site_hash = fingerprint(&(&tree.site, template_generation));
     tree.site_value = Value::from(Serde(&tree.site));
@@ -119,10 +136,13 @@ pub fn arrange(
 fn name_and_order_sections(placed: &mut Placed, pages: &[Option<Arc<PageCtx>>], layout: &Layout) {
     let page = |i: usize| pages[i].as_deref().expect("pages with a URL are rendered");
     for section in placed.sections.values_mut() {
+        // An index file's title, unless it is only its file name (`README`): then the
+        // folder's name says more.
         let from_index = section
             .index
-            .and_then(|i| pages[i].as_deref())
-            .map(|p| p.title.clone());
+            .and_then(|i| pages[i].as_deref().map(|p| (i, p)))
+            .filter(|(i, p)| p.title != placed.pages[*i].stem())
+            .map(|(_, p)| p.title.clone());
         section.title = match from_index {
             Some(title) => title,
             None if section.is_home() => layout.config.title.clone(),
@@ -165,8 +185,8 @@ pub fn tag_url(tag: &str) -> String {
 
 /// Shared across builds: context hashes see these by address, so an empty body must be
 /// the same allocation every time.
-static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
-static NO_EXTRA: LazyLock<Arc<serde_json::Map<String, serde_json::Value>>> =
+pub(crate) static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+pub(crate) static NO_EXTRA: LazyLock<Arc<serde_json::Map<String, serde_json::Value>>> =
     LazyLock::new(|| Arc::new(serde_json::Map::new()));
 
 impl Tree {
@@ -189,6 +209,7 @@ impl Tree {
         PageView {
             page,
             tag_urls: self.tag_links(&page.tags),
+            taxonomies: self.term_links(i),
             section: placement.section.as_ref(),
             prev: placement.prev.and_then(|j| self.summaries[j].as_ref()),
             next: placement.next.and_then(|j| self.summaries[j].as_ref()),
@@ -214,6 +235,7 @@ impl Tree {
             content: index_page.map_or_else(|| EMPTY.clone(), |p| p.content.clone()),
             description: index_page.and_then(|p| p.description.clone()),
             extra: index_page.map_or_else(|| NO_EXTRA.clone(), |p| p.extra.clone()),
+            paginator: None,
             pages: self.listing(&section.pages),
             subsections: section
                 .subsections
@@ -230,6 +252,14 @@ impl Tree {
         }
     }
 
+    /// Entries per listing page of `section`: its own `paginate_by`, else the site's.
+    pub fn paginate_by(&self, section: &Section) -> usize {
+        section
+            .index
+            .and_then(|i| self.placed.pages[i].fm.paginate_by)
+            .unwrap_or(self.paginate_by)
+    }
+
     /// The listing of one tag's pages, and its URL.
     pub fn tag_ctx(&self, name: &str, pages: &[usize]) -> SectionCtx<'_> {
         let mut pages = pages.to_vec();
@@ -240,6 +270,7 @@ impl Tree {
             content: EMPTY.clone(),
             description: None,
             extra: NO_EXTRA.clone(),
+            paginator: None,
             pages: self.listing(&pages),
             subsections: Vec::new(),
         }
@@ -253,6 +284,7 @@ impl Tree {
             content: EMPTY.clone(),
             description: None,
             extra: NO_EXTRA.clone(),
+            paginator: None,
             pages: Vec::new(),
             subsections: self
                 .tags
@@ -335,6 +367,7 @@ impl Tree {
                 })
                 .collect(),
             extra: layout.config.extra.clone(),
+            taxonomies: self.all_terms(),
         }
     }
 }

@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::load::Parsed;
 use crate::load::layout::Layout;
 use crate::report::Diagnostic;
+use crate::url::slugify_name;
 
 /// What a parsed Markdown file is to its directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,13 +107,11 @@ pub fn place(
 
 /// A page's URL: its section's, then its slug (from front matter, else its file name).
 fn page_url(page: &Parsed, section_url: &str) -> Result<String, String> {
-    let stem = page.stem();
-    let slug = page
-        .fm
-        .slug
-        .as_deref()
-        .unwrap_or(&stem)
-        .replace(['/', '\\'], "-");
+    let slug = match &page.fm.slug {
+        Some(slug) => slug.clone(),
+        None => slugify_name(&page.stem()),
+    }
+    .replace(['/', '\\'], "-");
     // `.` and `..` cannot be URL segments (browsers resolve them away, even
     // percent-encoded): the `.` command's page is served at `_./`.
     let slug = if matches!(slug.as_str(), "." | "..") {
@@ -158,7 +157,7 @@ fn ensure_section(sections: &mut BTreeMap<PathBuf, Section>, dir: &Path) {
     }
     let mut url = String::from("/");
     for part in dir.components() {
-        url.push_str(&part.as_os_str().to_string_lossy());
+        url.push_str(&slugify_name(&part.as_os_str().to_string_lossy()));
         url.push('/');
     }
     sections.insert(

@@ -89,6 +89,33 @@
     document.body.appendChild(overlay);
   }
 
+  // Warnings block nothing: a small panel in a corner, folded to its count until opened,
+  // in the overlay's place (so the next build's state replaces it).
+  function showWarnings(warnings) {
+    hideOverlay();
+    const overlay = document.createElement("details");
+    overlay.id = OVERLAY_ID;
+    overlay.dataset.kind = "warnings";
+    overlay.style.cssText = "position:fixed;right:.75rem;bottom:.75rem;max-width:min(48rem,90vw);max-height:50vh;" +
+      "overflow:auto;z-index:2147483647;padding:.5rem .75rem;background:#1e1e1e;color:#f8f8f2;" +
+      "border-left:4px solid #f5a524;border-radius:4px;font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;" +
+      "box-shadow:0 4px 16px rgba(0,0,0,.35)";
+    const title = document.createElement("summary");
+    title.style.cssText = "cursor:pointer;font-weight:700;color:#f5c36b";
+    title.textContent = warnings.length === 1 ? "sited: 1 warning" : `sited: ${warnings.length} warnings`;
+    overlay.appendChild(title);
+    for (const warning of warnings) {
+      const row = document.createElement("div");
+      row.className = "__sited_warning";
+      const where = document.createElement("strong");
+      where.textContent = warning.location;
+      row.appendChild(where);
+      row.appendChild(document.createTextNode(": " + warning.message));
+      overlay.appendChild(row);
+    }
+    document.body.appendChild(overlay);
+  }
+
   // `changed`: URL paths of the stylesheets to swap; empty swaps every one of the site's.
   function swapStylesheets(changed) {
     const links = document.querySelectorAll('link[rel~="stylesheet"]');
@@ -257,6 +284,7 @@
       generation = state.generation;
       status.generation = generation;
       if (state.errors.length) showOverlay(state.errors);
+      else if (state.warnings && state.warnings.length) showWarnings(state.warnings);
       else hideOverlay();
       // After a restart, anything may have changed while this page was not listening.
       if (restarted) swapStylesheets([]);

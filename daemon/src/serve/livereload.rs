@@ -74,6 +74,9 @@ pub struct LiveState {
     pub css: Vec<String>,
     /// Errors of the last build; non-empty shows the overlay.
     pub errors: Vec<LiveError>,
+    /// Warnings of the last build (links that lead nowhere): shown in a small panel that
+    /// blocks nothing, when there are no errors.
+    pub warnings: Vec<LiveError>,
 }
 
 impl LiveState {
@@ -84,6 +87,7 @@ impl LiveState {
             change: Change::Initial,
             css: Vec::new(),
             errors,
+            warnings: Vec::new(),
         }
     }
 }

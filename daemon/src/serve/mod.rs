@@ -65,7 +65,8 @@ pub struct ServeConfig {
     pub live: Option<livereload::Live>,
     /// Set by [`serve`]: cancelled when the site stops, which ends live-reload streams.
     pub token: CancellationToken,
-    /// Set by [`serve`] from [`TEST_PANIC_ENV`].
+    /// Test hook: a GET of [`TEST_PANIC_PATH`] panics in the handler
+    /// ([`crate::hooks::TestHooks::panic_request`]).
     pub test_panic: bool,
 }
 
@@ -76,21 +77,10 @@ impl ServeConfig {
     }
 }
 
-/// Test-only: when set to `1` in the daemon's environment, a GET of [`TEST_PANIC_PATH`]
-/// panics inside the request handler. The end-to-end tests use it to prove that a
-/// handler panic is that request's 500 and nothing more (nothing a real request can
-/// reach panics on purpose). Read once when a site's server starts.
-pub const TEST_PANIC_ENV: &str = "SITED_TEST_PANIC_REQUEST";
 /// Connections the kernel queues for `accept` (std binds with 128).
 const ACCEPT_BACKLOG: i32 = 4096;
-
-/// Test-only: seconds of the header-read and keep-alive idle timeout, instead of
-/// [`Limits::header_read_timeout`]'s. The end-to-end test of S21 makes it far longer
-/// than the test's deadline, so that a request which got in only because a hostile idle
-/// connection timed out fails the test instead of passing slowly.
-pub const TEST_IDLE_TIMEOUT_ENV: &str = "SITED_TEST_IDLE_TIMEOUT_SECS";
-/// The path that panics when [`TEST_PANIC_ENV`] is set; under the live-reload prefix,
-/// which no build output uses.
+/// The path that panics when [`ServeConfig::test_panic`] is set; under the live-reload
+/// prefix, which no build output uses.
 pub const TEST_PANIC_PATH: &str = "/__sited/test-panic";
 
 /// Serves `listener` until `token` is cancelled, then stops accepting, lets open
@@ -110,18 +100,9 @@ pub async fn serve(
             })
             .ok()
     });
-    let mut limits = config.limits.clone();
-    if let Some(secs) = std::env::var(TEST_IDLE_TIMEOUT_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        limits.header_read_timeout = Duration::from_secs(secs);
-    }
     let config = Arc::new(ServeConfig {
         token: token.clone(),
-        test_panic: std::env::var_os(TEST_PANIC_ENV).is_some_and(|v| v == "1"),
         files: files.or(config.files),
-        limits,
         ..config
     });
     // A burst of connections (a browser opening several, a client reconnecting in a
@@ -188,7 +169,7 @@ pub async fn respond_or_500<B>(
     use futures::FutureExt;
     let answer = async {
         if config.test_panic && request.uri().path() == TEST_PANIC_PATH {
-            panic!("test-only panic in a request handler ({TEST_PANIC_ENV}=1)");
+            panic!("test-only panic in a request handler (TestHooks::panic_request)");
         }
         respond_on(request, output, config, closing).await
     };

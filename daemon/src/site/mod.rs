@@ -17,10 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::hooks::TestHooks;
 use crate::serve::Output;
 use crate::serve::livereload::{Change, LiveError, LiveState};
 use crate::watch::{Mode, Registration, Watcher};
-pub use publish::TEST_PANIC_FUNCTION_ENV;
 pub use state::Lifecycle;
 
 /// A burst of saves ends once the files have been quiet this long.
@@ -66,9 +66,6 @@ pub struct SiteHandle {
     token: CancellationToken,
     /// Pages rendered by the running build, shown by `ps` while the site builds.
     progress: Arc<Progress>,
-    /// Set for a site that has no task (it failed before it could start): the handle
-    /// moves its state itself.
-    placeholder: Option<watch::Sender<Status>>,
 }
 
 impl SiteHandle {
@@ -81,6 +78,7 @@ impl SiteHandle {
         tracker: &TaskTracker,
         watcher: Option<Watcher>,
         pool: crate::serve::Pool,
+        hooks: TestHooks,
     ) -> SiteHandle {
         let (status_tx, status) = watch::channel(Status {
             lifecycle: Lifecycle::Starting,
@@ -99,6 +97,7 @@ impl SiteHandle {
             tracker: tracker.clone(),
             watcher,
             pool,
+            hooks,
             live,
             site: None,
             progress: progress.clone(),
@@ -111,27 +110,6 @@ impl SiteHandle {
             commands,
             token,
             progress,
-            placeholder: None,
-        }
-    }
-
-    /// A site that could not start (e.g. its remembered root is gone): listed as failed
-    /// with the reason, holding nothing, until it is taken down or brought up again.
-    pub fn failed(config: SiteConfig, reason: String) -> SiteHandle {
-        let (status_tx, status) = watch::channel(Status {
-            lifecycle: Lifecycle::Failed {
-                reason,
-                last_build: None,
-            },
-            warnings: Vec::new(),
-        });
-        SiteHandle {
-            config,
-            status,
-            commands: mpsc::channel(1).0,
-            token: CancellationToken::new(),
-            progress: Arc::default(),
-            placeholder: Some(status_tx),
         }
     }
 
@@ -141,6 +119,11 @@ impl SiteHandle {
 
     pub fn info(&self) -> SiteInfo {
         let mut info = info(&self.config, &self.status.borrow());
+        // Stopping from the moment it was asked, not only once the task reacts: `ps`
+        // shows a site on its way down at once, and never as serving after `down`.
+        if self.is_stopping() && info.state != sited_proto::SiteState::Stopped {
+            info.state = sited_proto::SiteState::Stopping;
+        }
         if matches!(
             info.state,
             sited_proto::SiteState::Building | sited_proto::SiteState::Rebuilding
@@ -180,14 +163,18 @@ impl SiteHandle {
         self.info()
     }
 
+    /// Whether the site was asked to stop (it may still be letting go).
+    pub fn is_stopping(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Asks the site to stop, without waiting.
+    pub fn begin_stop(&self) {
+        self.token.cancel();
+    }
+
     /// Cancels the site and waits until it has let go of everything it held.
     pub async fn stop(&self) -> SiteInfo {
-        if let Some(status) = &self.placeholder {
-            status.send_modify(|status| {
-                let _ = status.lifecycle.stop();
-                let _ = status.lifecycle.stopped();
-            });
-        }
         self.token.cancel();
         let mut status = self.status.clone();
         // An error means the task is gone (it ended or panicked): nothing is held.
@@ -196,6 +183,18 @@ impl SiteHandle {
         info.state = sited_proto::SiteState::Stopped;
         info
     }
+}
+
+/// What `ps` shows of a site that could not start: failed, with the reason.
+pub fn failed_info(config: &SiteConfig, reason: &str) -> SiteInfo {
+    let status = Status {
+        lifecycle: Lifecycle::Failed {
+            reason: reason.to_string(),
+            last_build: None,
+        },
+        warnings: Vec::new(),
+    };
+    info(config, &status)
 }
 
 fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
@@ -226,6 +225,7 @@ struct Actor {
     watcher: Option<Watcher>,
     /// The daemon's connection threads, which serve this site too.
     pool: crate::serve::Pool,
+    hooks: TestHooks,
     /// What browsers with the page open follow.
     live: watch::Sender<LiveState>,
     /// The builder, keeping what the last build made; lent to the build thread while it
@@ -264,7 +264,7 @@ impl Actor {
     async fn run(mut self, listener: StdTcpListener) {
         tracing::info!("starting");
         // Watch before the first build, so a save during it is not missed.
-        let watch = self.start_watching();
+        let watch = self.start_watching().await;
         match self.first_build().await {
             Some(output) => match listener
                 .set_nonblocking(true)
@@ -283,6 +283,8 @@ impl Actor {
                         )),
                         pool: self.pool.clone(),
                         root: Some(self.config.root.clone()),
+                        limits: self.limits(),
+                        test_panic: self.hooks.panic_request,
                         ..crate::serve::ServeConfig::default()
                     };
                     let server = crate::serve::serve(
@@ -296,7 +298,8 @@ impl Actor {
                         output: output_tx,
                         watch,
                     };
-                    self.serve_until_cancelled(server, serving).await;
+                    self.serve_until_cancelled(server, &serving).await;
+                    unwatch(serving.watch).await;
                 }
                 Err(error) => {
                     self.transition(|s| s.fail(format!("cannot serve: {error}")));
@@ -305,7 +308,7 @@ impl Actor {
             },
             None => {
                 drop(listener);
-                drop(watch);
+                unwatch(watch).await;
                 self.token.cancelled().await;
             }
         }
@@ -314,9 +317,32 @@ impl Actor {
         tracing::info!("stopped");
     }
 
-    fn start_watching(&self) -> Option<Registration> {
-        let watcher = self.watcher.as_ref()?;
-        match watcher.watch(&self.config.root) {
+    /// What the site's server bounds: the defaults, unless a test hook says otherwise.
+    fn limits(&self) -> crate::serve::Limits {
+        let mut limits = crate::serve::Limits::default();
+        if let Some(timeout) = self.hooks.idle_timeout {
+            limits.header_read_timeout = timeout;
+        }
+        limits
+    }
+
+    /// Registers the site's files with the watcher. A recursive registration walks the
+    /// whole tree (and waits for any other site's registration): it runs off the async
+    /// workers, which other sites' requests and RPCs need meanwhile.
+    async fn start_watching(&self) -> Option<Registration> {
+        let watcher = self.watcher.clone()?;
+        let root = self.config.root.clone();
+        let registered = tokio::task::spawn_blocking(move || watcher.watch(&root)).await;
+        let registered = match registered {
+            Ok(registered) => registered,
+            Err(error) => {
+                self.warn(format!(
+                    "not watching for changes: the registration failed: {error}"
+                ));
+                return None;
+            }
+        };
+        match registered {
             Ok(registration) => {
                 if let Mode::Polling { reason } = &registration.mode {
                     self.warn(reason.clone());
@@ -346,8 +372,10 @@ impl Actor {
             Ok(built) => {
                 let report = publish::wire_report(&built.report);
                 publish::log_report(&built.report);
-                self.live
-                    .send_modify(|live| live.errors = live_errors(&report));
+                self.live.send_modify(|live| {
+                    live.errors = live_errors(&report);
+                    live.warnings = live_warnings(&report);
+                });
                 self.transition(|s| s.finish_build(report));
                 Some(publish::servable(&built.output, None))
             }
@@ -361,7 +389,12 @@ impl Actor {
     /// The site's builder, made on first use (and again after a build was lost).
     fn site(&mut self) -> &mut Site {
         self.site.get_or_insert_with(|| {
-            let options = publish::options(&self.config, &self.progress, &self.cancel);
+            let options = publish::options(
+                &self.config,
+                &self.progress,
+                &self.cancel,
+                self.hooks.panic_function,
+            );
             Site::open(self.config.root.clone(), options)
         })
     }
@@ -389,7 +422,7 @@ impl Actor {
     async fn serve_until_cancelled(
         &mut self,
         mut server: tokio::task::JoinHandle<()>,
-        serving: Serving,
+        serving: &Serving,
     ) {
         let mut handle_alive = true;
         let inbox = serving.watch.as_ref().map(|w| w.inbox.clone());
@@ -398,7 +431,7 @@ impl Actor {
                 _ = &mut server => break,
                 command = self.commands.recv(), if handle_alive => match command {
                     Some(Command::Rebuild { done }) => {
-                        self.rebuild(&serving, Changes::Everything).await;
+                        self.rebuild(serving, Changes::Everything).await;
                         let _ = done.send(());
                     }
                     None => {
@@ -410,7 +443,7 @@ impl Actor {
                 () = changed(inbox.as_deref()) => {
                     let inbox = inbox.as_deref().expect("only woken with an inbox");
                     let paths = self.debounce(inbox).await;
-                    self.on_change(&serving, paths).await;
+                    self.on_change(serving, paths).await;
                 }
             }
         }
@@ -487,6 +520,7 @@ impl Actor {
                 self.live.send_modify(|live| {
                     live.generation += 1;
                     live.errors = live_errors(&report);
+                    live.warnings = live_warnings(&report);
                     // Each page's event stream says what its URL serves now, and the
                     // page updates itself only if that differs from what it shows: one
                     // announcement serves every kind of change but stylesheets alone.
@@ -526,6 +560,15 @@ impl Actor {
     }
 }
 
+/// Stops watching, off the async workers: taking the watches off a large tree takes a
+/// while, and waits for any other site's registration in progress. Awaited, so that a
+/// site brought up again on the same root registers after this one is gone.
+async fn unwatch(watch: Option<Registration>) {
+    if let Some(watch) = watch {
+        let _ = tokio::task::spawn_blocking(move || drop(watch)).await;
+    }
+}
+
 /// Resolves when the inbox has news; never without one.
 async fn changed(inbox: Option<&crate::watch::Inbox>) {
     match inbox {
@@ -536,4 +579,8 @@ async fn changed(inbox: Option<&crate::watch::Inbox>) {
 
 fn live_errors(report: &BuildReport) -> Vec<LiveError> {
     report.errors.iter().map(LiveError::from).collect()
+}
+
+fn live_warnings(report: &BuildReport) -> Vec<LiveError> {
+    report.warnings.iter().map(LiveError::from).collect()
 }

@@ -12,19 +12,22 @@ use sited_proto::{BuildError, BuildProgress, BuildReport};
 use super::SiteConfig;
 use crate::serve::{Body, Output, Resource};
 
-/// Set (to anything) in the daemon's environment to give templates a
-/// `sited_test_panic(message)` function that panics: the end-to-end tests use it to
-/// prove that a renderer panic is one page's error and nothing more.
-pub const TEST_PANIC_FUNCTION_ENV: &str = "SITED_TEST_PANIC_FUNCTION";
-
-/// How the site of `config` is built.
-pub fn options(config: &SiteConfig, progress: &Arc<Progress>, cancel: &Cancel) -> Options {
+/// How the site of `config` is built; `panic_function` is the test hook
+/// ([`crate::hooks::TestHooks::panic_function`]).
+pub fn options(
+    config: &SiteConfig,
+    progress: &Arc<Progress>,
+    cancel: &Cancel,
+    panic_function: bool,
+) -> Options {
     Options {
         drafts: config.drafts,
         progress: Some(progress.clone()),
         cancel: cancel.clone(),
         exclude: Vec::new(),
-        test_panic_function: std::env::var_os(TEST_PANIC_FUNCTION_ENV).is_some(),
+        test_panic_function: panic_function,
+        // `strict = true` in site.toml still applies.
+        strict: false,
     }
 }
 
@@ -70,24 +73,22 @@ fn same(served: &Resource, made: &sited_builder::Resource) -> bool {
     same_body && served.etag == made.etag && served.content_type == made.content_type
 }
 
-/// The report as the wire carries it, finished now. Only errors cross the wire today;
-/// warnings are logged.
+/// The report as the wire carries it, finished now.
 pub fn wire_report(report: &Report) -> BuildReport {
+    let wire = |d: &sited_builder::Diagnostic| BuildError {
+        file: d.file.clone(),
+        line: d.line,
+        column: d.column,
+        message: d.message.clone(),
+    };
     BuildReport {
         pages: report.pages,
         files: report.files,
         rendered: report.rendered,
         duration_ms: report.duration.as_millis() as u64,
         finished_at_ms: crate::clock::now_ms(),
-        errors: report
-            .errors()
-            .map(|error| BuildError {
-                file: error.file.clone(),
-                line: error.line,
-                column: error.column,
-                message: error.message.clone(),
-            })
-            .collect(),
+        errors: report.errors().map(wire).collect(),
+        warnings: report.warnings().map(wire).collect(),
     }
 }
 
@@ -111,6 +112,7 @@ pub fn log_report(report: &Report) {
         pages = report.pages,
         files = report.files,
         errors = report.errors().count(),
+        warnings = report.warnings().count(),
         ms = report.duration.as_millis() as u64,
         "built"
     );

@@ -162,6 +162,7 @@ mod tests {
             duration_ms: 1,
             finished_at_ms: 0,
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

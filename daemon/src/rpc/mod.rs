@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use sited_proto::{
-    Error, Hello, LogLine, LogQuery, PROTOCOL_VERSION, SiteInfo, SiteSpec, Sited, Target, VERSION,
+    Error, Hello, LogLine, LogQuery, PROTOCOL_VERSION, SiteInfo, SiteSpec, Sited, SitedRequest,
+    SitedResponse, Target, VERSION,
 };
 use tarpc::context::Context;
 use tarpc::server::{BaseChannel, Channel};
@@ -14,7 +15,7 @@ use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::registry::Registry;
+use crate::registry::{Attachment, Registry};
 
 /// One connection's view of the daemon.
 #[derive(Debug, Clone)]
@@ -22,9 +23,9 @@ struct Server {
     registry: Arc<Registry>,
     /// Cancelled by the `shutdown` call: the daemon's root token.
     shutdown: CancellationToken,
-    /// Sites this connection brought up attached, as (port, started_at_ms): they go
-    /// down when the connection closes.
-    attached: Arc<Mutex<Vec<(u16, u64)>>>,
+    /// Sites this connection brought up attached: they go down when the connection
+    /// closes (or, at the latest, when the last request of it ends and drops this).
+    attached: Arc<Mutex<Vec<Attachment>>>,
     /// Cancelled when the client's end of the connection closes.
     closed: CancellationToken,
 }
@@ -46,27 +47,27 @@ impl Sited for Server {
 
     async fn up(self, _: Context, spec: SiteSpec) -> Result<SiteInfo, Error> {
         tracing::info!(root = %spec.root.display(), port = ?spec.port, "up");
-        let (handle, created) = match self.registry.start(spec).await {
+        let started = match self.registry.start(spec).await {
             Ok(started) => started,
             Err(error) => {
                 tracing::warn!(%error, "up refused");
                 return Err(error);
             }
         };
-        // Recorded before the first build, which the client may not live through: only
-        // a site this call created (another client's attached site is not ours).
-        if created && handle.config.attached {
-            let key = (handle.config.port, handle.config.started_at_ms);
-            self.attached
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(key);
-            // The connection may have closed (and taken the list) meanwhile.
+        // Kept before the first build, which the client may not live through: only a
+        // site this call created comes with an attachment (another client's is not ours).
+        if let Some(attachment) = started.attachment {
             if self.closed.is_cancelled() {
-                self.registry.detach(&[key]).await;
+                // The connection closed (and took the list) meanwhile.
+                drop(attachment);
+            } else {
+                self.attached
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(attachment);
             }
         }
-        Ok(handle.settled().await)
+        Ok(started.site.settled().await)
     }
 
     async fn down(self, _: Context, target: Target) -> Result<Vec<SiteInfo>, Error> {
@@ -81,13 +82,16 @@ impl Sited for Server {
     async fn logs(self, _: Context, mut query: LogQuery) -> Result<Vec<LogLine>, Error> {
         query.wait_ms = query.wait_ms.min(MAX_LOG_WAIT_MS);
         let port = query.port;
-        self.registry
-            .logs()
-            .query(&query)
-            .await
-            .ok_or_else(|| Error::NoSuchSite {
-                target: Target::Port(port.unwrap_or_default()),
-            })
+        let no_such_site = || Error::NoSuchSite {
+            target: Target::Port(port.unwrap_or_default()),
+        };
+        // A follower's wait must not hold the daemon's shutdown until its deadline: it
+        // ends with the shutdown, which the follower is told of.
+        tokio::select! {
+            biased;
+            lines = self.registry.logs().query(&query) => lines.ok_or_else(no_such_site),
+            () = self.shutdown.cancelled() => Err(Error::ShuttingDown),
+        }
     }
 
     async fn shutdown(self, _: Context) {
@@ -159,34 +163,54 @@ pub async fn serve(
             inner: stream,
             closed: closed.clone(),
         };
-        let channel = BaseChannel::with_defaults(sited_proto::transport::transport(stream));
-        // Each connection has its own list of attached sites.
-        let server = Server {
-            attached: Arc::default(),
-            closed: closed.clone(),
-            ..server.clone()
-        };
-        let stop = stop.clone();
-        let requests = tracker.clone();
-        tracker.spawn(async move {
-            let attached = server.attached.clone();
-            let registry = server.registry.clone();
-            let connection = channel.execute(server.serve()).for_each(|request| {
-                requests.spawn(request);
-                async {}
-            });
-            tokio::select! {
-                () = stop.cancelled() => {}
-                () = closed.cancelled() => {}
-                () = connection => {}
-            }
-            // The client is gone (or the daemon is stopping): its attached sites go too.
-            let attached = std::mem::take(&mut *attached.lock().unwrap_or_else(|p| p.into_inner()));
-            if !attached.is_empty() {
-                registry.detach(&attached).await;
-            }
-        });
+        let transport = sited_proto::transport::transport(stream);
+        tracker.spawn(serve_connection(
+            transport,
+            server.clone(),
+            closed,
+            stop.clone(),
+            tracker.clone(),
+        ));
     }
+}
+
+/// Serves one connection's requests (each on its own task of `tracker`) until the client
+/// goes (`closed`, or the end of its requests) or `stop` is cancelled; then the sites it
+/// brought up attached go down. Any transport: the Unix socket, or an in-memory channel
+/// in tests.
+async fn serve_connection<T>(
+    transport: T,
+    server: Server,
+    closed: CancellationToken,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) where
+    T: tarpc::Transport<tarpc::Response<SitedResponse>, tarpc::ClientMessage<SitedRequest>>
+        + Send
+        + 'static,
+{
+    let channel = BaseChannel::with_defaults(transport);
+    // Each connection has its own list of attached sites.
+    let server = Server {
+        attached: Arc::default(),
+        closed: closed.clone(),
+        ..server
+    };
+    let attached = server.attached.clone();
+    let connection = channel.execute(server.serve()).for_each(|request| {
+        tracker.spawn(request);
+        async {}
+    });
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = closed.cancelled() => {}
+        () = connection => {}
+    }
+    // The client is gone (or the daemon is stopping): its attached sites go too.
+    closed.cancel();
+    drop(std::mem::take(
+        &mut *attached.lock().unwrap_or_else(|p| p.into_inner()),
+    ));
 }
 
 /// A socket that tells when the peer has gone: its read side reached the end, or failed.
@@ -239,3 +263,6 @@ impl tokio::io::AsyncWrite for EofWatch {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests;
