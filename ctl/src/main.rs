@@ -234,6 +234,11 @@ struct SiteArgs {
     /// this machine only. Anything else lets other machines read the site.
     #[arg(long, value_name = "ADDRESS")]
     host: Option<String>,
+    /// Who builds the site: sited's own builder (`native`) or Hugo, Zola or mdBook, run
+    /// by the daemon. Default: the site's `[build]` in site.toml; else the generator
+    /// of a Hugo or Zola site with templates of its own, if installed; else native.
+    #[arg(long, value_name = "BUILDER", value_parser = ["native", "hugo", "zola", "mdbook"])]
+    with: Option<String>,
 }
 
 /// Which sites `down`, `restart` and `rebuild` act on.
@@ -434,6 +439,7 @@ async fn up(site: SiteArgs, attach: bool) -> Result<(), Failure> {
         drafts: site.drafts,
         attach,
         host: site.host,
+        with: site.with,
     };
     let info = client.up(spec).await?;
     output::print_site_result("serving", &info)?;

@@ -164,6 +164,8 @@ pub struct PsRow<'a> {
     pub attached: bool,
     /// `{done, total}` pages while the site builds; null otherwise.
     pub progress: Option<sited_proto::BuildProgress>,
+    /// `native` (sited's builder) or the program that builds the site (`hugo`, ...).
+    pub builder: &'a str,
 }
 
 impl<'a> PsRow<'a> {
@@ -189,6 +191,7 @@ impl<'a> PsRow<'a> {
             warnings: &info.warnings,
             attached: info.attached,
             progress: info.progress,
+            builder: &info.builder,
         }
     }
 }
@@ -235,7 +238,11 @@ pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
                 site.pages.to_string(),
                 build,
                 duration(now.saturating_sub(site.started_at_ms)),
-                site.root.display().to_string(),
+                match site.builder.as_str() {
+                    // Another program builds it: said after the root.
+                    "" | "native" => site.root.display().to_string(),
+                    builder => format!("{} ({builder})", site.root.display()),
+                },
             ]
         })
         .collect();

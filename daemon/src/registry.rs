@@ -315,10 +315,17 @@ impl Registry {
             drafts: spec.drafts,
             started_at_ms: now_ms(),
             attached: spec.attach,
+            with: spec.with.clone(),
+            state_dir: self.state_dir(),
         };
         let site = Arc::new(self.spawn(config, listener));
         sites.insert(port, Entry::Live(site.clone()));
         Ok(Registered::Done(site, true))
+    }
+
+    /// Where external generators' builds go: the daemon's state dir.
+    fn state_dir(&self) -> Option<std::path::PathBuf> {
+        self.config.store.as_ref().and_then(StateStore::dir)
     }
 
     fn spawn(&self, config: SiteConfig, listener: std::net::TcpListener) -> SiteHandle {
@@ -366,6 +373,8 @@ impl Registry {
                 drafts: site.drafts,
                 started_at_ms: now_ms(),
                 attached: false,
+                with: site.with.clone(),
+                state_dir: self.state_dir(),
             };
             let started = host
                 .and_then(|host| check_root(&site.root).map(|root| (root, host)))
@@ -571,6 +580,7 @@ impl Registry {
                 port: config.port,
                 drafts: config.drafts,
                 host: config.host.persisted(),
+                with: config.with.clone(),
             })
             .collect();
         let saved = tokio::task::spawn_blocking(move || store.save(&sites)).await;
@@ -656,6 +666,7 @@ mod tests {
             drafts: false,
             attach: false,
             host: None,
+            with: None,
         }
     }
 
@@ -872,12 +883,14 @@ mod tests {
             port: 1,
             drafts: false,
             host: None,
+            with: None,
         };
         let good = PersistedSite {
             root: dir.path().to_path_buf(),
             port,
             drafts: false,
             host: None,
+            with: None,
         };
         registry.restore(&[good, gone]).await;
         let sites = registry.ps();
@@ -957,6 +970,7 @@ mod registration {
             drafts: false,
             attach: false,
             host: None,
+            with: None,
         };
         let (other, _) = registry.up(spec(small.path())).await.unwrap();
         let big = big_site(300, 100);

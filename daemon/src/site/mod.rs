@@ -2,6 +2,7 @@
 //! HTTP server. The registry holds a [`SiteHandle`] and talks to the task through it;
 //! the task publishes its status on a watch channel so `ps` never waits on a busy site.
 
+mod builder;
 mod publish;
 pub mod state;
 
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sited_builder::{BuildResult, Cancel, Changes, Progress, Reload, Site};
+use sited_builder::{BuildResult, Cancel, Changes, Progress, Reload};
 use sited_proto::{BuildReport, SiteInfo};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::hooks::TestHooks;
+use builder::Builder;
 use crate::serve::Output;
 use crate::serve::livereload::{Change, LiveError, LiveState};
 use crate::watch::{Mode, Registration, Watcher};
@@ -41,6 +43,10 @@ pub struct SiteConfig {
     pub started_at_ms: u64,
     /// Lives only as long as the client connection that brought it up.
     pub attached: bool,
+    /// `up --with`: `native`, `hugo`, `zola` or `mdbook`; `None` lets the site decide.
+    pub with: Option<String>,
+    /// The daemon's state dir, where external builds write (`None`: a temp dir).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Messages the registry sends a site.
@@ -55,6 +61,8 @@ pub enum Command {
 pub struct Status {
     pub lifecycle: Lifecycle,
     pub warnings: Vec<String>,
+    /// `native` or the program that builds the site; empty until it is chosen.
+    pub builder: String,
 }
 
 /// The registry's end of a site.
@@ -83,6 +91,7 @@ impl SiteHandle {
         let (status_tx, status) = watch::channel(Status {
             lifecycle: Lifecycle::Starting,
             warnings: Vec::new(),
+            builder: String::new(),
         });
         let (commands, command_rx) = mpsc::channel(8);
         let span = tracing::info_span!(parent: None, "site", port = config.port, root = %config.root.display());
@@ -102,6 +111,7 @@ impl SiteHandle {
             site: None,
             progress: progress.clone(),
             cancel: Cancel::default(),
+            building: Arc::new(tokio::sync::Semaphore::new(1)),
         };
         tracker.spawn(actor.run(listener).instrument(span));
         SiteHandle {
@@ -192,6 +202,7 @@ pub fn failed_info(config: &SiteConfig, reason: &str) -> SiteInfo {
             reason: reason.to_string(),
             last_build: None,
         },
+        builder: String::new(),
         warnings: Vec::new(),
     };
     info(config, &status)
@@ -211,6 +222,7 @@ fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
         warnings: status.warnings.clone(),
         attached: config.attached,
         progress: None,
+        builder: status.builder.clone(),
     }
 }
 
@@ -230,7 +242,10 @@ struct Actor {
     live: watch::Sender<LiveState>,
     /// The builder, keeping what the last build made; lent to the build thread while it
     /// builds.
-    site: Option<Site>,
+    site: Option<Builder>,
+    /// Held by the thread of the build in progress: a site that goes down waits for it,
+    /// so no generator outlives its site.
+    building: Arc<tokio::sync::Semaphore>,
     /// Counted by every build of this site; the handle reads it for `ps`.
     progress: Arc<Progress>,
     /// Raised when the site goes down, so a build in progress stops at its next page.
@@ -313,6 +328,8 @@ impl Actor {
             }
         }
         self.transition(Lifecycle::stop);
+        self.cancel.cancel();
+        let _ = self.building.acquire().await;
         self.transition(Lifecycle::stopped);
         tracing::info!("stopped");
     }
@@ -359,6 +376,26 @@ impl Actor {
     /// Runs the first build; `None` if it could not run at all (the site is Failed) or
     /// the site was cancelled meanwhile.
     async fn first_build(&mut self) -> Option<Output> {
+        match Builder::choose(
+            &self.config,
+            &self.progress,
+            &self.cancel,
+            self.hooks.panic_function,
+        ) {
+            Ok((builder, warning)) => {
+                tracing::info!(builder = builder.name(), "builder chosen");
+                let name = builder.name().to_string();
+                self.status.send_modify(|status| status.builder = name);
+                self.site = Some(builder);
+                if let Some(warning) = warning {
+                    self.warn(warning);
+                }
+            }
+            Err(reason) => {
+                self.transition(|s| s.fail(reason));
+                return None;
+            }
+        }
         self.transition(Lifecycle::begin_build);
         let (token, cancel) = (self.token.clone(), self.cancel.clone());
         let built = tokio::select! {
@@ -387,15 +424,13 @@ impl Actor {
     }
 
     /// The site's builder, made on first use (and again after a build was lost).
-    fn site(&mut self) -> &mut Site {
+    fn site(&mut self) -> &mut Builder {
         self.site.get_or_insert_with(|| {
-            let options = publish::options(
-                &self.config,
-                &self.progress,
-                &self.cancel,
-                self.hooks.panic_function,
-            );
-            Site::open(self.config.root.clone(), options)
+            let (progress, cancel) = (&self.progress, &self.cancel);
+            let panic_function = self.hooks.panic_function;
+            Builder::choose(&self.config, progress, cancel, panic_function)
+                .map(|(builder, _)| builder)
+                .unwrap_or_else(|_| Builder::native(&self.config, progress, cancel, panic_function))
         })
     }
 
@@ -404,12 +439,24 @@ impl Actor {
     async fn build(&mut self, changes: Changes) -> Result<BuildResult, String> {
         self.site();
         let mut site = self.site.take().expect("made above");
+        let site_is_external = site.is_external();
         self.progress.reset();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        rayon::spawn(move || {
+        let permit = self.building.clone().acquire_owned().await;
+        let job = move || {
             let result = site.build(changes);
             let _ = tx.send((site, result));
-        });
+            drop(permit);
+        };
+        if site_is_external {
+            // A thread of its own, living as long as the generator it waits for.
+            std::thread::Builder::new()
+                .name("generator".into())
+                .spawn(job)
+                .expect("cannot start a build thread");
+        } else {
+            rayon::spawn(job);
+        }
         match rx.await {
             Ok((site, result)) => {
                 self.site = Some(site);
