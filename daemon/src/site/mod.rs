@@ -19,10 +19,10 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::hooks::TestHooks;
-use builder::Builder;
 use crate::serve::Output;
 use crate::serve::livereload::{Change, LiveError, LiveState};
 use crate::watch::{Mode, Registration, Watcher};
+use builder::Builder;
 pub use state::Lifecycle;
 
 /// A burst of saves ends once the files have been quiet this long.
@@ -443,7 +443,10 @@ impl Actor {
         self.progress.reset();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let permit = self.building.clone().acquire_owned().await;
+        // The site's span, so what the build logs (a generator's output) is the site's.
+        let span = tracing::Span::current();
         let job = move || {
+            let _entered = span.enter();
             let result = site.build(changes);
             let _ = tx.send((site, result));
             drop(permit);
