@@ -218,6 +218,8 @@ impl External {
         let mut names = relative.iter().map(|n| n.to_string_lossy());
         let first = names.next();
         if matches!(first.as_deref(), Some("public" | "node_modules" | "target"))
+            // Hugo's cache: it makes `resources/` (and `_gen/` in it) when it builds.
+            || relative == Path::new("resources")
             || relative.starts_with("resources/_gen")
         {
             return false;

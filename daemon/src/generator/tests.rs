@@ -371,6 +371,7 @@ fn only_the_sites_sources_trigger_a_build() {
         "content/a.md~",
         "public/index.html",
         "resources/_gen/images/x.png",
+        "resources",
         "book/index.html",
     ] {
         assert!(!affects(ignored), "{ignored}");
