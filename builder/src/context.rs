@@ -34,6 +34,8 @@ pub struct PageCtx {
     pub weight: Option<i64>,
     #[serde(skip)]
     pub template: Option<String>,
+    /// `{{#title …}}` of a book chapter: the page's `<title>`, whole.
+    pub head_title: Option<String>,
     /// The body's links and the ids its fragments can name, for the link check. Made
     /// with `content` (a new body is a new render), so not hashed apart from it.
     #[serde(skip)]
@@ -57,6 +59,7 @@ impl Hash for PageCtx {
         self.draft.hash(state);
         self.weight.hash(state);
         self.template.hash(state);
+        self.head_title.hash(state);
     }
 }
 
@@ -163,6 +166,8 @@ pub struct SiteCtx {
     pub taxonomies: std::collections::BTreeMap<String, Vec<TagLink>>,
     /// Comes from `site.toml`, which only changes with a full rebuild: not hashed.
     pub extra: toml::Table,
+    /// An mdBook book's title, authors and table of contents.
+    pub book: Option<crate::book::BookCtx>,
 }
 
 impl Hash for SiteCtx {
@@ -176,6 +181,7 @@ impl Hash for SiteCtx {
         self.feed_url.hash(state);
         self.tags.hash(state);
         self.taxonomies.hash(state);
+        self.book.hash(state);
     }
 }
 

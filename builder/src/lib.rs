@@ -57,6 +57,7 @@
 //!   get there ([`write`]), apart from how they were made.
 
 pub mod assemble;
+pub mod book;
 pub mod change;
 pub mod check;
 pub mod context;

@@ -144,7 +144,24 @@ impl Site {
         match &self.state {
             Some(state) => {
                 let layout = &state.sources.layout;
-                Plan::of(paths, &layout.root, |path| layout.is_excluded(path))
+                let mut plan = Plan::of(paths, &layout.root, |path| layout.is_excluded(path));
+                // A book's book.toml, SUMMARY.md, the files its chapters include, and
+                // chapters coming or going (SUMMARY.md's entries are checked against them).
+                if let Some(book) = &layout.book
+                    && let Some(path) = paths.iter().find(|path| {
+                        !layout.is_excluded(path)
+                            && (crate::book::changes_everything(&layout.root, book, path)
+                                || plan.changes.iter().any(|(kind, changed)| {
+                                    changed == *path
+                                        && *kind == ChangeKind::Markdown
+                                        && (!path.is_file() || !state.parsed.contains(path))
+                                }))
+                    })
+                {
+                    plan.everything = true;
+                    plan.changes.push((ChangeKind::Config, path.clone()));
+                }
+                plan
             }
             None => Plan::of(paths, &self.root, |path| {
                 self.options.exclude.iter().any(|x| path.starts_with(x))
@@ -307,13 +324,32 @@ impl Site {
         let rendered = state
             .render
             .render(&jobs, &env, true, &broken, &mut diagnostics)?;
-        let output = crate::assemble::output(
+        let mut output = crate::assemble::output(
             &tree,
             &jobs,
             &state.sources,
             rendered.pages,
             &mut diagnostics,
         );
+        if let Some(book) = &layout.book {
+            for (url, path) in book.css.iter().chain(&book.js) {
+                match crate::output::Resource::file(path.clone()) {
+                    Ok(resource) => {
+                        output.resources.insert(url.clone(), resource);
+                    }
+                    Err(error) => diagnostics.push(Diagnostic::error(
+                        layout.display_path(path),
+                        format!("cannot read: {error}"),
+                    )),
+                }
+            }
+            for (url, target) in book.redirects(&md_urls) {
+                let page = crate::book::redirect_page(&target);
+                output
+                    .resources
+                    .insert(url, crate::output::Resource::html(page));
+            }
+        }
         // Pages written straight to disk are not in the output: the jobs name them all.
         let made: HashSet<&str> = output
             .resources
@@ -442,7 +478,7 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
             .filter(|_| *kind == ChangeKind::Markdown)?;
         let old = last.tree.source(i);
         let parsed = load::parse(layout, old.source.clone()).ok()?;
-        if parsed.fm != old.fm || *parsed.extra != *old.extra {
+        if parsed.fm != old.fm || *parsed.extra != *old.extra || !parsed.diagnostics.is_empty() {
             return None;
         }
         let url = &last.tree.placed.urls[i];

@@ -204,6 +204,7 @@ cases! {
     links => "links",
     link_check => "link-check",
     link_check_strict => "link-check-strict",
+    mdbook => "mdbook",
     markdown => "markdown",
     tags => "tags",
     feeds => "feeds",

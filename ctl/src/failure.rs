@@ -190,6 +190,15 @@ fn hint(error: &Error) -> Option<String> {
         Error::ShuttingDown => {
             "try again once it has stopped; `sitectl up` starts a new one".into()
         }
+        Error::UpWithOtherOptions { port, .. } => format!(
+            "`sitectl down {port}`, then `sitectl up` with the new options; or leave them \
+             off to use the site as it is"
+        ),
+        Error::Bind { port, .. } if *port < 1024 => format!(
+            "ports below 1024 need privileges (root, or CAP_NET_BIND_SERVICE): choose one \
+             from 1024 up, e.g. `--port {}`",
+            u32::from(*port) + 8000
+        ),
         Error::Bind { .. } => "choose another port with `--port`".into(),
         _ => return None,
     })
@@ -249,5 +258,23 @@ mod tests {
         });
         assert_eq!(failure.message, "cannot listen on port 80");
         assert_eq!(failure.causes, ["Permission denied (os error 13)"]);
+    }
+
+    /// Issue 15.6: tests run as root here, where port 80 binds; so the refusal is shown
+    /// from the daemon's error, as `up --port 80` gets it as a user.
+    #[test]
+    fn a_privileged_port_refusal_says_ports_below_1024_need_privileges() {
+        let failure = Failure::daemon(Error::Bind {
+            port: 80,
+            message: "127.0.0.1: Permission denied (os error 13)".into(),
+        });
+        let hint = failure.hint.unwrap();
+        assert!(hint.contains("ports below 1024 need privileges"), "{hint}");
+        assert!(hint.contains("--port 8080"), "{hint}");
+        let failure = Failure::daemon(Error::Bind {
+            port: 8080,
+            message: "127.0.0.1: Cannot assign requested address (os error 99)".into(),
+        });
+        assert!(!failure.hint.unwrap().contains("1024"));
     }
 }

@@ -4,18 +4,19 @@
 //! daemon is not running, cannot be reached or started, or speaks another protocol.
 
 mod browser;
-mod client;
+mod commands;
 mod failure;
 mod output;
 mod service;
+mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use sited_proto::{SiteInfo, SiteState, Target};
 
-use client::{Daemon, Failure};
+use commands::{SiteArgs, Sites};
+use failure::Failure;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,11 +76,14 @@ enum Command {
     },
     /// Stop sites by port or root path, or all of them; returns once their ports are free.
     #[command(
-        after_help = "Examples:\n  sitectl down 5173\n  sitectl down ./blog ./docs\n  sitectl down --all"
+        visible_alias = "stop",
+        long_about = "Stop sites by port or root path, or all of them; returns once their \
+            ports are free. Without an argument: the site whose folder you are in.",
+        after_help = "Examples:\n  sitectl down 5173\n  sitectl down ./blog ./docs\n  sitectl down --all\n  cd blog && sitectl down"
     )]
     Down {
         #[command(flatten)]
-        sites: Sites,
+        sites: commands::down::Targets,
     },
     /// Take sites down and up again: same root, same port, fresh build.
     #[command(
@@ -123,6 +127,7 @@ enum Command {
         long_about = "List the sites the daemon serves: port, state, URL, pages, how long \
             the last build took, uptime and root, with the site's build errors, warnings \
             and failure reason below its row.",
+        visible_aliases = ["ls", "list"],
         after_help = "Examples:\n  sitectl ps\n  sitectl ps --json | jq '.[].url'"
     )]
     Ps {
@@ -132,15 +137,12 @@ enum Command {
     },
     /// Print a site's recent log lines, or the daemon's; `-f` follows new ones.
     #[command(
-        after_help = "Examples:\n  sitectl logs 5173\n  sitectl logs ./blog -f\n  sitectl logs --daemon -n 200"
+        after_help = "Examples:\n  sitectl logs 5173\n  sitectl logs ./blog -f\n  sitectl logs --daemon -n 200\n  cd blog && sitectl logs -f"
     )]
     Logs {
-        /// The site's port or root path.
-        #[arg(
-            value_name = "PORT|PATH",
-            required_unless_present = "daemon",
-            conflicts_with = "daemon"
-        )]
+        /// The site's port or root path [default: the site whose folder you are in, or
+        /// the only site].
+        #[arg(value_name = "PORT|PATH", conflicts_with = "daemon")]
         target: Option<String>,
         /// The daemon's own log instead of a site's.
         #[arg(long)]
@@ -213,49 +215,6 @@ enum ServiceAction {
     Status,
 }
 
-/// What `up` and `serve` share.
-#[derive(Debug, clap::Args)]
-struct SiteArgs {
-    /// Site root: a folder with `content/` (and optional `site.toml`, `templates/`,
-    /// `static/`), or simply a folder of Markdown files.
-    #[arg(default_value = ".")]
-    path: PathBuf,
-    /// Port to serve on; fails if taken. Default: the first free port from 5173.
-    #[arg(long, short)]
-    port: Option<u16>,
-    /// Include pages marked as drafts.
-    #[arg(long)]
-    drafts: bool,
-    /// Open the site in the browser once it serves.
-    #[arg(long)]
-    open: bool,
-    /// Address to listen on: an IP address (`0.0.0.0` for every interface) or a host
-    /// name, which requests may then use in their Host header. Default: 127.0.0.1,
-    /// this machine only. Anything else lets other machines read the site.
-    #[arg(long, value_name = "ADDRESS")]
-    host: Option<String>,
-    /// Who builds the site: sited's own builder (`native`) or Hugo, Zola or mdBook, run
-    /// by the daemon. Default: the site's `[build]` in site.toml; else the generator
-    /// of a Hugo or Zola site with templates of its own, if installed; else native.
-    #[arg(long, value_name = "BUILDER", value_parser = ["native", "hugo", "zola", "mdbook"])]
-    with: Option<String>,
-}
-
-/// Which sites `down`, `restart` and `rebuild` act on.
-#[derive(Debug, clap::Args)]
-struct Sites {
-    /// Ports or site root paths.
-    #[arg(
-        value_name = "PORT|PATH",
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
-    targets: Vec<String>,
-    /// Every site.
-    #[arg(long)]
-    all: bool,
-}
-
 #[derive(Debug, Subcommand)]
 enum DaemonAction {
     /// Start the daemon in the background (a no-op if it runs).
@@ -307,91 +266,27 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Up { site, attach } => up(site, attach).await,
-        Command::Serve { site } => up(site, true).await,
-        Command::Down { sites } => {
-            let client = Daemon::connect_or_start().await?;
-            let targets = if sites.all {
-                vec![Target::All]
-            } else {
-                sites
-                    .targets
-                    .iter()
-                    .map(|t| client::parse_target(t))
-                    .collect()
-            };
-            let mut failure = None;
-            for target in targets {
-                match client.down(target).await {
-                    Ok(stopped) => output::print_down(&stopped)?,
-                    Err(error) => failure = Some(said(error)?),
-                }
-            }
-            failure.map_or(Ok(()), Err)
-        }
-        Command::Restart { sites } => {
-            let client = Daemon::connect_or_start().await?;
-            for_each_site(&client, &sites, Attached::LeaveOut, async |site| {
-                let info = client.restart(site.port).await?;
-                output::print_site_result("restarted", &info)?;
-                fail_if_failed(&info)
-            })
-            .await
-        }
-        Command::Rebuild { sites } => {
-            let client = Daemon::connect_or_start().await?;
-            for_each_site(&client, &sites, Attached::Include, async |site| {
-                if let SiteState::Failed { reason } = &site.state {
-                    return Err(Failure::site(site.port, reason));
-                }
-                let info = client.rebuild(site.port).await?;
-                output::print_site_result("rebuilt", &info)?;
-                fail_if_failed(&info)
-            })
-            .await
-        }
-        Command::Open { target } => {
-            let client = Daemon::connect_or_start().await?;
-            let sites = client.ps().await?;
-            let site = match target {
-                Some(target) => find_site(&sites, &target)?,
-                None => default_site(&sites)?,
-            };
-            browser::open(&site.url)?;
-            println!("opened {}", site.url);
-            Ok(())
-        }
-        Command::Ps { json } => {
-            let client = Daemon::connect_or_start().await?;
-            let sites = client.ps().await?;
-            if json {
-                output::print_ps_json(&sites)?;
-            } else {
-                output::print_ps_table(&sites)?;
-            }
-            Ok(())
-        }
+        Command::Up { site, attach } => commands::up::run(site, attach).await,
+        Command::Serve { site } => commands::up::run(site, true).await,
+        Command::Down { sites } => commands::down::run(sites).await,
+        Command::Restart { sites } => commands::restart::run(sites).await,
+        Command::Rebuild { sites } => commands::rebuild::run(sites).await,
+        Command::Open { target } => commands::open::run(target).await,
+        Command::Ps { json } => commands::ps::run(json).await,
         Command::Logs {
             target,
             daemon,
             follow,
             lines,
-        } => {
-            let client = Daemon::connect_or_start().await?;
-            let port = match (daemon, target) {
-                (true, _) | (false, None) => None,
-                (false, Some(target)) => Some(client.port_of(&target).await?),
-            };
-            client.print_logs(port, lines, follow).await
-        }
+        } => commands::logs::run(target, daemon, follow, lines).await,
         Command::Daemon { action } => match action {
-            DaemonAction::Start => client::start().await,
-            DaemonAction::Stop => client::stop().await,
+            DaemonAction::Start => commands::daemon::start().await,
+            DaemonAction::Stop => commands::daemon::stop().await,
             DaemonAction::Restart => {
-                client::stop().await?;
-                client::start().await
+                commands::daemon::stop().await?;
+                commands::daemon::start().await
             }
-            DaemonAction::Status => client::status().await,
+            DaemonAction::Status => commands::daemon::status().await,
         },
         Command::Service {
             action,
@@ -420,163 +315,6 @@ async fn run(command: Command) -> Result<(), Failure> {
             std::io::Write::write_all(&mut std::io::stdout(), &script)?;
             Ok(())
         }
-    }
-}
-
-async fn up(site: SiteArgs, attach: bool) -> Result<(), Failure> {
-    let client = Daemon::connect_or_start().await?;
-    let root = std::path::absolute(&site.path).map_err(|error| {
-        Failure::usage(format!("cannot resolve {}", site.path.display())).because(error)
-    })?;
-    if let Some(host) = site.host.as_deref()
-        && output::host_is_exposed(host)
-    {
-        output::warn_exposed(host);
-    }
-    let spec = sited_proto::SiteSpec {
-        root,
-        port: site.port,
-        drafts: site.drafts,
-        attach,
-        host: site.host,
-        with: site.with,
-    };
-    let info = client.up(spec).await?;
-    output::print_site_result("serving", &info)?;
-    fail_if_failed(&info)?;
-    if site.open
-        && let Err(failure) = browser::open(&info.url)
-    {
-        output::print_warning(&failure);
-    }
-    if !attach {
-        return Ok(());
-    }
-    if !info.attached {
-        eprintln!(
-            "note: {} was already being served by the daemon; not attaching to it (`sitectl down {}` stops it)",
-            info.root.display(),
-            info.port
-        );
-        return Ok(());
-    }
-    eprintln!("attached: the site stops when this command ends (Ctrl+C)");
-    client.serve_attached(&info).await
-}
-
-/// A site that came out of `up`, `restart` or `rebuild` failed.
-fn fail_if_failed(info: &SiteInfo) -> Result<(), Failure> {
-    match &info.state {
-        SiteState::Failed { reason } => Err(Failure::site(info.port, reason)),
-        _ => Ok(()),
-    }
-}
-
-/// Prints a failure that does not stop the command, and keeps it (marked as said) for
-/// the exit code. A closed output does stop it: `Err` then.
-fn said(failure: Failure) -> Result<Failure, Failure> {
-    if failure.kind == failure::Kind::OutputClosed {
-        return Err(failure);
-    }
-    if !failure.said {
-        output::print_failure(&failure);
-    }
-    Ok(Failure {
-        said: true,
-        ..failure
-    })
-}
-
-/// Whether `--all` takes in attached sites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Attached {
-    Include,
-    /// They live with their `sitectl serve`: restarting them is its business.
-    LeaveOut,
-}
-
-/// Runs `action` on each site `sites` names, in port order for `--all`. A target that
-/// names no site, or a site whose action fails, is reported and the others carry on;
-/// the exit code is the last failure's. `attached` says what `--all` does with attached sites.
-async fn for_each_site(
-    client: &Daemon,
-    sites: &Sites,
-    attached: Attached,
-    action: impl AsyncFn(&SiteInfo) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    let running = client.ps().await?;
-    let mut chosen = Vec::new();
-    let mut failure = None;
-    if sites.all {
-        if running.is_empty() {
-            println!("no sites are running");
-        }
-        for site in &running {
-            if attached == Attached::LeaveOut && site.attached {
-                println!(
-                    "left {} alone: it lives with the `sitectl serve` that brought it up",
-                    site.url
-                );
-            } else {
-                chosen.push(site);
-            }
-        }
-    } else {
-        for target in &sites.targets {
-            match find_site(&running, target) {
-                Ok(site) if !chosen.iter().any(|s| s.port == site.port) => chosen.push(site),
-                Ok(_) => {}
-                Err(error) => failure = Some(said(error)?),
-            }
-        }
-    }
-    for site in chosen {
-        if let Err(error) = action(site).await {
-            failure = Some(said(error)?);
-        }
-    }
-    failure.map_or(Ok(()), Err)
-}
-
-/// The site a `PORT|PATH` argument names.
-fn find_site<'a>(sites: &'a [SiteInfo], target: &str) -> Result<&'a SiteInfo, Failure> {
-    let wanted = client::parse_target(target);
-    let found = match &wanted {
-        Target::Port(port) => sites.iter().find(|s| s.port == *port),
-        Target::Root(root) => {
-            let canonical = root.canonicalize().unwrap_or_else(|_| root.clone());
-            sites
-                .iter()
-                .find(|s| s.root == canonical || s.root == *root)
-        }
-        Target::All => None,
-    };
-    found.ok_or_else(|| Failure::daemon(sited_proto::Error::NoSuchSite { target: wanted }))
-}
-
-/// `open` without a target: the site whose folder holds the current directory, else the
-/// only site there is.
-fn default_site(sites: &[SiteInfo]) -> Result<&SiteInfo, Failure> {
-    let here = std::env::current_dir()
-        .and_then(|dir| dir.canonicalize())
-        .unwrap_or_default();
-    let inside = sites
-        .iter()
-        .filter(|site| here.starts_with(&site.root))
-        .max_by_key(|site| site.root.components().count());
-    match (inside, sites) {
-        (Some(site), _) => Ok(site),
-        (None, [only]) => Ok(only),
-        (None, []) => Err(Failure::refused("no sites are running")
-            .hint("`sitectl up PATH` starts one; `sitectl up PATH --open` opens it too")),
-        (None, _) => Err(Failure::usage(format!(
-            "{} sites are running and you are in none of their folders: which one?",
-            sites.len()
-        ))
-        .hint(format!(
-            "`sitectl open PORT`, e.g. `sitectl open {}`; `sitectl ps` lists them",
-            sites[0].port
-        ))),
     }
 }
 

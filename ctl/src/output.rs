@@ -11,9 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anstream::{eprint, eprintln};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
-use sited_proto::{BuildError, SiteInfo, SiteState};
+use sited_proto::{BuildError, SiteInfo, SiteState, escape_controls};
 
-use crate::client::Failure;
+use crate::failure::Failure;
 
 /// `writeln!` to stdout, colour kept or dropped as `anstream` decides. Fails when the
 /// reader has gone (`sitectl ps | head -1`), which ends the command quietly.
@@ -58,7 +58,12 @@ pub fn print_site_result(verb: &str, info: &SiteInfo) -> std::io::Result<()> {
             format!(" ({} pages in {} ms{warnings})", b.pages, b.duration_ms)
         })
         .unwrap_or_default();
-    out!("{verb} {} at {}{build}", info.root.display(), info.url)?;
+    out!(
+        "{verb} {} at {}{build}",
+        shown(&info.root.display()),
+        info.url
+    )?;
+    print_unsaved(&info.warnings);
     if let Some(build) = &info.last_build
         && !build.errors.is_empty()
     {
@@ -67,7 +72,7 @@ pub fn print_site_result(verb: &str, info: &SiteInfo) -> std::io::Result<()> {
             build.errors.len()
         );
         for error in &build.errors {
-            eprintln!("  {BAD}{error}{BAD:#}");
+            eprintln!("  {BAD}{}{BAD:#}", shown(error));
         }
     }
     Ok(())
@@ -88,7 +93,7 @@ pub fn print_log_lines(lines: &[sited_proto::LogLine]) -> std::io::Result<()> {
             secs % 3600 / 60,
             secs % 60,
             line.level,
-            line.message
+            escape_controls(&line.message)
         )?;
     }
     Ok(())
@@ -131,9 +136,20 @@ pub fn print_down(stopped: &[SiteInfo]) -> std::io::Result<()> {
         out!("no sites were running")?;
     }
     for site in stopped {
-        out!("stopped {} ({})", site.url, site.root.display())?;
+        out!("stopped {} ({})", site.url, shown(&site.root.display()))?;
     }
+    print_unsaved(stopped.iter().flat_map(|site| &site.warnings));
     Ok(())
+}
+
+/// The warning a change carries when the daemon could not write it down (once).
+fn print_unsaved<'a>(warnings: impl IntoIterator<Item = &'a String>) {
+    let mut said = std::collections::BTreeSet::new();
+    for warning in warnings {
+        if warning.starts_with("not remembered:") && said.insert(warning) {
+            eprintln!("{WARNING}warning:{WARNING:#} {}", escape_controls(warning));
+        }
+    }
 }
 
 /// The `ps --json` schema: one object per site. Fields are only ever added.
@@ -141,6 +157,8 @@ pub fn print_down(stopped: &[SiteInfo]) -> std::io::Result<()> {
 pub struct PsRow<'a> {
     pub port: u16,
     pub url: &'a str,
+    /// Lossy: a byte that is not UTF-8 shows as U+FFFD (JSON strings are Unicode).
+    #[serde(serialize_with = "lossy_path")]
     pub root: &'a std::path::Path,
     /// starting | building | serving | rebuilding | stopping | stopped | failed
     pub state: &'static str,
@@ -164,6 +182,8 @@ pub struct PsRow<'a> {
     pub attached: bool,
     /// `{done, total}` pages while the site builds; null otherwise.
     pub progress: Option<sited_proto::BuildProgress>,
+    /// The address it listens on, as bound (`0.0.0.0:5173` for every interface).
+    pub address: &'a str,
     /// `native` (sited's builder) or the program that builds the site (`hugo`, ...).
     pub builder: &'a str,
 }
@@ -191,9 +211,17 @@ impl<'a> PsRow<'a> {
             warnings: &info.warnings,
             attached: info.attached,
             progress: info.progress,
+            address: &info.address,
             builder: &info.builder,
         }
     }
+}
+
+fn lossy_path<S: serde::Serializer>(
+    path: &&std::path::Path,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
 }
 
 pub fn print_ps_json(sites: &[SiteInfo]) -> std::io::Result<()> {
@@ -240,8 +268,8 @@ pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
                 duration(now.saturating_sub(site.started_at_ms)),
                 match site.builder.as_str() {
                     // Another program builds it: said after the root.
-                    "" | "native" => site.root.display().to_string(),
-                    builder => format!("{} ({builder})", site.root.display()),
+                    "" | "native" => shown(&site.root.display()),
+                    builder => format!("{} ({builder})", shown(&site.root.display())),
                 },
             ]
         })
@@ -277,19 +305,36 @@ pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
             styles[4] = BAD;
         }
         out!("{}", line(row, &styles))?;
+        if !site.address.is_empty() && !site.url.contains(&site.address) {
+            out!("      listening on {}", listening(&site.address))?;
+        }
         if let SiteState::Failed { reason } = &site.state {
-            out!("      {BAD}failed:{BAD:#} {reason}")?;
+            out!("      {BAD}failed:{BAD:#} {}", escape_controls(reason))?;
         }
         for warning in &site.warnings {
-            out!("      {BUSY}warning:{BUSY:#} {warning}")?;
+            out!("      {BUSY}warning:{BUSY:#} {}", escape_controls(warning))?;
         }
         if let Some(build) = &site.last_build {
             for error in &build.errors {
-                out!("      {BAD}error:{BAD:#} {error}")?;
+                out!("      {BAD}error:{BAD:#} {}", shown(error))?;
             }
         }
     }
     Ok(())
+}
+
+/// Anything that names the user's files, as shown: control characters escaped.
+fn shown(item: &dyn std::fmt::Display) -> String {
+    escape_controls(&item.to_string()).into_owned()
+}
+
+/// A bound address, saying what an unspecified one means.
+fn listening(address: &str) -> String {
+    if address.starts_with("0.0.0.0:") || address.starts_with("[::]:") {
+        format!("{address} (every interface: other machines can reach it)")
+    } else {
+        address.to_string()
+    }
 }
 
 fn now_ms() -> u64 {
@@ -307,6 +352,11 @@ pub fn duration(ms: u64) -> String {
         3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
         _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
     }
+}
+
+/// One line of a command's result on stdout.
+pub fn print_line(line: &str) -> std::io::Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}")
 }
 
 /// A line for the human at the terminal that is neither a result nor a failure.

@@ -313,12 +313,14 @@ pub async fn run(prepared: Prepared, mut stops: Stops) -> Result<Exit, DaemonErr
         store: Some(store),
         logs: config.logs.clone(),
         hooks: config.hooks.clone(),
+        own_dirs: own_dirs(&config.paths),
     }));
     // Remembered sites get their ports back before any client can ask for one.
     registry.restore(&remembered.sites).await;
     let rpc_stop = CancellationToken::new();
     tracker.spawn(crate::rpc::serve(
         listener,
+        socket.as_ref().map(|socket| socket.path.clone()),
         registry.clone(),
         root.clone(),
         rpc_stop.clone(),
@@ -359,6 +361,15 @@ pub async fn run(prepared: Prepared, mut stops: Stops) -> Result<Exit, DaemonErr
     drop(lock);
     tracing::info!("sited stopped");
     Ok(exit)
+}
+
+/// The daemon's own folders, canonical (they exist: `prepare` made them), as a site
+/// that holds one must leave them out.
+fn own_dirs(paths: &Paths) -> Vec<PathBuf> {
+    [&paths.runtime_dir, &paths.state_dir]
+        .into_iter()
+        .map(|dir| dir.canonicalize().unwrap_or_else(|_| dir.clone()))
+        .collect()
 }
 
 /// Makes the kernel send SIGTERM when the parent dies (`--exit-with-parent`), so the

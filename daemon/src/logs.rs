@@ -17,6 +17,12 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+/// What the daemon logs unless `SITED_LOG` says otherwise: its own news, and of the
+/// libraries it uses only their warnings. notify, for one, reports at info level what is
+/// its own business (`unable to remove watch descriptor` for a folder already gone);
+/// what matters of watching, sited says itself.
+pub const DEFAULT_FILTER: &str = "info,notify=warn";
+
 /// Lines kept per log; older ones are dropped.
 const CAPACITY: usize = 1000;
 
@@ -220,6 +226,34 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
+
+    #[tokio::test]
+    async fn the_default_filter_keeps_library_chatter_out() {
+        let hub = LogHub::default();
+        let filter = tracing_subscriber::EnvFilter::new(DEFAULT_FILTER);
+        let subscriber = tracing_subscriber::registry()
+            .with(filter)
+            .with(hub.layer());
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(target: "notify::inotify", "unable to remove watch descriptor");
+            tracing::warn!(target: "notify::inotify", "the watch queue overflowed");
+            tracing::info!(target: "sited::site", "built: 1 page in 1 ms");
+        });
+        let lines = hub
+            .query(&LogQuery {
+                port: None,
+                after: None,
+                limit: 10,
+                wait_ms: 0,
+            })
+            .await
+            .unwrap();
+        let messages: Vec<&str> = lines.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["the watch queue overflowed", "built: 1 page in 1 ms"]
+        );
+    }
 
     #[tokio::test]
     async fn events_in_a_site_span_go_to_that_sites_log() {

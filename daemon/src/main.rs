@@ -31,7 +31,7 @@ use sited::hooks::TestHooks;
 use sited::notify::Notifier;
 use sited_builder::write::out_dir::CheckError;
 use sited_builder::{Options, Progress, WriteError};
-use sited_proto::{BuildProgress, Paths, PathsError};
+use sited_proto::{BuildProgress, Paths, PathsError, escape_controls};
 
 /// Start-up can never succeed as things stand (see the table above).
 const EXIT_BLOCKED: u8 = 3;
@@ -152,15 +152,52 @@ fn is_blocked(error: &anyhow::Error) -> bool {
 fn init_tracing(hub: Option<&sited::logs::LogHub>) {
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SITED_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(sited::logs::DEFAULT_FILTER));
+    let terminal = std::io::stderr().is_terminal();
+    // Into a file (the daemon's log) no control character is written raw: whatever a
+    // message quotes (a file name) cannot drive the terminal of whoever reads the log.
+    // On a terminal the colours are escape codes: messages are escaped where made.
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_writer(move || Escaping {
+            inner: std::io::stderr(),
+            raw: terminal,
+        })
+        .with_ansi(terminal);
     tracing_subscriber::registry()
         .with(filter)
         .with(stderr)
         .with(hub.map(sited::logs::LogHub::layer))
         .init();
+}
+
+/// A writer that escapes control characters but newlines and tabs (`\x1b` for ESC),
+/// unless `raw`.
+struct Escaping<W> {
+    inner: W,
+    raw: bool,
+}
+
+impl<W: Write> Write for Escaping<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let plain = |b: &u8| !(b.is_ascii_control() && *b != b'\n' && *b != b'\t');
+        if self.raw || buf.iter().all(plain) {
+            return self.inner.write(buf);
+        }
+        let mut escaped = Vec::with_capacity(buf.len() + 16);
+        for byte in buf {
+            if plain(byte) {
+                escaped.push(*byte);
+            } else {
+                escaped.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+            }
+        }
+        self.inner.write_all(&escaped)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn foreground(exit_with_parent: bool) -> anyhow::Result<ExitCode> {
@@ -292,12 +329,14 @@ fn build(
         Err(WriteError::Failed(failure)) => bail!("{failure}"),
     };
     let report = &built.report;
+    // File names are the user's: escaped, so that none can drive the terminal.
+    let shown = |item: &dyn std::fmt::Display| escape_controls(&item.to_string()).into_owned();
     for warning in report.warnings() {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", shown(warning));
     }
     if report.has_errors() {
         for error in report.errors() {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", shown(error));
         }
         eprintln!(
             "{} error(s); {} left as it was",

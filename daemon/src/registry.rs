@@ -19,7 +19,7 @@ use crate::clock::now_ms;
 use crate::hooks::TestHooks;
 use crate::logs::LogHub;
 use crate::ports;
-use crate::site::{SiteConfig, SiteHandle};
+use crate::site::{SiteConfig, SiteEnv, SiteHandle};
 use crate::state_file::{PersistedSite, StateStore};
 use crate::watch::Watcher;
 
@@ -41,6 +41,8 @@ pub struct RegistryConfig {
     pub logs: LogHub,
     /// Behaviour only tests ask for.
     pub hooks: TestHooks,
+    /// The daemon's own folders (canonical), left out of every site that holds one.
+    pub own_dirs: Vec<PathBuf>,
 }
 
 /// What the registry holds for a port: a site that runs, or one that could not start.
@@ -76,8 +78,13 @@ impl Entry {
     }
 
     /// Whether this is the very entry `other` is (not merely one for the same port).
+    /// A site that cannot serve: one that never started, or a live one that failed
+    /// since (its root was deleted). `up` of its root replaces it.
     pub fn is_failed(&self) -> bool {
-        matches!(self, Entry::Failed(_))
+        match self {
+            Entry::Failed(_) => true,
+            Entry::Live(site) => matches!(site.lifecycle(), crate::site::Lifecycle::Failed { .. }),
+        }
     }
 
     fn same(&self, other: &Entry) -> bool {
@@ -167,6 +174,9 @@ pub struct Registry {
     config: RegistryConfig,
     /// Serializes writes of the state file, so they land in the order of the changes.
     saving: tokio::sync::Mutex<()>,
+    /// Why the last write of the state file failed, while it does (S26): shown with
+    /// every site, since what a restart brings back is then not what is up.
+    unsaved: Mutex<Option<String>>,
 }
 
 impl Registry {
@@ -175,7 +185,16 @@ impl Registry {
             sites: Mutex::new(BTreeMap::new()),
             config,
             saving: tokio::sync::Mutex::new(()),
+            unsaved: Mutex::new(None),
         }
+    }
+
+    /// `info` with what every site should know: that the state file cannot be written.
+    pub fn with_warnings(&self, mut info: SiteInfo) -> SiteInfo {
+        if let Some(unsaved) = &*self.unsaved.lock().unwrap_or_else(|p| p.into_inner()) {
+            info.warnings.push(unsaved.clone());
+        }
+        info
     }
 
     pub fn logs(&self) -> &LogHub {
@@ -279,9 +298,21 @@ impl Registry {
         if let Some(existing) = sites.values().find(|s| s.config().root == root) {
             return Ok(match (existing, existing.stopping()) {
                 (_, Some(going)) => Registered::WaitFor(going.clone()),
-                (Entry::Live(site), None) => Registered::Done(site.clone(), false),
-                (Entry::Failed(_), None) => {
-                    unreachable!("failed entries of this root were taken out")
+                (Entry::Live(site), None) => match other_options(&site.config, spec, host) {
+                    Some(differences) => {
+                        return Err(Error::UpWithOtherOptions {
+                            port: site.config.port,
+                            root: site.config.root.clone(),
+                            differences,
+                        });
+                    }
+                    None => Registered::Done(site.clone(), false),
+                },
+                // Put back by a concurrent `up` that failed to replace it.
+                (Entry::Failed(failed), None) => {
+                    return Err(Error::SiteFailed {
+                        reason: failed.reason.clone(),
+                    });
                 }
             });
         }
@@ -342,7 +373,10 @@ impl Registry {
             &self.config.tracker,
             self.config.watcher.clone(),
             self.config.pool.clone(),
-            self.config.hooks.clone(),
+            SiteEnv {
+                hooks: self.config.hooks.clone(),
+                exclude: self.config.own_dirs.clone(),
+            },
         )
     }
 
@@ -543,7 +577,11 @@ impl Registry {
 
     /// Every site, ordered by port.
     pub fn ps(&self) -> Vec<SiteInfo> {
-        self.sites().values().map(Entry::info).collect()
+        let infos: Vec<SiteInfo> = self.sites().values().map(Entry::info).collect();
+        infos
+            .into_iter()
+            .map(|info| self.with_warnings(info))
+            .collect()
     }
 
     /// The site on `port`, if one is listed.
@@ -583,15 +621,56 @@ impl Registry {
                 with: config.with.clone(),
             })
             .collect();
+        let path = store.path().to_path_buf();
         let saved = tokio::task::spawn_blocking(move || store.save(&sites)).await;
-        match saved {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::error!(%error, "cannot write the state file; sites will not come back after a restart")
-            }
-            Err(error) => tracing::error!(%error, "writing the state file failed"),
+        let failed = match saved {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(error) => Some(error.to_string()),
+        };
+        if let Some(error) = &failed {
+            tracing::error!(%error, "cannot write the state file; sites will not come back after a restart");
         }
+        *self.unsaved.lock().unwrap_or_else(|p| p.into_inner()) = failed.map(|error| {
+            format!(
+                "not remembered: cannot write {}: {error}; a restarted daemon brings back \
+                 the sites of the last good write",
+                path.display()
+            )
+        });
     }
+}
+
+/// What `spec` asks that the site of `config` was not brought up with, if anything.
+/// Only what was asked for counts: `up` with no `--port` or `--host` is content with any,
+/// and `--drafts` is a switch, so only its presence can differ.
+fn other_options(config: &SiteConfig, spec: &SiteSpec, host: &ports::Host) -> Option<String> {
+    let mut differences = Vec::new();
+    if let Some(port) = spec.port.filter(|&port| port != 0 && port != config.port) {
+        differences.push(format!("--port {port} asked, serving on {}", config.port));
+    }
+    if spec.host.is_some() && (host.ip != config.host.ip || host.name != config.host.name) {
+        differences.push(format!(
+            "--host {} asked, listening on {}",
+            spec.host.as_deref().unwrap_or_default(),
+            config.host.ip
+        ));
+    }
+    if spec.drafts && !config.drafts {
+        differences.push("--drafts asked, built without drafts".to_string());
+    }
+    if let Some(with) = spec
+        .with
+        .as_deref()
+        .filter(|&w| Some(w) != config.with.as_deref())
+    {
+        let now = config
+            .with
+            .as_deref()
+            .unwrap_or("the builder the site called for");
+        differences.push(format!("--with {with} asked, built with {now}"));
+    }
+    (!differences.is_empty()).then(|| differences.join("; "))
 }
 
 /// A span whose events go to the site's own log (`sitectl logs PORT`).
@@ -604,6 +683,29 @@ fn bound_port(listener: &std::net::TcpListener) -> Result<u16, Error> {
         .local_addr()
         .map(|addr| addr.port())
         .map_err(|e| Error::Internal(format!("bound listener has no address: {e}")))
+}
+
+/// The kind of pseudo-file system `root` lies on (/proc, /sys, ...), if it does (S23).
+fn pseudo_file_system(root: &Path) -> Option<&'static str> {
+    let stat = rustix::fs::statfs(root).ok()?;
+    // Magic numbers from linux/magic.h.
+    #[allow(clippy::unreadable_literal)]
+    let kind = match stat.f_type as u64 {
+        0x9fa0 => "proc",
+        0x62656572 => "sysfs",
+        0x1cd1 => "devpts",
+        0x27e0eb => "cgroup",
+        0x63677270 => "cgroup2",
+        0x64626720 => "debugfs",
+        0x74726163 => "tracefs",
+        0x73636673 => "securityfs",
+        0xcafe4a11 => "bpf",
+        0x62656570 => "configfs",
+        0x6165676c => "pstore",
+        0x65735543 => "fusectl",
+        _ => return None,
+    };
+    Some(kind)
 }
 
 /// Checks that a root can be served and returns its canonical form.
@@ -631,6 +733,15 @@ fn check_root(root: &Path) -> Result<PathBuf, Error> {
         path: root.to_path_buf(),
         message: error.to_string(),
     })?;
+    if let Some(kind) = pseudo_file_system(root) {
+        return Err(Error::RootUnreadable {
+            path: root.to_path_buf(),
+            message: format!(
+                "it is on a {kind} pseudo-file system, which holds no site (and whose \
+                 endless files no watch can follow)"
+            ),
+        });
+    }
     root.canonicalize().map_err(|error| Error::RootUnreadable {
         path: root.to_path_buf(),
         message: error.to_string(),
@@ -656,6 +767,7 @@ mod tests {
             store,
             logs: LogHub::default(),
             hooks: TestHooks::default(),
+            own_dirs: Vec::new(),
         }))
     }
 
@@ -961,6 +1073,7 @@ mod registration {
             store: None,
             logs: LogHub::default(),
             hooks: TestHooks::default(),
+            own_dirs: Vec::new(),
         }));
         let small = tempfile::tempdir().unwrap();
         fs::write(small.path().join("index.md"), "# Small\n").unwrap();

@@ -121,10 +121,24 @@ impl StateStore {
     }
 
     /// Replaces the remembered sites, atomically.
+    /// Writes `sites` atomically (a temporary file renamed over the old one, the old one
+    /// kept as the backup). On failure the temporary file is removed: nothing is left
+    /// behind, and the state file is as it was.
     pub fn save(&self, sites: &[PersistedSite]) -> io::Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir)?;
         let temp = self.sibling(&format!(".tmp-{}", std::process::id()));
+        let saved = self.save_through(sites, &temp, dir);
+        if saved.is_err() {
+            // Only the file this call made: a directory in its way is not ours.
+            if fs::symlink_metadata(&temp).is_ok_and(|meta| meta.is_file()) {
+                let _ = fs::remove_file(&temp);
+            }
+        }
+        saved
+    }
+
+    fn save_through(&self, sites: &[PersistedSite], temp: &Path, dir: &Path) -> io::Result<()> {
         let state = StateFile {
             version: VERSION,
             sites: sites.to_vec(),
@@ -137,7 +151,7 @@ impl StateStore {
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
-                .open(&temp)?;
+                .open(temp)?;
             file.write_all(&json)?;
             file.sync_all()?;
         }
@@ -148,8 +162,13 @@ impl StateStore {
             let _ = fs::remove_file(&backup);
             fs::hard_link(&self.path, &backup)?;
         }
-        fs::rename(&temp, &self.path)?;
+        fs::rename(temp, &self.path)?;
         File::open(dir)?.sync_all()
+    }
+
+    /// Where the state is written.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 

@@ -72,6 +72,8 @@ pub fn is_change(kind: &EventKind) -> bool {
 #[derive(Debug)]
 struct Route {
     root: PathBuf,
+    /// Folders under `root` whose changes are not the site's (the daemon's own state).
+    ignore: Vec<PathBuf>,
     inbox: Weak<Inbox>,
 }
 
@@ -104,6 +106,7 @@ impl Routes {
                 .paths
                 .iter()
                 .filter(|p| p.starts_with(&route.root))
+                .filter(|p| !route.ignore.iter().any(|dir| p.starts_with(dir)))
                 .cloned()
                 .collect();
             if !mine.is_empty()
@@ -115,8 +118,19 @@ impl Routes {
     }
 }
 
+/// Most folders one site may have watched (each is one inotify watch; the default
+/// per-user budget is 8,192 on older kernels, and one site must not take it all from
+/// the others). A larger site is served without live reload, with a warning.
+pub const MAX_WATCHED_DIRS: usize = 20_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
+    #[error(
+        "{} has more than {limit} folders: too many to watch, so changes are not seen \
+         (`sitectl rebuild` builds it again)",
+        root.display()
+    )]
+    TooLarge { root: PathBuf, limit: usize },
     #[error("cannot watch {}: {source}", root.display())]
     Watch {
         root: PathBuf,
@@ -195,6 +209,16 @@ impl Watcher {
 
     /// Starts watching `root` (recursively) for a site.
     pub fn watch(&self, root: &Path) -> Result<Registration, WatchError> {
+        self.watch_ignoring(root, Vec::new())
+    }
+
+    /// [`Watcher::watch`], with changes under `ignore` never reported: the daemon's own
+    /// files inside a site (its log grows with every build: a rebuild loop otherwise).
+    pub fn watch_ignoring(
+        &self,
+        root: &Path,
+        ignore: Vec<PathBuf>,
+    ) -> Result<Registration, WatchError> {
         let inbox = Arc::new(Inbox::default());
         self.inner
             .routes
@@ -203,6 +227,7 @@ impl Watcher {
             .unwrap_or_else(|p| p.into_inner())
             .push(Route {
                 root: root.to_path_buf(),
+                ignore,
                 inbox: Arc::downgrade(&inbox),
             });
         let registration = |mode, poller| Registration {
@@ -212,6 +237,15 @@ impl Watcher {
             watcher: self.clone(),
             _poller: poller,
         };
+        // Counted before a single watch is added, and off the async workers (the caller
+        // runs this on a blocking thread): a tree too large is refused whole.
+        if count_dirs_up_to(root, MAX_WATCHED_DIRS + 1) > MAX_WATCHED_DIRS {
+            self.forget(root);
+            return Err(WatchError::TooLarge {
+                root: root.to_path_buf(),
+                limit: MAX_WATCHED_DIRS,
+            });
+        }
         match self.watch_native(root) {
             Ok(()) => Ok(registration(Mode::Native, None)),
             Err(error) if is_out_of_watches(&error) => {
@@ -359,6 +393,28 @@ pub fn is_out_of_watches(error: &notify::Error) -> bool {
         notify::ErrorKind::Io(io) => matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EMFILE)),
         _ => false,
     }
+}
+
+/// Folders under `root` (itself included), counting no further than `cap`; symlinks are
+/// not followed.
+fn count_dirs_up_to(root: &Path, cap: usize) -> usize {
+    let mut count = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        count += 1;
+        if count >= cap {
+            break;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(entry.path());
+            }
+        }
+    }
+    count
 }
 
 fn count_dirs(root: &Path) -> usize {

@@ -411,6 +411,12 @@ fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail()
         "# A\n\nSee [the missing page](gone.md).\n",
     )
     .unwrap();
+    // Published somewhere: the one warning is the link's.
+    fs::write(
+        site.path().join("site.toml"),
+        "base_url = \"https://example.org/\"\n",
+    )
+    .unwrap();
     let out = site.path().join("out");
     let build = |strict: bool| {
         let mut command = sited();

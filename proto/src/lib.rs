@@ -7,6 +7,25 @@
 pub mod paths;
 pub mod transport;
 mod types;
+pub mod wire_path;
+
+/// `text` with every control character (a terminal escape, a bell, a newline inside a
+/// file name) written as a Rust escape (`\u{1b}`), so that a file name shown to a
+/// human can neither drive the terminal nor fake a line of output (S22).
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
+}
 
 pub use paths::{Paths, PathsError};
 pub use types::*;
@@ -19,7 +38,9 @@ pub use types::*;
 /// (`sitectl daemon restart`).
 ///
 /// 2: `restart`, `rebuild`; `SiteInfo::progress`; `Error::SiteAttached`.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: `SiteInfo::address`; `Error::UpWithOtherOptions`; paths that are not UTF-8 travel
+/// as `{"bytes": [...]}` ([`wire_path`]).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The version of this build of sited, shown by `sitectl daemon status`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

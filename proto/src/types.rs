@@ -21,6 +21,7 @@ pub struct Hello {
 pub struct SiteSpec {
     /// Absolute path of the site root; the client resolves it, since the daemon's working
     /// directory is not the user's.
+    #[serde(with = "crate::wire_path")]
     pub root: PathBuf,
     /// A fixed port, or `None` for the first free one from [`DEFAULT_PORT`] upward.
     pub port: Option<u16>,
@@ -49,7 +50,7 @@ pub const DEFAULT_PORT: u16 = 5173;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
     Port(u16),
-    Root(PathBuf),
+    Root(#[serde(with = "crate::wire_path")] PathBuf),
     All,
 }
 
@@ -111,6 +112,7 @@ impl fmt::Display for SiteState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildError {
     /// The file at fault, relative to the site root when it is inside it.
+    #[serde(with = "crate::wire_path")]
     pub file: PathBuf,
     /// 1-based line, when known.
     pub line: Option<u32>,
@@ -174,6 +176,12 @@ pub struct SiteInfo {
     pub port: u16,
     /// Where a browser reaches it, e.g. `http://127.0.0.1:5173/`.
     pub url: String,
+    /// The address the site listens on, as bound: `127.0.0.1:5173`, or `0.0.0.0:5173`
+    /// for every interface (whose `url` still names this machine). Empty from a daemon
+    /// too old to say.
+    #[serde(default)]
+    pub address: String,
+    #[serde(with = "crate::wire_path")]
     pub root: PathBuf,
     pub state: SiteState,
     /// Pages in the build being served (0 before the first build finishes).
@@ -239,7 +247,11 @@ pub enum Error {
     #[error("port {port} is already in use{}", owner_suffix(owner))]
     PortInUse { port: u16, owner: Option<PortOwner> },
     #[error("port {port} is already serving {}", root.display())]
-    PortTakenBySite { port: u16, root: PathBuf },
+    PortTakenBySite {
+        port: u16,
+        #[serde(with = "crate::wire_path")]
+        root: PathBuf,
+    },
     #[error("no free port from {from} to {to}")]
     NoFreePort { from: u16, to: u16 },
     #[error("cannot listen on port {port}: {message}")]
@@ -247,19 +259,42 @@ pub enum Error {
     #[error("cannot serve on host {host}: {message}")]
     BadHost { host: String, message: String },
     #[error("site root {} does not exist", path.display())]
-    RootMissing { path: PathBuf },
+    RootMissing {
+        #[serde(with = "crate::wire_path")]
+        path: PathBuf,
+    },
     #[error("site root {} is not a directory", path.display())]
-    RootNotDirectory { path: PathBuf },
+    RootNotDirectory {
+        #[serde(with = "crate::wire_path")]
+        path: PathBuf,
+    },
     #[error("site root {} cannot be read: {message}", path.display())]
-    RootUnreadable { path: PathBuf, message: String },
+    RootUnreadable {
+        #[serde(with = "crate::wire_path")]
+        path: PathBuf,
+        message: String,
+    },
     #[error("site root must be an absolute path, got {}", path.display())]
-    RootNotAbsolute { path: PathBuf },
+    RootNotAbsolute {
+        #[serde(with = "crate::wire_path")]
+        path: PathBuf,
+    },
     #[error("no site matches {target}")]
     NoSuchSite { target: Target },
     #[error("the daemon is shutting down")]
     ShuttingDown,
     #[error("the site failed: {reason}")]
     SiteFailed { reason: String },
+    /// `up` of a root that is already up, with options it was not brought up with
+    /// (S29): refused rather than answered with the old ones.
+    #[error("{} is already up on port {port} with other options: {differences}", root.display())]
+    UpWithOtherOptions {
+        port: u16,
+        #[serde(with = "crate::wire_path")]
+        root: PathBuf,
+        /// What differs, e.g. `--port 8080 asked, serving on 5173`.
+        differences: String,
+    },
     #[error("the site on port {port} is attached to the `sitectl serve` that brought it up")]
     SiteAttached { port: u16 },
     #[error("internal error: {0}")]

@@ -24,6 +24,18 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// A directory of the shared test corpora (`corpus("tldr/content")`), if this checkout
+/// has them: they live beside the workspace, in `../shared/corpus` (override with
+/// `SITED_CORPUS`), and a bare clone has none. The one place tests find them.
+pub fn corpus(relative: &str) -> Option<PathBuf> {
+    let base = match std::env::var_os("SITED_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => workspace().parent()?.join("shared/corpus"),
+    };
+    let dir = base.join(relative);
+    dir.is_dir().then_some(dir)
+}
+
 /// Path of a binary of this workspace, from the target dir this test runs from. Panics
 /// if it is missing or older than the sources, rather than testing a stale copy (and
 /// never one found on `PATH`).

@@ -160,7 +160,9 @@ fn logs_follow_shows_the_line_a_file_edit_causes() {
         line.contains("WARN") && line.contains("broken.md:2"),
         "{line}"
     );
-    line_with(&lines, "built");
+    // The rebuild's line says what changed and how it went.
+    let line = line_with(&lines, "rebuilt after broken.md: ");
+    assert!(line.contains(", 1 error in "), "{line}");
     let _ = follower.kill();
     let _ = follower.wait();
 

@@ -173,7 +173,12 @@ fn rebuild_waits_for_a_full_build_and_prints_it() {
     );
     assert!(after["built_at_ms"].as_u64().unwrap() >= before, "{after}");
     let log = home.sitectl_ok(&["logs", &port.to_string()]);
-    assert_eq!(log.matches(" built ").count(), 2, "a second build: {log}");
+    assert_eq!(log.matches("built: 3 pages in ").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("rebuilt as asked: 3 pages in ").count(),
+        1,
+        "a second build: {log}"
+    );
     assert!(log.contains("building everything again, as asked"), "{log}");
 
     // Build errors are warnings: the rest is served, exit 0.

@@ -112,7 +112,8 @@ fn daemon_cannot_be_started() {
     let output = home
         .command_for(&sitectl)
         .env("PATH", alone.path())
-        .arg("ps")
+        // Any command that needs the daemon starts it (`ps` does not: no daemon, no sites).
+        .arg("open")
         .output()
         .unwrap();
     insta::assert_snapshot!(seen(&home, &output, &[]));

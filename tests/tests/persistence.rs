@@ -138,3 +138,60 @@ fn s15_garbage_state_file_without_backup_still_starts_and_serves() {
             .unwrap();
     assert_eq!(saved["sites"][0]["port"], port);
 }
+
+/// S26 (issue 12.9): the state file cannot be written (here: something that is not ours
+/// stands where it goes). The change is made, the client is warned that it is not
+/// remembered, `ps` shows it, nothing is left behind, and it all clears once a write
+/// succeeds again.
+#[test]
+fn s26_a_state_file_that_cannot_be_written_is_said_and_leaves_nothing_behind() {
+    let home = Home::new();
+    let a = home.site("a", &[("index.md", "# A\n")]);
+    let b = home.site("b", &[("index.md", "# B\n")]);
+    let c = home.site("c", &[("index.md", "# C\n")]);
+    home.up(&a, &["--port", "0"]);
+    let state = home.path().join("state/state.json");
+    assert!(state.is_file());
+    std::fs::remove_file(&state).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(state.join("not-sited's"), "keep me").unwrap();
+
+    let output = home.sitectl(&["up", b.to_str().unwrap(), "--port", "0"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: not remembered: cannot write"),
+        "{stderr}"
+    );
+    let port_b = sited_tests::port_of(&String::from_utf8_lossy(&output.stdout)).unwrap();
+    for site in home.ps() {
+        let warnings = site["warnings"].to_string();
+        assert!(warnings.contains("not remembered"), "{site}");
+    }
+    let output = home.sitectl(&["down", &port_b.to_string()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: not remembered"), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(home.path().join("state"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    assert_eq!(
+        std::fs::read_to_string(state.join("not-sited's")).unwrap(),
+        "keep me"
+    );
+
+    // Once the way is clear, the next change is written and the warning goes.
+    std::fs::remove_dir_all(&state).unwrap();
+    let out = home.sitectl(&["up", c.to_str().unwrap(), "--port", "0"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("not remembered"));
+    assert!(state.is_file());
+    for site in home.ps() {
+        assert!(
+            !site["warnings"].to_string().contains("not remembered"),
+            "{site}"
+        );
+    }
+}

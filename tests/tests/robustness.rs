@@ -672,15 +672,11 @@ const LARGE_SITE_PAGES: usize = 7425;
 /// sections) from the shared corpus directory next to the workspace, or, where that is
 /// missing (a bare clone), as many generated pages of the same shape.
 fn large_content(content: &Path) {
-    let corpus = sited_tests::workspace()
-        .parent()
-        .unwrap()
-        .join("shared/corpus/tldr/content");
-    if corpus.is_dir() {
+    if let Some(corpus) = sited_tests::corpus("tldr/content") {
         copy_tree(&corpus, content);
         return;
     }
-    eprintln!("{} is missing: generating the large site", corpus.display());
+    eprintln!("the tldr corpus is missing: generating the large site");
     for i in 0..LARGE_SITE_PAGES {
         let section = content.join(format!("section{}", i % 10));
         fs::create_dir_all(&section).unwrap();
@@ -693,10 +689,6 @@ fn large_content(content: &Path) {
         fs::write(section.join(format!("command{i}.md")), page).unwrap();
     }
 }
-
-/// Slowest acceptable `ps` while a big site builds: far below the build's time, loose
-/// enough for a loaded machine.
-const PS_BUDGET: Duration = Duration::from_secs(2);
 
 #[test]
 fn s12_a_large_build_blocks_neither_ps_nor_other_sites() {
@@ -724,13 +716,9 @@ fn s12_a_large_build_blocks_neither_ps_nor_other_sites() {
             .find(|s| s["root"] == big_root.as_str())
             .map(|s| s["state"].as_str().unwrap().to_string())
     };
-    let timed_ps = || {
-        let asked = Instant::now();
-        let sites = home.ps();
-        let took = asked.elapsed();
-        assert!(took < PS_BUDGET, "ps took {took:?} while a big site builds");
-        sites
-    };
+    // What is proven is order, not speed (speed is measured in bench/): `ps` answers,
+    // and another site makes its whole round trip, while the big site is still building.
+    let timed_ps = || home.ps();
     assert!(
         wait_until(DEADLINE, || state(&timed_ps()).as_deref()
             == Some("building")),
@@ -750,7 +738,6 @@ fn s12_a_large_build_blocks_neither_ps_nor_other_sites() {
         "the big build ended before the small site's round trip ({small_took:?}): \
          nothing proven"
     );
-    assert!(small_took < 2 * PS_BUDGET, "small site took {small_took:?}");
     let mut samples = 0;
     while !up.is_finished() {
         timed_ps();
@@ -833,4 +820,131 @@ fn the_test_panic_trigger_is_off_by_default() {
     let root = home.site("a", &[("index.md", "# Site a\n")]);
     let port = home.up(&root, &["--port", "0"]);
     assert_eq!(get(port, "/__sited/test-panic").unwrap().status, 404);
+}
+
+// ---------------------------------------------------------------------------------------
+// S28: the RPC socket file deleted while the daemon runs.
+
+#[test]
+fn s28_a_deleted_socket_is_made_again_and_the_daemon_still_found() {
+    let home = Home::new();
+    let root = home.site("s", &[("index.md", "# S\n")]);
+    let port = home.up(&root, &["--port", "0"]);
+    let pid = home.daemon_pid().unwrap();
+    fs::remove_file(home.socket()).unwrap();
+
+    // Every command still finds the daemon: it makes its socket again, and clients wait
+    // for it while the lock says a daemon runs.
+    let sites = home.ps();
+    assert_eq!(sites.len(), 1, "{sites:?}");
+    assert_eq!(sites[0]["port"], port);
+    let status = home.sitectl_ok(&["daemon", "status"]);
+    assert!(status.contains(&format!("pid {pid}")), "{status}");
+    assert!(home.socket().exists());
+    assert!(
+        home.log_text()
+            .contains("the socket file was deleted; listening on a new one"),
+        "{}",
+        home.log_text()
+    );
+    let stopped = home.sitectl_ok(&["daemon", "stop"]);
+    assert!(
+        stopped.contains(&format!("sited stopped (pid {pid})")),
+        "{stopped}"
+    );
+    assert!(wait_until(DEADLINE, || process_is_gone(pid)));
+    assert!(port_is_free(port));
+}
+
+// ---------------------------------------------------------------------------------------
+// S24: the daemon frozen (SIGSTOP) during a client's call.
+
+#[test]
+fn s24_a_frozen_daemon_fails_every_call_within_its_deadline_naming_its_pid() {
+    let home = Home::new();
+    let big = home.path().join("sites/big");
+    large_content(&big.join("content"));
+    let home = Arc::new(home);
+    let up = {
+        let (home, big) = (home.clone(), big.clone());
+        std::thread::spawn(move || home.sitectl(&["up", big.to_str().unwrap(), "--port", "0"]))
+    };
+    let building = || {
+        home.ps()
+            .iter()
+            .any(|site| site["state"] == "building" || site["state"] == "starting")
+    };
+    assert!(wait_until(DEADLINE, building), "the big site never built");
+    let pid = home.daemon_pid().unwrap();
+    kill(pid, "STOP");
+    // The `up` in flight waits for a build, which may take long; a frozen daemon is
+    // found out by its pulse, not after the build's deadline of minutes.
+    let waited = wait_until(DEADLINE, || up.is_finished());
+    kill(pid, "CONT");
+    assert!(waited, "the client of a frozen daemon is still waiting");
+    let out = up.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "sited (pid {pid}) stopped answering while waiting for the first build"
+        )),
+        "{stderr}"
+    );
+    // A new call to a frozen daemon fails at the handshake, naming the pid.
+    kill(pid, "STOP");
+    let out = home.sitectl(&["ps"]);
+    kill(pid, "CONT");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("sited (pid {pid}) did not answer the handshake")),
+        "{stderr}"
+    );
+    home.sitectl_ok(&["down", "--all"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// S23: pseudo-file-system roots and trees larger than the watch budget.
+
+#[test]
+fn s23_pseudo_file_system_roots_are_refused() {
+    let home = Home::new();
+    for root in ["/proc/self", "/sys/kernel"] {
+        if !Path::new(root).is_dir() {
+            continue;
+        }
+        let out = home.sitectl(&["up", root]);
+        let stderr = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{root}: {stderr}");
+        assert!(stderr.contains("pseudo-file system"), "{root}: {stderr}");
+    }
+    assert!(home.ps().is_empty());
+}
+
+#[test]
+fn s23_a_tree_beyond_the_watch_budget_is_served_unwatched_and_others_keep_live_reload() {
+    let home = Home::new();
+    let big = home.site("big", &[("index.md", "# Big\n")]);
+    for i in 0..20_001 {
+        fs::create_dir_all(big.join(format!("d{}/e{i}", i % 100))).unwrap();
+    }
+    let small = home.site("small", &[("index.md", "# Small\n")]);
+    let big_port = home.up(&big, &["--port", "0"]);
+    let small_port = home.up(&small, &["--port", "0"]);
+    let sites = home.ps();
+    let row = sites.iter().find(|s| s["port"] == big_port).unwrap();
+    assert!(
+        row["warnings"].to_string().contains("too many to watch"),
+        "{row}"
+    );
+    assert_eq!(get(big_port, "/").unwrap().status, 200);
+    // The other site still reloads on a change.
+    let mut events = sited_tests::Events::connect(small_port).unwrap();
+    let first = events.next_state();
+    fs::write(small.join("index.md"), "# Small, edited\n").unwrap();
+    events.until(|state| state["generation"] != first["generation"]);
+    assert!(get(small_port, "/").unwrap().text().contains("edited"));
+    home.sitectl_ok(&["down", &big_port.to_string()]);
+    assert!(port_is_free(big_port));
 }

@@ -70,8 +70,11 @@ fn ps_json_has_a_stable_schema() {
     assert_eq!(
         keys,
         [
+            "address",
             "attached",
             "build_ms",
+            "build_warnings",
+            "builder",
             "built_at_ms",
             "drafts",
             "errors",

@@ -90,7 +90,10 @@ fn main() {
     home.sitectl_ok(&["down", "--all"]);
     println!();
     report("sited + hugo: write → reload event", &mut sited_event);
-    report("sited + hugo: write → new content served", &mut sited_served);
+    report(
+        "sited + hugo: write → new content served",
+        &mut sited_served,
+    );
     report("hugo server:  write → reload event", &mut hugo_event);
     report("hugo server:  write → new content served", &mut hugo_served);
     println!(
@@ -151,7 +154,10 @@ fn time_until_served(port: u16, marker: &str, t0: Instant) -> Duration {
         if get(port, URL).is_ok_and(|r| r.text().contains(marker)) {
             return t0.elapsed();
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "{marker} never served");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{marker} never served"
+        );
         std::thread::sleep(Duration::from_micros(500));
     }
 }

@@ -140,6 +140,9 @@ pub struct Layout {
     pub config: SiteConfig,
     /// Paths inside the site that are not part of it (canonical where they exist).
     pub exclude: Vec<PathBuf>,
+    /// The mdBook book the site is (it holds `book.toml`): its source folder is the
+    /// content, its `SUMMARY.md` decides the chapters.
+    pub book: Option<std::sync::Arc<crate::book::Book>>,
 }
 
 /// Names at the top of the root that are the site's machinery, not its content, when the
@@ -159,8 +162,25 @@ impl Layout {
             let path = root.join(name);
             path.is_dir().then_some(path)
         };
-        let content_dir = dir("content").unwrap_or_else(|| root.clone());
+        let book = crate::book::load(&root, errors);
+        let book_src = book.as_ref().map(|book| root.join(&book.src));
+        let content_dir = match book_src {
+            Some(src) if src.is_dir() => src,
+            Some(src) => {
+                errors.push(Diagnostic::error(
+                    crate::book::BOOK_TOML,
+                    format!("the book's source folder {} does not exist", src.display()),
+                ));
+                dir("content").unwrap_or_else(|| root.clone())
+            }
+            None => dir("content").unwrap_or_else(|| root.clone()),
+        };
         let mut config = read_config(&root, errors);
+        if config.title.is_empty()
+            && let Some(title) = book.as_ref().and_then(|book| book.title.clone())
+        {
+            config.title = title;
+        }
         if config.title.is_empty() {
             // Zero configuration still gets a name in the header and the tab: the folder's.
             config.title = root
@@ -177,6 +197,7 @@ impl Layout {
                 .iter()
                 .map(|path| path.canonicalize().unwrap_or_else(|_| path.clone()))
                 .collect(),
+            book: book.map(std::sync::Arc::new),
             root,
         })
     }

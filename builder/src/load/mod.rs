@@ -98,6 +98,16 @@ pub struct Parsed {
     pub body: Mutex<String>,
     /// Lines of the file before the body (its front matter).
     pub body_line: u32,
+    /// A book chapter's body has its `{{#…}}` directives expanded: the line of the file
+    /// each of its lines comes from.
+    pub lines: Option<Vec<u32>>,
+    /// `{{#title …}}`: the page's `<title>`.
+    pub head_title: Option<String>,
+    /// A book chapter's name in SUMMARY.md: its title when it opens with no heading.
+    pub summary_title: Option<String>,
+    /// What could not be expanded (a missing file or anchor): reported by every build
+    /// until the file changes.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Parsed {
@@ -117,7 +127,13 @@ impl Parsed {
 
     /// The line of the file that line `line` (1-based) of the body comes from.
     pub fn file_line(&self, line: u32) -> u32 {
-        self.body_line + line
+        match &self.lines {
+            Some(lines) => lines
+                .get(line.saturating_sub(1) as usize)
+                .copied()
+                .unwrap_or(self.body_line + line),
+            None => self.body_line + line,
+        }
     }
 
     /// Frees the Markdown body (see [`Parsed::body`]).
@@ -163,13 +179,34 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
     })?;
     let mut fm = split.front_matter;
     let extra = Arc::new(std::mem::take(&mut fm.extra));
-    Ok(Parsed {
+    let mut parsed = Parsed {
         fm,
         extra,
-        body: Mutex::new(split.body.to_string()),
+        body: Mutex::new(String::new()),
         body_line: split.body_line,
+        lines: None,
+        head_title: None,
+        summary_title: None,
+        diagnostics: Vec::new(),
         source,
-    })
+    };
+    if let Some(book) = &layout.book {
+        parsed.summary_title = book.title_of(&parsed.source.rel);
+        let dir = parsed.source.path.parent().unwrap_or(&layout.root);
+        let expanded =
+            crate::book::include::expand(split.body, dir, &layout.root, split.body_line + 1);
+        parsed.diagnostics = expanded
+            .problems
+            .into_iter()
+            .map(|(line, message)| Diagnostic::error(&file, message).at(Some(line), None))
+            .collect();
+        parsed.head_title = expanded.title;
+        parsed.lines = Some(expanded.lines);
+        parsed.body = Mutex::new(expanded.text);
+    } else {
+        parsed.body = Mutex::new(split.body.to_string());
+    }
+    Ok(parsed)
 }
 
 /// Every Markdown file read so far: source path → its front matter and body, or why it
@@ -210,10 +247,24 @@ impl ParsedFiles {
     ) -> (Vec<Arc<Parsed>>, Vec<&'s Path>) {
         let mut pages = Vec::with_capacity(sources.markdown.len());
         let mut broken = Vec::new();
+        let book = sources.layout.book.as_deref();
         for source in &sources.markdown {
+            // A book builds the chapters its SUMMARY.md lists, and no SUMMARY page.
+            if let Some(book) = book
+                && !book.lists(&source.rel)
+            {
+                if source.rel != Path::new(crate::book::SUMMARY) {
+                    let file = sources.layout.display_path(&source.path);
+                    diagnostics.push(crate::book::unlisted_warning(file));
+                }
+                continue;
+            }
             match &self.0[&source.path] {
                 Ok(page) if page.fm.draft && !drafts => {}
-                Ok(page) => pages.push(page.clone()),
+                Ok(page) => {
+                    diagnostics.extend(page.diagnostics.iter().cloned());
+                    pages.push(page.clone());
+                }
                 Err(error) => {
                     diagnostics.push(error.clone());
                     broken.push(source.path.as_path());

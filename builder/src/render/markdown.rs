@@ -68,6 +68,11 @@ pub fn render(
                 i = walk.heading(&mut events, i, strip_title);
                 continue;
             }
+            // A comment or a bare anchor before the first heading (a licence note, the
+            // `<a id="old-heading"></a>` books keep for old links) does not stop that
+            // heading being the title.
+            Event::Start(Tag::HtmlBlock | Tag::Paragraph)
+                if walk.first_block && is_invisible(&events, i) => {}
             Event::Start(Tag::Paragraph) => {
                 let end = find_end(&events, i);
                 if walk.rendered.summary.is_none() {
@@ -328,6 +333,36 @@ impl<'a> LineCounter<'a> {
     }
 }
 
+/// Whether the HTML block or paragraph starting at `events[start]` shows nothing:
+/// comments and empty `<a id="…"></a>` anchors only.
+fn is_invisible(events: &[Event<'_>], start: usize) -> bool {
+    let mut html = String::new();
+    for event in &events[start + 1..] {
+        match event {
+            Event::Html(text) | Event::InlineHtml(text) => html.push_str(text),
+            Event::Text(text) if text.trim().is_empty() => {}
+            Event::SoftBreak => {}
+            Event::End(TagEnd::HtmlBlock | TagEnd::Paragraph) => break,
+            _ => return false,
+        }
+    }
+    let mut rest = html.trim();
+    while !rest.is_empty() {
+        let end = if rest.starts_with("<!--") {
+            rest.find("-->").map(|e| e + 3)
+        } else if rest.starts_with("<a ") {
+            rest.find("</a>")
+                .filter(|&e| rest[..e].ends_with('>') && rest[..e].matches('>').count() == 1)
+                .map(|e| e + 4)
+        } else {
+            None
+        };
+        let Some(end) = end else { return false };
+        rest = rest[end..].trim_start();
+    }
+    true
+}
+
 /// Index of the `End` matching the `Start` at `start`.
 fn find_end(events: &[Event<'_>], start: usize) -> usize {
     let mut depth = 0usize;
@@ -520,6 +555,26 @@ mod tests {
         .html;
         assert!(html.contains(r#"src="/pic/""#), "{html}");
         assert!(html.contains("href='/a/'"), "{html}");
+    }
+
+    #[test]
+    fn a_comment_before_the_first_heading_leaves_it_the_title() {
+        let out = render(
+            "<!-- Licence: MIT.\n     Second line. -->\n\n# Title\n\nText.\n",
+            &NoLinks,
+            &|_| true,
+        );
+        assert_eq!(out.leading_heading.as_deref(), Some("Title"));
+        assert!(!out.html.contains("<h1"), "{}", out.html);
+        let anchored = render(
+            "<!-- Old headings. -->\n\n<a id=\"old\"></a>\n\n## Title\n",
+            &NoLinks,
+            &|_| true,
+        );
+        assert_eq!(anchored.leading_heading.as_deref(), Some("Title"));
+        assert!(anchored.anchors.contains(&"old".to_string()));
+        let html_first = render("<div>x</div>\n\n# Later\n", &NoLinks, &|_| true);
+        assert_eq!(html_first.leading_heading, None);
     }
 
     #[test]

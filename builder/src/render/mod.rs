@@ -67,8 +67,15 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
         .map(|i| page_job(tree, i))
         .collect();
     for section in tree.placed.sections.values() {
+        // A book's folders are no listings (mdBook has none): only the home page, and
+        // folders whose README/index is a chapter.
+        if tree.site.book.is_some() && !section.is_home() && section.index.is_none() {
+            continue;
+        }
         let index_page = section.index.and_then(|i| tree.pages[i].as_deref());
-        let default = if section.is_home() {
+        let default = if section.is_home() && tree.site.book.is_some() {
+            "book-index.html"
+        } else if section.is_home() {
             "index.html"
         } else {
             "section.html"

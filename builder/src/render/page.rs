@@ -121,6 +121,7 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
         .title
         .clone()
         .or_else(|| rendered.leading_heading.clone())
+        .or_else(|| page.summary_title.clone())
         .unwrap_or_else(|| page.stem().into_owned());
     PageCtx {
         title,
@@ -138,6 +139,7 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
         draft: fm.draft,
         weight: fm.weight,
         template: fm.template.clone(),
+        head_title: page.head_title.clone(),
         links: rendered
             .links
             .into_iter()

@@ -11,6 +11,9 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("index.html", include_str!("index.html")),
     ("404.html", include_str!("404.html")),
     ("paginator.html", include_str!("paginator.html")),
+    // An mdBook book's table of contents (in every page) and home page.
+    ("book-toc.html", include_str!("book-toc.html")),
+    ("book-index.html", include_str!("book-index.html")),
 ];
 
 /// The theme's stylesheet, light and dark (the output adds the code-highlighting

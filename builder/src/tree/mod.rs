@@ -104,6 +104,9 @@ pub fn arrange(
             };
         }
     }
+    if let Some(book) = &layout.book {
+        book_order(&mut placement, &placed, book);
+    }
     let mut tree = Tree {
         placed,
         pages,
@@ -129,6 +132,29 @@ pub fn arrange(
     tree.site_hash = fingerprint(&(&tree.site, template_generation));
     tree.site_value = Value::from(Serde(&tree.site));
     tree
+}
+
+/// A book reads in `SUMMARY.md`'s order, across folders: prev/next follow it, and its
+/// folders are no sections to go back to.
+fn book_order(placement: &mut [Placement], placed: &Placed, book: &crate::book::Book) {
+    let index: HashMap<&Path, usize> = placed
+        .pages
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| !placed.urls[i].is_empty())
+        .map(|(i, page)| (page.source.rel.as_path(), i))
+        .collect();
+    let order = book.reading_order(&index);
+    for place in placement.iter_mut() {
+        *place = Placement::default();
+    }
+    for (n, &i) in order.iter().enumerate() {
+        placement[i] = Placement {
+            section: None,
+            prev: n.checked_sub(1).map(|p| order[p]),
+            next: order.get(n + 1).copied(),
+        };
+    }
 }
 
 /// Section titles (their own page's title, the site's for the home page, else the folder
@@ -343,7 +369,10 @@ impl Tree {
                 url: self.placed.sections[dir].url.clone(),
             })
             .collect();
-        if home.pages.len() <= NAV_MAX_PAGES {
+        // A book's navigation is its table of contents (`site.book`).
+        if layout.book.is_some() {
+            nav.clear();
+        } else if home.pages.len() <= NAV_MAX_PAGES {
             nav.extend(home.pages.iter().map(|&i| Link {
                 title: self.page(i).title.clone(),
                 url: self.page(i).url.clone(),
@@ -368,6 +397,10 @@ impl Tree {
                 .collect(),
             extra: layout.config.extra.clone(),
             taxonomies: self.all_terms(),
+            book: layout
+                .book
+                .as_ref()
+                .map(|book| book.context(&self.placed.md_urls())),
         }
     }
 }

@@ -267,7 +267,7 @@ fn said(output: &Output) -> String {
 /// A daemon that `sitectl` started on its own (not the service manager) would keep the
 /// socket and lock: stop it so the manager's daemon can take over.
 async fn stop_unmanaged_daemon(paths: &Paths, manager: &str) -> Result<(), Failure> {
-    if let Some(pid) = crate::client::stop_daemon(paths).await? {
+    if let Some(pid) = crate::transport::stop_daemon(paths).await? {
         println!(
             "stopped the sited that was running outside {manager} (pid {pid}), so that \
              {manager} runs it from now on"

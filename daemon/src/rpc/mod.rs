@@ -2,6 +2,7 @@
 //! peer's uid, then served on its own task; a connection that sends garbage or an
 //! oversized frame ends, and only it.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -67,12 +68,17 @@ impl Sited for Server {
                     .push(attachment);
             }
         }
-        Ok(started.site.settled().await)
+        let info = started.site.settled().await;
+        Ok(self.registry.with_warnings(info))
     }
 
     async fn down(self, _: Context, target: Target) -> Result<Vec<SiteInfo>, Error> {
         tracing::info!(%target, "down");
-        self.registry.down(&target).await
+        let stopped = self.registry.down(&target).await?;
+        Ok(stopped
+            .into_iter()
+            .map(|info| self.registry.with_warnings(info))
+            .collect())
     }
 
     async fn ps(self, _: Context) -> Vec<SiteInfo> {
@@ -114,14 +120,71 @@ impl Sited for Server {
     }
 }
 
+/// How often the daemon looks whether its socket file is still there (S28): a deleted
+/// socket leaves every client out, so it is made anew within this long.
+const SOCKET_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The socket file the daemon made, to make again if someone deletes it.
+struct KeptSocket {
+    path: PathBuf,
+    /// (device, inode) of the file the listener is bound to.
+    id: Option<(u64, u64)>,
+}
+
+impl KeptSocket {
+    fn new(path: PathBuf) -> KeptSocket {
+        let id = file_id(&path);
+        KeptSocket { path, id }
+    }
+
+    /// A new listener if the socket file is gone; `None` while it is there (or when what
+    /// stands there now is someone else's: it is left alone).
+    fn recheck(&mut self) -> Option<UnixListener> {
+        match std::fs::symlink_metadata(&self.path) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            _ => return None,
+        }
+        let bound = UnixListener::bind(&self.path).and_then(|listener| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600))?;
+            Ok(listener)
+        });
+        match bound {
+            Ok(listener) => {
+                self.id = file_id(&self.path);
+                tracing::warn!(socket = %self.path.display(), "the socket file was deleted; listening on a new one");
+                Some(listener)
+            }
+            Err(error) => {
+                tracing::warn!(socket = %self.path.display(), %error, "the socket file was deleted and cannot be made again");
+                None
+            }
+        }
+    }
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|meta| (meta.dev(), meta.ino()))
+}
+
 /// Accepts connections until `stop` is cancelled. Connection tasks end with it too.
+/// `socket` is the path of a socket file the daemon made itself: if it is deleted, a new
+/// one is bound there (`None` for a socket a service manager owns).
 pub async fn serve(
-    listener: UnixListener,
+    mut listener: UnixListener,
+    socket: Option<PathBuf>,
     registry: Arc<Registry>,
     shutdown: CancellationToken,
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let budget = guard::Budget::new(guard::UNFINISHED_BUDGET);
+    let mut kept = socket.map(KeptSocket::new);
+    let mut check = tokio::time::interval(SOCKET_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let server = Server {
         registry,
         shutdown,
@@ -132,6 +195,12 @@ pub async fn serve(
     loop {
         let stream = tokio::select! {
             () = stop.cancelled() => break,
+            _ = check.tick(), if kept.is_some() => {
+                if let Some(fresh) = kept.as_mut().and_then(KeptSocket::recheck) {
+                    listener = fresh;
+                }
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
@@ -158,20 +227,42 @@ pub async fn serve(
         // tarpc keeps a channel open while requests are in flight (a client following a
         // log has one waiting most of the time); the client's end of the socket is seen
         // here, at once.
-        let closed = CancellationToken::new();
-        let stream = EofWatch {
-            inner: stream,
-            closed: closed.clone(),
-        };
-        let transport = sited_proto::transport::transport(stream);
-        tracker.spawn(serve_connection(
-            transport,
+        tracker.spawn(serve_stream(
+            stream,
             server.clone(),
-            closed,
+            budget.clone(),
             stop.clone(),
             tracker.clone(),
         ));
     }
+}
+
+/// Serves one client's stream: closed when the client goes, when it has sent nothing
+/// for [`guard::IDLE_TIMEOUT`], or when its unfinished frame would take `budget` over.
+async fn serve_stream<S>(
+    stream: S,
+    server: Server,
+    budget: guard::Budget,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let closed = CancellationToken::new();
+    let heard = Arc::new(tokio::sync::Notify::new());
+    let stream = guard::Guarded::new(stream, closed.clone(), heard.clone(), budget);
+    let transport = sited_proto::transport::transport(stream);
+    let idle = closed.clone();
+    tracker.spawn(async move {
+        tokio::select! {
+            () = guard::idle(&heard, guard::IDLE_TIMEOUT) => {
+                tracing::debug!("closing an RPC connection that sent nothing for a while");
+                idle.cancel();
+            }
+            () = idle.cancelled() => {}
+        }
+    });
+    serve_connection(transport, server, closed, stop, tracker).await;
 }
 
 /// Serves one connection's requests (each on its own task of `tracker`) until the client
@@ -213,56 +304,6 @@ async fn serve_connection<T>(
     ));
 }
 
-/// A socket that tells when the peer has gone: its read side reached the end, or failed.
-struct EofWatch {
-    inner: tokio::net::UnixStream,
-    closed: CancellationToken,
-}
-
-impl tokio::io::AsyncRead for EofWatch {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        match &polled {
-            std::task::Poll::Ready(Ok(()))
-                if buf.filled().len() == before && buf.remaining() > 0 =>
-            {
-                self.closed.cancel();
-            }
-            std::task::Poll::Ready(Err(_)) => self.closed.cancel(),
-            _ => {}
-        }
-        polled
-    }
-}
-
-impl tokio::io::AsyncWrite for EofWatch {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
+mod guard;
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,7 @@ fn rig() -> Rig {
         store: None,
         logs: LogHub::default(),
         hooks: TestHooks::default(),
+        own_dirs: Vec::new(),
     }));
     let (client_side, server_side) = tarpc::transport::channel::unbounded();
     let server = Server {
@@ -356,4 +357,84 @@ async fn a_client_vanishing_mid_call_takes_its_attached_site_down() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].port, kept.port);
     assert!(std::net::TcpListener::bind(("127.0.0.1", attached.port)).is_ok());
+}
+
+/// A server for raw streams, as the socket's accept loop makes one.
+fn raw_server(budget: guard::Budget) -> (impl Fn() -> tokio::net::UnixStream, TaskTracker) {
+    let rig = rig();
+    let server = Server {
+        registry: rig.registry.clone(),
+        shutdown: rig.root.clone(),
+        attached: Arc::default(),
+        closed: CancellationToken::new(),
+    };
+    let tracker = rig.tracker.clone();
+    let spawner = tracker.clone();
+    let connect = move || {
+        let (client, daemon_side) = tokio::net::UnixStream::pair().unwrap();
+        spawner.spawn(serve_stream(
+            daemon_side,
+            server.clone(),
+            budget.clone(),
+            CancellationToken::new(),
+            spawner.clone(),
+        ));
+        client
+    };
+    (connect, tracker)
+}
+
+/// Issue 12.13: a connection that sends nothing is closed after the idle timeout.
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let (connect, _tracker) = raw_server(guard::Budget::new(guard::UNFINISHED_BUDGET));
+    let mut client = connect();
+    let started = tokio::time::Instant::now();
+    let mut byte = [0u8; 1];
+    let read = client.read(&mut byte).await.unwrap();
+    assert_eq!(read, 0, "the daemon closed the connection");
+    assert!(started.elapsed() >= guard::IDLE_TIMEOUT);
+}
+
+/// Issue 12.13: unfinished frames across connections are bounded: the connection whose
+/// bytes would exceed the budget is closed; the others are not.
+#[tokio::test]
+async fn unfinished_frames_across_connections_are_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const LIMIT: usize = 1024 * 1024;
+    let budget = guard::Budget::new(LIMIT);
+    let (connect, _tracker) = raw_server(budget.clone());
+    // Each announces a 3 MiB frame and sends 600 KiB of it.
+    async fn half_frame(client: &mut tokio::net::UnixStream) -> std::io::Result<()> {
+        let mut bytes = (3u32 * 1024 * 1024).to_be_bytes().to_vec();
+        bytes.resize(4 + 600 * 1024, b'x');
+        client.write_all(&bytes).await
+    }
+    let mut first = connect();
+    half_frame(&mut first).await.unwrap();
+    assert!(
+        eventually(BUILD, || budget.used() == 4 + 600 * 1024).await,
+        "{}",
+        budget.used()
+    );
+    let mut second = connect();
+    let _ = half_frame(&mut second).await;
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(BUILD, second.read(&mut byte)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection over the budget was closed: {closed:?}"
+    );
+    assert!(
+        eventually(BUILD, || budget.used() == 4 + 600 * 1024).await,
+        "the closed connection's bytes are given back: {}",
+        budget.used()
+    );
+    // The first is still served: its frame may still come.
+    let still = tokio::time::timeout(Duration::from_millis(50), first.read(&mut byte)).await;
+    assert!(
+        still.is_err(),
+        "the first connection is still open: {still:?}"
+    );
 }

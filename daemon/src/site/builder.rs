@@ -25,6 +25,7 @@ impl Builder {
         progress: &Arc<Progress>,
         cancel: &Cancel,
         panic_function: bool,
+        exclude: &[PathBuf],
     ) -> Result<(Builder, Option<String>), String> {
         let chosen = generator::choose(
             &config.root,
@@ -33,7 +34,7 @@ impl Builder {
             generator::child::installed,
         )?;
         let builder = match chosen.choice {
-            Choice::Native => Builder::native(config, progress, cancel, panic_function),
+            Choice::Native => Builder::native(config, progress, cancel, panic_function, exclude),
             Choice::External(spec) => {
                 let state_dir = config
                     .state_dir
@@ -46,7 +47,7 @@ impl Builder {
                         config.host.url(config.port),
                         &state_dir,
                         cancel.clone(),
-                        vec![state_dir.clone()],
+                        exclude.iter().cloned().chain([state_dir.clone()]).collect(),
                     )
                     .with_shim(sited_binary()),
                 ))
@@ -61,8 +62,10 @@ impl Builder {
         progress: &Arc<Progress>,
         cancel: &Cancel,
         panic_function: bool,
+        exclude: &[PathBuf],
     ) -> Builder {
-        let options = super::publish::options(config, progress, cancel, panic_function);
+        let options =
+            super::publish::options(config, progress, cancel, panic_function, exclude.to_vec());
         Builder::Native(Box::new(Site::open(config.root.clone(), options)))
     }
 
@@ -88,10 +91,6 @@ impl Builder {
             Builder::Native(site) => site.build(changes),
             Builder::External(external) => external.build(changes),
         }
-    }
-
-    pub fn is_external(&self) -> bool {
-        matches!(self, Builder::External(_))
     }
 }
 

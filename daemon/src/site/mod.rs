@@ -3,6 +3,7 @@
 //! the task publishes its status on a watch channel so `ps` never waits on a busy site.
 
 mod builder;
+mod builds;
 mod publish;
 pub mod state;
 
@@ -17,6 +18,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
+
+use publish::Cause;
 
 use crate::hooks::TestHooks;
 use crate::serve::Output;
@@ -47,6 +50,17 @@ pub struct SiteConfig {
     pub with: Option<String>,
     /// The daemon's state dir, where external builds write (`None`: a temp dir).
     pub state_dir: Option<PathBuf>,
+}
+
+/// What every site gets from the daemon around it, besides its config.
+#[derive(Debug, Clone, Default)]
+pub struct SiteEnv {
+    /// Behaviour only tests ask for.
+    pub hooks: TestHooks,
+    /// The daemon's own folders (state, runtime), canonical: a site that holds one
+    /// neither builds nor watches it, so its log and state are never served and its
+    /// log's growth never rebuilds the site (S27).
+    pub exclude: Vec<PathBuf>,
 }
 
 /// Messages the registry sends a site.
@@ -86,7 +100,7 @@ impl SiteHandle {
         tracker: &TaskTracker,
         watcher: Option<Watcher>,
         pool: crate::serve::Pool,
-        hooks: TestHooks,
+        env: SiteEnv,
     ) -> SiteHandle {
         let (status_tx, status) = watch::channel(Status {
             lifecycle: Lifecycle::Starting,
@@ -106,7 +120,8 @@ impl SiteHandle {
             tracker: tracker.clone(),
             watcher,
             pool,
-            hooks,
+            hooks: env.hooks,
+            exclude: env.exclude,
             live,
             site: None,
             progress: progress.clone(),
@@ -213,6 +228,7 @@ fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
     SiteInfo {
         port: config.port,
         url: config.host.url(config.port),
+        address: std::net::SocketAddr::from((config.host.ip, config.port)).to_string(),
         root: config.root.clone(),
         state: status.lifecycle.to_wire(),
         pages: last_build.as_ref().map_or(0, |b| b.pages),
@@ -238,6 +254,8 @@ struct Actor {
     /// The daemon's connection threads, which serve this site too.
     pool: crate::serve::Pool,
     hooks: TestHooks,
+    /// The daemon's own folders: never part of a site, though one may lie inside it.
+    exclude: Vec<PathBuf>,
     /// What browsers with the page open follow.
     live: watch::Sender<LiveState>,
     /// The builder, keeping what the last build made; lent to the build thread while it
@@ -349,7 +367,9 @@ impl Actor {
     async fn start_watching(&self) -> Option<Registration> {
         let watcher = self.watcher.clone()?;
         let root = self.config.root.clone();
-        let registered = tokio::task::spawn_blocking(move || watcher.watch(&root)).await;
+        let ignore = self.exclude.clone();
+        let registered =
+            tokio::task::spawn_blocking(move || watcher.watch_ignoring(&root, ignore)).await;
         let registered = match registered {
             Ok(registered) => registered,
             Err(error) => {
@@ -381,6 +401,7 @@ impl Actor {
             &self.progress,
             &self.cancel,
             self.hooks.panic_function,
+            &self.exclude,
         ) {
             Ok((builder, warning)) => {
                 tracing::info!(builder = builder.name(), "builder chosen");
@@ -408,7 +429,7 @@ impl Actor {
         match built {
             Ok(built) => {
                 let report = publish::wire_report(&built.report);
-                publish::log_report(&built.report);
+                publish::log_report(&built.report, &Cause::First, &self.config.root);
                 self.live.send_modify(|live| {
                     live.errors = live_errors(&report);
                     live.warnings = live_warnings(&report);
@@ -428,44 +449,37 @@ impl Actor {
         self.site.get_or_insert_with(|| {
             let (progress, cancel) = (&self.progress, &self.cancel);
             let panic_function = self.hooks.panic_function;
-            Builder::choose(&self.config, progress, cancel, panic_function)
+            let exclude = &self.exclude;
+            Builder::choose(&self.config, progress, cancel, panic_function, exclude)
                 .map(|(builder, _)| builder)
-                .unwrap_or_else(|_| Builder::native(&self.config, progress, cancel, panic_function))
+                .unwrap_or_else(|_| {
+                    Builder::native(&self.config, progress, cancel, panic_function, exclude)
+                })
         })
     }
 
-    /// Builds off the async runtime, on the rayon pool. A panic in the builder becomes
+    /// Builds off the async runtime, on a pool of its own (see [`builds`]), whose thread
+    /// outlives a generator it runs. A panic in the builder becomes
     /// an error, and the next build starts from scratch.
     async fn build(&mut self, changes: Changes) -> Result<BuildResult, String> {
         self.site();
         let mut site = self.site.take().expect("made above");
-        let site_is_external = site.is_external();
         self.progress.reset();
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let permit = self.building.clone().acquire_owned().await;
         // The site's span, so what the build logs (a generator's output) is the site's.
         let span = tracing::Span::current();
-        let job = move || {
+        let built = builds::run(move || {
             let _entered = span.enter();
             let result = site.build(changes);
-            let _ = tx.send((site, result));
             drop(permit);
-        };
-        if site_is_external {
-            // A thread of its own, living as long as the generator it waits for.
-            std::thread::Builder::new()
-                .name("generator".into())
-                .spawn(job)
-                .expect("cannot start a build thread");
-        } else {
-            rayon::spawn(job);
-        }
-        match rx.await {
+            (site, result)
+        });
+        match built.await {
             Ok((site, result)) => {
                 self.site = Some(site);
                 result.map_err(|failure| failure.to_string())
             }
-            Err(_) => Err("the build was lost".to_string()),
+            Err(lost) => Err(lost.to_string()),
         }
     }
 
@@ -481,7 +495,7 @@ impl Actor {
                 _ = &mut server => break,
                 command = self.commands.recv(), if handle_alive => match command {
                     Some(Command::Rebuild { done }) => {
-                        self.rebuild(serving, Changes::Everything).await;
+                        self.rebuild(serving, Changes::Everything, &Cause::Asked).await;
                         let _ = done.send(());
                     }
                     None => {
@@ -538,16 +552,22 @@ impl Actor {
             return;
         }
         // The builder alone knows which paths are its sources.
-        let changes = match paths {
-            Some(paths) if !self.site().affects_output(&paths) => return,
-            Some(paths) => Changes::Paths(paths),
-            None => Changes::Everything,
-        };
-        tracing::debug!(?changes, "files changed");
-        self.rebuild(serving, changes).await;
+        match paths {
+            Some(paths) if !self.site().affects_output(&paths) => {}
+            Some(paths) => {
+                tracing::debug!(?paths, "files changed");
+                let cause = Cause::Changed(&paths);
+                self.rebuild(serving, Changes::Paths(paths.clone()), &cause)
+                    .await;
+            }
+            None => {
+                self.rebuild(serving, Changes::Everything, &Cause::Rescan)
+                    .await
+            }
+        }
     }
 
-    async fn rebuild(&mut self, serving: &Serving, changes: Changes) {
+    async fn rebuild(&mut self, serving: &Serving, changes: Changes, cause: &Cause<'_>) {
         if matches!(self.status.borrow().lifecycle, Lifecycle::Failed { .. }) {
             return;
         }
@@ -563,7 +583,7 @@ impl Actor {
         match result {
             Ok(built) => {
                 let report = publish::wire_report(&built.report);
-                publish::log_report(&built.report);
+                publish::log_report(&built.report, cause, &self.config.root);
                 // Publish whole: a request sees the old build or the new one.
                 let output = publish::servable(&built.output, Some(&serving.output.borrow()));
                 serving.output.send_replace(Arc::new(output));

@@ -4,6 +4,7 @@
 //! and compressed bodies serving made for it); its report becomes the wire
 //! [`BuildReport`] that `ps`, the logs and the browser overlay show.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sited_builder::{Cancel, Options, Progress, Report};
@@ -19,12 +20,13 @@ pub fn options(
     progress: &Arc<Progress>,
     cancel: &Cancel,
     panic_function: bool,
+    exclude: Vec<std::path::PathBuf>,
 ) -> Options {
     Options {
         drafts: config.drafts,
         progress: Some(progress.clone()),
         cancel: cancel.clone(),
-        exclude: Vec::new(),
+        exclude,
         test_panic_function: panic_function,
         // `strict = true` in site.toml still applies.
         strict: false,
@@ -100,27 +102,114 @@ pub fn progress(progress: &Progress) -> Option<BuildProgress> {
     })
 }
 
-/// Logs a build's diagnostics and outcome into the site's log.
-pub fn log_report(report: &Report) {
+/// Why a site is built, for its log line.
+#[derive(Debug)]
+pub enum Cause<'a> {
+    /// The site came up.
+    First,
+    /// `sitectl rebuild`.
+    Asked,
+    /// The watcher lost events: everything was read again.
+    Rescan,
+    /// Files saved, created or removed (absolute paths).
+    Changed(&'a [PathBuf]),
+}
+
+/// Logs a build's diagnostics and outcome into the site's log, in words a person reads
+/// at a glance: `rebuilt after content/about.md: 1 page in 3 ms`.
+pub fn log_report(report: &Report, cause: &Cause<'_>, root: &Path) {
+    // File names are the user's: escaped, so that none can drive the terminal of
+    // whoever reads the log.
     for error in report.errors() {
+        let error = sited_proto::escape_controls(&error.to_string()).into_owned();
         tracing::warn!(%error, "build error");
     }
     for warning in report.warnings() {
+        let warning = sited_proto::escape_controls(&warning.to_string()).into_owned();
         tracing::warn!(%warning, "build warning");
     }
-    tracing::info!(
-        pages = report.pages,
-        files = report.files,
-        errors = report.errors().count(),
-        warnings = report.warnings().count(),
-        ms = report.duration.as_millis() as u64,
-        "built"
-    );
+    tracing::info!("{}", summary(report, cause, root));
+}
+
+fn summary(report: &Report, cause: &Cause<'_>, root: &Path) -> String {
+    let ms = report.duration.as_millis();
+    let (what, count) = match cause {
+        Cause::First => ("built".to_string(), report.pages),
+        Cause::Asked => ("rebuilt as asked".to_string(), report.rendered),
+        Cause::Rescan => ("rebuilt after a rescan".to_string(), report.rendered),
+        Cause::Changed(paths) => {
+            let first = paths.first().map_or_else(String::new, |path| {
+                let shown = path.strip_prefix(root).unwrap_or(path);
+                sited_proto::escape_controls(&shown.display().to_string()).into_owned()
+            });
+            let more = match paths.len() {
+                0 | 1 => String::new(),
+                2 => " and 1 more file".to_string(),
+                n => format!(" and {} more files", n - 1),
+            };
+            (format!("rebuilt after {first}{more}"), report.rendered)
+        }
+    };
+    let mut line = format!("{what}: {}", plural(count, "page"));
+    let (errors, warnings) = (report.errors().count(), report.warnings().count());
+    if errors > 0 {
+        line.push_str(&format!(", {}", plural(errors, "error")));
+    }
+    if warnings > 0 {
+        line.push_str(&format!(", {}", plural(warnings, "warning")));
+    }
+    line.push_str(&format!(" in {ms} ms"));
+    line
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_builds_log_line_says_why_and_how_it_went() {
+        let root = Path::new("/site");
+        let mut report = Report {
+            pages: 11,
+            rendered: 1,
+            duration: std::time::Duration::from_millis(3),
+            ..Report::default()
+        };
+        let one = [root.join("content/about.md")];
+        let three = [root.join("a.md"), root.join("b.md"), root.join("c.md")];
+        for (cause, line) in [
+            (Cause::First, "built: 11 pages in 3 ms"),
+            (
+                Cause::Changed(&one),
+                "rebuilt after content/about.md: 1 page in 3 ms",
+            ),
+            (
+                Cause::Changed(&three),
+                "rebuilt after a.md and 2 more files: 1 page in 3 ms",
+            ),
+            (Cause::Asked, "rebuilt as asked: 1 page in 3 ms"),
+            (Cause::Rescan, "rebuilt after a rescan: 1 page in 3 ms"),
+        ] {
+            assert_eq!(summary(&report, &cause, root), line);
+        }
+        report.diagnostics = vec![
+            sited_builder::Diagnostic::error("a.md", "bad"),
+            sited_builder::Diagnostic::warning("b.md", "meh"),
+            sited_builder::Diagnostic::warning("c.md", "meh"),
+        ];
+        assert_eq!(
+            summary(&report, &Cause::Changed(&one), root),
+            "rebuilt after content/about.md: 1 page, 1 error, 2 warnings in 3 ms"
+        );
+    }
 
     #[test]
     fn every_file_a_build_serves_opens_beneath_the_site_root() {

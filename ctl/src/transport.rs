@@ -1,12 +1,10 @@
-//! Talking to the daemon: connect (starting it when asked), the version handshake, and
-//! one method per RPC with a deadline chosen for what it does.
+//! Talking to the daemon, and nothing else: connect, the version handshake, starting it,
+//! and one method per RPC with a deadline chosen for what it does. Nothing here prints:
+//! what the user sees is `output`'s, what a command does is `commands`'.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use std::future::Future;
-use std::io::IsTerminal;
 
 use sited_proto::{
     Error, Hello, LogLine, LogQuery, PROTOCOL_VERSION, Paths, SiteInfo, SiteSpec, SitedClient,
@@ -15,7 +13,7 @@ use sited_proto::{
 use tarpc::client::RpcError;
 use tarpc::context;
 
-pub use crate::failure::Failure;
+use crate::failure::Failure;
 
 impl Failure {
     fn rpc(error: RpcError) -> Failure {
@@ -26,7 +24,7 @@ impl Failure {
         failure.hint("`sitectl daemon status` tells whether it still runs; its log has details")
     }
 
-    fn paths(error: sited_proto::PathsError) -> Failure {
+    pub fn paths(error: sited_proto::PathsError) -> Failure {
         use sited_proto::PathsError;
         let hint = match &error {
             PathsError::NoHome => "set HOME, or SITED_HOME to a directory for sited's files",
@@ -42,19 +40,16 @@ impl Failure {
 
 /// How long each call may take.
 const HELLO_DEADLINE: Duration = Duration::from_secs(5);
+/// A ping (a `hello`) while waiting for a long call: the daemon answers it at once,
+/// whatever it is building.
+const PING_DEADLINE: Duration = Duration::from_secs(5);
 const QUICK_DEADLINE: Duration = Duration::from_secs(30);
 /// `up`, `restart` and `rebuild` wait for a build of the site, which for a big site
 /// takes a while.
 const BUILD_DEADLINE: Duration = Duration::from_secs(600);
-/// A build that has not finished after this long shows its progress (on a terminal).
-const PROGRESS_AFTER: Duration = Duration::from_secs(1);
-/// How often the progress line is brought up to date.
-const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// How long a client whose launch lost the race waits for the winner to answer.
 const RACE_DEADLINE: Duration = Duration::from_secs(2);
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
-/// How long one `logs` call waits for a new line before the client asks again.
-const LOG_WAIT: Duration = Duration::from_secs(20);
 
 fn deadline(after: Duration) -> context::Context {
     let mut ctx = context::current();
@@ -103,8 +98,8 @@ impl Daemon {
 
     /// Connects and says hello, whatever protocol the daemon speaks: `hello` and
     /// `shutdown` work across versions, which is all stopping a daemon needs.
-    async fn connect_any(paths: &Paths) -> Result<Option<Daemon>, Failure> {
-        let client = match sited_proto::transport::connect(&paths.socket).await {
+    pub async fn connect_any(paths: &Paths) -> Result<Option<Daemon>, Failure> {
+        let client = match connect_socket(paths).await {
             Ok(client) => client,
             Err(error)
                 if matches!(
@@ -112,7 +107,19 @@ impl Daemon {
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
                 ) =>
             {
-                return Ok(None);
+                return match lock_holder(paths) {
+                    None => Ok(None),
+                    Some(pid) => Err(Failure::unreachable(format!(
+                        "sited (pid {pid}) runs but does not answer on {}",
+                        paths.socket.display()
+                    ))
+                    .because(error)
+                    .hint(format!(
+                        "it makes a deleted socket again within a second; `sitectl daemon \
+                         stop` (or `kill {pid}`) stops it; its log is {}",
+                        paths.log_file.display()
+                    ))),
+                };
             }
             Err(error) => {
                 return Err(Failure::unreachable(format!(
@@ -126,26 +133,15 @@ impl Daemon {
         let hello = client
             .hello(deadline(HELLO_DEADLINE), PROTOCOL_VERSION)
             .await
-            .map_err(Failure::rpc)?;
+            .map_err(|error| match (error, lock_holder(paths)) {
+                (RpcError::DeadlineExceeded, Some(pid)) => Failure::unreachable(format!(
+                    "sited (pid {pid}) did not answer the handshake within {}s",
+                    HELLO_DEADLINE.as_secs()
+                ))
+                .hint(frozen_hint(pid)),
+                (error, _) => Failure::rpc(error),
+            })?;
         Ok(Some(Daemon { client, hello }))
-    }
-
-    /// Connects, starting the daemon first if none runs.
-    pub async fn connect_or_start() -> Result<Daemon, Failure> {
-        let paths = Paths::from_env().map_err(Failure::paths)?;
-        if let Some(daemon) = Daemon::connect(&paths).await? {
-            return Ok(daemon);
-        }
-        if let Err(failure) = launch(&paths) {
-            return match Daemon::started_by_another(&paths).await? {
-                Some(daemon) => Ok(daemon),
-                None => Err(failure),
-            };
-        }
-        Daemon::connect(&paths).await?.ok_or_else(|| {
-            Failure::unreachable("the daemon started but its socket does not answer")
-                .hint(format!("its log is {}", paths.log_file.display()))
-        })
     }
 
     /// After a failed launch: the daemon another client started meanwhile, if any.
@@ -153,7 +149,7 @@ impl Daemon {
     /// launch one; the first takes the lock and the others' exit "already running".
     /// What they wanted, a running daemon, is there: the winner, which took the lock just
     /// before binding its socket, so it answers at once or within a moment.
-    async fn started_by_another(paths: &Paths) -> Result<Option<Daemon>, Failure> {
+    pub async fn started_by_another(paths: &Paths) -> Result<Option<Daemon>, Failure> {
         let started = Instant::now();
         loop {
             if let Some(daemon) = Daemon::connect(paths).await? {
@@ -167,14 +163,9 @@ impl Daemon {
         }
     }
 
-    /// Brings a site up; shows the first build's progress while it takes long.
+    /// Brings a site up; returns once its first build is done.
     pub async fn up(&self, spec: SiteSpec) -> Result<SiteInfo, Failure> {
-        let root = spec
-            .root
-            .canonicalize()
-            .unwrap_or_else(|_| spec.root.clone());
-        let call = self.client.up(deadline(BUILD_DEADLINE), spec);
-        let answer = self.showing_progress(call, |site| site.root == root).await;
+        let answer = self.client.up(deadline(BUILD_DEADLINE), spec).await;
         answer.map_err(Failure::rpc)?.map_err(Failure::daemon)
     }
 
@@ -182,55 +173,20 @@ impl Daemon {
         self.client
             .down(deadline(QUICK_DEADLINE), target)
             .await
-            .map_err(Failure::rpc)?
+            .map_err(|error| self.failure(error, "`down`", QUICK_DEADLINE))?
             .map_err(Failure::daemon)
     }
 
     /// Takes the site on `port` down and up again; returns once it has built.
     pub async fn restart(&self, port: u16) -> Result<SiteInfo, Failure> {
-        let call = self.client.restart(deadline(BUILD_DEADLINE), port);
-        let answer = self.showing_progress(call, |site| site.port == port).await;
+        let answer = self.client.restart(deadline(BUILD_DEADLINE), port).await;
         answer.map_err(Failure::rpc)?.map_err(Failure::daemon)
     }
 
     /// Builds the site on `port` from scratch; returns once the build is done.
     pub async fn rebuild(&self, port: u16) -> Result<SiteInfo, Failure> {
-        let call = self.client.rebuild(deadline(BUILD_DEADLINE), port);
-        let answer = self.showing_progress(call, |site| site.port == port).await;
+        let answer = self.client.rebuild(deadline(BUILD_DEADLINE), port).await;
         answer.map_err(Failure::rpc)?.map_err(Failure::daemon)
-    }
-
-    /// Runs `call` (one that waits for a build); if it takes longer than a second and
-    /// stderr is a terminal, shows the build's progress meanwhile. The progress comes
-    /// from `ps`, asked on the same connection while the call is out.
-    async fn showing_progress<T>(
-        &self,
-        call: impl Future<Output = T>,
-        site: impl Fn(&SiteInfo) -> bool,
-    ) -> T {
-        let mut call = std::pin::pin!(call);
-        if !std::io::stderr().is_terminal() {
-            return call.await;
-        }
-        tokio::select! {
-            answer = &mut call => return answer,
-            () = tokio::time::sleep(PROGRESS_AFTER) => {}
-        }
-        let mut line = crate::output::ProgressLine::default();
-        let mut ticks = tokio::time::interval(PROGRESS_EVERY);
-        let answer = loop {
-            tokio::select! {
-                answer = &mut call => break answer,
-                _ = ticks.tick() => {
-                    let sites = self.client.ps(deadline(QUICK_DEADLINE)).await;
-                    if let Some(info) = sites.ok().and_then(|s| s.into_iter().find(|s| site(s))) {
-                        line.show(&info);
-                    }
-                }
-            }
-        };
-        line.clear();
-        answer
     }
 
     /// The port of a site given as a port number or a root path.
@@ -254,12 +210,12 @@ impl Daemon {
         }
     }
 
-    async fn logs(&self, query: LogQuery) -> Result<Vec<LogLine>, Failure> {
+    pub async fn logs(&self, query: LogQuery) -> Result<Vec<LogLine>, Failure> {
         self.logs_or_refusal(query).await?.map_err(Failure::daemon)
     }
 
     /// A `logs` call, with the daemon's refusal apart from a failure to call.
-    async fn logs_or_refusal(
+    pub async fn logs_or_refusal(
         &self,
         query: LogQuery,
     ) -> Result<Result<Vec<LogLine>, Error>, Failure> {
@@ -270,68 +226,96 @@ impl Daemon {
             .map_err(Failure::rpc)
     }
 
-    /// Prints the last `lines` lines of a site's log (`None`: the daemon's), and with
-    /// `follow` every new one until Ctrl+C.
-    pub async fn print_logs(
-        &self,
-        port: Option<u16>,
-        lines: usize,
-        follow: bool,
-    ) -> Result<(), Failure> {
-        let recent = self
-            .logs(LogQuery {
-                port,
-                after: None,
-                limit: lines,
-                wait_ms: 0,
-            })
-            .await?;
-        let mut last = recent.last().map_or(0, |line| line.seq);
-        crate::output::print_log_lines(&recent)?;
-        if !follow {
-            return Ok(());
-        }
-        loop {
-            let query = LogQuery {
-                port,
-                after: Some(last),
-                limit: 10_000,
-                wait_ms: LOG_WAIT.as_millis() as u64,
-            };
-            let lines = tokio::select! {
-                lines = self.logs_or_refusal(query) => match lines? {
-                    Ok(lines) => lines,
-                    // The daemon is going away: so is what there is to follow.
-                    Err(Error::ShuttingDown) => {
-                        crate::output::print_note("the daemon is shutting down: no more lines will come");
-                        return Ok(());
-                    }
-                    Err(error) => return Err(Failure::daemon(error)),
-                },
-                _ = tokio::signal::ctrl_c() => return Ok(()),
-            };
-            if let Some(line) = lines.last() {
-                last = line.seq;
-            }
-            crate::output::print_log_lines(&lines)?;
-        }
-    }
-
-    /// Follows an attached site's log until Ctrl+C, then takes it down. Any other end of
-    /// this process closes the connection, and the daemon takes the site down itself.
-    pub async fn serve_attached(&self, site: &SiteInfo) -> Result<(), Failure> {
-        let follow = self.print_logs(Some(site.port), 50, true);
-        follow.await?;
-        let stopped = self.down(Target::Port(site.port)).await?;
-        crate::output::print_down(&stopped)?;
-        Ok(())
-    }
-
     pub async fn ps(&self) -> Result<Vec<SiteInfo>, Failure> {
         self.client
             .ps(deadline(QUICK_DEADLINE))
             .await
-            .map_err(Failure::rpc)
+            .map_err(|error| self.failure(error, "`ps`", QUICK_DEADLINE))
+    }
+
+    /// Checks that the daemon still answers, while `waiting_for` (what a long call
+    /// waits for, said if it does not).
+    pub async fn ping(&self, waiting_for: &str) -> Result<(), Failure> {
+        match self
+            .client
+            .hello(deadline(PING_DEADLINE), PROTOCOL_VERSION)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(RpcError::DeadlineExceeded) => {
+                let pid = self.hello.pid;
+                Err(Failure::unreachable(format!(
+                    "sited (pid {pid}) stopped answering while {waiting_for}"
+                ))
+                .because(format!(
+                    "no answer to a ping within {}s",
+                    PING_DEADLINE.as_secs()
+                ))
+                .hint(frozen_hint(pid)))
+            }
+            Err(error) => Err(Failure::rpc(error)),
+        }
+    }
+
+    /// A failed call, naming the daemon and, past the deadline, the call it did not
+    /// answer.
+    fn failure(&self, error: RpcError, call: &str, limit: Duration) -> Failure {
+        let pid = self.hello.pid;
+        match error {
+            RpcError::DeadlineExceeded => Failure::unreachable(format!(
+                "sited (pid {pid}) did not answer {call} within {}s",
+                limit.as_secs()
+            ))
+            .hint(frozen_hint(pid)),
+            error => Failure::rpc(error),
+        }
+    }
+}
+
+/// What to do about a daemon that does not answer.
+fn frozen_hint(pid: u32) -> String {
+    format!(
+        "it may be stopped (`kill -CONT {pid}` resumes it) or stuck (`kill {pid}`, then any \
+         command starts a new one); its log may say more"
+    )
+}
+
+/// How long a client waits for the socket of a daemon that runs (it holds the lock) but
+/// has no socket file: one that is starting, or one whose socket was deleted, which it
+/// makes again within a second (S28).
+const SOCKET_GRACE: Duration = Duration::from_secs(5);
+
+/// Connects to the socket; while it is missing or refused but a daemon holds the lock,
+/// tries again for up to [`SOCKET_GRACE`].
+async fn connect_socket(paths: &Paths) -> std::io::Result<SitedClient> {
+    let started = Instant::now();
+    loop {
+        match sited_proto::transport::connect(&paths.socket).await {
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                ) && started.elapsed() < SOCKET_GRACE
+                    && lock_holder(paths).is_some() =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The pid of the daemon that holds this home's lock, if one does: the lock, not the
+/// socket, says whether a daemon runs (the socket file can be deleted under it).
+pub fn lock_holder(paths: &Paths) -> Option<u32> {
+    let file = std::fs::File::open(&paths.lock).ok()?;
+    match file.try_lock_shared() {
+        Err(std::fs::TryLockError::WouldBlock) => std::fs::read_to_string(&paths.lock)
+            .ok()?
+            .trim()
+            .parse()
+            .ok(),
+        _ => None,
     }
 }
 
@@ -355,8 +339,9 @@ fn sited_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("sited"))
 }
 
-/// Runs `sited --daemonize`, which returns once the new daemon answers.
-fn launch(paths: &Paths) -> Result<(), Failure> {
+/// Runs `sited --daemonize`, which returns once the new daemon answers; returns what it
+/// said (its version, pid and log).
+pub fn launch(paths: &Paths) -> Result<String, Failure> {
     let exe = sited_binary();
     let output = Command::new(&exe)
         .arg("--daemonize")
@@ -368,9 +353,7 @@ fn launch(paths: &Paths) -> Result<(), Failure> {
                 .hint("install sited next to sitectl, or on your PATH")
         })?;
     if output.status.success() {
-        let said = String::from_utf8_lossy(&output.stdout);
-        eprintln!("{}", said.trim());
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&output.stdout).trim().to_string());
     }
     // sited says `error: …` and `  caused by: …` lines: they become the causes.
     let said = String::from_utf8_lossy(&output.stderr);
@@ -385,48 +368,29 @@ fn launch(paths: &Paths) -> Result<(), Failure> {
     Err(failure.hint(format!("the daemon's log is {}", paths.log_file.display())))
 }
 
-/// `sitectl daemon start`.
-pub async fn start() -> Result<(), Failure> {
-    let paths = Paths::from_env().map_err(Failure::paths)?;
-    if let Some(daemon) = Daemon::connect(&paths).await? {
-        println!(
-            "sited {} is already running (pid {})",
-            daemon.hello.version, daemon.hello.pid
-        );
-        return Ok(());
-    }
-    if let Err(failure) = launch(&paths) {
-        let Some(daemon) = Daemon::started_by_another(&paths).await? else {
-            return Err(failure);
-        };
-        println!(
-            "sited {} is already running (pid {})",
-            daemon.hello.version, daemon.hello.pid
-        );
-    }
-    Ok(())
-}
-
-/// `sitectl daemon stop`: asks for a clean shutdown and waits until the daemon is gone.
-pub async fn stop() -> Result<(), Failure> {
-    let paths = Paths::from_env().map_err(Failure::paths)?;
-    match stop_daemon(&paths).await? {
-        Some(pid) => println!("sited stopped (pid {pid})"),
-        None => println!("sited is not running"),
-    }
-    Ok(())
-}
-
 /// Stops the daemon answering on this home's socket, if one does, and waits until it has
 /// let go of the lock. Returns its pid.
 pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
-    let Some(daemon) = Daemon::connect_any(paths).await? else {
-        return Ok(None);
+    let (pid, answer) = match Daemon::connect_any(paths).await {
+        Ok(None) => return Ok(None),
+        Ok(Some(daemon)) => {
+            // The daemon may close the connection before its answer is out: it is going
+            // away, which is what was asked. Whether it really goes is checked below.
+            let answer = daemon.client.shutdown(deadline(STOP_DEADLINE)).await;
+            (daemon.hello.pid, answer.map_err(|error| error.to_string()))
+        }
+        // It runs (it holds the lock) but cannot be called: SIGTERM takes the same
+        // clean way out as the `shutdown` call.
+        Err(failure) => {
+            let Some(pid) = lock_holder(paths) else {
+                return Err(failure);
+            };
+            let killed = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            (pid, killed.map(drop).map_err(|error| error.to_string()))
+        }
     };
-    let pid = daemon.hello.pid;
-    // The daemon may close the connection before its answer is out: it is going away,
-    // which is what was asked. Whether it really goes is checked below either way.
-    let answer = daemon.client.shutdown(deadline(STOP_DEADLINE)).await;
     // The daemon removes its socket file (unless a service manager owns it: socket
     // activation), then unlinks its lock file just before it lets go of the lock. Once
     // the lock no longer names this daemon, a new one can start. (Waiting for the file to
@@ -453,25 +417,4 @@ pub async fn stop_daemon(paths: &Paths) -> Result<Option<u32>, Failure> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(Some(pid))
-}
-
-/// `sitectl daemon status`.
-pub async fn status() -> Result<(), Failure> {
-    let paths = Paths::from_env().map_err(Failure::paths)?;
-    match Daemon::connect(&paths).await? {
-        Some(daemon) => {
-            let sites = daemon.ps().await?;
-            println!(
-                "sited {} running (pid {}), {} site(s)\n  socket: {}\n  log:    {}",
-                daemon.hello.version,
-                daemon.hello.pid,
-                sites.len(),
-                paths.socket.display(),
-                paths.log_file.display()
-            );
-            Ok(())
-        }
-        None => Err(Failure::unreachable("sited is not running")
-            .hint("`sitectl daemon start` starts it; `sitectl up` does too")),
-    }
 }

@@ -1,0 +1,7 @@
+use std::fmt;
+
+// ANCHOR: part
+pub fn shown() {}
+// ANCHOR_END: part
+
+fn hidden() {}
