@@ -24,6 +24,8 @@ site="$work/site"
 mkdir -p "$site/layouts/_default"
 cp -r ../shared/corpus/tldr/content "$site/content"
 find "$site/content" -name '*.md' -exec sed -i -e 's/{{</{ {</g' -e 's/{{%/{ {%/g' {} +
+# Both tools get the same absolute base URL (sited warns without one).
+printf 'base_url = "http://127.0.0.1/"\n' > "$site/site.toml"
 cat > "$site/hugo.toml" <<'TOML'
 baseURL = "http://127.0.0.1/"
 title = "tldr"

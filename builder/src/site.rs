@@ -300,16 +300,7 @@ impl Site {
         let write_page = |url: &str, bytes: &[u8]| {
             write::write_file(sink.expect("only with a sink"), url, bytes)
         };
-        // A published build puts every link under base_url's path; the development
-        // server serves the site at its root.
-        let base_path = (!keep)
-            .then(|| render::base_path::of(&layout.config.base_url))
-            .flatten();
-        if sink.is_some() && !render::base_path::is_absolute(&layout.config.base_url) {
-            diagnostics.push(render::base_path::relative_urls_warning(
-                &layout.config.base_url,
-            ));
-        }
+        let base_path = published_base_path(layout, keep, sink.is_some(), &mut diagnostics);
         let env = Env {
             tree: &tree,
             templates: &state.templates,
@@ -489,6 +480,26 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
         edits.push((i, Arc::new(parsed), markdown));
     }
     Some(edits)
+}
+
+/// The path every link of a one-shot build goes under (`/docs` of `base_url`
+/// `https://example.org/docs/`); the development server (`keep`) serves the site at its
+/// root. A build written to disk without an absolute `base_url` is warned about, once.
+fn published_base_path(
+    layout: &Layout,
+    keep: bool,
+    to_disk: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let base_url = &layout.config.base_url;
+    if to_disk && !render::base_path::is_absolute(base_url) {
+        diagnostics.push(render::base_path::relative_urls_warning(base_url));
+    }
+    if keep {
+        None
+    } else {
+        render::base_path::of(base_url)
+    }
 }
 
 /// The warning of a site with no Markdown at all: it would serve an empty home page and

@@ -197,6 +197,7 @@ cases! {
     loose_notes => "loose-notes",
     base_url_path => "base-url-path",
     taxonomies => "taxonomies",
+    navigation => "navigation",
     sections => "sections",
     index_and_readme => "index-and-readme",
     drafts_left_out => "drafts",

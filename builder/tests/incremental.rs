@@ -338,7 +338,9 @@ impl Editor {
         let n = self.rng.u32(..1000);
         fs::write(
             &path,
-            format!("title = \"The Book {n}\"\nbase_url = \"https://example.org/{n}\"\n"),
+            // A host, not a path: a path moves a published build's links under it, which
+            // the development server (an incremental build) leaves at the root.
+            format!("title = \"The Book {n}\"\nbase_url = \"https://b{n}.example.org/\"\n"),
         )
         .unwrap();
         self.done(format!("write site.toml ({n})"), vec![path])

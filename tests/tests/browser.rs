@@ -584,3 +584,101 @@ fn a_site_without_an_icon_gets_the_themes() {
         "site.toml's extra.favicon is linked"
     );
 }
+
+/// The navigation as the tab shows it: the vertical middles of the links and the menu's
+/// label laid out on the page (a closed menu's links are not), the height of the
+/// navigation's box, and the sections it reaches (shown or in the menu), in order.
+const MEASURE_NAV: &str = r#"(() => {
+  const nav = document.querySelector(".site-nav");
+  const visible = (el) => el.checkVisibility() && el.getClientRects().length > 0;
+  const shown = Array.from(nav.querySelectorAll("a, summary span")).filter(visible);
+  const middle = (el) => { const b = el.getBoundingClientRect(); return (b.top + b.bottom) / 2; };
+  return {
+    tops: shown.map(middle),
+    lineHeight: Math.max(...shown.map((el) => el.getBoundingClientRect().height)),
+    navHeight: nav.getBoundingClientRect().height,
+    titles: [...new Set(Array.from(nav.querySelectorAll("a")).map((a) => a.textContent.trim()))],
+    more: !!nav.querySelector("details summary") && visible(nav.querySelector("details summary")),
+    scrollWidth: document.documentElement.scrollWidth,
+    width: window.innerWidth,
+  };
+})()"#;
+
+#[test]
+fn twenty_sections_keep_the_navigation_on_one_line_in_weight_order() {
+    let home = Home::new();
+    let mut files = Vec::new();
+    for n in 1..=20 {
+        // Weights run backwards, so that weight and not the folder name sets the order.
+        files.push((
+            format!("content/topic-{n:02}/_index.md"),
+            format!(
+                "+++\ntitle = \"Topic number {n}\"\nweight = {}\n+++\n",
+                21 - n
+            ),
+        ));
+        files.push((
+            format!("content/topic-{n:02}/page.md"),
+            "# A page\n\nText.\n".to_string(),
+        ));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let root = home.site("many", &files);
+    let port = home.up(&root, &["--port", "0"]);
+    let expected: Vec<String> = (1..=20)
+        .rev()
+        .map(|n| format!("Topic number {n}"))
+        .collect();
+    let shots = sited_tests::browser::screenshots_dir();
+    let mut browser = Browser::start();
+    for (width, height) in [(1280, 900), (390, 844)] {
+        browser.set_viewport(width, height, width < 600);
+        browser.navigate(&format!("http://127.0.0.1:{port}/topic-01/"));
+        browser.wait_for(
+            "document.readyState === 'complete' && !!document.querySelector('.site-nav')",
+            WAIT,
+        );
+        browser.screenshot(&shots.join(format!("nav-20-sections-{width}.png")));
+        let nav = browser.eval(MEASURE_NAV);
+        let titles: Vec<&str> = nav["titles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(titles, expected, "every section, by weight, at {width} px");
+        assert_eq!(nav["more"], true, "the rest behind a menu at {width} px");
+        // One line: the middles of what is shown are within a few pixels of each
+        // other (links and the menu's label have boxes of their own sizes); a second
+        // row would be a whole line lower.
+        let tops = nav["tops"].as_array().unwrap();
+        let line = nav["lineHeight"].as_f64().unwrap();
+        assert!(
+            tops.iter()
+                .all(|top| (top.as_f64().unwrap() - tops[0].as_f64().unwrap()).abs() < line / 4.0),
+            "the shown links and the menu are on one line at {width} px: {nav}"
+        );
+        // The menu opens on the rest.
+        browser.eval("document.querySelector('.site-nav details summary').click()");
+        browser.screenshot(&shots.join(format!("nav-20-sections-{width}-open.png")));
+        let opened = browser.eval(
+            "Array.from(document.querySelectorAll('.site-nav details a')).filter((a) => a.checkVisibility()).length",
+        );
+        assert!(
+            opened.as_u64().unwrap() >= 10,
+            "the opened menu shows the sections the line has no room for at {width} px: {opened}"
+        );
+        let height = nav["navHeight"].as_f64().unwrap();
+        assert!(
+            height < 2.0 * line,
+            "the navigation is one row ({height} px for {line} px links) at {width} px"
+        );
+        assert!(
+            nav["scrollWidth"].as_f64() <= nav["width"].as_f64(),
+            "the page fits the window at {width} px: {nav}"
+        );
+    }
+}

@@ -218,3 +218,21 @@ fn sitectl_starts_the_daemon_once_and_daemon_stop_ends_it() {
     assert!(!home.socket().exists());
     assert!(!home.lock().exists());
 }
+
+#[test]
+fn a_folder_without_markdown_is_served_with_a_no_content_warning() {
+    let home = Home::new();
+    let root = home.site("empty", &[("static/style.css", "body{}")]);
+    let out = home.sitectl_ok(&["up", root.to_str().unwrap(), "--port", "0"]);
+    assert!(out.contains("1 warning"), "said at once: {out}");
+    let logs = home.sitectl_ok(&["logs", root.to_str().unwrap()]);
+    assert!(logs.contains("no content"), "{logs}");
+    let sites = home.ps();
+    let warnings = sites[0]["build_warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["message"].as_str().unwrap().starts_with("no content")),
+        "{warnings:?}"
+    );
+}

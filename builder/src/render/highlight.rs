@@ -1,6 +1,12 @@
 //! Code highlighting at build time, with syntect: fenced code blocks become spans with
 //! `hl-` classes, and the theme's stylesheet carries the colours for light and dark mode
 //! (so a reader's colour scheme switches them, not a rebuild).
+//!
+//! The grammars are bat's, through the two-face crate: syntect's own set plus TOML,
+//! TypeScript, Dockerfile, Kotlin, Swift, SCSS, PowerShell and many more. A few info
+//! strings people write are mapped onto the name bat knows them by ([`ALIASES`]); Go
+//! templates, which bat has no grammar of, are highlighted as HTML with Jinja2 (`{{ … }}`
+//! actions in HTML), the nearest grammar there is.
 
 use std::sync::LazyLock;
 
@@ -11,8 +17,36 @@ use syntect::util::LinesWithEndings;
 
 const STYLE: ClassStyle = ClassStyle::SpacedPrefixed { prefix: "hl-" };
 
-/// Loaded once per process, on first use (a few milliseconds).
-static SYNTAXES: LazyLock<SyntaxSet> = LazyLock::new(SyntaxSet::load_defaults_newlines);
+/// Loaded once per process, on the first fenced block in a language (a site without
+/// code never loads it; see BENCHMARKS.md for what it costs).
+static SYNTAXES: LazyLock<SyntaxSet> = LazyLock::new(two_face::syntax::extra_newlines);
+
+/// Info strings that are not a name or file extension bat knows, and the syntax (by
+/// name) they mean.
+const ALIASES: &[(&str, &str)] = &[
+    ("docker", "Dockerfile"),
+    ("containerfile", "Dockerfile"),
+    ("pwsh", "PowerShell"),
+    ("ps", "PowerShell"),
+    ("gotmpl", "HTML (Jinja2)"),
+    ("gohtml", "HTML (Jinja2)"),
+    ("go-html-template", "HTML (Jinja2)"),
+    ("go-template", "HTML (Jinja2)"),
+    ("gotemplate", "HTML (Jinja2)"),
+    ("tmpl", "HTML (Jinja2)"),
+];
+
+/// The syntax of a fenced block's language, if there is one.
+fn syntax_for(lang: &str) -> Option<&'static syntect::parsing::SyntaxReference> {
+    let alias = ALIASES
+        .iter()
+        .find(|(token, _)| token.eq_ignore_ascii_case(lang))
+        .map(|(_, name)| *name);
+    match alias {
+        Some(name) => SYNTAXES.find_syntax_by_name(name),
+        None => SYNTAXES.find_syntax_by_token(lang),
+    }
+}
 
 /// The language of a fenced block's info string: `rust,ignore` and `rust ignore` → `rust`.
 pub fn language(info: &str) -> &str {
@@ -28,7 +62,7 @@ pub fn highlight(lang: &str, code: &str) -> Option<String> {
     if lang.is_empty() {
         return None;
     }
-    let syntax = SYNTAXES.find_syntax_by_token(lang)?;
+    let syntax = syntax_for(lang)?;
     let mut generator = ClassedHTMLGenerator::new_with_class_style(syntax, &SYNTAXES, STYLE);
     for line in LinesWithEndings::from(code) {
         generator
@@ -76,6 +110,43 @@ mod tests {
         assert!(html.contains("class=\"hl-"), "{html}");
         assert!(html.contains("&lt;b&gt;"), "escaped: {html}");
         assert!(highlight("no-such-language", "x").is_none());
+    }
+
+    #[test]
+    fn the_languages_people_write_about_are_highlighted() {
+        for lang in [
+            "rust",
+            "python",
+            "js",
+            "html",
+            "css",
+            "bash",
+            "json",
+            "yaml",
+            "c",
+            "go",
+            "toml",
+            "typescript",
+            "ts",
+            "tsx",
+            "dockerfile",
+            "docker",
+            "kotlin",
+            "kt",
+            "swift",
+            "scss",
+            "powershell",
+            "ps1",
+            "pwsh",
+            "gotmpl",
+            "go-html-template",
+        ] {
+            let html = highlight(lang, "x = \"{{ .Title }}\"\n");
+            assert!(
+                html.is_some_and(|h| h.contains("class=\"hl-")),
+                "{lang} is not highlighted"
+            );
+        }
     }
 
     #[test]

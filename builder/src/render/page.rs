@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 use rustc_hash::FxHashMap as HashMap;
 
 use super::links::SourceLinks;
@@ -69,8 +70,7 @@ fn summary(written: Option<&str>, body: &str, first_paragraph: Option<String>) -
     };
     let mut text = String::new();
     let mut in_heading = false;
-    for event in pulldown_cmark::Parser::new(&body[..cut]) {
-        use pulldown_cmark::{Event, Tag, TagEnd};
+    for event in Parser::new(&body[..cut]) {
         match event {
             Event::Start(Tag::Heading { .. }) => in_heading = true,
             Event::End(TagEnd::Heading(_)) => in_heading = false,

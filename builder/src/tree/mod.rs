@@ -361,23 +361,37 @@ impl Tree {
         recent.sort_by(|&a, &b| self.page(b).date.cmp(&self.page(a).date));
         recent.truncate(RECENT_PAGES);
         let home = &self.placed.sections[Path::new("")];
-        let mut nav: Vec<Link> = home
+        // Sections and top-level pages together, by weight (unweighted last), then title.
+        let mut nav: Vec<(Option<i64>, Link)> = home
             .subsections
             .iter()
-            .map(|dir| Link {
-                title: self.placed.sections[dir].title.clone(),
-                url: self.placed.sections[dir].url.clone(),
+            .map(|dir| {
+                let section = &self.placed.sections[dir];
+                let weight = section.index.and_then(|i| self.placed.pages[i].fm.weight);
+                let link = Link {
+                    title: section.title.clone(),
+                    url: section.url.clone(),
+                };
+                (weight, link)
             })
             .collect();
         // A book's navigation is its table of contents (`site.book`).
         if layout.book.is_some() {
             nav.clear();
         } else if home.pages.len() <= NAV_MAX_PAGES {
-            nav.extend(home.pages.iter().map(|&i| Link {
-                title: self.page(i).title.clone(),
-                url: self.page(i).url.clone(),
+            nav.extend(home.pages.iter().map(|&i| {
+                let page = self.page(i);
+                let link = Link {
+                    title: page.title.clone(),
+                    url: page.url.clone(),
+                };
+                (page.weight, link)
             }));
         }
+        nav.sort_by_cached_key(|(weight, link)| {
+            (weight.unwrap_or(i64::MAX), link.title.to_lowercase())
+        });
+        let nav: Vec<Link> = nav.into_iter().map(|(_, link)| link).collect();
         SiteCtx {
             title: layout.config.title.clone(),
             description: layout.config.description.clone(),

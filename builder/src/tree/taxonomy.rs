@@ -18,17 +18,27 @@ use crate::url::slugify;
 /// The taxonomy every site has besides tags.
 pub const BUILT_IN: &str = "categories";
 
-/// One taxonomy's terms and, for each, the pages carrying it (source order).
+/// One taxonomy's terms and, for each, the pages carrying it (source order). Terms
+/// that share a URL (`Rust` and `rust`) are one term, named as first written.
 #[derive(Debug, Clone, Default)]
 pub struct Taxonomy {
     pub name: String,
     pub terms: BTreeMap<String, Vec<usize>>,
+    /// URL segment → the term's name in `terms`.
+    by_slug: BTreeMap<String, String>,
 }
 
 impl Taxonomy {
     /// The URL of the taxonomy's index: `/categories/`.
     pub fn url(&self) -> String {
         format!("/{}/", slugify(&self.name))
+    }
+
+    /// The name a term is listed under (the first spelling of its URL).
+    pub fn canonical<'a>(&'a self, term: &'a str) -> &'a str {
+        self.by_slug
+            .get(&slugify(term))
+            .map_or(term, String::as_str)
     }
 
     /// The URL of one term's listing: `/categories/rust/`.
@@ -46,16 +56,24 @@ pub fn collect<'a>(
     names
         .iter()
         .map(|name| {
-            let mut terms: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            let mut taxonomy = Taxonomy {
+                name: name.clone(),
+                ..Taxonomy::default()
+            };
             for (i, extra) in pages.clone().enumerate() {
                 for term in extra.map(|e| terms_of(e, name)).unwrap_or_default() {
-                    terms.entry(term).or_default().push(i);
+                    let term = taxonomy
+                        .by_slug
+                        .entry(slugify(&term))
+                        .or_insert(term)
+                        .clone();
+                    let pages = taxonomy.terms.entry(term).or_default();
+                    if pages.last() != Some(&i) {
+                        pages.push(i);
+                    }
                 }
             }
-            Taxonomy {
-                name: name.clone(),
-                terms,
-            }
+            taxonomy
         })
         .collect()
 }
@@ -68,14 +86,24 @@ impl Tree {
         self.taxonomies
             .iter()
             .filter_map(|taxonomy| {
-                let links: Vec<TagLink> = terms_of(extra, &taxonomy.name)
+                let mut links: Vec<TagLink> = terms_of(extra, &taxonomy.name)
                     .into_iter()
-                    .map(|term| TagLink {
-                        url: taxonomy.term_url(&term),
-                        count: taxonomy.terms.get(&term).map_or(0, Vec::len),
-                        name: term,
+                    .map(|term| {
+                        let name = taxonomy.canonical(&term);
+                        TagLink {
+                            url: taxonomy.term_url(name),
+                            count: taxonomy.terms.get(name).map_or(0, Vec::len),
+                            name: name.to_string(),
+                        }
                     })
                     .collect();
+                // `rust` and `Rust` on one page are one link.
+                let mut seen = Vec::with_capacity(links.len());
+                links.retain(|link| {
+                    let new = !seen.contains(&link.url);
+                    seen.push(link.url.clone());
+                    new
+                });
                 (!links.is_empty()).then(|| (taxonomy.name.clone(), links))
             })
             .collect()
@@ -211,8 +239,20 @@ mod tests {
         assert!(terms_of(&extra, "none").is_empty());
         let taxonomy = Taxonomy {
             name: "categories".into(),
-            terms: BTreeMap::new(),
+            ..Taxonomy::default()
         };
         assert_eq!(taxonomy.term_url("Rust Web"), "/categories/rust-web/");
+    }
+
+    #[test]
+    fn spellings_of_one_url_are_one_term() {
+        let a: Map<String, Value> = serde_json::from_str(r#"{"categories": "Rust"}"#).unwrap();
+        let b: Map<String, Value> =
+            serde_json::from_str(r#"{"categories": ["rust", "RUST"]}"#).unwrap();
+        let names = ["categories".to_string()];
+        let taxonomies = collect(&names, [Some(&a), Some(&b)].into_iter());
+        let terms: Vec<_> = taxonomies[0].terms.iter().collect();
+        assert_eq!(terms, [(&"Rust".to_string(), &vec![0, 1])]);
+        assert_eq!(taxonomies[0].canonical("rust"), "Rust");
     }
 }
