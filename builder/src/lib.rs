@@ -61,6 +61,7 @@ pub mod book;
 pub mod change;
 pub mod check;
 pub mod context;
+pub mod detect;
 pub mod html;
 pub mod hugo;
 pub mod load;

@@ -184,6 +184,8 @@ pub struct PsRow<'a> {
     pub progress: Option<sited_proto::BuildProgress>,
     /// The address it listens on, as bound (`0.0.0.0:5173` for every interface).
     pub address: &'a str,
+    /// `native` (sited's builder) or the program that builds the site (`hugo`, ...).
+    pub builder: &'a str,
 }
 
 impl<'a> PsRow<'a> {
@@ -210,6 +212,7 @@ impl<'a> PsRow<'a> {
             attached: info.attached,
             progress: info.progress,
             address: &info.address,
+            builder: &info.builder,
         }
     }
 }
@@ -263,7 +266,11 @@ pub fn print_ps_table(sites: &[SiteInfo]) -> std::io::Result<()> {
                 site.pages.to_string(),
                 build,
                 duration(now.saturating_sub(site.started_at_ms)),
-                shown(&site.root.display()),
+                match site.builder.as_str() {
+                    // Another program builds it: said after the root.
+                    "" | "native" => shown(&site.root.display()),
+                    builder => format!("{} ({builder})", shown(&site.root.display())),
+                },
             ]
         })
         .collect();

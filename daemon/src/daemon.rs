@@ -297,6 +297,8 @@ pub async fn run(prepared: Prepared, mut stops: Stops) -> Result<Exit, DaemonErr
             None
         }
     };
+    // Generators an earlier daemon left running (killed outright), and their builds.
+    crate::generator::clean_state(&config.paths.state_dir);
     let store = crate::state_file::StateStore::new(config.paths.state_file.clone());
     let remembered = store.load();
     for warning in &remembered.warnings {

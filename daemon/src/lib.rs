@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod clock;
 pub mod daemon;
+pub mod generator;
 pub mod hooks;
 pub mod launcher;
 pub mod logs;

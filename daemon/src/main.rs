@@ -97,6 +97,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    if args
+        .next()
+        .is_some_and(|first| first == sited::generator::shim::ARG)
+    {
+        return sited::generator::shim::main(args.collect());
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Build {

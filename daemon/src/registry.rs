@@ -346,10 +346,17 @@ impl Registry {
             drafts: spec.drafts,
             started_at_ms: now_ms(),
             attached: spec.attach,
+            with: spec.with.clone(),
+            state_dir: self.state_dir(),
         };
         let site = Arc::new(self.spawn(config, listener));
         sites.insert(port, Entry::Live(site.clone()));
         Ok(Registered::Done(site, true))
+    }
+
+    /// Where external generators' builds go: the daemon's state dir.
+    fn state_dir(&self) -> Option<std::path::PathBuf> {
+        self.config.store.as_ref().and_then(StateStore::dir)
     }
 
     fn spawn(&self, config: SiteConfig, listener: std::net::TcpListener) -> SiteHandle {
@@ -400,6 +407,8 @@ impl Registry {
                 drafts: site.drafts,
                 started_at_ms: now_ms(),
                 attached: false,
+                with: site.with.clone(),
+                state_dir: self.state_dir(),
             };
             let started = host
                 .and_then(|host| check_root(&site.root).map(|root| (root, host)))
@@ -609,6 +618,7 @@ impl Registry {
                 port: config.port,
                 drafts: config.drafts,
                 host: config.host.persisted(),
+                with: config.with.clone(),
             })
             .collect();
         let path = store.path().to_path_buf();
@@ -648,6 +658,17 @@ fn other_options(config: &SiteConfig, spec: &SiteSpec, host: &ports::Host) -> Op
     }
     if spec.drafts && !config.drafts {
         differences.push("--drafts asked, built without drafts".to_string());
+    }
+    if let Some(with) = spec
+        .with
+        .as_deref()
+        .filter(|&w| Some(w) != config.with.as_deref())
+    {
+        let now = config
+            .with
+            .as_deref()
+            .unwrap_or("the builder the site called for");
+        differences.push(format!("--with {with} asked, built with {now}"));
     }
     (!differences.is_empty()).then(|| differences.join("; "))
 }
@@ -757,6 +778,7 @@ mod tests {
             drafts: false,
             attach: false,
             host: None,
+            with: None,
         }
     }
 
@@ -973,12 +995,14 @@ mod tests {
             port: 1,
             drafts: false,
             host: None,
+            with: None,
         };
         let good = PersistedSite {
             root: dir.path().to_path_buf(),
             port,
             drafts: false,
             host: None,
+            with: None,
         };
         registry.restore(&[good, gone]).await;
         let sites = registry.ps();
@@ -1059,6 +1083,7 @@ mod registration {
             drafts: false,
             attach: false,
             host: None,
+            with: None,
         };
         let (other, _) = registry.up(spec(small.path())).await.unwrap();
         let big = big_site(300, 100);

@@ -26,6 +26,9 @@ pub struct PersistedSite {
     /// `--host`, when one was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// `--with`, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,6 +60,11 @@ impl StateStore {
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();
         name.push(suffix);
         self.path.with_file_name(name)
+    }
+
+    /// The directory the state file is in: the daemon's state dir.
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.path.parent().map(Path::to_path_buf)
     }
 
     pub fn backup_path(&self) -> PathBuf {
@@ -188,6 +196,7 @@ mod tests {
             port,
             drafts: false,
             host: None,
+            with: None,
         }
     }
 

@@ -37,6 +37,10 @@ pub struct SiteSpec {
     /// is also accepted in the `Host` header of requests.
     #[serde(default)]
     pub host: Option<String>,
+    /// Who builds it (`sitectl up --with`): `native`, `hugo`, `zola` or `mdbook`; `None`
+    /// lets the site decide (its `[build]`, or what it was written for).
+    #[serde(default)]
+    pub with: Option<String>,
 }
 
 /// The first port tried when `up` is given none (the one Vite users already know).
@@ -198,6 +202,10 @@ pub struct SiteInfo {
     /// knows how many pages it renders.
     #[serde(default)]
     pub progress: Option<BuildProgress>,
+    /// Who builds it: `native` (sited's builder) or the program (`hugo`, `zola`,
+    /// `mdbook`, a `[build] command`'s); empty until the site has chosen.
+    #[serde(default)]
+    pub builder: String,
 }
 
 /// One line of a site's (or the daemon's) log.

@@ -74,6 +74,7 @@ fn ps_json_has_a_stable_schema() {
             "attached",
             "build_ms",
             "build_warnings",
+            "builder",
             "built_at_ms",
             "drafts",
             "errors",

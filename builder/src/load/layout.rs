@@ -18,6 +18,9 @@ pub struct SiteConfig {
     pub base_url: String,
     /// Free-form values for templates, as `site.extra`.
     pub extra: toml::Table,
+    /// A build by another program ([`crate::detect::build_section`] reads it); the
+    /// builder itself ignores it, so `--with native` still builds such a site.
+    pub build: Option<toml::Value>,
     /// Entries per listing page of every section that does not set its own (0: none).
     pub paginate_by: usize,
     /// Taxonomies besides tags and categories (front-matter keys with term pages).
@@ -116,6 +119,7 @@ impl Default for SiteConfig {
             description: None,
             base_url: String::from("/"),
             extra: toml::Table::new(),
+            build: None,
             paginate_by: crate::tree::paginate::DEFAULT_PAGINATE_BY,
             taxonomies: Vec::new(),
             max_page_size: ByteSize::DEFAULT_MAX_PAGE,

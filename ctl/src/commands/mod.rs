@@ -42,6 +42,11 @@ pub struct SiteArgs {
     /// this machine only. Anything else lets other machines read the site.
     #[arg(long, value_name = "ADDRESS")]
     pub host: Option<String>,
+    /// Who builds the site: sited's own builder (`native`) or Hugo, Zola or mdBook, run
+    /// by the daemon. Default: the site's `[build]` in site.toml; else the generator
+    /// of a Hugo or Zola site with templates of its own, if installed; else native.
+    #[arg(long, value_name = "BUILDER", value_parser = ["native", "hugo", "zola", "mdbook"])]
+    pub with: Option<String>,
 }
 
 /// Which sites `down`, `restart` and `rebuild` act on.

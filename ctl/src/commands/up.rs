@@ -23,6 +23,7 @@ pub async fn run(site: SiteArgs, attach: bool) -> Result<(), Failure> {
         drafts: site.drafts,
         attach,
         host: site.host,
+        with: site.with,
     };
     let canonical = spec
         .root

@@ -85,6 +85,7 @@ fn spec(root: &Path) -> SiteSpec {
         drafts: false,
         attach: false,
         host: None,
+        with: None,
     }
 }
 

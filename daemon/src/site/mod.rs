@@ -2,6 +2,7 @@
 //! HTTP server. The registry holds a [`SiteHandle`] and talks to the task through it;
 //! the task publishes its status on a watch channel so `ps` never waits on a busy site.
 
+mod builder;
 mod builds;
 mod publish;
 pub mod state;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sited_builder::{BuildResult, Cancel, Changes, Progress, Reload, Site};
+use sited_builder::{BuildResult, Cancel, Changes, Progress, Reload};
 use sited_proto::{BuildReport, SiteInfo};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,7 @@ use crate::hooks::TestHooks;
 use crate::serve::Output;
 use crate::serve::livereload::{Change, LiveError, LiveState};
 use crate::watch::{Mode, Registration, Watcher};
+use builder::Builder;
 pub use state::Lifecycle;
 
 /// A burst of saves ends once the files have been quiet this long.
@@ -44,6 +46,10 @@ pub struct SiteConfig {
     pub started_at_ms: u64,
     /// Lives only as long as the client connection that brought it up.
     pub attached: bool,
+    /// `up --with`: `native`, `hugo`, `zola` or `mdbook`; `None` lets the site decide.
+    pub with: Option<String>,
+    /// The daemon's state dir, where external builds write (`None`: a temp dir).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// What every site gets from the daemon around it, besides its config.
@@ -69,6 +75,8 @@ pub enum Command {
 pub struct Status {
     pub lifecycle: Lifecycle,
     pub warnings: Vec<String>,
+    /// `native` or the program that builds the site; empty until it is chosen.
+    pub builder: String,
 }
 
 /// The registry's end of a site.
@@ -97,6 +105,7 @@ impl SiteHandle {
         let (status_tx, status) = watch::channel(Status {
             lifecycle: Lifecycle::Starting,
             warnings: Vec::new(),
+            builder: String::new(),
         });
         let (commands, command_rx) = mpsc::channel(8);
         let span = tracing::info_span!(parent: None, "site", port = config.port, root = %config.root.display());
@@ -117,6 +126,7 @@ impl SiteHandle {
             site: None,
             progress: progress.clone(),
             cancel: Cancel::default(),
+            building: Arc::new(tokio::sync::Semaphore::new(1)),
         };
         tracker.spawn(actor.run(listener).instrument(span));
         SiteHandle {
@@ -207,6 +217,7 @@ pub fn failed_info(config: &SiteConfig, reason: &str) -> SiteInfo {
             reason: reason.to_string(),
             last_build: None,
         },
+        builder: String::new(),
         warnings: Vec::new(),
     };
     info(config, &status)
@@ -227,6 +238,7 @@ fn info(config: &SiteConfig, status: &Status) -> SiteInfo {
         warnings: status.warnings.clone(),
         attached: config.attached,
         progress: None,
+        builder: status.builder.clone(),
     }
 }
 
@@ -248,7 +260,10 @@ struct Actor {
     live: watch::Sender<LiveState>,
     /// The builder, keeping what the last build made; lent to the build thread while it
     /// builds.
-    site: Option<Site>,
+    site: Option<Builder>,
+    /// Held by the thread of the build in progress: a site that goes down waits for it,
+    /// so no generator outlives its site.
+    building: Arc<tokio::sync::Semaphore>,
     /// Counted by every build of this site; the handle reads it for `ps`.
     progress: Arc<Progress>,
     /// Raised when the site goes down, so a build in progress stops at its next page.
@@ -331,6 +346,8 @@ impl Actor {
             }
         }
         self.transition(Lifecycle::stop);
+        self.cancel.cancel();
+        let _ = self.building.acquire().await;
         self.transition(Lifecycle::stopped);
         tracing::info!("stopped");
     }
@@ -379,6 +396,27 @@ impl Actor {
     /// Runs the first build; `None` if it could not run at all (the site is Failed) or
     /// the site was cancelled meanwhile.
     async fn first_build(&mut self) -> Option<Output> {
+        match Builder::choose(
+            &self.config,
+            &self.progress,
+            &self.cancel,
+            self.hooks.panic_function,
+            &self.exclude,
+        ) {
+            Ok((builder, warning)) => {
+                tracing::info!(builder = builder.name(), "builder chosen");
+                let name = builder.name().to_string();
+                self.status.send_modify(|status| status.builder = name);
+                self.site = Some(builder);
+                if let Some(warning) = warning {
+                    self.warn(warning);
+                }
+            }
+            Err(reason) => {
+                self.transition(|s| s.fail(reason));
+                return None;
+            }
+        }
         self.transition(Lifecycle::begin_build);
         let (token, cancel) = (self.token.clone(), self.cancel.clone());
         let built = tokio::select! {
@@ -407,27 +445,33 @@ impl Actor {
     }
 
     /// The site's builder, made on first use (and again after a build was lost).
-    fn site(&mut self) -> &mut Site {
+    fn site(&mut self) -> &mut Builder {
         self.site.get_or_insert_with(|| {
-            let options = publish::options(
-                &self.config,
-                &self.progress,
-                &self.cancel,
-                self.hooks.panic_function,
-                self.exclude.clone(),
-            );
-            Site::open(self.config.root.clone(), options)
+            let (progress, cancel) = (&self.progress, &self.cancel);
+            let panic_function = self.hooks.panic_function;
+            let exclude = &self.exclude;
+            Builder::choose(&self.config, progress, cancel, panic_function, exclude)
+                .map(|(builder, _)| builder)
+                .unwrap_or_else(|_| {
+                    Builder::native(&self.config, progress, cancel, panic_function, exclude)
+                })
         })
     }
 
-    /// Builds off the async runtime, on a pool of its own (see [`builds`]). A panic in the builder becomes
+    /// Builds off the async runtime, on a pool of its own (see [`builds`]), whose thread
+    /// outlives a generator it runs. A panic in the builder becomes
     /// an error, and the next build starts from scratch.
     async fn build(&mut self, changes: Changes) -> Result<BuildResult, String> {
         self.site();
         let mut site = self.site.take().expect("made above");
         self.progress.reset();
+        let permit = self.building.clone().acquire_owned().await;
+        // The site's span, so what the build logs (a generator's output) is the site's.
+        let span = tracing::Span::current();
         let built = builds::run(move || {
+            let _entered = span.enter();
             let result = site.build(changes);
+            drop(permit);
             (site, result)
         });
         match built.await {

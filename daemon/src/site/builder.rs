@@ -1,0 +1,102 @@
+//! Who builds a site: sited's own builder or another program ([`crate::generator`]),
+//! behind one call shape, chosen once when the site starts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sited_builder::{BuildResult, Cancel, Changes, Failure, Progress, Site};
+
+use super::SiteConfig;
+use crate::generator::{self, Choice, External};
+
+/// A site's builder, keeping what its last build made.
+#[derive(Debug)]
+pub enum Builder {
+    Native(Box<Site>),
+    External(Box<External>),
+}
+
+impl Builder {
+    /// The builder `config` asks for or the site calls for, and a warning when sited's
+    /// builder takes a site it cannot build as its author meant. An error when the
+    /// choice cannot be met (`--with` a program that is not installed, a bad `[build]`).
+    pub fn choose(
+        config: &SiteConfig,
+        progress: &Arc<Progress>,
+        cancel: &Cancel,
+        panic_function: bool,
+        exclude: &[PathBuf],
+    ) -> Result<(Builder, Option<String>), String> {
+        let chosen = generator::choose(
+            &config.root,
+            config.with.as_deref(),
+            config.drafts,
+            generator::child::installed,
+        )?;
+        let builder = match chosen.choice {
+            Choice::Native => Builder::native(config, progress, cancel, panic_function, exclude),
+            Choice::External(spec) => {
+                let state_dir = config
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| std::env::temp_dir().join("sited"));
+                Builder::External(Box::new(
+                    External::new(
+                        config.root.clone(),
+                        spec,
+                        config.host.url(config.port),
+                        &state_dir,
+                        cancel.clone(),
+                        exclude.iter().cloned().chain([state_dir.clone()]).collect(),
+                    )
+                    .with_shim(sited_binary()),
+                ))
+            }
+        };
+        Ok((builder, chosen.warning))
+    }
+
+    /// sited's own builder for the site of `config`.
+    pub fn native(
+        config: &SiteConfig,
+        progress: &Arc<Progress>,
+        cancel: &Cancel,
+        panic_function: bool,
+        exclude: &[PathBuf],
+    ) -> Builder {
+        let options =
+            super::publish::options(config, progress, cancel, panic_function, exclude.to_vec());
+        Builder::Native(Box::new(Site::open(config.root.clone(), options)))
+    }
+
+    /// What `ps` shows: `native`, or the program's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Builder::Native(_) => "native",
+            Builder::External(external) => external.name(),
+        }
+    }
+
+    pub fn affects_output(&self, paths: &[PathBuf]) -> bool {
+        match self {
+            Builder::Native(site) => site.affects_output(paths),
+            Builder::External(external) => external.affects_output(paths),
+        }
+    }
+
+    /// Blocking: run it off the async runtime. An external build must run on a thread
+    /// that outlives its child (the parent-death signal is tied to the spawning thread).
+    pub fn build(&mut self, changes: Changes) -> Result<BuildResult, Failure> {
+        match self {
+            Builder::Native(site) => site.build(changes),
+            Builder::External(external) => external.build(changes),
+        }
+    }
+}
+
+/// The running `sited` binary, which doubles as the generators' shim; `None` when this
+/// is not it (the library's own tests).
+fn sited_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    (exe.file_name()? == "sited").then_some(exe)
+}
