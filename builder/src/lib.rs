@@ -83,5 +83,5 @@ pub use options::{Cancel, Options};
 pub use output::{Body, Output, Resource};
 pub use progress::Progress;
 pub use report::{BuildResult, Diagnostic, Failure, Reload, Report, Severity};
-pub use site::{Site, build_once, build_to};
+pub use site::{Site, build_once, build_to, build_to_with};
 pub use write::WriteError;

@@ -36,7 +36,7 @@ use crate::render::templates::Templates;
 use crate::render::{self, Env, RenderCache};
 use crate::report::{BuildResult, Diagnostic, Failure, Reload, Report, panic_message};
 use crate::tree::{self, Tree};
-use crate::write::{self, Staging, WriteError, out_dir};
+use crate::write::{Sink, WriteError, out_dir};
 
 /// One site, built again and again.
 #[derive(Debug)]
@@ -56,7 +56,7 @@ enum Mode {
     /// Nothing: there is no next build. Markdown bodies are dropped once rendered, and
     /// pages go straight to `sink` when there is one, to keep a big build's peak memory
     /// down.
-    OneShot { sink: Option<PathBuf> },
+    OneShot { sink: Option<Arc<Sink>> },
 }
 
 /// Everything a build made that the next one may reuse, phase by phase.
@@ -309,12 +309,11 @@ impl Site {
             state.template_generation,
         );
         let sink = match &self.mode {
-            Mode::OneShot { sink: Some(dir) } => Some(dir.as_path()),
+            Mode::OneShot { sink: Some(sink) } => Some(sink.as_ref()),
             _ => None,
         };
-        let write_page = |url: &str, bytes: &[u8]| {
-            write::write_file(sink.expect("only with a sink"), url, bytes)
-        };
+        let write_page =
+            |url: &str, bytes: &[u8]| sink.expect("only with a sink").write_page(url, bytes);
         let base_path = published_base_path(layout, keep, sink.is_some(), &mut diagnostics);
         let env = Env {
             tree: &tree,
@@ -601,18 +600,31 @@ pub fn build_once(root: &Path, options: Options) -> Result<BuildResult, Failure>
     site.build(Changes::Everything)
 }
 
-/// Builds the site at `root` once into `out`, replacing it whole, and only if the build
-/// has no errors (otherwise `out` is left as it was). Pages are written as they are
-/// rendered rather than held in memory; the returned output holds the files that were
-/// not pages, and its report counts everything.
+/// Builds the site at `root` once into `out`, and only if the build has no errors
+/// (otherwise `out` is left as it was): an earlier output is rewritten in place (only the
+/// files that changed), a fresh one written whole ([`build_to_with`] for the whole-tree
+/// swap always). Pages are written as they are rendered rather than held in memory; the
+/// returned output holds the files that were not pages, and its report counts everything.
 ///
-/// `out` must be a directory sited may replace ([`out_dir::check`]): anything else is
+/// `out` must be a directory sited may write ([`out_dir::check`]): anything else is
 /// refused before the build starts. `home` is the user's home directory, never replaced.
 pub fn build_to(
     root: &Path,
     options: Options,
     out: &Path,
     home: Option<&Path>,
+) -> Result<BuildResult, WriteError> {
+    build_to_with(root, options, out, home, false)
+}
+
+/// [`build_to`], with `atomic`: the output is written whole beside `out` and swapped in by
+/// one rename, so `out` holds the previous build or the new one, never a mix.
+pub fn build_to_with(
+    root: &Path,
+    options: Options,
+    out: &Path,
+    home: Option<&Path>,
+    atomic: bool,
 ) -> Result<BuildResult, WriteError> {
     let layout = Layout::discover(root, &options.exclude, &mut Vec::new())
         .map_err(out_dir::CheckError::Io)?;
@@ -623,28 +635,31 @@ pub fn build_to(
         templates: layout.templates_dir.clone(),
     };
     let target = out_dir::check(&folders, out, home)?;
-    let staging = Staging::new(&target)?;
+    let sink = Arc::new(Sink::open(&target, atomic)?);
     let mut site = Site {
         mode: Mode::OneShot {
-            sink: Some(staging.path().to_path_buf()),
+            sink: Some(sink.clone()),
         },
         ..Site::open(root, options)
     };
-    let built = match site.build(Changes::Everything) {
+    let built = site.build(Changes::Everything);
+    drop(site);
+    let sink = Arc::into_inner(sink).expect("the build let go of its sink");
+    let built = match built {
         Ok(built) => built,
         Err(failure) => {
-            staging.discard();
+            sink.discard();
             return Err(failure.into());
         }
     };
     if built.report.has_errors() {
-        staging.discard();
+        sink.discard();
         return Ok(built);
     }
-    match write::write_tree(&built.output, staging.path()) {
-        Ok(()) => staging.publish()?,
+    match sink.write_rest(&built.output) {
+        Ok(()) => sink.publish()?,
         Err(error) => {
-            staging.discard();
+            sink.discard();
             return Err(error.into());
         }
     }

@@ -81,11 +81,17 @@ enum Command {
         /// The site root (holds `content/`, or is itself a folder of Markdown).
         #[arg(default_value = ".")]
         path: PathBuf,
-        /// Where to write the output [default: PATH/public]. Replaced whole, and only
-        /// if the build has no errors. Must be missing, empty or an earlier output of
-        /// `sited build`: anything else is refused untouched.
+        /// Where to write the output [default: PATH/public], only if the build has no
+        /// errors. Must be missing, empty or an earlier output of `sited build`: anything
+        /// else is refused untouched. An earlier output is rewritten in place: only the
+        /// files that changed, and files sited did not write are kept.
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Write the whole output beside OUT and swap it in by one rename, so OUT holds
+        /// the previous build or the new one, never a mix (refused if OUT holds files
+        /// sited did not write, which the swap would remove).
+        #[arg(long)]
+        atomic: bool,
         /// Include pages marked as drafts.
         #[arg(long)]
         drafts: bool,
@@ -109,9 +115,10 @@ fn main() -> ExitCode {
         Some(Command::Build {
             path,
             out,
+            atomic,
             drafts,
             strict,
-        }) => build(&path, out, drafts, strict),
+        }) => build(&path, out, atomic, drafts, strict),
         None if cli.daemonize => daemonize(),
         None => foreground(cli.exit_with_parent),
     };
@@ -288,6 +295,7 @@ fn daemonize() -> anyhow::Result<ExitCode> {
 fn build(
     path: &std::path::Path,
     out: Option<PathBuf>,
+    atomic: bool,
     drafts: bool,
     strict: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -312,7 +320,7 @@ fn build(
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let built = showing_progress(&progress, || {
-        sited_builder::build_to(path, options, &out, home.as_deref())
+        sited_builder::build_to_with(path, options, &out, home.as_deref(), atomic)
     });
     let built = match built {
         Ok(built) => built,

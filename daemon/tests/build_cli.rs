@@ -336,15 +336,19 @@ fn s19_missing_empty_and_own_outputs_are_written() {
         out.join(".sited-output").is_file(),
         "the marker proves it is ours"
     );
-    // Its own earlier output is replaced, stale files and all.
-    fs::write(out.join("stale.html"), "left by an older build").unwrap();
+    // Its own earlier output is rewritten in place: a file sited did not write is kept.
+    fs::write(out.join("kept.html"), "put there by hand").unwrap();
     let second = home.build(home.path(), &out);
     assert!(
         second.status.success(),
         "{}",
         String::from_utf8_lossy(&second.stderr)
     );
-    assert!(!out.join("stale.html").exists());
+    assert_eq!(
+        fs::read_to_string(out.join("kept.html")).unwrap(),
+        "put there by hand"
+    );
+    assert!(out.join(".sited-manifest").is_file());
     // An empty folder is taken; the default, SITE/public, too.
     let empty = home.path().join("empty");
     fs::create_dir(&empty).unwrap();

@@ -304,6 +304,40 @@ fn assert_one_rebuild(save: impl FnOnce(&Path)) {
 const SAVED: &str = "+++\ntitle = \"Page\"\n+++\nSaved text.\n";
 
 #[test]
+fn a_burst_of_twenty_writes_makes_at_most_two_builds() {
+    // The first write builds at once (a lone save waits out no window); the rest, made
+    // while that build runs or just after it, coalesce into one more build.
+    let home = Home::new();
+    let root = site(&home, "s");
+    let port = home.up(&root, &["--port", "0"]);
+    let page = root.join("content/notes/page.md");
+    for n in 0..20 {
+        fs::write(&page, format!("+++\ntitle = \"Page\"\n+++\nBurst {n}.\n")).unwrap();
+    }
+    let deadline = std::time::Duration::from_secs(20);
+    assert!(
+        sited_tests::wait_until(deadline, || body(port, "/notes/page/")
+            .contains("Burst 19.")),
+        "the burst's last write was never served"
+    );
+    // A sentinel edit: once its build is logged, every build the burst set off is too.
+    fs::write(root.join("content/notes/other.md"), "Sentinel.\n").unwrap();
+    let mut log = String::new();
+    assert!(
+        sited_tests::wait_until(deadline, || {
+            log = home.sitectl_ok(&["logs", &port.to_string()]);
+            log.contains("rebuilt after content/notes/other.md")
+        }),
+        "the sentinel was never rebuilt"
+    );
+    let burst_builds = log.matches("rebuilt after content/notes/page.md").count();
+    assert!(
+        (1..=2).contains(&burst_builds),
+        "{burst_builds} builds for one burst:\n{log}"
+    );
+}
+
+#[test]
 fn in_place_write_rebuilds_once() {
     assert_one_rebuild(|page| fs::write(page, SAVED).unwrap());
 }

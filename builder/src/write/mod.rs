@@ -1,9 +1,12 @@
 //! Phase 5, write: the output on disk, for `sited build`. Only where it may go ([`out_dir`],
-//! the data-loss guard: a missing or empty directory, or sited's own earlier output), and
-//! whole: the build is written beside the output directory ([`Staging`]) and swapped in by
-//! rename, so the directory holds the previous build or the new one, never a mix.
+//! the data-loss guard: a missing or empty directory, or sited's own earlier output).
+//! An earlier output is rewritten in place ([`update`]): only changed files, each moved
+//! in by rename once the build succeeded. A fresh output, or any output with `--atomic`,
+//! is written whole beside the output directory ([`Staging`]) and swapped in by rename,
+//! so the directory holds the previous build or the new one, never a mix.
 
 pub mod out_dir;
+pub mod update;
 
 use std::fs;
 use std::io;
@@ -13,6 +16,7 @@ use rayon::prelude::*;
 
 use crate::output::{Body, Output, Resource};
 use crate::url::url_to_file;
+use update::{Content, Update};
 
 /// Writes every resource of `output` under `dir`, in parallel: on a busy disk each
 /// `mkdir` and `create` waits on the journal, and thousands of them in a row dominate a
@@ -70,33 +74,15 @@ impl Staging {
     /// Creates a fresh staging directory beside `out` (a name no one else uses: it is
     /// created, never taken over).
     pub fn new(out: &Path) -> io::Result<Staging> {
-        let parent = out.parent().unwrap_or(Path::new("/"));
-        fs::create_dir_all(parent)?;
-        let name = out.file_name().unwrap_or_default().to_string_lossy();
-        for attempt in 0u32.. {
-            let staging = parent.join(format!(
-                ".{name}.sited-new-{}-{attempt}",
-                std::process::id()
-            ));
-            match fs::create_dir(&staging) {
-                Ok(()) => {
-                    let staging = Staging {
-                        out: out.to_path_buf(),
-                        staging,
-                    };
-                    if let Err(error) =
-                        fs::write(staging.path().join(out_dir::MARKER), out_dir::MARKER_TEXT)
-                    {
-                        staging.discard();
-                        return Err(error);
-                    }
-                    return Ok(staging);
-                }
-                Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {}
-                Err(error) => return Err(error),
-            }
+        let staging = Staging {
+            out: out.to_path_buf(),
+            staging: sibling_dir(out, "sited-new")?,
+        };
+        if let Err(error) = fs::write(staging.path().join(out_dir::MARKER), out_dir::MARKER_TEXT) {
+            staging.discard();
+            return Err(error);
         }
-        unreachable!("the loop returns")
+        Ok(staging)
     }
 
     pub fn path(&self) -> &Path {
@@ -110,6 +96,9 @@ impl Staging {
             self.discard();
             return Err(io::Error::other(error.to_string()));
         }
+        // The next build rewrites in place only what this one wrote.
+        let written = list_files(&self.staging)?;
+        write_manifest_or_discard(&self, &written)?;
         let parent = self.out.parent().unwrap_or(Path::new("/"));
         let name = self.out.file_name().unwrap_or_default().to_string_lossy();
         let old = parent.join(format!(".{name}.sited-old-{}", std::process::id()));
@@ -134,6 +123,154 @@ impl Staging {
     /// Throws the staged build away; the output is left as it was.
     pub fn discard(self) {
         let _ = fs::remove_dir_all(&self.staging);
+    }
+}
+
+fn write_manifest_or_discard(staging: &Staging, written: &[PathBuf]) -> io::Result<()> {
+    update::write_manifest(&staging.staging, written).inspect_err(|_| {
+        let _ = fs::remove_dir_all(&staging.staging);
+    })
+}
+
+/// Creates a fresh directory beside `out` for `purpose`: a name no one else uses (it is
+/// created, never taken over), on the same file system, so its files can be renamed into
+/// `out`.
+pub(crate) fn sibling_dir(out: &Path, purpose: &str) -> io::Result<PathBuf> {
+    let parent = out.parent().unwrap_or(Path::new("/"));
+    fs::create_dir_all(parent)?;
+    let name = out.file_name().unwrap_or_default().to_string_lossy();
+    for attempt in 0u32.. {
+        let dir = parent.join(format!(
+            ".{name}.{purpose}-{}-{attempt}",
+            std::process::id()
+        ));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {}
+            Err(error) => return Err(error),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// Every file under `dir` (not folders; a symlink counts as a file and is not followed),
+/// relative to it, leaving out the files sited keeps there for itself.
+pub fn list_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for entry in fs::read_dir(dir.join(&rel))? {
+            let entry = entry?;
+            let path = rel.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                stack.push(path);
+            } else if !update::is_own(&path) {
+                files.push(path);
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Where a build to disk goes: a whole new tree swapped in, or the earlier output
+/// rewritten in place. Pages are put as they are rendered, from the build's threads.
+#[derive(Debug)]
+pub enum Sink {
+    Whole(Staging),
+    InPlace(Update),
+}
+
+impl Sink {
+    /// The sink for the checked output directory `target`: in place when it is an earlier
+    /// output with a manifest and `atomic` is off; whole otherwise (a fresh output, or one
+    /// from a sited that replaced it whole, as its marker then promised). With `atomic`, an
+    /// output holding files sited did not write is refused, since the swap would remove
+    /// them.
+    pub fn open(target: &Path, atomic: bool) -> Result<Sink, WriteError> {
+        let previous = match fs::symlink_metadata(target.join(out_dir::MARKER)) {
+            Ok(_) => update::read_manifest(target)?,
+            Err(_) => None,
+        };
+        match previous {
+            Some(previous) if !atomic => Ok(Sink::InPlace(Update::new(target, previous)?)),
+            Some(previous) => {
+                let mut foreign: Vec<String> = list_files(target)?
+                    .into_iter()
+                    .filter(|rel| !previous.contains(rel))
+                    .map(|rel| rel.display().to_string())
+                    .collect();
+                if !foreign.is_empty() {
+                    foreign.sort();
+                    return Err(out_dir::CheckError::from(out_dir::Refusal::Overwrite {
+                        out: target.to_path_buf(),
+                        more: foreign.len().saturating_sub(3),
+                        examples: foreign.into_iter().take(3).collect(),
+                    })
+                    .into());
+                }
+                Ok(Sink::Whole(Staging::new(target)?))
+            }
+            None => Ok(Sink::Whole(Staging::new(target)?)),
+        }
+    }
+
+    /// Puts the page for `url`.
+    pub fn write_page(&self, url: &str, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Whole(staging) => write_file(staging.path(), url, bytes),
+            Sink::InPlace(update) => match safe_rel(url) {
+                Some(rel) => update.put(&rel, Content::Bytes(bytes)),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Puts every resource of `output` (what was not put as a page), in parallel.
+    pub fn write_rest(&self, output: &Output) -> io::Result<()> {
+        match self {
+            Sink::Whole(staging) => write_tree(output, staging.path()),
+            Sink::InPlace(update) => output.resources.par_iter().try_for_each(|(url, resource)| {
+                let Some(rel) = safe_rel(url) else {
+                    return Ok(());
+                };
+                match &resource.body {
+                    Body::Memory(bytes) => update.put(&rel, Content::Bytes(bytes)),
+                    Body::File(source) => update.put(&rel, Content::File(source)),
+                }
+            }),
+        }
+    }
+
+    /// Makes the build the output.
+    pub fn publish(self) -> Result<(), WriteError> {
+        match self {
+            Sink::Whole(staging) => Ok(staging.publish()?),
+            Sink::InPlace(update) => update.publish().map(drop),
+        }
+    }
+
+    /// Throws the build away; the output is left as it was.
+    pub fn discard(self) {
+        match self {
+            Sink::Whole(staging) => staging.discard(),
+            Sink::InPlace(update) => update.discard(),
+        }
+    }
+}
+
+/// The file for `url` relative to the output, or `None` (with a warning) when it has no
+/// safe file name or is one of the files sited keeps there for itself.
+fn safe_rel(url: &str) -> Option<PathBuf> {
+    match url_to_file(url) {
+        Some(rel) if !update::is_own(&rel) => Some(rel),
+        Some(_) => {
+            tracing::warn!(url, "skipping a file named like sited's own bookkeeping");
+            None
+        }
+        None => {
+            tracing::warn!(url, "skipping URL that has no safe file name");
+            None
+        }
     }
 }
 

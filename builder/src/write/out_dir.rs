@@ -14,8 +14,8 @@ use std::path::{Component, Path, PathBuf};
 pub const MARKER: &str = ".sited-output";
 
 /// What the marker file says to a person who finds it.
-pub const MARKER_TEXT: &str =
-    "This directory was written by `sited build`. The next build replaces it whole.\n";
+pub const MARKER_TEXT: &str = "This directory was written by `sited build`. The next build rewrites the files it \
+     wrote (listed in .sited-manifest) and leaves every other file alone.\n";
 
 /// Why an output directory was refused. Nothing was read beyond the directory's listing
 /// and nothing was written.
@@ -41,6 +41,13 @@ pub enum Refusal {
         examples: Vec<String>,
         more: usize,
     },
+    /// Files in sited's earlier output that sited did not write, which this build would
+    /// overwrite (or, with `--atomic`, remove).
+    Overwrite {
+        out: PathBuf,
+        examples: Vec<String>,
+        more: usize,
+    },
 }
 
 impl Refusal {
@@ -53,6 +60,9 @@ impl Refusal {
                  {MARKER} file); choose another --out, or empty that directory yourself if \
                  nothing in it is needed"
             ),
+            Refusal::Overwrite { .. } => "sited build rewrites only the files it wrote \
+                 itself: move those files elsewhere, or choose another --out"
+                .to_string(),
             _ => "choose another --out, e.g. a new folder such as SITE/public".to_string(),
         }
     }
@@ -117,6 +127,27 @@ impl fmt::Display for Refusal {
                     write!(f, " and {more} more")?;
                 }
                 write!(f, ")")
+            }
+            Refusal::Overwrite {
+                out,
+                examples,
+                more,
+            } => {
+                write!(
+                    f,
+                    "refusing to write the site to {}: the build would replace files there \
+                     that sited did not write (",
+                    out.display()
+                )?;
+                let quoted: Vec<String> = examples
+                    .iter()
+                    .map(|e| format!("`{}`", escape_controls(e)))
+                    .collect();
+                write!(f, "{}", quoted.join(", "))?;
+                if *more > 0 {
+                    write!(f, " and {more} more")?;
+                }
+                write!(f, "); nothing was changed")
             }
         }
     }

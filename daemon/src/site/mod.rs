@@ -30,6 +30,10 @@ pub use state::Lifecycle;
 
 /// A burst of saves ends once the files have been quiet this long.
 const QUIET: Duration = Duration::from_millis(8);
+/// A lone change (none handled within [`QUIET`] before it) waits only this long for the
+/// rest of its save: an editor's save is several events (truncate, write, close; or
+/// write a temp file, rename), microseconds apart, and should make one build.
+const SETTLE: Duration = Duration::from_millis(1);
 /// ...or at the latest this long after its first event, however busy the files are.
 const MAX_DEBOUNCE: Duration = Duration::from_millis(100);
 
@@ -490,6 +494,8 @@ impl Actor {
     ) {
         let mut handle_alive = true;
         let inbox = serving.watch.as_ref().map(|w| w.inbox.clone());
+        // When the last change was handled: a change soon after it is part of a burst.
+        let mut last_change: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = &mut server => break,
@@ -506,17 +512,28 @@ impl Actor {
                 },
                 () = changed(inbox.as_deref()) => {
                     let inbox = inbox.as_deref().expect("only woken with an inbox");
-                    let paths = self.debounce(inbox).await;
+                    let paths = self.debounce(inbox, last_change).await;
                     self.on_change(serving, paths).await;
+                    last_change = Some(Instant::now());
                 }
             }
         }
     }
 
-    /// Waits for a burst of changes to end, and returns the changed paths (`None`: the
-    /// watcher lost events; everything must be re-read).
-    async fn debounce(&self, inbox: &crate::watch::Inbox) -> Option<Vec<PathBuf>> {
+    /// Returns the changed paths (`None`: the watcher lost events; everything must be
+    /// re-read). A lone change (none handled within [`QUIET`] before it) waits only
+    /// [`SETTLE`] for the rest of its save, so a save does not wait out a window; a change
+    /// that follows one closely (a burst, or saves made while the last build ran) waits
+    /// for the burst to be quiet for [`QUIET`], so the burst costs one more build, not one
+    /// per event.
+    async fn debounce(
+        &self,
+        inbox: &crate::watch::Inbox,
+        last_change: Option<Instant>,
+    ) -> Option<Vec<PathBuf>> {
         let started = Instant::now();
+        let lone = last_change.is_none_or(|last| started.duration_since(last) >= QUIET);
+        let quiet = if lone { SETTLE } else { QUIET };
         loop {
             let left = MAX_DEBOUNCE.saturating_sub(started.elapsed());
             if left.is_zero() {
@@ -524,7 +541,7 @@ impl Actor {
             }
             tokio::select! {
                 () = inbox.changed() => continue,
-                () = tokio::time::sleep(QUIET.min(left)) => break,
+                () = tokio::time::sleep(quiet.min(left)) => break,
             }
         }
         let changes = inbox.take();

@@ -1,0 +1,476 @@
+//! Rewriting an earlier output in place: most builds change few files, and on a disk every
+//! file created or unlinked waits on the journal, so only files whose bytes changed are
+//! written and only files that are gone are removed. Which files are sited's is what the
+//! previous build listed in [`MANIFEST`]; every other file in the folder is left alone,
+//! and a build that would write over one is refused before anything is touched.
+//!
+//! Changed files are written beside the output first ([`Update::pending`]) while the build
+//! runs, and moved into place one rename each only once the build succeeded: a failed
+//! build leaves the output as it was, and a reader never sees a half-written file.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+
+use super::out_dir::{self, MARKER, Refusal};
+use super::{WriteError, sibling_dir};
+
+/// The list of files the last build wrote, beside [`MARKER`]: paths relative to the
+/// output, each ended by a NUL byte (a file name may hold a newline).
+pub const MANIFEST: &str = ".sited-manifest";
+
+/// The files an output's manifest lists, or `None` when it has none (an output of an
+/// older sited, which replaced its output whole).
+pub fn read_manifest(out: &Path) -> io::Result<Option<HashSet<PathBuf>>> {
+    match fs::read(out.join(MANIFEST)) {
+        Ok(bytes) => Ok(Some(
+            bytes
+                .split(|b| *b == 0)
+                .filter(|name| !name.is_empty())
+                .map(|name| PathBuf::from(String::from_utf8_lossy(name).into_owned()))
+                .collect(),
+        )),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Writes `files` as `dir`'s manifest, atomically (a temp file renamed over it).
+pub fn write_manifest<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = &'a PathBuf>,
+) -> io::Result<()> {
+    let mut names: Vec<&Path> = files.into_iter().map(PathBuf::as_path).collect();
+    names.sort();
+    let mut bytes = Vec::new();
+    for name in names {
+        bytes.extend_from_slice(name.to_string_lossy().as_bytes());
+        bytes.push(0);
+    }
+    let temp = dir.join(format!("{MANIFEST}.new"));
+    fs::write(&temp, bytes)?;
+    fs::rename(temp, dir.join(MANIFEST))
+}
+
+/// An in-place rewrite of the output at `out`, under way.
+#[derive(Debug)]
+pub struct Update {
+    out: PathBuf,
+    /// Beside the output (the same file system, so a rename moves a file into place):
+    /// every changed file, named by a counter, until [`Update::publish`].
+    pending: PathBuf,
+    /// What the previous build wrote: the only files this one may overwrite or remove.
+    previous: HashSet<PathBuf>,
+    counter: AtomicUsize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Every file this build makes, changed or not: the next manifest.
+    made: Vec<PathBuf>,
+    /// Changed files: where they go, where they wait.
+    changed: Vec<(PathBuf, PathBuf)>,
+    /// Files in the output that sited did not write and this build would overwrite.
+    foreign: Vec<PathBuf>,
+}
+
+/// What a file's bytes come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Content<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+impl Update {
+    /// Starts rewriting `out`, whose manifest listed `previous`.
+    pub fn new(out: &Path, previous: HashSet<PathBuf>) -> io::Result<Update> {
+        Ok(Update {
+            out: out.to_path_buf(),
+            pending: sibling_dir(out, "sited-pending")?,
+            previous,
+            counter: AtomicUsize::new(0),
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// Puts the file `rel` (relative to the output): compared with what is there, and
+    /// written beside the output only when it differs.
+    pub fn put(&self, rel: &Path, content: Content<'_>) -> io::Result<()> {
+        let path = self.out.join(rel);
+        let verdict = match fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.is_file() || !self.previous.contains(rel) => Verdict::Foreign,
+            Ok(meta) => match same_content(&path, meta.len(), &content)? {
+                true => Verdict::Same,
+                false => Verdict::Changed,
+            },
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Verdict::Changed,
+            Err(error) => return Err(error),
+        };
+        let waiting = match verdict {
+            Verdict::Changed => {
+                let waiting = self
+                    .pending
+                    .join(self.counter.fetch_add(1, Ordering::Relaxed).to_string());
+                match content {
+                    Content::Bytes(bytes) => fs::write(&waiting, bytes)?,
+                    Content::File(source) => drop(fs::copy(source, &waiting)?),
+                }
+                Some(waiting)
+            }
+            _ => None,
+        };
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match (verdict, waiting) {
+            (Verdict::Foreign, _) => state.foreign.push(rel.to_path_buf()),
+            (_, Some(waiting)) => state.changed.push((rel.to_path_buf(), waiting)),
+            _ => {}
+        }
+        state.made.push(rel.to_path_buf());
+        Ok(())
+    }
+
+    /// Moves every changed file into place, removes the files the previous build wrote
+    /// and this one did not, and records the new list. Refused, with nothing touched,
+    /// when the build would overwrite a file sited did not write, or when the output is no
+    /// longer sited's.
+    pub fn publish(self) -> Result<Stats, WriteError> {
+        let state = std::mem::take(&mut *self.state.lock().unwrap_or_else(|e| e.into_inner()));
+        if !state.foreign.is_empty() {
+            let mut names: Vec<String> = state
+                .foreign
+                .iter()
+                .map(|rel| rel.display().to_string())
+                .collect();
+            names.sort();
+            self.discard();
+            return Err(out_dir::CheckError::from(Refusal::Overwrite {
+                out: self.out.clone(),
+                examples: names.iter().take(3).cloned().collect(),
+                more: names.len().saturating_sub(3),
+            })
+            .into());
+        }
+        if let Err(error) = out_dir::check_contents(&self.out, &self.out) {
+            self.discard();
+            return Err(error.into());
+        }
+        let made: HashSet<PathBuf> = state.made.into_iter().collect();
+        // Listed before they exist, so that a build stopped half way still knows them
+        // as its own next time.
+        if made.iter().any(|rel| !self.previous.contains(rel)) {
+            write_manifest(&self.out, self.previous.iter().chain(&made))?;
+        }
+        let mut dirs: Vec<&Path> = state
+            .changed
+            .iter()
+            .filter_map(|(rel, _)| rel.parent())
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs.par_iter()
+            .try_for_each(|dir| fs::create_dir_all(self.out.join(dir)))?;
+        state
+            .changed
+            .par_iter()
+            .try_for_each(|(rel, waiting)| fs::rename(waiting, self.out.join(rel)))?;
+        let gone: Vec<&PathBuf> = self.previous.difference(&made).collect();
+        gone.par_iter()
+            .try_for_each(|rel| match fs::remove_file(self.out.join(rel)) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+                _ => Ok(()),
+            })?;
+        self.remove_emptied_dirs(&gone);
+        write_manifest(&self.out, &made)?;
+        let _ = fs::remove_dir_all(&self.pending);
+        Ok(Stats {
+            written: state.changed.len(),
+            removed: gone.len(),
+        })
+    }
+
+    /// Removes the folders that removing `gone` left empty, deepest first; a folder that
+    /// still holds anything (the user's files too) stays.
+    fn remove_emptied_dirs(&self, gone: &[&PathBuf]) {
+        let mut dirs: Vec<&Path> = gone
+            .iter()
+            .flat_map(|rel| rel.ancestors().skip(1))
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .collect();
+        dirs.sort_by_key(|dir| std::cmp::Reverse(dir.components().count()));
+        dirs.dedup();
+        for dir in dirs {
+            let _ = fs::remove_dir(self.out.join(dir));
+        }
+    }
+
+    /// Throws the changed files away; the output is left as it was.
+    pub fn discard(&self) {
+        let _ = fs::remove_dir_all(&self.pending);
+    }
+}
+
+/// What an in-place rewrite did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub written: usize,
+    pub removed: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    Same,
+    Changed,
+    Foreign,
+}
+
+/// Whether the file at `path` (`len` bytes long) holds exactly `content`: sizes first, so
+/// most changed files are told apart without reading them.
+fn same_content(path: &Path, len: u64, content: &Content<'_>) -> io::Result<bool> {
+    match content {
+        Content::Bytes(bytes) => Ok(len == bytes.len() as u64 && fs::read(path)? == *bytes),
+        Content::File(source) => {
+            if fs::metadata(source)?.len() != len {
+                return Ok(false);
+            }
+            same_files(path, source)
+        }
+    }
+}
+
+/// Compares two files of equal length a block at a time (a static file may be large).
+fn same_files(a: &Path, b: &Path) -> io::Result<bool> {
+    let (mut a, mut b) = (fs::File::open(a)?, fs::File::open(b)?);
+    let (mut left, mut right) = (vec![0; 64 * 1024], vec![0; 64 * 1024]);
+    loop {
+        let n = a.read(&mut left)?;
+        if n == 0 {
+            return Ok(b.read(&mut right[..1])? == 0);
+        }
+        b.read_exact(&mut right[..n])?;
+        if left[..n] != right[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+/// Whether `name` is one of the files sited keeps in an output for itself.
+pub fn is_own(rel: &Path) -> bool {
+    rel == Path::new(MARKER) || rel == Path::new(MANIFEST)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+    use crate::output::Output;
+    use crate::write::Sink;
+
+    /// Writes `pages` (URL, HTML) into `out` as `sited build` does, in place when it can.
+    fn build(out: &Path, pages: &[(&str, &str)]) -> Result<(), WriteError> {
+        let sink = Sink::open(out, false)?;
+        for (url, html) in pages {
+            sink.write_page(url, html.as_bytes())?;
+        }
+        sink.write_rest(&Output::default())?;
+        sink.publish()
+    }
+
+    /// Inode and modification time of `rel` under `out`: both change when a file is
+    /// replaced or rewritten.
+    fn identity(out: &Path, rel: &str) -> (u64, i64, i64) {
+        let meta = fs::metadata(out.join(rel)).unwrap();
+        (meta.ino(), meta.mtime(), meta.mtime_nsec())
+    }
+
+    const SITE: &[(&str, &str)] = &[("/", "home"), ("/a/", "page a"), ("/b/", "page b")];
+
+    fn built_once() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("public");
+        build(&out, SITE).unwrap();
+        (dir, out)
+    }
+
+    #[test]
+    fn a_fresh_output_lists_what_it_wrote() {
+        let (_dir, out) = built_once();
+        let listed = read_manifest(&out).unwrap().expect("a manifest");
+        let expected: HashSet<PathBuf> = ["index.html", "a/index.html", "b/index.html"]
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(listed, expected);
+        assert!(out.join(MARKER).is_file());
+    }
+
+    #[test]
+    fn an_unchanged_rebuild_writes_nothing() {
+        let (dir, out) = built_once();
+        let before: Vec<_> = ["index.html", "a/index.html", "b/index.html", MANIFEST]
+            .iter()
+            .map(|rel| identity(&out, rel))
+            .collect();
+        let sink = Sink::open(&out, false).unwrap();
+        assert!(
+            matches!(sink, Sink::InPlace(_)),
+            "an earlier output is rewritten in place"
+        );
+        for (url, html) in SITE {
+            sink.write_page(url, html.as_bytes()).unwrap();
+        }
+        let Sink::InPlace(update) = sink else {
+            unreachable!()
+        };
+        let stats = update.publish().unwrap();
+        assert_eq!(
+            stats,
+            Stats {
+                written: 0,
+                removed: 0
+            }
+        );
+        let after: Vec<_> = ["index.html", "a/index.html", "b/index.html"]
+            .iter()
+            .map(|rel| identity(&out, rel))
+            .collect();
+        assert_eq!(before[..3], after[..]);
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "pending dir left behind");
+    }
+
+    #[test]
+    fn one_changed_page_rewrites_only_it() {
+        let (_dir, out) = built_once();
+        let home = identity(&out, "index.html");
+        let b = identity(&out, "b/index.html");
+        let a = identity(&out, "a/index.html");
+        build(&out, &[("/", "home"), ("/a/", "page A"), ("/b/", "page b")]).unwrap();
+        assert_eq!(
+            fs::read_to_string(out.join("a/index.html")).unwrap(),
+            "page A"
+        );
+        assert_ne!(identity(&out, "a/index.html"), a, "replaced by a new file");
+        assert_eq!(identity(&out, "index.html"), home);
+        assert_eq!(identity(&out, "b/index.html"), b);
+    }
+
+    #[test]
+    fn a_deleted_page_is_removed_with_its_emptied_folder() {
+        let (_dir, out) = built_once();
+        build(&out, &[("/", "home"), ("/a/", "page a")]).unwrap();
+        assert!(!out.join("b").exists());
+        assert!(out.join("a/index.html").is_file());
+        let listed = read_manifest(&out).unwrap().unwrap();
+        assert!(!listed.contains(Path::new("b/index.html")));
+    }
+
+    #[test]
+    fn files_sited_did_not_write_are_kept() {
+        let (_dir, out) = built_once();
+        fs::write(out.join("CNAME"), "example.com").unwrap();
+        fs::write(out.join("b/notes.txt"), "mine").unwrap();
+        build(&out, &[("/", "home")]).unwrap();
+        assert_eq!(
+            fs::read_to_string(out.join("CNAME")).unwrap(),
+            "example.com"
+        );
+        assert_eq!(fs::read_to_string(out.join("b/notes.txt")).unwrap(), "mine");
+        assert!(!out.join("b/index.html").exists());
+        assert!(!out.join("a").exists());
+    }
+
+    #[test]
+    fn a_build_that_would_overwrite_a_users_file_is_refused_untouched() {
+        let (_dir, out) = built_once();
+        fs::create_dir(out.join("c")).unwrap();
+        fs::write(out.join("c/index.html"), "mine").unwrap();
+        let a = identity(&out, "a/index.html");
+        let error = build(&out, &[("/", "home"), ("/a/", "new a"), ("/c/", "page c")])
+            .expect_err("refused");
+        assert!(error.to_string().contains("c/index.html"), "{error}");
+        assert_eq!(
+            fs::read_to_string(out.join("c/index.html")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            identity(&out, "a/index.html"),
+            a,
+            "nothing else changed either"
+        );
+    }
+
+    #[test]
+    fn atomic_refuses_an_output_holding_a_users_file() {
+        let (_dir, out) = built_once();
+        fs::write(out.join("CNAME"), "example.com").unwrap();
+        let error = Sink::open(&out, true).expect_err("the swap would remove CNAME");
+        assert!(error.to_string().contains("CNAME"), "{error}");
+        fs::remove_file(out.join("CNAME")).unwrap();
+        let sink = Sink::open(&out, true).unwrap();
+        assert!(matches!(sink, Sink::Whole(_)));
+        sink.write_page("/", b"swapped").unwrap();
+        sink.publish().unwrap();
+        assert!(!out.join("a").exists(), "replaced whole");
+        assert_eq!(read_manifest(&out).unwrap().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_discarded_build_leaves_the_output_untouched() {
+        let (dir, out) = built_once();
+        let a = identity(&out, "a/index.html");
+        let sink = Sink::open(&out, false).unwrap();
+        sink.write_page("/a/", b"half way").unwrap();
+        sink.write_page("/new/", b"new").unwrap();
+        sink.discard();
+        assert_eq!(identity(&out, "a/index.html"), a);
+        assert!(!out.join("new").exists());
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "pending dir left behind");
+    }
+
+    #[test]
+    fn a_failing_build_leaves_the_output_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("site");
+        fs::create_dir_all(site.join("content")).unwrap();
+        fs::write(
+            site.join("site.toml"),
+            "base_url = \"https://example.com/\"\n",
+        )
+        .unwrap();
+        fs::write(site.join("content/index.md"), "# Home\n").unwrap();
+        fs::write(site.join("content/a.md"), "# A\n").unwrap();
+        let out = dir.path().join("public");
+        let options = || crate::Options {
+            strict: true,
+            ..crate::Options::default()
+        };
+        let built = crate::build_to(&site, options(), &out, None).unwrap();
+        assert!(!built.report.has_errors(), "{:?}", built.report);
+        let files = crate::write::list_files(&out).unwrap();
+        let before: Vec<_> = files
+            .iter()
+            .map(|rel| (rel.clone(), identity(&out, rel.to_str().unwrap())))
+            .collect();
+        fs::write(site.join("content/a.md"), "# A changed\n[x](/nowhere/)\n").unwrap();
+        let built = crate::build_to(&site, options(), &out, None).unwrap();
+        assert!(
+            built.report.has_errors(),
+            "strict makes the broken link an error"
+        );
+        let after: Vec<_> = files
+            .iter()
+            .map(|rel| (rel.clone(), identity(&out, rel.to_str().unwrap())))
+            .collect();
+        assert_eq!(before, after);
+        assert_eq!(crate::write::list_files(&out).unwrap().len(), files.len());
+    }
+}
