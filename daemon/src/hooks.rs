@@ -23,4 +23,8 @@ pub struct TestHooks {
     /// Pretend the kernel allows only this many watched directories, to exercise the
     /// polling fallback (S18) without exhausting the real per-user limit for everyone.
     pub watch_limit: Option<usize>,
+    /// Where the scan for a free port starts when `up` names none, instead of
+    /// [`sited_proto::DEFAULT_PORT`]: an end-to-end test starts it at a port the OS gave
+    /// it and still holds, so the test needs no fixed range of ports to be free.
+    pub first_port: Option<u16>,
 }

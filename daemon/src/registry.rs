@@ -329,7 +329,10 @@ impl Registry {
                 }
                 ports::bind(host.ip, port)?
             }
-            None => ports::bind_first_free(host.ip, DEFAULT_PORT, |p| sites.contains_key(&p))?,
+            None => {
+                let first = self.config.hooks.first_port.unwrap_or(DEFAULT_PORT);
+                ports::bind_first_free(host.ip, first, |p| sites.contains_key(&p))?
+            }
         };
         let port = bound_port(&listener)?;
         if host.is_exposed() {

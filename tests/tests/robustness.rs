@@ -39,9 +39,18 @@ fn free_ports(n: usize) -> Vec<u16> {
         .subsec_nanos()
         ^ std::process::id();
     let span = u32::from(high - low);
+    // Never the same port twice in this process: the tests here run side by side, and a
+    // port handed to one is released before its daemon binds it. Outside this process
+    // only programs binding ports by number could take one (the kernel hands out ports
+    // from the ephemeral range only).
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     let mut held = Vec::new();
     for step in 0..span {
         let port = low + ((seed.wrapping_add(step * 7919)) % span) as u16;
+        if handed_out.contains(&port) {
+            continue;
+        }
         if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
             held.push(listener);
             if held.len() == n {
@@ -50,9 +59,12 @@ fn free_ports(n: usize) -> Vec<u16> {
         }
     }
     assert_eq!(held.len(), n, "not enough free ports");
-    held.iter()
+    let ports: Vec<u16> = held
+        .iter()
         .map(|l| l.local_addr().unwrap().port())
-        .collect()
+        .collect();
+    handed_out.extend(&ports);
+    ports
 }
 
 fn free_port() -> u16 {
