@@ -129,6 +129,12 @@ impl Browser {
 
     /// Sends one command and waits for its answer (events in between are skipped).
     fn call(&mut self, tab: Option<&Tab>, method: &str, params: Value) -> Value {
+        self.try_call(tab, method, params)
+            .unwrap_or_else(|error| panic!("{method} failed: {error}"))
+    }
+
+    /// [`call`](Browser::call), with DevTools' error as the `Err`.
+    fn try_call(&mut self, tab: Option<&Tab>, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut message = json!({ "id": id, "method": method, "params": params });
@@ -145,8 +151,10 @@ impl Browser {
             let Message::Text(text) = reply else { continue };
             let reply: Value = serde_json::from_str(&text).unwrap();
             if reply["id"] == id {
-                assert!(reply.get("error").is_none(), "{method} failed: {reply}");
-                return reply["result"].clone();
+                return match reply.get("error") {
+                    Some(_) => Err(reply),
+                    None => Ok(reply["result"].clone()),
+                };
             }
         }
     }
@@ -176,12 +184,19 @@ impl Browser {
     }
 
     /// Evaluates `expression` in `tab`; a promise is awaited. `Null` if it threw.
+    /// A page that navigates meanwhile (a live reload) has no value either: the document
+    /// the expression ran in is gone, and a poll asks the next one.
     pub fn eval_in(&mut self, tab: &Tab, expression: &str) -> Value {
-        let result = self.call(
+        let result = self.try_call(
             Some(tab),
             "Runtime.evaluate",
             json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
         );
+        let result = match result {
+            Ok(result) => result,
+            Err(error) if navigated_away(&error) => return Value::Null,
+            Err(error) => panic!("Runtime.evaluate failed: {error}"),
+        };
         if result.get("exceptionDetails").is_some() {
             return Value::Null;
         }
@@ -254,4 +269,16 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether DevTools refused an evaluation because its document went away meanwhile.
+fn navigated_away(error: &Value) -> bool {
+    let message = error["error"]["message"].as_str().unwrap_or("");
+    [
+        "Inspected target navigated or closed",
+        "Execution context was destroyed",
+        "Cannot find context with specified id",
+    ]
+    .iter()
+    .any(|known| message.contains(known))
 }
