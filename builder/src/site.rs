@@ -511,7 +511,10 @@ fn published_base_path(
 ) -> Option<String> {
     let base_url = &layout.config.base_url;
     if to_disk && !render::base_path::is_absolute(base_url) {
-        diagnostics.push(render::base_path::relative_urls_warning(base_url));
+        diagnostics.push(render::base_path::relative_urls_warning(
+            base_url,
+            &layout.base_url_setting(),
+        ));
     }
     if keep {
         None
@@ -1230,6 +1233,10 @@ mod tests {
         let warnings: Vec<_> = built.report.warnings().collect();
         assert_eq!(warnings.len(), 1, "once per build: {warnings:?}");
         assert!(warnings[0].message.contains("no base_url"), "{warnings:?}");
+        assert!(
+            warnings[0].message.ends_with("in site.toml"),
+            "{warnings:?}"
+        );
 
         fs::write(
             site.path("site.toml"),
