@@ -111,7 +111,7 @@ fn check(
         return None;
     }
     let ids = anchors.get(found.as_str())?;
-    (!ids.iter().any(|id| *id == fragment))
+    (!ids.contains(&fragment))
         .then(|| format!("link to {written} leads nowhere: {found} has no #{fragment}"))
 }
 
