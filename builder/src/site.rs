@@ -372,15 +372,20 @@ impl Site {
         }
         let output = Arc::new(output);
         let reload = reload(plan, state.last.as_ref(), &output, layout);
-        state.last = keep.then(|| Last {
-            page_index: tree.page_index(),
-            tree,
-            md_urls,
-            links_hash,
-            output: output.clone(),
-            diagnostics: diagnostics.clone(),
-            kept_warnings,
-        });
+        state.last = if keep {
+            Some(Last {
+                page_index: tree.page_index(),
+                tree,
+                md_urls,
+                links_hash,
+                output: output.clone(),
+                diagnostics: diagnostics.clone(),
+                kept_warnings,
+            })
+        } else {
+            drop_aside((tree, md_urls));
+            None
+        };
         Ok(Pass {
             output,
             reload,
@@ -405,9 +410,13 @@ impl Site {
         if !state.template_errors.is_empty() || last.diagnostics.iter().any(|d| d.is_error()) {
             return Ok(None);
         }
+        // Where an edit's time goes (`SITED_LOG=sited_builder=debug`): bench/'s
+        // reload-latency harness reads these.
+        let started = Instant::now();
         let Some(updates) = body_edits(plan, last, &state.sources.layout) else {
             return Ok(None);
         };
+        let markdown_done = Instant::now();
         let mut pages = Vec::with_capacity(updates.len());
         for (i, parsed, markdown) in updates {
             last.tree
@@ -435,6 +444,7 @@ impl Site {
             .render
             .render(&jobs, &env, false, &[], &mut diagnostics)?;
         drop(jobs);
+        let rendered_at = Instant::now();
         let mut output = Output::clone(&last.output);
         let mut urls = Vec::new();
         for (url, resource) in rendered.pages {
@@ -444,6 +454,7 @@ impl Site {
             output.resources.insert(url, resource);
         }
         urls.sort_unstable();
+        let output_at = Instant::now();
         // A body edit can add or mend links, or take away the ids others link to: the
         // whole site's links are checked again (lookups only, no rendering).
         let links = check::links(&last.tree, &state.sources.layout, &|url| {
@@ -456,6 +467,13 @@ impl Site {
         }
         last.output = Arc::new(output);
         last.diagnostics.clone_from(&diagnostics);
+        tracing::debug!(
+            markdown_us = (markdown_done - started).as_micros(),
+            render_us = (rendered_at - markdown_done).as_micros(),
+            output_us = (output_at - rendered_at).as_micros(),
+            links_us = output_at.elapsed().as_micros(),
+            "fast path"
+        );
         Ok(Some(Pass {
             output: last.output.clone(),
             reload: changed(urls),
@@ -594,6 +612,13 @@ fn finish(pass: Pass, started: Instant) -> BuildResult {
     }
 }
 
+/// Frees `value` on a thread of its own: a one-shot build's tree and sources are
+/// thousands of small allocations, and freeing them on the thread that goes on to write
+/// and publish the output made that a serial tail of the build.
+fn drop_aside<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
+}
+
 /// Builds the site at `root` once, in memory, keeping nothing for a rebuild.
 pub fn build_once(root: &Path, options: Options) -> Result<BuildResult, Failure> {
     let mut site = Site {
@@ -646,7 +671,10 @@ pub fn build_to_with(
         ..Site::open(root, options)
     };
     let built = site.build(Changes::Everything);
-    drop(site);
+    // The site's sources and tree are freed beside the publishing, not before it: on
+    // the one thread that publishes they were a serial tail of every build.
+    site.mode = Mode::Incremental;
+    drop_aside(site);
     let sink = Arc::into_inner(sink).expect("the build let go of its sink");
     let built = match built {
         Ok(built) => built,

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::load::layout::Layout;
 use crate::report::{Diagnostic, Severity};
@@ -34,13 +34,12 @@ pub type Exists<'a> = &'a dyn Fn(&str) -> bool;
 /// Checks every link of every page of `tree`. `exists` says whether the build made a URL.
 pub fn links(tree: &Tree, layout: &Layout, exists: Exists<'_>) -> Vec<Diagnostic> {
     // URL → the ids of the content page served there (sections' own text included).
-    let mut anchors: HashMap<&str, HashSet<&str>> = HashMap::default();
+    // Borrowed, not a set per page: every build and every edit checks the whole site,
+    // and few links name a fragment.
+    let mut anchors: HashMap<&str, &[String]> = HashMap::default();
     for (i, page) in tree.pages.iter().enumerate() {
         if let Some(page) = page {
-            anchors.insert(
-                tree.placed.urls[i].as_str(),
-                page.anchors.iter().map(String::as_str).collect(),
-            );
+            anchors.insert(tree.placed.urls[i].as_str(), &page.anchors);
         }
     }
     let base = base_path(&layout.config.base_url);
@@ -49,12 +48,12 @@ pub fn links(tree: &Tree, layout: &Layout, exists: Exists<'_>) -> Vec<Diagnostic
         let Some(page) = page else { continue };
         let url = &tree.placed.urls[i];
         let source = tree.source(i);
-        let file = layout.display_path(&source.source.path);
         for link in &page.links {
             if leaves_the_site(&link.written, source.dir()) {
                 continue;
             }
             if let Some(problem) = check(link, url, base, &anchors, exists) {
+                let file = layout.display_path(&source.source.path);
                 found.push(Diagnostic {
                     severity: Severity::Warning,
                     ..Diagnostic::error(&file, problem).at(Some(link.line), None)
@@ -89,7 +88,7 @@ fn check(
     link: &LinkRef,
     page_url: &str,
     base: &str,
-    anchors: &HashMap<&str, HashSet<&str>>,
+    anchors: &HashMap<&str, &[String]>,
     exists: Exists<'_>,
 ) -> Option<String> {
     let (path, fragment) = target(&link.href, page_url, base)?;
@@ -120,7 +119,7 @@ fn check(
         return None;
     }
     let ids = anchors.get(found.as_str())?;
-    (!ids.contains(fragment.as_str()))
+    (!ids.contains(&fragment))
         .then(|| format!("{link_to} leads nowhere: {found} has no #{fragment}"))
 }
 
@@ -213,11 +212,12 @@ mod tests {
 
     /// As [`problem`], for a link written one way (a Hugo `ref`) and resolved to `href`.
     fn problem_of(written: &str, href: &str, page: &str) -> Option<String> {
-        let made: HashSet<&str> = ["/", "/guide/", "/guide/intro/", "/img/a.png"]
+        let made: rustc_hash::FxHashSet<&str> = ["/", "/guide/", "/guide/intro/", "/img/a.png"]
             .into_iter()
             .collect();
-        let mut anchors: HashMap<&str, HashSet<&str>> = HashMap::default();
-        anchors.insert("/guide/intro/", ["setup"].into_iter().collect());
+        let setup = ["setup".to_string()];
+        let mut anchors: HashMap<&str, &[String]> = HashMap::default();
+        anchors.insert("/guide/intro/", &setup);
         let link = LinkRef {
             written: written.to_string(),
             href: href.to_string(),
