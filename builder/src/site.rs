@@ -334,6 +334,7 @@ impl Site {
             .render
             .render(&jobs, &env, true, &broken, &mut diagnostics)?;
         if let Some(wanted) = &options.wanted {
+            wanted.rendered(&rendered.pages);
             wanted.stage(crate::wanted::Stage::Rendered);
         }
         let mut output = crate::assemble::output(

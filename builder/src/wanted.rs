@@ -20,7 +20,8 @@
 //!   waits in [`Wanted`] and is taken first) or during it: every worker looks at the
 //!   wanted URLs before it takes its next page, so a page asked for is the next one
 //!   rendered, at most one page per worker later. A page already rendered is handed over
-//!   from where it waits for the end of the stage.
+//!   from where it waits for the end of the stage; after the stage, every page and file
+//!   is handed over the moment it is asked for.
 //! - **Handed over, not published.** The builder calls the [`Wanted`]'s callback with
 //!   each finished resource; the daemon keeps them aside for the requests waiting on
 //!   them, and publishes the whole build as before once it is done. A URL that is not a
@@ -79,6 +80,8 @@ struct State {
     /// URL → file of every file the build serves as it is, known once the render stage
     /// starts ([`Wanted::files_from`]).
     files: HashMap<String, PathBuf>,
+    /// Every page, once the render stage is over ([`Wanted::rendered`]).
+    pages: HashMap<String, Resource>,
 }
 
 impl std::fmt::Debug for Wanted {
@@ -121,8 +124,19 @@ impl Wanted {
     /// resource comes through the callback, or with the whole build.
     pub fn want(&self, url: &str) {
         let mut state = self.lock();
-        if !state.closed && state.all.insert(url.to_string()) {
+        if state.closed || !state.all.insert(url.to_string()) {
+            return;
+        }
+        // Made already (the render stage is over) or a file: handed over at once.
+        let page = state.pages.get(url).cloned();
+        let file = state.files.contains_key(url);
+        if page.is_none() && !file {
             state.new.push(url.to_string());
+            return;
+        }
+        drop(state);
+        if let Some(made) = page.or_else(|| self.file(url)) {
+            self.hand_over(url, &made);
         }
     }
 
@@ -131,6 +145,8 @@ impl Wanted {
         let mut state = self.lock();
         state.closed = true;
         state.new.clear();
+        state.pages.clear();
+        state.files.clear();
     }
 
     pub fn is_closed(&self) -> bool {
@@ -157,6 +173,25 @@ impl Wanted {
             .map(|s| (file_url(&s.rel), s.path.clone()))
             .collect();
         self.lock().files = files;
+    }
+
+    /// The render stage is over and made `pages`: wants not met yet are met from them,
+    /// and so is any want from now on (until the build ends, a few steps later).
+    pub(crate) fn rendered(&self, pages: &[(String, Resource)]) {
+        if self.is_closed() {
+            return;
+        }
+        let pages: HashMap<String, Resource> = pages.iter().cloned().collect();
+        let mut state = self.lock();
+        state.pages = pages;
+        let waiting: Vec<(String, Resource)> = std::mem::take(&mut state.new)
+            .into_iter()
+            .filter_map(|url| state.pages.get(&url).cloned().map(|made| (url, made)))
+            .collect();
+        drop(state);
+        for (url, made) in waiting {
+            self.hand_over(&url, &made);
+        }
     }
 
     /// What a wanted URL that is no page serves, as the whole build will serve it: a
@@ -306,8 +341,9 @@ mod tests {
 
     /// A page asked for before the render stage is the first page rendered; one asked
     /// for while the stage runs (here, from the callback) is rendered next, ahead of the
-    /// pages before it in the plain order; a file comes as it is. Each is handed over
-    /// before the build ends, with the bytes the whole build serves.
+    /// pages before it in the plain order; a file comes as it is; one asked for after the
+    /// render stage comes at once. Each is handed over before the build ends, with the
+    /// bytes the whole build serves.
     #[test]
     fn a_wanted_page_is_rendered_first_and_handed_over_as_soon_as_made() {
         let dir = site(40);
@@ -329,10 +365,10 @@ mod tests {
                         wanted.want("/app.css");
                     }
                 },
-                move |stage| {
-                    if stage == Stage::Render {
-                        hook_handle.get().unwrap().want("/p35/");
-                    }
+                move |stage| match stage {
+                    Stage::Render => hook_handle.get().unwrap().want("/p35/"),
+                    // After the render stage: met at once from what it made.
+                    Stage::Rendered => hook_handle.get().unwrap().want("/p05/"),
                 },
             )
         };
@@ -345,10 +381,11 @@ mod tests {
         let built = build_on_one_thread(dir.path(), options);
         let seen = seen.lock().unwrap();
         let urls: Vec<&str> = seen.iter().map(|(url, ..)| url.as_str()).collect();
-        assert_eq!(urls, ["/p35/", "/p30/", "/app.css"]);
+        // The file at once, as it was asked for; the page by the next free worker.
+        assert_eq!(urls, ["/p35/", "/app.css", "/p30/", "/p05/"]);
         assert_eq!(seen[0].2, 1, "the first page rendered");
         // At most one page of the plain order between the ask and its page.
-        assert!(seen[1].2 <= 3, "rendered {} pages before /p30/", seen[1].2);
+        assert!(seen[2].2 <= 3, "rendered {} pages before /p30/", seen[2].2);
         for (url, body, _) in seen.iter() {
             assert_eq!(
                 &built.output.get(url).unwrap().body,
