@@ -102,7 +102,11 @@ fn main() {
                 first[variants.len()].push(page);
             }
         }
-        let warm_up = if run == 0 { " (warm-up, not counted)" } else { "" };
+        let warm_up = if run == 0 {
+            " (warm-up, not counted)"
+        } else {
+            ""
+        };
         println!("{line}{warm_up}");
     }
     println!("medians over {runs} runs:");
@@ -151,7 +155,11 @@ fn sited_once(variant: &Variant, root: &Path) -> (Duration, Duration) {
         .args(["down", &port.to_string()])
         .output()
         .unwrap();
-    assert!(down.status.success(), "{}: sitectl down failed", variant.name);
+    assert!(
+        down.status.success(),
+        "{}: sitectl down failed",
+        variant.name
+    );
     (page, returned)
 }
 

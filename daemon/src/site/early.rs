@@ -19,12 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rustc_hash::FxHashMap as HashMap;
 use sited_builder::{Stage, Wanted};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::hooks::Hold;
-use crate::serve::{Output, Published, Resource};
+use crate::serve::Output;
 
 /// How long a request waits for the first build to make its URL.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -34,15 +33,13 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub struct Early {
     wanted: Wanted,
     shared: Arc<Shared>,
-    published: Published,
+    output: watch::Sender<Arc<Output>>,
     hold: Option<Hold>,
 }
 
 #[derive(Debug, Default)]
 struct Shared {
-    /// URL → what the build handed over so far.
-    made: std::sync::Mutex<HashMap<String, Resource>>,
-    /// Told when a resource comes and when the build is over.
+    /// Told when a resource is published and when the build is over.
     changed: Notify,
     /// The first build is over: its output (or the lack of one) is published.
     done: AtomicBool,
@@ -51,24 +48,32 @@ struct Shared {
 /// How a request is answered while the first build runs.
 #[derive(Debug)]
 pub enum Answer {
-    /// From this output: one resource handed over early, or the whole build.
+    /// From this output: what is published now has the URL, or the build is over.
     From(Arc<Output>),
     /// The build did not make the URL in time.
     NotYet,
 }
 
 impl Early {
-    /// For a site whose published output is `published`; `hold` is the test hook
+    /// For a site that publishes its output on `output`; `hold` is the test hook
     /// ([`crate::hooks::TestHooks::hold_first_build`]).
-    pub fn new(published: Published, hold: Option<Hold>) -> Early {
+    ///
+    /// Each resource the build hands over is published at once, added to what is
+    /// published (a few resources while the first build runs, so copying the map is
+    /// cheap): requests find it there, and so does live reload, whose event stream tells
+    /// a page opened early that its URL serves what it shows (an unpublished URL would
+    /// tell it to reload, again and again until the build ends).
+    pub fn new(output: watch::Sender<Arc<Output>>, hold: Option<Hold>) -> Early {
         let shared = Arc::new(Shared::default());
         let ready = {
-            let shared = shared.clone();
+            let (shared, output) = (shared.clone(), output.clone());
             move |url: &str, made: &sited_builder::Resource| {
                 let resource = super::publish::resource(made);
-                let mut map = shared.made.lock().unwrap_or_else(|p| p.into_inner());
-                map.insert(url.to_string(), resource);
-                drop(map);
+                output.send_modify(|published| {
+                    Arc::make_mut(published)
+                        .resources
+                        .insert(url.to_string(), resource);
+                });
                 shared.changed.notify_waiters();
             }
         };
@@ -85,7 +90,7 @@ impl Early {
         Early {
             wanted,
             shared,
-            published,
+            output,
             hold,
         }
     }
@@ -101,16 +106,11 @@ impl Early {
         self.wanted.close();
         self.shared.done.store(true, Ordering::Release);
         self.shared.changed.notify_waiters();
-        self.shared
-            .made
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
     }
 
-    /// How to answer a request for `path` (decoded) that the published output did not
-    /// have: `None` once the first build is over (answer as usual), else waits for the
-    /// build to hand the URL over (or `path/`, which redirects) or to end.
+    /// How to answer a request for `path` (decoded) that the output it was given did
+    /// not have: `None` once the first build is over (answer as usual), else waits for
+    /// the build to publish the URL (or `path/`, which redirects) or to end.
     pub async fn answer(&self, path: &str) -> Option<Answer> {
         if self.shared.done.load(Ordering::Acquire) {
             return None;
@@ -122,11 +122,13 @@ impl Early {
             let changed = self.shared.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            if self.shared.done.load(Ordering::Acquire) {
-                return Some(Answer::From(self.published.borrow().clone()));
-            }
-            if let Some(output) = self.made(path, slash.as_deref()) {
-                return Some(Answer::From(Arc::new(output)));
+            let published = self.output.borrow().clone();
+            let has = |url: &str| published.get(url).is_some();
+            if self.shared.done.load(Ordering::Acquire)
+                || has(path)
+                || slash.as_deref().is_some_and(has)
+            {
+                return Some(Answer::From(published));
             }
             self.wanted.want(path);
             if let Some(slash) = &slash {
@@ -140,18 +142,6 @@ impl Early {
                 () = &mut deadline => return Some(Answer::NotYet),
             }
         }
-    }
-
-    /// An output of the one resource made for `path` or `slash`, if either is made.
-    fn made(&self, path: &str, slash: Option<&str>) -> Option<Output> {
-        let made = self.shared.made.lock().unwrap_or_else(|p| p.into_inner());
-        let (url, resource) = [Some(path), slash]
-            .into_iter()
-            .flatten()
-            .find_map(|url| made.get(url).map(|r| (url, r)))?;
-        let mut output = Output::default();
-        output.resources.insert(url.to_string(), resource.clone());
-        Some(output)
     }
 }
 
@@ -188,6 +178,33 @@ mod tests {
             .unwrap_or_else(|_| panic!("GET {path}: no answer"))
     }
 
+    /// The first event of the live-reload stream of the page at `path`.
+    async fn first_event(port: u16, path: &str) -> serde_json::Value {
+        let ask = async {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let request = format!("GET /__sited/events{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut reply = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the stream ended");
+                reply.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&reply);
+                if let Some(data) = text.split("data: ").nth(1)
+                    && let Some((json, _)) = data.split_once("\n\n")
+                {
+                    return serde_json::from_str(json).unwrap();
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), ask)
+            .await
+            .expect("a live-reload event")
+    }
+
     fn header<'r>(reply: &'r str, name: &str) -> Option<&'r str> {
         reply.lines().find_map(|line| {
             let (key, value) = line.split_once(':')?;
@@ -197,8 +214,9 @@ mod tests {
 
     /// The site's first build is held (its render stage waits for a request, and the
     /// build cannot end until the test lets it): a page, a file and a redirect are
-    /// answered meanwhile, the page with the bytes the whole build serves; a URL the
-    /// site does not have is answered once the build knows, with a 404.
+    /// answered meanwhile, the page with the bytes the whole build serves and a
+    /// live-reload stream that agrees; a URL the site does not have is answered once the
+    /// build knows, with a 404.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_request_during_the_first_build_is_answered_before_it_ends() {
         let hold = Hold::default();
@@ -236,6 +254,10 @@ mod tests {
         let early = get(port, "/c/").await;
         assert!(early.starts_with("HTTP/1.1 200 OK"), "{early}");
         assert!(early.contains("Text of c."), "{early}");
+        // Live reload tells the page it shows what its URL serves (not to reload).
+        let event = first_event(port, "/c/").await;
+        let etag = header(&early, "etag").unwrap().trim_matches('"');
+        assert_eq!(event["page"], etag, "{event}");
         let css = get(port, "/app.css").await;
         assert!(
             css.starts_with("HTTP/1.1 200 OK") && css.ends_with("body{}"),

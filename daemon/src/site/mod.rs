@@ -308,7 +308,7 @@ impl Actor {
         // Watch before the first build, so a save during it is not missed.
         let watch = self.start_watching().await;
         let (output_tx, output_rx) = watch::channel(Arc::new(Output::default()));
-        let early = Early::new(output_rx.clone(), self.hooks.hold_first_build.clone());
+        let early = Early::new(output_tx.clone(), self.hooks.hold_first_build.clone());
         self.wanted = Some(early.wanted().clone());
         let listener = if self.choose_builder() {
             listener
@@ -370,7 +370,9 @@ impl Actor {
         let server = crate::serve::serve(listener, output_rx, serve_config, server_token.clone());
         let server = self.tracker.spawn(server.in_current_span());
         match self.first_build().await {
-            Some((output, report)) => {
+            Some((built, report)) => {
+                // Keeps what serving made of the resources served early (the same ones).
+                let output = publish::servable(&built, Some(&serving.output.borrow()));
                 // Published before the site says it serves, and before waiting requests
                 // are told: they are answered from it.
                 serving.output.send_replace(Arc::new(output));
@@ -460,7 +462,7 @@ impl Actor {
 
     /// Runs the first build: its servable output and report, for the caller to publish;
     /// `None` if it failed (the site is Failed) or the site was cancelled meanwhile.
-    async fn first_build(&mut self) -> Option<(Output, BuildReport)> {
+    async fn first_build(&mut self) -> Option<(Arc<sited_builder::Output>, BuildReport)> {
         self.transition(Lifecycle::begin_build);
         let (token, cancel) = (self.token.clone(), self.cancel.clone());
         let built = tokio::select! {
@@ -478,7 +480,7 @@ impl Actor {
                     live.errors = live_errors(&report);
                     live.warnings = live_warnings(&report);
                 });
-                Some((publish::servable(&built.output, None), report))
+                Some((built.output, report))
             }
             Err(reason) => {
                 self.transition(|s| s.fail(reason));
