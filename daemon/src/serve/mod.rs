@@ -243,12 +243,11 @@ async fn respond_on<B>(
     let waited;
     let output = match &config.early {
         Some(early) if output.get(&path).is_none() => match early.answer(&path).await {
-            Some(crate::site::early::Answer::From(made)) => {
+            crate::site::early::Answer::From(made) => {
                 waited = made;
                 &*waited
             }
-            Some(crate::site::early::Answer::NotYet) => return still_building(),
-            None => output,
+            crate::site::early::Answer::NotYet => return still_building(),
         },
         _ => output,
     };

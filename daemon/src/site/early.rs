@@ -109,11 +109,12 @@ impl Early {
     }
 
     /// How to answer a request for `path` (decoded) that the output it was given did
-    /// not have: `None` once the first build is over (answer as usual), else waits for
-    /// the build to publish the URL (or `path/`, which redirects) or to end.
-    pub async fn answer(&self, path: &str) -> Option<Answer> {
+    /// not have: from what is published now, once the first build is over (the output
+    /// the request was given may be older than the end of the build); else waits for the
+    /// build to publish the URL (or `path/`, which redirects) or to end.
+    pub async fn answer(&self, path: &str) -> Answer {
         if self.shared.done.load(Ordering::Acquire) {
-            return None;
+            return Answer::From(self.output.borrow().clone());
         }
         let slash = (!path.ends_with('/')).then(|| format!("{path}/"));
         let deadline = tokio::time::sleep(WAIT);
@@ -128,7 +129,7 @@ impl Early {
                 || has(path)
                 || slash.as_deref().is_some_and(has)
             {
-                return Some(Answer::From(published));
+                return Answer::From(published);
             }
             self.wanted.want(path);
             if let Some(slash) = &slash {
@@ -139,7 +140,7 @@ impl Early {
             }
             tokio::select! {
                 () = &mut changed => {}
-                () = &mut deadline => return Some(Answer::NotYet),
+                () = &mut deadline => return Answer::NotYet,
             }
         }
     }
