@@ -2,9 +2,12 @@
 # `sitectl up` → first page served on the tldr corpus (issue 17.2), before and after, with
 # `hugo server`'s start → first page beside them, in one run, interleaved (harness
 # bench/src/bin/first-page.rs). "after" is this tree; "before" is the git ref BASE
-# (default `main`), built from a copy of it into the same target directory (cargo keeps
-# the two builds' crates apart: they live at different paths), or BEFORE_BIN, a folder
-# holding its `sited` and `sitectl`. Usage: bench/first-page.sh [RUNS] (default 7).
+# (default `main`), built from a copy of it into target/first-page-base (first seeded
+# with a copy of target/release, so only the workspace's crates are compiled: sharing
+# target/ itself would not do, as cargo names a path crate's artifacts by its path in
+# the workspace, so the two trees' crates would overwrite each other's), or BEFORE_BIN,
+# a folder holding its `sited` and `sitectl`. Usage: bench/first-page.sh [RUNS]
+# (default 7).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
@@ -20,8 +23,12 @@ if [ -n "${BEFORE_BIN:-}" ]; then
 else
   base=${BASE:-main}
   git archive "$base" | tar -x -C "$work/base"
-  (cd "$work/base" && CARGO_TARGET_DIR="$root/target" cargo build --release --quiet --locked -p sited -p sitectl)
-  cp target/release/sited target/release/sitectl "$work/before/"
+  base_target="$root/target/first-page-base"
+  if [ ! -d "$base_target/release" ] && [ -d target/release ]; then
+    mkdir -p "$base_target" && cp -a target/release "$base_target/"
+  fi
+  (cd "$work/base" && CARGO_TARGET_DIR="$base_target" cargo build --release --quiet --locked -p sited -p sitectl)
+  cp "$base_target/release/sited" "$base_target/release/sitectl" "$work/before/"
 fi
 cargo build --release --quiet --locked -p sited -p sitectl -p sited-bench
 cp target/release/sited target/release/sitectl "$work/after/"
