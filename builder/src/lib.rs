@@ -51,8 +51,8 @@
 //!   cancelled build returns [`Failure::Cancelled`] and the next one starts afresh.
 //! - Exclusions: [`Options::exclude`] keeps paths inside a site (a daemon's own state
 //!   directory) out of the walk and out of every change plan.
-//! - One URL first: rendering takes an explicit list of [`render::Job`]s, so a requested
-//!   page can be rendered before the rest by ordering that list.
+//! - One URL first: [`Options::wanted`] names URLs somebody waits for; they are rendered
+//!   before the rest and handed over as each is made ([`wanted`]).
 //! - Writing in place: the write phase owns the output directory, its guard and how files
 //!   get there ([`write`]), apart from how they were made.
 
@@ -75,6 +75,7 @@ pub mod site;
 pub mod theme;
 pub mod tree;
 pub mod url;
+pub mod wanted;
 pub mod write;
 pub mod zola;
 
@@ -84,4 +85,5 @@ pub use output::{Body, Output, Resource};
 pub use progress::Progress;
 pub use report::{BuildResult, Diagnostic, Failure, Reload, Report, Severity};
 pub use site::{Site, build_once, build_to, build_to_with};
+pub use wanted::{Stage, Wanted};
 pub use write::WriteError;

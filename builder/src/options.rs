@@ -27,6 +27,9 @@ pub struct Options {
     /// Every warning is an error (`sited build --strict`, for CI): a link that leads
     /// nowhere fails the build. `strict = true` in `site.toml` asks the same.
     pub strict: bool,
+    /// URLs somebody waits for (a server's requests during the site's first build):
+    /// rendered first and handed over as soon as each is made.
+    pub wanted: Option<crate::wanted::Wanted>,
 }
 
 /// A flag shared between a build and whoever may call it off. Cheap to clone; all clones

@@ -326,9 +326,17 @@ impl Site {
             base_path: base_path.as_deref(),
         };
         let jobs = render::jobs(&tree);
+        if let Some(wanted) = &options.wanted {
+            wanted.files_from(&state.sources);
+            wanted.stage(crate::wanted::Stage::Render);
+        }
         let rendered = state
             .render
             .render(&jobs, &env, true, &broken, &mut diagnostics)?;
+        if let Some(wanted) = &options.wanted {
+            wanted.rendered(&rendered.pages);
+            wanted.stage(crate::wanted::Stage::Rendered);
+        }
         let mut output = crate::assemble::output(
             &tree,
             &jobs,

@@ -252,6 +252,8 @@ fn test_hooks_from_env() -> TestHooks {
         panic_function: var("SITED_TEST_PANIC_FUNCTION").is_some(),
         watch_limit: var("SITED_TEST_INOTIFY_WATCH_LIMIT").and_then(|v| v.parse().ok()),
         first_port: var("SITED_TEST_FIRST_PORT").and_then(|v| v.parse().ok()),
+        // In-process tests only: a real process has no test to release it.
+        hold_first_build: None,
     }
 }
 

@@ -320,10 +320,13 @@ impl RenderCache {
             progress.start(jobs.len());
         }
         let cancel = &env.options.cancel;
-        let outcomes: Vec<Outcome> = jobs
-            .par_iter()
-            .zip(&hashes)
-            .map(|(job, &hash)| {
+        // Pages somebody waits for go first (see `crate::wanted`).
+        let outcomes: Vec<Outcome> = crate::wanted::run(
+            jobs.len(),
+            |i| jobs[i].url.clone(),
+            env.options.wanted.as_ref(),
+            |i| {
+                let (job, hash) = (&jobs[i], hashes[i]);
                 let _counted = progress.map(Progress::counter);
                 let reusable = self
                     .rendered
@@ -333,8 +336,12 @@ impl RenderCache {
                     return Outcome::Reused;
                 }
                 render_one(job, env)
-            })
-            .collect();
+            },
+            |outcome| match outcome {
+                Outcome::Rendered(html) => Some(Resource::html(html.clone())),
+                _ => None,
+            },
+        );
         if cancel.is_cancelled() {
             return Err(Failure::Cancelled);
         }

@@ -68,6 +68,9 @@ pub struct ServeConfig {
     /// Test hook: a GET of [`TEST_PANIC_PATH`] panics in the handler
     /// ([`crate::hooks::TestHooks::panic_request`]).
     pub test_panic: bool,
+    /// While the site's first build runs, a URL not published yet is waited for
+    /// ([`crate::site::early`]).
+    pub early: Option<crate::site::early::Early>,
 }
 
 impl ServeConfig {
@@ -237,6 +240,17 @@ async fn respond_on<B>(
         tracing::debug!(path = %path, "refused a hidden path");
         return not_found(request, output, inject, config).await;
     }
+    let waited;
+    let output = match &config.early {
+        Some(early) if output.get(&path).is_none() => match early.answer(&path).await {
+            crate::site::early::Answer::From(made) => {
+                waited = made;
+                &*waited
+            }
+            crate::site::early::Answer::NotYet => return still_building(),
+        },
+        _ => output,
+    };
     if let Some(resource) = output.get(&path) {
         return send(request, resource, StatusCode::OK, inject, config).await;
     }
@@ -256,6 +270,18 @@ async fn respond_on<B>(
         return response;
     }
     not_found(request, output, inject, config).await
+}
+
+/// The answer to a request the site's first build did not make in time.
+fn still_building() -> Reply {
+    let mut response = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "503 the site is still building; try again\n",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// The site's 404 page, or a plain one.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use sited_builder::{BuildResult, Cancel, Changes, Failure, Progress, Site};
+use sited_builder::{BuildResult, Cancel, Changes, Failure, Progress, Site, Wanted};
 
 use super::SiteConfig;
 use crate::generator::{self, Choice, External};
@@ -26,6 +26,7 @@ impl Builder {
         cancel: &Cancel,
         panic_function: bool,
         exclude: &[PathBuf],
+        wanted: Option<&Wanted>,
     ) -> Result<(Builder, Option<String>), String> {
         let chosen = generator::choose(
             &config.root,
@@ -34,7 +35,9 @@ impl Builder {
             generator::child::installed,
         )?;
         let builder = match chosen.choice {
-            Choice::Native => Builder::native(config, progress, cancel, panic_function, exclude),
+            Choice::Native => {
+                Builder::native(config, progress, cancel, panic_function, exclude, wanted)
+            }
             Choice::External(spec) => {
                 let state_dir = config
                     .state_dir
@@ -56,16 +59,24 @@ impl Builder {
         Ok((builder, chosen.warning))
     }
 
-    /// sited's own builder for the site of `config`.
+    /// sited's own builder for the site of `config`; it renders first what `wanted`
+    /// asks for (another program builds in its own order).
     pub fn native(
         config: &SiteConfig,
         progress: &Arc<Progress>,
         cancel: &Cancel,
         panic_function: bool,
         exclude: &[PathBuf],
+        wanted: Option<&Wanted>,
     ) -> Builder {
-        let options =
-            super::publish::options(config, progress, cancel, panic_function, exclude.to_vec());
+        let options = super::publish::options(
+            config,
+            progress,
+            cancel,
+            panic_function,
+            exclude.to_vec(),
+            wanted,
+        );
         Builder::Native(Box::new(Site::open(config.root.clone(), options)))
     }
 

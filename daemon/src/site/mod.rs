@@ -4,6 +4,7 @@
 
 mod builder;
 mod builds;
+pub mod early;
 mod publish;
 pub mod state;
 
@@ -26,6 +27,7 @@ use crate::serve::Output;
 use crate::serve::livereload::{Change, LiveError, LiveState};
 use crate::watch::{Mode, Registration, Watcher};
 use builder::Builder;
+use early::Early;
 pub use state::Lifecycle;
 
 /// A burst of saves ends once the files have been quiet this long.
@@ -130,6 +132,7 @@ impl SiteHandle {
             site: None,
             progress: progress.clone(),
             cancel: Cancel::default(),
+            wanted: None,
             building: Arc::new(tokio::sync::Semaphore::new(1)),
         };
         tracker.spawn(actor.run(listener).instrument(span));
@@ -272,6 +275,8 @@ struct Actor {
     progress: Arc<Progress>,
     /// Raised when the site goes down, so a build in progress stops at its next page.
     cancel: Cancel,
+    /// What requests during the first build ask the builder for (closed after it).
+    wanted: Option<sited_builder::Wanted>,
 }
 
 /// What the site is serving, while it serves.
@@ -302,49 +307,28 @@ impl Actor {
         tracing::info!("starting");
         // Watch before the first build, so a save during it is not missed.
         let watch = self.start_watching().await;
-        match self.first_build().await {
-            Some(output) => match listener
+        let (output_tx, output_rx) = watch::channel(Arc::new(Output::default()));
+        let early = Early::new(output_tx.clone(), self.hooks.hold_first_build.clone());
+        self.wanted = Some(early.wanted().clone());
+        let listener = if self.choose_builder() {
+            listener
                 .set_nonblocking(true)
                 .and_then(|()| tokio::net::TcpListener::from_std(listener))
-            {
-                Ok(listener) => {
-                    let (output_tx, output_rx) = watch::channel(Arc::new(output));
-                    let serve_config = crate::serve::ServeConfig {
-                        hosts: crate::serve::HostPolicy::new(
-                            self.config.host.ip,
-                            self.config.host.name.clone(),
-                        ),
-                        live: Some(crate::serve::livereload::Live::new(
-                            self.live.subscribe(),
-                            output_rx.clone(),
-                        )),
-                        pool: self.pool.clone(),
-                        root: Some(self.config.root.clone()),
-                        limits: self.limits(),
-                        test_panic: self.hooks.panic_request,
-                        ..crate::serve::ServeConfig::default()
-                    };
-                    let server = crate::serve::serve(
-                        listener,
-                        output_rx,
-                        serve_config,
-                        self.token.child_token(),
-                    );
-                    let server = self.tracker.spawn(server.in_current_span());
-                    let serving = Serving {
-                        output: output_tx,
-                        watch,
-                    };
-                    self.serve_until_cancelled(server, &serving).await;
-                    unwatch(serving.watch).await;
-                }
-                Err(error) => {
-                    self.transition(|s| s.fail(format!("cannot serve: {error}")));
-                    self.token.cancelled().await;
-                }
-            },
+                .map_err(|error| self.transition(|s| s.fail(format!("cannot serve: {error}"))))
+                .ok()
+        } else {
+            None
+        };
+        match listener {
+            Some(listener) => {
+                let serving = Serving {
+                    output: output_tx,
+                    watch,
+                };
+                self.serve(listener, output_rx, early, serving).await;
+            }
             None => {
-                drop(listener);
+                early.finish();
                 unwatch(watch).await;
                 self.token.cancelled().await;
             }
@@ -354,6 +338,57 @@ impl Actor {
         let _ = self.building.acquire().await;
         self.transition(Lifecycle::stopped);
         tracing::info!("stopped");
+    }
+
+    /// Serves from the start: the server answers while the first build runs (see
+    /// [`early`]), then the site serves and rebuilds until it is cancelled. A first build
+    /// that fails or is cancelled stops the server.
+    async fn serve(
+        &mut self,
+        listener: tokio::net::TcpListener,
+        output_rx: watch::Receiver<Arc<Output>>,
+        early: Early,
+        serving: Serving,
+    ) {
+        let serve_config = crate::serve::ServeConfig {
+            hosts: crate::serve::HostPolicy::new(
+                self.config.host.ip,
+                self.config.host.name.clone(),
+            ),
+            live: Some(crate::serve::livereload::Live::new(
+                self.live.subscribe(),
+                output_rx.clone(),
+            )),
+            pool: self.pool.clone(),
+            root: Some(self.config.root.clone()),
+            limits: self.limits(),
+            test_panic: self.hooks.panic_request,
+            early: Some(early.clone()),
+            ..crate::serve::ServeConfig::default()
+        };
+        let server_token = self.token.child_token();
+        let server = crate::serve::serve(listener, output_rx, serve_config, server_token.clone());
+        let server = self.tracker.spawn(server.in_current_span());
+        match self.first_build().await {
+            Some((built, report)) => {
+                // Keeps what serving made of the resources served early (the same ones).
+                let output = publish::servable(&built, Some(&serving.output.borrow()));
+                // Published before the site says it serves, and before waiting requests
+                // are told: they are answered from it.
+                serving.output.send_replace(Arc::new(output));
+                early.finish();
+                self.transition(|s| s.finish_build(report));
+                self.serve_until_cancelled(server, &serving).await;
+                unwatch(serving.watch).await;
+            }
+            None => {
+                early.finish();
+                server_token.cancel();
+                let _ = server.await;
+                unwatch(serving.watch).await;
+                self.token.cancelled().await;
+            }
+        }
     }
 
     /// What the site's server bounds: the defaults, unless a test hook says otherwise.
@@ -397,15 +432,16 @@ impl Actor {
         }
     }
 
-    /// Runs the first build; `None` if it could not run at all (the site is Failed) or
-    /// the site was cancelled meanwhile.
-    async fn first_build(&mut self) -> Option<Output> {
+    /// Chooses the site's builder; `false` (and the site Failed) if the choice cannot be
+    /// met.
+    fn choose_builder(&mut self) -> bool {
         match Builder::choose(
             &self.config,
             &self.progress,
             &self.cancel,
             self.hooks.panic_function,
             &self.exclude,
+            self.wanted.as_ref(),
         ) {
             Ok((builder, warning)) => {
                 tracing::info!(builder = builder.name(), "builder chosen");
@@ -415,12 +451,18 @@ impl Actor {
                 if let Some(warning) = warning {
                     self.warn(warning);
                 }
+                true
             }
             Err(reason) => {
                 self.transition(|s| s.fail(reason));
-                return None;
+                false
             }
         }
+    }
+
+    /// Runs the first build: its servable output and report, for the caller to publish;
+    /// `None` if it failed (the site is Failed) or the site was cancelled meanwhile.
+    async fn first_build(&mut self) -> Option<(Arc<sited_builder::Output>, BuildReport)> {
         self.transition(Lifecycle::begin_build);
         let (token, cancel) = (self.token.clone(), self.cancel.clone());
         let built = tokio::select! {
@@ -438,8 +480,7 @@ impl Actor {
                     live.errors = live_errors(&report);
                     live.warnings = live_warnings(&report);
                 });
-                self.transition(|s| s.finish_build(report));
-                Some(publish::servable(&built.output, None))
+                Some((built.output, report))
             }
             Err(reason) => {
                 self.transition(|s| s.fail(reason));
@@ -453,12 +494,20 @@ impl Actor {
         self.site.get_or_insert_with(|| {
             let (progress, cancel) = (&self.progress, &self.cancel);
             let panic_function = self.hooks.panic_function;
-            let exclude = &self.exclude;
-            Builder::choose(&self.config, progress, cancel, panic_function, exclude)
-                .map(|(builder, _)| builder)
-                .unwrap_or_else(|_| {
-                    Builder::native(&self.config, progress, cancel, panic_function, exclude)
-                })
+            let (exclude, wanted) = (&self.exclude, self.wanted.as_ref());
+            Builder::choose(
+                &self.config,
+                progress,
+                cancel,
+                panic_function,
+                exclude,
+                wanted,
+            )
+            .map(|(builder, _)| builder)
+            .unwrap_or_else(|_| {
+                let config = &self.config;
+                Builder::native(config, progress, cancel, panic_function, exclude, wanted)
+            })
         })
     }
 

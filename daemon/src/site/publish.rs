@@ -21,6 +21,7 @@ pub fn options(
     cancel: &Cancel,
     panic_function: bool,
     exclude: Vec<std::path::PathBuf>,
+    wanted: Option<&sited_builder::Wanted>,
 ) -> Options {
     Options {
         drafts: config.drafts,
@@ -30,6 +31,7 @@ pub fn options(
         test_panic_function: panic_function,
         // `strict = true` in site.toml still applies.
         strict: false,
+        wanted: wanted.cloned(),
     }
 }
 
@@ -51,7 +53,7 @@ pub fn servable(built: &sited_builder::Output, serving: Option<&Output>) -> Outp
     Output { resources }
 }
 
-fn resource(made: &sited_builder::Resource) -> Resource {
+pub(super) fn resource(made: &sited_builder::Resource) -> Resource {
     let body = match &made.body {
         sited_builder::Body::Memory(bytes) => Body::Memory(bytes.clone()),
         sited_builder::Body::File(path) => Body::File(path.clone()),
