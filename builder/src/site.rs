@@ -705,6 +705,68 @@ pub fn build_to_with(
     Ok(built)
 }
 
+/// Memory accounting for bench/ (issue 17.3), apart from the build logic.
+impl Site {
+    /// Bench-only: drops the parts of what is kept between builds one at a time, calling
+    /// `after` with each part's name once it is gone, so a harness counting live heap
+    /// bytes can tell what each holds (bench/src/bin/memory-parts.rs). The site builds
+    /// from scratch afterwards.
+    #[doc(hidden)]
+    pub fn measure_parts(&mut self, mut after: impl FnMut(&str)) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let State {
+            sources,
+            templates,
+            template_errors,
+            parsed,
+            render,
+            last,
+            ..
+        } = state;
+        drop(template_errors);
+        drop(templates);
+        after("templates");
+        if let Some(last) = last {
+            let Last {
+                tree,
+                md_urls,
+                page_index,
+                output,
+                diagnostics,
+                kept_warnings,
+                ..
+            } = last;
+            drop((md_urls, page_index, diagnostics, kept_warnings));
+            after("last: urls, index, diagnostics");
+            let Tree {
+                placed,
+                pages,
+                summaries,
+                site_value,
+                ..
+            } = tree;
+            drop(summaries);
+            after("tree: summaries");
+            drop(pages);
+            after("tree: page contexts");
+            drop(placed);
+            after("tree: placed");
+            drop(site_value);
+            after("tree: the rest");
+            drop(output);
+            after("last: output");
+        }
+        drop(render);
+        after("render cache");
+        drop(parsed);
+        after("parsed files");
+        drop(sources);
+        after("sources");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;
