@@ -33,6 +33,16 @@ pub type Exists<'a> = &'a dyn Fn(&str) -> bool;
 
 /// Checks every link of every page of `tree`. `exists` says whether the build made a URL.
 pub fn links(tree: &Tree, layout: &Layout, exists: Exists<'_>) -> Vec<Diagnostic> {
+    links_of(tree, layout, exists, 0..tree.pages.len())
+}
+
+/// Checks the links of the pages `of` (indices into `tree`) against the whole site.
+pub fn links_of(
+    tree: &Tree,
+    layout: &Layout,
+    exists: Exists<'_>,
+    of: impl IntoIterator<Item = usize>,
+) -> Vec<Diagnostic> {
     // URL → the ids of the content page served there (sections' own text included).
     // Borrowed, not a set per page: every build and every edit checks the whole site,
     // and few links name a fragment.
@@ -44,8 +54,8 @@ pub fn links(tree: &Tree, layout: &Layout, exists: Exists<'_>) -> Vec<Diagnostic
     }
     let base = base_path(&layout.config.base_url);
     let mut found = Vec::new();
-    for (i, page) in tree.pages.iter().enumerate() {
-        let Some(page) = page else { continue };
+    for i in of {
+        let Some(page) = &tree.pages[i] else { continue };
         let url = &tree.placed.urls[i];
         let source = tree.source(i);
         for link in &page.links {
