@@ -1220,7 +1220,7 @@ mod tests {
             "content/b.md",
             "# B\n\nText.\n\n[x](nowhere.md)\n\n## Part\n",
         );
-        let (_, report) = site.build(&[b.clone()]);
+        let (_, report) = site.build(std::slice::from_ref(&b));
         assert_eq!(report.rendered, 1, "the fast path");
         let files: Vec<_> = report.diagnostics.iter().map(|d| &d.file).collect();
         assert_eq!(
