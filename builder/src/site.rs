@@ -1215,23 +1215,19 @@ mod tests {
         ]);
         let (_, report) = site.build(&[]);
         assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
-        // b.md's ids stay; its own link breaks: a.md's warning stands, b.md's is new.
+        // b.md's ids stay; its own links break (a fragment looked up on its own, no map
+        // of the site): a.md's warning stands, b.md's are new.
         let b = site.write(
             "content/b.md",
-            "# B\n\nText.\n\n[x](nowhere.md)\n\n## Part\n",
+            "# B\n\nText.\n\n[x](nowhere.md) [y](a.md#a) [z](a.md#nope)\n\n## Part\n",
         );
         let (_, report) = site.build(std::slice::from_ref(&b));
         assert_eq!(report.rendered, 1, "the fast path");
         let files: Vec<_> = report.diagnostics.iter().map(|d| &d.file).collect();
-        assert_eq!(
-            files,
-            [
-                &PathBuf::from("content/a.md"),
-                &PathBuf::from("content/b.md")
-            ],
-            "{:?}",
-            report.diagnostics
-        );
+        let (a_md, b_md) = (PathBuf::from("content/a.md"), PathBuf::from("content/b.md"));
+        assert_eq!(files, [&a_md, &b_md, &b_md], "{:?}", report.diagnostics);
+        let nope = &report.diagnostics[2].message;
+        assert!(nope.contains("a.md#nope"), "{nope}");
         // Mended, b.md's warning goes and a.md's still stands.
         site.write("content/b.md", "# B\n\nText.\n\n## Part\n");
         let (_, report) = site.build(&[b]);
