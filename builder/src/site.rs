@@ -87,6 +87,9 @@ struct Last {
     /// The pass's diagnostics but the link check's (with no errors among them when the
     /// fast path runs): they stand until the next full pass.
     kept_warnings: Vec<Diagnostic>,
+    /// The link check's: a body edit that leaves its page's ids alone changes only that
+    /// page's (the fast path checks its links alone).
+    link_warnings: Vec<Diagnostic>,
 }
 
 /// What one pass made, before it is counted and reported.
@@ -374,7 +377,7 @@ impl Site {
         drop(made);
         drop(jobs);
         let kept_warnings = diagnostics.clone();
-        diagnostics.extend(links);
+        diagnostics.extend(links.iter().cloned());
         if options.strict || layout.config.strict {
             check::strict(&mut diagnostics);
         }
@@ -389,6 +392,7 @@ impl Site {
                 output: output.clone(),
                 diagnostics: diagnostics.clone(),
                 kept_warnings,
+                link_warnings: links,
             })
         } else {
             drop_aside((tree, md_urls));
@@ -426,7 +430,12 @@ impl Site {
         };
         let markdown_done = Instant::now();
         let mut pages = Vec::with_capacity(updates.len());
+        // Whether every edited page keeps its ids: then no other page's links change.
+        let mut same_ids = true;
         for (i, parsed, markdown) in updates {
+            same_ids &= last.tree.pages[i]
+                .as_ref()
+                .is_some_and(|old| old.anchors == markdown.ctx.anchors);
             last.tree
                 .replace_page(i, parsed.clone(), markdown.ctx.clone());
             state.render.remember(parsed.source.path.clone(), markdown);
@@ -464,12 +473,29 @@ impl Site {
         urls.sort_unstable();
         let output_at = Instant::now();
         // A body edit can add or mend links, or take away the ids others link to: the
-        // whole site's links are checked again (lookups only, no rendering).
-        let links = check::links(&last.tree, &state.sources.layout, &|url| {
-            output.get(url).is_some()
-        });
+        // edited pages' links are checked again, and every page's when an edit changed
+        // its page's ids (lookups only, no rendering). No URL comes or goes.
+        let layout = &state.sources.layout;
+        let exists = |url: &str| output.get(url).is_some();
+        let links = if same_ids {
+            let edited: HashSet<PathBuf> = pages
+                .iter()
+                .map(|&i| layout.display_path(&last.tree.source(i).source.path))
+                .collect();
+            let mut links: Vec<Diagnostic> = last
+                .link_warnings
+                .iter()
+                .filter(|d| !edited.contains(&d.file))
+                .cloned()
+                .collect();
+            links.extend(check::links_of(&last.tree, layout, &exists, pages));
+            links
+        } else {
+            check::links(&last.tree, layout, &exists)
+        };
         diagnostics.splice(0..0, last.kept_warnings.iter().cloned());
-        diagnostics.extend(links);
+        diagnostics.extend(links.iter().cloned());
+        last.link_warnings = links;
         if self.options.strict || state.sources.layout.config.strict {
             check::strict(&mut diagnostics);
         }
@@ -1252,6 +1278,35 @@ mod tests {
         let (_, report) = site.build(&[b]);
         assert_eq!(report.rendered, 1, "the fast path");
         assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    }
+
+    #[test]
+    fn an_edit_keeping_its_ids_rechecks_its_links_and_keeps_the_others_warnings() {
+        let mut site = TestSite::new(&[
+            ("content/a.md", "# A\n\nSee [b](b.md#gone).\n"),
+            ("content/b.md", "# B\n\nText.\n\n## Part\n"),
+        ]);
+        let (_, report) = site.build(&[]);
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        // b.md's ids stay; its own links break (a fragment looked up on its own, no map
+        // of the site): a.md's warning stands, b.md's are new.
+        let b = site.write(
+            "content/b.md",
+            "# B\n\nText.\n\n[x](nowhere.md) [y](a.md#a) [z](a.md#nope)\n\n## Part\n",
+        );
+        let (_, report) = site.build(std::slice::from_ref(&b));
+        assert_eq!(report.rendered, 1, "the fast path");
+        let files: Vec<_> = report.diagnostics.iter().map(|d| &d.file).collect();
+        let (a_md, b_md) = (PathBuf::from("content/a.md"), PathBuf::from("content/b.md"));
+        assert_eq!(files, [&a_md, &b_md, &b_md], "{:?}", report.diagnostics);
+        let nope = &report.diagnostics[2].message;
+        assert!(nope.contains("a.md#nope"), "{nope}");
+        // Mended, b.md's warning goes and a.md's still stands.
+        site.write("content/b.md", "# B\n\nText.\n\n## Part\n");
+        let (_, report) = site.build(&[b]);
+        assert_eq!(report.rendered, 1, "the fast path");
+        assert_eq!(report.diagnostics.len(), 1, "{:?}", report.diagnostics);
+        assert_eq!(report.diagnostics[0].file, PathBuf::from("content/a.md"));
     }
 
     #[test]

@@ -31,28 +31,57 @@ pub struct LinkRef {
 /// Whether a build made something at a (decoded) URL path.
 pub type Exists<'a> = &'a dyn Fn(&str) -> bool;
 
+/// The ids of the content page served at a URL (sections' own text included), if one is.
+type Ids<'a> = &'a dyn Fn(&str) -> Option<&'a [String]>;
+
 /// Checks every link of every page of `tree`. `exists` says whether the build made a URL.
 pub fn links(tree: &Tree, layout: &Layout, exists: Exists<'_>) -> Vec<Diagnostic> {
-    // URL → the ids of the content page served there (sections' own text included).
-    // Borrowed, not a set per page: every build and every edit checks the whole site,
-    // and few links name a fragment.
+    // Borrowed, not a set per page: few links name a fragment.
     let mut anchors: HashMap<&str, &[String]> = HashMap::default();
     for (i, page) in tree.pages.iter().enumerate() {
         if let Some(page) = page {
             anchors.insert(tree.placed.urls[i].as_str(), &page.anchors);
         }
     }
+    let ids = |url: &str| anchors.get(url).copied();
+    check_pages(tree, layout, exists, &ids, 0..tree.pages.len())
+}
+
+/// Checks the links of the few pages `of` (indices into `tree`) against the whole site:
+/// a fragment's page is looked up when a link names one, with no map of the whole site
+/// made first (an edit's check, on every save).
+pub fn links_of(
+    tree: &Tree,
+    layout: &Layout,
+    exists: Exists<'_>,
+    of: impl IntoIterator<Item = usize>,
+) -> Vec<Diagnostic> {
+    // The last page at a URL, as the map of `links` has it.
+    let ids = |url: &str| {
+        let i = tree.placed.urls.iter().rposition(|u| u == url)?;
+        tree.pages[i].as_deref().map(|page| page.anchors.as_slice())
+    };
+    check_pages(tree, layout, exists, &ids, of)
+}
+
+fn check_pages(
+    tree: &Tree,
+    layout: &Layout,
+    exists: Exists<'_>,
+    anchors: Ids<'_>,
+    of: impl IntoIterator<Item = usize>,
+) -> Vec<Diagnostic> {
     let base = base_path(&layout.config.base_url);
     let mut found = Vec::new();
-    for (i, page) in tree.pages.iter().enumerate() {
-        let Some(page) = page else { continue };
+    for i in of {
+        let Some(page) = &tree.pages[i] else { continue };
         let url = &tree.placed.urls[i];
         let source = tree.source(i);
         for link in &page.links {
             if leaves_the_site(&link.written, source.dir()) {
                 continue;
             }
-            if let Some(problem) = check(link, url, base, &anchors, exists) {
+            if let Some(problem) = check(link, url, base, anchors, exists) {
                 let file = layout.display_path(&source.source.path);
                 found.push(Diagnostic {
                     severity: Severity::Warning,
@@ -88,7 +117,7 @@ fn check(
     link: &LinkRef,
     page_url: &str,
     base: &str,
-    anchors: &HashMap<&str, &[String]>,
+    anchors: Ids<'_>,
     exists: Exists<'_>,
 ) -> Option<String> {
     let (path, fragment) = target(&link.href, page_url, base)?;
@@ -118,7 +147,7 @@ fn check(
     if fragment.is_empty() || fragment == "top" {
         return None;
     }
-    let ids = anchors.get(found.as_str())?;
+    let ids = anchors(found.as_str())?;
     (!ids.contains(&fragment))
         .then(|| format!("{link_to} leads nowhere: {found} has no #{fragment}"))
 }
@@ -223,7 +252,8 @@ mod tests {
             href: href.to_string(),
             line: 1,
         };
-        check(&link, page, "\u{0}", &anchors, &|url| made.contains(url))
+        let ids = |url: &str| anchors.get(url).copied();
+        check(&link, page, "\u{0}", &ids, &|url| made.contains(url))
     }
 
     #[test]

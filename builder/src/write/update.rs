@@ -138,7 +138,9 @@ pub fn write_manifest<'a>(
         .into_iter()
         .map(|(name, stamp)| (name, *stamp))
         .collect();
-    entries.sort_unstable_by_key(|(name, _)| *name);
+    // By bytes, not by path components: the order only has to be stable, and comparing
+    // thousands of paths component by component was a serial tail of every build.
+    entries.sort_unstable_by(|(a, _), (b, _)| a.as_os_str().cmp(b.as_os_str()));
     // A file listed twice (written twice) keeps no stamp: which write was last is not
     // known here, and a stamp must never vouch for bytes the file does not hold.
     entries.dedup_by(|later, kept| {
