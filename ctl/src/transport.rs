@@ -99,14 +99,19 @@ impl Daemon {
     /// Connects and says hello, whatever protocol the daemon speaks: `hello` and
     /// `shutdown` work across versions, which is all stopping a daemon needs.
     pub async fn connect_any(paths: &Paths) -> Result<Option<Daemon>, Failure> {
-        let client = match connect_socket(paths).await {
+        let started = Instant::now();
+        let client = match connect_socket(paths, started).await {
+            // No daemon held the lock when the socket was tried, but one may have taken
+            // it since (several clients starting one at once): it binds its socket a
+            // moment after, so it gets what is left of the grace.
+            Err(error) if is_absent(&error) && lock_holder(paths).is_some() => {
+                connect_socket(paths, started).await
+            }
+            other => other,
+        };
+        let client = match client {
             Ok(client) => client,
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) =>
-            {
+            Err(error) if is_absent(&error) => {
                 return match lock_holder(paths) {
                     None => Ok(None),
                     Some(pid) => Err(Failure::unreachable(format!(
@@ -286,16 +291,13 @@ fn frozen_hint(pid: u32) -> String {
 const SOCKET_GRACE: Duration = Duration::from_secs(5);
 
 /// Connects to the socket; while it is missing or refused but a daemon holds the lock,
-/// tries again for up to [`SOCKET_GRACE`].
-async fn connect_socket(paths: &Paths) -> std::io::Result<SitedClient> {
-    let started = Instant::now();
+/// tries again until [`SOCKET_GRACE`] after `started`.
+async fn connect_socket(paths: &Paths, started: Instant) -> std::io::Result<SitedClient> {
     loop {
         match sited_proto::transport::connect(&paths.socket).await {
             Err(error)
-                if matches!(
-                    error.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) && started.elapsed() < SOCKET_GRACE
+                if is_absent(&error)
+                    && started.elapsed() < SOCKET_GRACE
                     && lock_holder(paths).is_some() =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -303,6 +305,15 @@ async fn connect_socket(paths: &Paths) -> std::io::Result<SitedClient> {
             other => return other,
         }
     }
+}
+
+/// Whether connecting failed because nobody listens on the socket (yet): no file, or a
+/// file nobody accepts on.
+fn is_absent(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+    )
 }
 
 /// The pid of the daemon that holds this home's lock, if one does: the lock, not the
