@@ -373,6 +373,9 @@ impl Actor {
             Some((built, report)) => {
                 // Keeps what serving made of the resources served early (the same ones).
                 let output = publish::servable(&built, Some(&serving.output.borrow()));
+                // The builder's own copy is all that is left, which an edit then changes
+                // in place instead of copying.
+                drop(built);
                 // Published before the site says it serves, and before waiting requests
                 // are told: they are answered from it.
                 serving.output.send_replace(Arc::new(output));
