@@ -88,6 +88,14 @@ impl Builder {
         }
     }
 
+    /// Whether a build's `Reload::Pages` lists every URL whose resource differs from
+    /// the last build's, and `Reload::Nothing` means none does, so that publishing may
+    /// apply just those. sited's own builder promises it; another program's build is a
+    /// new folder each time, whose every file is a new resource.
+    pub fn lists_its_changes(&self) -> bool {
+        matches!(self, Builder::Native(_))
+    }
+
     pub fn affects_output(&self, paths: &[PathBuf]) -> bool {
         match self {
             Builder::Native(site) => site.affects_output(paths),

@@ -53,6 +53,32 @@ pub fn servable(built: &sited_builder::Output, serving: Option<&Output>) -> Outp
     Output { resources }
 }
 
+/// Brings `published` up to date with a build that changed only the `changed` URLs
+/// (new, gone or different): those are made servable or removed; every other resource
+/// stays as it is served, prepared headers and compressed bodies included.
+pub fn apply(built: &sited_builder::Output, published: &mut Output, changed: &[String]) {
+    for url in changed {
+        match built.get(url) {
+            Some(made) => {
+                published.resources.insert(url.clone(), resource(made));
+            }
+            None => {
+                published.resources.remove(url);
+            }
+        }
+    }
+}
+
+/// Whether `published` serves exactly what `built` made (the same URLs, each with the
+/// same tag and body): what [`apply`] must leave, checked in debug builds.
+pub fn agrees(published: &Output, built: &sited_builder::Output) -> bool {
+    published.resources.len() == built.resources.len()
+        && built
+            .resources
+            .iter()
+            .all(|(url, made)| published.get(url).is_some_and(|served| same(served, made)))
+}
+
 pub(super) fn resource(made: &sited_builder::Resource) -> Resource {
     let body = match &made.body {
         sited_builder::Body::Memory(bytes) => Body::Memory(bytes.clone()),
@@ -292,6 +318,35 @@ mod tests {
         assert_eq!(prepared(&next, "/"), home, "kept across builds");
         assert_ne!(prepared(&next, "/a/"), a, "a new body gets new headers");
         let Body::Memory(bytes) = &next.get("/a/").unwrap().body else {
+            panic!("a page is held in memory");
+        };
+        assert_eq!(&bytes[..], b"a, edited");
+    }
+
+    #[test]
+    fn a_build_that_lists_its_changes_is_published_by_them_alone() {
+        let page = |body: &str| sited_builder::Resource::html(body.into());
+        let mut built = sited_builder::Output::default();
+        for (url, body) in [("/", "home"), ("/a/", "a"), ("/b/", "b")] {
+            built.resources.insert(url.into(), page(body));
+        }
+        let mut published = servable(&built, None);
+        let prepared = |output: &Output, url: &str| {
+            output.get(url).unwrap().prepared() as *const crate::serve::Prepared
+        };
+        let home = prepared(&published, "/");
+
+        let mut rebuilt = built.clone();
+        rebuilt.resources.insert("/a/".into(), page("a, edited"));
+        rebuilt.resources.remove("/b/");
+        rebuilt.resources.insert("/c/".into(), page("c"));
+        assert!(!agrees(&published, &rebuilt));
+        let changed = ["/a/".to_string(), "/b/".to_string(), "/c/".to_string()];
+        apply(&rebuilt, &mut published, &changed);
+        assert!(agrees(&published, &rebuilt), "serves what the build made");
+        assert!(published.get("/b/").is_none(), "a page gone is gone");
+        assert_eq!(prepared(&published, "/"), home, "the rest is the very same");
+        let Body::Memory(bytes) = &published.get("/a/").unwrap().body else {
             panic!("a page is held in memory");
         };
         assert_eq!(&bytes[..], b"a, edited");
