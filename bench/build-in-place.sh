@@ -5,7 +5,8 @@
 # Three cases, runs alternating between the tools: a fresh output (the folder removed
 # first), a rebuild with nothing changed, and a rebuild after one page changed. Prints
 # raw wall times, medians and ratios against Hugo. Usage: bench/build-in-place.sh [RUNS]
-# (default 5). `ATOMIC=1` adds sited's `--atomic` (whole-tree swap) beside them.
+# (default 5). `ATOMIC=1` adds sited's `--atomic` (whole-tree swap) beside them;
+# `BASELINE=PATH` adds another sited binary (an earlier build, "before") beside them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -48,6 +49,7 @@ timed() { # timed TOOL CASE COMMAND...
 }
 tools=(sited hugo)
 [ "${ATOMIC:-0}" = 1 ] && tools+=(sited-atomic)
+[ -n "${BASELINE:-}" ] && tools+=(baseline)
 for run in $(seq 1 "$runs"); do
   echo "run $run"
   for tool in "${tools[@]}"; do
@@ -55,6 +57,7 @@ for run in $(seq 1 "$runs"); do
     case $tool in
       sited) cmd=(target/release/sited build "$site" --out "$out") ;;
       sited-atomic) cmd=(target/release/sited build "$site" --out "$out" --atomic) ;;
+      baseline) cmd=("$BASELINE" build "$site" --out "$out") ;;
       hugo) cmd=(hugo --quiet --source "$site" --destination "$out") ;;
     esac
     rm -rf "$out"
@@ -76,7 +79,7 @@ for tool, case, wall in rows:
     med.setdefault((tool, case), []).append(float(wall))
 for case in ("fresh", "unchanged", "one-page"):
     hugo = statistics.median(med[("hugo", case)])
-    for tool in ("sited", "sited-atomic", "hugo", "cp"):
+    for tool in ("sited", "sited-atomic", "baseline", "hugo", "cp"):
         if (tool, case) not in med:
             continue
         m = statistics.median(med[(tool, case)])

@@ -4,6 +4,7 @@
 # work (every page, section listings, home, 404 and sitemap; no feeds: the pages have no
 # dates; no taxonomies), alternating runs. Prints median wall time, CPU time and peak RSS
 # for both and the ratios. Usage: bench/build-vs-hugo.sh [RUNS] (default 5).
+# `BASELINE=PATH` adds another sited binary (an earlier build, "before") to each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -47,15 +48,17 @@ echo "hugo: $(hugo version | cut -d' ' -f1-2); sited: $(target/release/sited --v
 echo "pages: $(find "$site/content" -name '*.md' | wc -l); working in $work"
 results="$work/results"
 : > "$results"
+tools=(sited hugo)
+[ -n "${BASELINE:-}" ] && tools+=(baseline)
 for run in $(seq 1 "$runs"); do
-  for tool in sited hugo; do
+  for tool in "${tools[@]}"; do
     out="$work/out-$tool"
     rm -rf "$out"
-    if [ "$tool" = sited ]; then
-      cmd=(target/release/sited build "$site" --out "$out")
-    else
-      cmd=(hugo --quiet --source "$site" --destination "$out")
-    fi
+    case $tool in
+      sited) cmd=(target/release/sited build "$site" --out "$out") ;;
+      baseline) cmd=("$BASELINE" build "$site" --out "$out") ;;
+      hugo) cmd=(hugo --quiet --source "$site" --destination "$out") ;;
+    esac
     /usr/bin/time -f "$tool %e %U %S %M" -o "$work/time" "${cmd[@]}" > /dev/null
     cat "$work/time" >> "$results"
     html=$(find "$out" -name '*.html' | wc -l)
@@ -66,8 +69,10 @@ python3 - "$results" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 med = {}
-for tool in ("sited", "hugo"):
+for tool in ("sited", "baseline", "hugo"):
     mine = [r for r in rows if r[0] == tool]
+    if not mine:
+        continue
     wall = statistics.median(float(r[1]) for r in mine)
     cpu = statistics.median(float(r[2]) + float(r[3]) for r in mine)
     rss = statistics.median(int(r[4]) for r in mine) / 1024
@@ -75,4 +80,7 @@ for tool in ("sited", "hugo"):
     print(f"{tool:5}: median wall {wall:.2f} s, cpu {cpu:.2f} s, peak RSS {rss:.0f} MiB (n={len(mine)})")
 s, h = med["sited"], med["hugo"]
 print(f"sited/hugo: wall {s[0]/h[0]:.2f}, cpu {s[1]/h[1]:.2f}, RSS {s[2]/h[2]:.2f} (target: wall and RSS <= 0.25)")
+if "baseline" in med:
+    b = med["baseline"]
+    print(f"baseline/hugo: wall {b[0]/h[0]:.2f}, cpu {b[1]/h[1]:.2f}, RSS {b[2]/h[2]:.2f}")
 PY

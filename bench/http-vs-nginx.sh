@@ -55,7 +55,7 @@ fi
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 say "building release binaries"
-(cd "$ROOT" && cargo build --release --quiet -p sited -p sitectl -p sited-bench --bin fixed-rate)
+(cd "$ROOT" && cargo build --release --quiet -p sited -p sitectl && cargo build --release --quiet -p sited-bench --bin fixed-rate)
 SITED="$TARGET/release/sited"
 SITECTL="$TARGET/release/sitectl"
 FIXED_RATE="$TARGET/release/fixed-rate"

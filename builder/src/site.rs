@@ -380,15 +380,20 @@ impl Site {
         }
         let output = Arc::new(output);
         let reload = reload(plan, state.last.as_ref(), &output, layout);
-        state.last = keep.then(|| Last {
-            page_index: tree.page_index(),
-            tree,
-            md_urls,
-            links_hash,
-            output: output.clone(),
-            diagnostics: diagnostics.clone(),
-            kept_warnings,
-        });
+        state.last = if keep {
+            Some(Last {
+                page_index: tree.page_index(),
+                tree,
+                md_urls,
+                links_hash,
+                output: output.clone(),
+                diagnostics: diagnostics.clone(),
+                kept_warnings,
+            })
+        } else {
+            drop_aside((tree, md_urls));
+            None
+        };
         Ok(Pass {
             output,
             reload,
@@ -413,9 +418,13 @@ impl Site {
         if !state.template_errors.is_empty() || last.diagnostics.iter().any(|d| d.is_error()) {
             return Ok(None);
         }
+        // Where an edit's time goes (`SITED_LOG=sited_builder=debug`): bench/'s
+        // reload-latency harness reads these.
+        let started = Instant::now();
         let Some(updates) = body_edits(plan, last, &state.sources.layout) else {
             return Ok(None);
         };
+        let markdown_done = Instant::now();
         let mut pages = Vec::with_capacity(updates.len());
         for (i, parsed, markdown) in updates {
             last.tree
@@ -443,6 +452,7 @@ impl Site {
             .render
             .render(&jobs, &env, false, &[], &mut diagnostics)?;
         drop(jobs);
+        let rendered_at = Instant::now();
         let mut output = Output::clone(&last.output);
         let mut urls = Vec::new();
         for (url, resource) in rendered.pages {
@@ -452,6 +462,7 @@ impl Site {
             output.resources.insert(url, resource);
         }
         urls.sort_unstable();
+        let output_at = Instant::now();
         // A body edit can add or mend links, or take away the ids others link to: the
         // whole site's links are checked again (lookups only, no rendering).
         let links = check::links(&last.tree, &state.sources.layout, &|url| {
@@ -464,6 +475,13 @@ impl Site {
         }
         last.output = Arc::new(output);
         last.diagnostics.clone_from(&diagnostics);
+        tracing::debug!(
+            markdown_us = (markdown_done - started).as_micros(),
+            render_us = (rendered_at - markdown_done).as_micros(),
+            output_us = (output_at - rendered_at).as_micros(),
+            links_us = output_at.elapsed().as_micros(),
+            "fast path"
+        );
         Ok(Some(Pass {
             output: last.output.clone(),
             reload: changed(urls),
@@ -519,7 +537,10 @@ fn published_base_path(
 ) -> Option<String> {
     let base_url = &layout.config.base_url;
     if to_disk && !render::base_path::is_absolute(base_url) {
-        diagnostics.push(render::base_path::relative_urls_warning(base_url));
+        diagnostics.push(render::base_path::relative_urls_warning(
+            base_url,
+            &layout.base_url_setting(),
+        ));
     }
     if keep {
         None
@@ -599,6 +620,13 @@ fn finish(pass: Pass, started: Instant) -> BuildResult {
     }
 }
 
+/// Frees `value` on a thread of its own: a one-shot build's tree and sources are
+/// thousands of small allocations, and freeing them on the thread that goes on to write
+/// and publish the output made that a serial tail of the build.
+fn drop_aside<T: Send + 'static>(value: T) {
+    std::thread::spawn(move || drop(value));
+}
+
 /// Builds the site at `root` once, in memory, keeping nothing for a rebuild.
 pub fn build_once(root: &Path, options: Options) -> Result<BuildResult, Failure> {
     let mut site = Site {
@@ -651,7 +679,10 @@ pub fn build_to_with(
         ..Site::open(root, options)
     };
     let built = site.build(Changes::Everything);
-    drop(site);
+    // The site's sources and tree are freed beside the publishing, not before it: on
+    // the one thread that publishes they were a serial tail of every build.
+    site.mode = Mode::Incremental;
+    drop_aside(site);
     let sink = Arc::into_inner(sink).expect("the build let go of its sink");
     let built = match built {
         Ok(built) => built,
@@ -672,6 +703,68 @@ pub fn build_to_with(
         }
     }
     Ok(built)
+}
+
+/// Memory accounting for bench/ (issue 17.3), apart from the build logic.
+impl Site {
+    /// Bench-only: drops the parts of what is kept between builds one at a time, calling
+    /// `after` with each part's name once it is gone, so a harness counting live heap
+    /// bytes can tell what each holds (bench/src/bin/memory-parts.rs). The site builds
+    /// from scratch afterwards.
+    #[doc(hidden)]
+    pub fn measure_parts(&mut self, mut after: impl FnMut(&str)) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let State {
+            sources,
+            templates,
+            template_errors,
+            parsed,
+            render,
+            last,
+            ..
+        } = state;
+        drop(template_errors);
+        drop(templates);
+        after("templates");
+        if let Some(last) = last {
+            let Last {
+                tree,
+                md_urls,
+                page_index,
+                output,
+                diagnostics,
+                kept_warnings,
+                ..
+            } = last;
+            drop((md_urls, page_index, diagnostics, kept_warnings));
+            after("last: urls, index, diagnostics");
+            let Tree {
+                placed,
+                pages,
+                summaries,
+                site_value,
+                ..
+            } = tree;
+            drop(summaries);
+            after("tree: summaries");
+            drop(pages);
+            after("tree: page contexts");
+            drop(placed);
+            after("tree: placed");
+            drop(site_value);
+            after("tree: the rest");
+            drop(output);
+            after("last: output");
+        }
+        drop(render);
+        after("render cache");
+        drop(parsed);
+        after("parsed files");
+        drop(sources);
+        after("sources");
+    }
 }
 
 #[cfg(test)]
@@ -1238,6 +1331,10 @@ mod tests {
         let warnings: Vec<_> = built.report.warnings().collect();
         assert_eq!(warnings.len(), 1, "once per build: {warnings:?}");
         assert!(warnings[0].message.contains("no base_url"), "{warnings:?}");
+        assert!(
+            warnings[0].message.ends_with("in site.toml"),
+            "{warnings:?}"
+        );
 
         fs::write(
             site.path("site.toml"),

@@ -46,7 +46,9 @@ fn three_sites(home: &Home) -> [u16; 3] {
             .ps()
             .iter()
             .any(|s| s["port"] == ports[2] && s["state"] == "failed")),
-        "the deleted site never showed as failed"
+        "the deleted site never showed as failed: ps {:#}\nlog: {}",
+        serde_json::Value::from(home.ps()),
+        home.log_text()
     );
     ports
 }

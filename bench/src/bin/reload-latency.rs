@@ -49,8 +49,11 @@ fn main() {
         corpus.display()
     );
 
-    // sited, through its daemon.
-    let home = Home::new();
+    // sited, through its daemon, logging where each rebuild's time goes.
+    let home = Home::with_env(
+        "SITED_LOG",
+        "info,sited::site=debug,sited_builder::site=debug",
+    );
     let started = Instant::now();
     let sited_port = home.up(&sited_root, &["--port", "0"]);
     println!("sited: up in {:?} on port {sited_port}", started.elapsed());
@@ -123,6 +126,49 @@ fn main() {
     report("hugo:  write → new content served", &mut hugo_served);
     let ratio = median(&hugo_served) / median(&sited_served);
     println!("ratio (median served, hugo / sited): {ratio:.1}×");
+    breakdown(&home.log_text(), edits);
+}
+
+/// Medians of the daemon's own timings of the last `edits` rebuilds (its debug log): the
+/// wait for a save to settle, the build (of which the builder's fast path, by part), and
+/// the publish into serving and to the live-reload stream. What the event took beyond
+/// their sum is the watcher's delivery, the build's hand-off to its thread and back, and
+/// the event's way to the client.
+fn breakdown(log: &str, edits: usize) {
+    let fields = |message: &str| -> Vec<Vec<(String, f64)>> {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(message)).collect();
+        lines[lines.len().saturating_sub(edits)..]
+            .iter()
+            .map(|line| {
+                line.split_whitespace()
+                    .filter_map(|word| word.split_once('='))
+                    .filter(|(key, _)| key.ends_with("_us"))
+                    .filter_map(|(key, value)| Some((key.to_string(), value.parse().ok()?)))
+                    .collect()
+            })
+            .collect()
+    };
+    println!("sited, where an edit's time goes (daemon's log, medians over {edits} edits):");
+    for message in ["changes settled", "fast path", "rebuild timed"] {
+        let rows = fields(message);
+        let Some(first) = rows.first() else {
+            println!("  {message}: no timings in the log");
+            continue;
+        };
+        let parts: Vec<String> = first
+            .iter()
+            .map(|(key, _)| {
+                let mut values: Vec<f64> = rows
+                    .iter()
+                    .filter_map(|row| row.iter().find(|(k, _)| k == key).map(|(_, v)| *v))
+                    .collect();
+                values.sort_by(f64::total_cmp);
+                let median = values[values.len() / 2] / 1000.0;
+                format!("{} {median:.2} ms", key.trim_end_matches("_us"))
+            })
+            .collect();
+        println!("  {message} (n={}): {}", rows.len(), parts.join(", "));
+    }
 }
 
 fn ms(d: Duration) -> f64 {

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::load::layout::Layout;
 use crate::report::{Diagnostic, Severity};
@@ -34,13 +34,12 @@ pub type Exists<'a> = &'a dyn Fn(&str) -> bool;
 /// Checks every link of every page of `tree`. `exists` says whether the build made a URL.
 pub fn links(tree: &Tree, layout: &Layout, exists: Exists<'_>) -> Vec<Diagnostic> {
     // URL → the ids of the content page served there (sections' own text included).
-    let mut anchors: HashMap<&str, HashSet<&str>> = HashMap::default();
+    // Borrowed, not a set per page: every build and every edit checks the whole site,
+    // and few links name a fragment.
+    let mut anchors: HashMap<&str, &[String]> = HashMap::default();
     for (i, page) in tree.pages.iter().enumerate() {
         if let Some(page) = page {
-            anchors.insert(
-                tree.placed.urls[i].as_str(),
-                page.anchors.iter().map(String::as_str).collect(),
-            );
+            anchors.insert(tree.placed.urls[i].as_str(), &page.anchors);
         }
     }
     let base = base_path(&layout.config.base_url);
@@ -49,12 +48,12 @@ pub fn links(tree: &Tree, layout: &Layout, exists: Exists<'_>) -> Vec<Diagnostic
         let Some(page) = page else { continue };
         let url = &tree.placed.urls[i];
         let source = tree.source(i);
-        let file = layout.display_path(&source.source.path);
         for link in &page.links {
             if leaves_the_site(&link.written, source.dir()) {
                 continue;
             }
             if let Some(problem) = check(link, url, base, &anchors, exists) {
+                let file = layout.display_path(&source.source.path);
                 found.push(Diagnostic {
                     severity: Severity::Warning,
                     ..Diagnostic::error(&file, problem).at(Some(link.line), None)
@@ -89,11 +88,19 @@ fn check(
     link: &LinkRef,
     page_url: &str,
     base: &str,
-    anchors: &HashMap<&str, HashSet<&str>>,
+    anchors: &HashMap<&str, &[String]>,
     exists: Exists<'_>,
 ) -> Option<String> {
     let (path, fragment) = target(&link.href, page_url, base)?;
-    let written = &link.written;
+    // A Hugo `ref`/`relref` is named as the shortcode was written, not by the marker
+    // the shortcode pass left for the link resolver.
+    let reference = link.written.strip_prefix(crate::shortcodes::REF_PREFIX);
+    let (link_to, written) = match reference {
+        Some(target) => (format!("ref \"{target}\""), target),
+        None => (format!("link to {}", link.written), link.written.as_str()),
+    };
+    // Unresolved, a link keeps what was written (a ref: its target).
+    let unresolved = link.href == written;
     let Some(found) = [path.clone(), format!("{path}/")]
         .into_iter()
         .find(|candidate| exists(candidate))
@@ -101,10 +108,10 @@ fn check(
         let is_page = Path::new(written.split(['#', '?']).next().unwrap_or(""))
             .extension()
             .is_some_and(|e| e == "md");
-        return Some(if is_page && link.href == *written {
-            format!("link to {written} leads nowhere: no page of the site is made from it")
+        return Some(if unresolved && (is_page || reference.is_some()) {
+            format!("{link_to} leads nowhere: no page of the site is made from it")
         } else {
-            format!("link to {written} leads nowhere: nothing is served at {path}")
+            format!("{link_to} leads nowhere: nothing is served at {path}")
         });
     };
     let fragment = percent_decode(&fragment?).unwrap_or_default();
@@ -112,8 +119,8 @@ fn check(
         return None;
     }
     let ids = anchors.get(found.as_str())?;
-    (!ids.contains(fragment.as_str()))
-        .then(|| format!("link to {written} leads nowhere: {found} has no #{fragment}"))
+    (!ids.contains(&fragment))
+        .then(|| format!("{link_to} leads nowhere: {found} has no #{fragment}"))
 }
 
 /// The decoded URL path a link leads to on this site and its fragment, or `None` for a
@@ -200,13 +207,19 @@ mod tests {
     use super::*;
 
     fn problem(href: &str, page: &str) -> Option<String> {
-        let made: HashSet<&str> = ["/", "/guide/", "/guide/intro/", "/img/a.png"]
+        problem_of(href, href, page)
+    }
+
+    /// As [`problem`], for a link written one way (a Hugo `ref`) and resolved to `href`.
+    fn problem_of(written: &str, href: &str, page: &str) -> Option<String> {
+        let made: rustc_hash::FxHashSet<&str> = ["/", "/guide/", "/guide/intro/", "/img/a.png"]
             .into_iter()
             .collect();
-        let mut anchors: HashMap<&str, HashSet<&str>> = HashMap::default();
-        anchors.insert("/guide/intro/", ["setup"].into_iter().collect());
+        let setup = ["setup".to_string()];
+        let mut anchors: HashMap<&str, &[String]> = HashMap::default();
+        anchors.insert("/guide/intro/", &setup);
         let link = LinkRef {
-            written: href.to_string(),
+            written: written.to_string(),
             href: href.to_string(),
             line: 1,
         };
@@ -249,6 +262,20 @@ mod tests {
             "link to /guide/intro/#nope leads nowhere: /guide/intro/ has no #nope"
         );
         assert!(problem("#nope", "/guide/intro/").is_some());
+    }
+
+    #[test]
+    fn a_hugo_ref_that_leads_nowhere_is_named_as_written() {
+        for target in ["missing.md", "missing"] {
+            assert_eq!(
+                problem_of(&format!("@ref:{target}"), target, "/guide/").unwrap(),
+                format!("ref \"{target}\" leads nowhere: no page of the site is made from it")
+            );
+        }
+        assert_eq!(
+            problem_of("@ref:/guide/intro.md#nope", "/guide/intro/#nope", "/").unwrap(),
+            "ref \"/guide/intro.md#nope\" leads nowhere: /guide/intro/ has no #nope"
+        );
     }
 
     #[test]

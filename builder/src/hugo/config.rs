@@ -296,9 +296,20 @@ fn content_dir(root: &Path, table: &Map<String, Value>, errors: &mut Vec<Diagnos
 }
 
 /// The config file to name in a message.
-fn config_name(root: &Path) -> PathBuf {
-    config_files(root)
-        .next()
+pub(crate) fn config_name(root: &Path) -> PathBuf {
+    let first = config_files(root).next().map(|path| {
+        if !path.is_dir() {
+            return path;
+        }
+        // config/_default/: its hugo.* or config.*, where the main keys live.
+        ROOT_NAMES
+            .iter()
+            .flat_map(|name| EXTENSIONS.iter().map(move |ext| format!("{name}.{ext}")))
+            .map(|file| path.join(file))
+            .find(|file| file.is_file())
+            .unwrap_or(path)
+    });
+    first
         .map(|p| p.strip_prefix(root).unwrap_or(&p).to_path_buf())
         .unwrap_or_else(|| PathBuf::from("hugo.toml"))
 }

@@ -149,6 +149,15 @@ pub struct Layout {
     pub shortcodes: std::sync::Arc<crate::shortcodes::Shortcodes>,
 }
 
+/// Where a site sets its public URL: the config file (relative to the root), its key,
+/// and for a file the site does not have yet, what it goes beside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrlSetting {
+    pub file: std::path::PathBuf,
+    pub key: &'static str,
+    pub beside: Option<&'static str>,
+}
+
 /// The generator a site was written for: sited's own, or a Hugo or Zola site read as it
 /// is (its config, front matter, shortcodes and links).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -232,6 +241,24 @@ impl Layout {
             root,
             flavor,
         })
+    }
+
+    /// Where the site sets its public URL, in its own generator's terms: a book (which
+    /// has no such key) takes sited's `base_url` from a site.toml beside book.toml.
+    pub fn base_url_setting(&self) -> BaseUrlSetting {
+        let (file, key, beside) = match self.flavor {
+            Flavor::Hugo => (
+                crate::hugo::config::config_name(&self.root),
+                "baseURL",
+                None,
+            ),
+            Flavor::Zola => ("config.toml".into(), "base_url", None),
+            Flavor::Sited if self.book.is_some() && !self.root.join("site.toml").exists() => {
+                ("site.toml".into(), "base_url", Some(crate::book::BOOK_TOML))
+            }
+            Flavor::Sited => ("site.toml".into(), "base_url", None),
+        };
+        BaseUrlSetting { file, key, beside }
     }
 
     /// Looks again for `templates/` and `static/`, which may have been created or
@@ -380,6 +407,38 @@ mod tests {
         assert!(errors[0].message.contains("`params`"), "{errors:?}");
         assert_eq!(errors[1].line, Some(2), "{errors:?}");
         assert!(errors[1].message.contains("`titel`"), "{errors:?}");
+    }
+
+    #[test]
+    fn the_base_url_is_set_where_the_sites_own_generator_sets_it() {
+        let setting = |files: &[(&str, &str)]| {
+            let dir = tempfile::tempdir().unwrap();
+            for (name, text) in files {
+                let path = dir.path().join(name);
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(path, text).unwrap();
+            }
+            let layout = Layout::discover(dir.path(), &[], &mut Vec::new()).unwrap();
+            let BaseUrlSetting { file, key, beside } = layout.base_url_setting();
+            (file.display().to_string(), key, beside)
+        };
+        assert_eq!(
+            setting(&[("site.toml", "")]),
+            ("site.toml".into(), "base_url", None)
+        );
+        assert_eq!(setting(&[]), ("site.toml".into(), "base_url", None));
+        assert_eq!(
+            setting(&[("config/_default/hugo.yaml", "title: H\n")]),
+            ("config/_default/hugo.yaml".into(), "baseURL", None)
+        );
+        assert_eq!(
+            setting(&[("config.toml", "base_url = \"/\"\n")]),
+            ("config.toml".into(), "base_url", None)
+        );
+        assert_eq!(
+            setting(&[("book.toml", "[book]\n"), ("src/SUMMARY.md", "# S\n")]),
+            ("site.toml".into(), "base_url", Some("book.toml"))
+        );
     }
 
     #[test]

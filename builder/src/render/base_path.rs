@@ -6,6 +6,7 @@
 //! Only published builds do this (`sited build`, one-shot builds): the development server
 //! serves the site at its own root, as `hugo server` and `zola serve` do.
 
+use crate::load::layout::BaseUrlSetting;
 use crate::report::Diagnostic;
 
 /// The path of `base_url` when it is not the root: `https://example.org/docs/` and
@@ -38,20 +39,29 @@ pub fn is_absolute(base_url: &str) -> bool {
         .is_some_and(|(scheme, host)| !scheme.is_empty() && !host.is_empty())
 }
 
-/// The warning of a published build whose feeds and sitemap cannot have absolute URLs.
-pub fn relative_urls_warning(base_url: &str) -> Diagnostic {
+/// The warning of a published build whose feeds and sitemap cannot have absolute URLs,
+/// naming the file and key where the site sets its URL.
+pub fn relative_urls_warning(base_url: &str, setting: &BaseUrlSetting) -> Diagnostic {
+    let BaseUrlSetting { file, key, beside } = setting;
+    let fix = match beside {
+        Some(beside) => format!(
+            "set {key} = \"https://…/\" in a {} beside {beside}",
+            file.display()
+        ),
+        None => format!("set {key} = \"https://…/\" in {}", file.display()),
+    };
     let message = if base_url.trim().is_empty() || base_url == "/" {
-        "no base_url is set: the sitemap and feeds have relative URLs, which search engines \
-         and feed readers do not accept; set base_url = \"https://…/\" in site.toml"
-            .to_string()
+        format!(
+            "no {key} is set: the sitemap and feeds have relative URLs, which search engines \
+             and feed readers do not accept; {fix}"
+        )
     } else {
         format!(
-            "base_url \"{base_url}\" is not an absolute URL: the sitemap and feeds have \
-             relative URLs, which search engines and feed readers do not accept; set \
-             base_url = \"https://…/\""
+            "{key} \"{base_url}\" is not an absolute URL: the sitemap and feeds have \
+             relative URLs, which search engines and feed readers do not accept; {fix}"
         )
     };
-    Diagnostic::warning("site.toml", message)
+    Diagnostic::warning(file, message)
 }
 
 /// `html` with every root-relative `href`, `src`, `action` and `poster` value moved

@@ -35,7 +35,11 @@ impl LinkResolver for SourceLinks<'_> {
             } else {
                 vec![self.dir, Path::new("")]
             };
-            return self.resolve_page(target.trim_start_matches('/'), &bases, true);
+            // One that finds no page keeps its target as written, never the marker: the
+            // link check names it.
+            return self
+                .resolve_page(target.trim_start_matches('/'), &bases, true)
+                .or_else(|| Some(target.to_string()));
         }
         if dest.is_empty() || dest.starts_with('/') || dest.starts_with('#') || has_scheme(dest) {
             return None;
@@ -227,6 +231,9 @@ mod tests {
             resolve("other", "@ref:/guide#top").as_deref(),
             Some("/guide/#top")
         );
-        assert_eq!(resolve("other", "@ref:nothing.md"), None);
+        assert_eq!(
+            resolve("other", "@ref:nothing.md").as_deref(),
+            Some("nothing.md")
+        );
     }
 }

@@ -11,17 +11,18 @@ pub mod update;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use rayon::prelude::*;
 
 use crate::output::{Body, Output, Resource};
 use crate::url::url_to_file;
-use update::{Content, Update};
+use update::{Content, Stamp, Update, write_stamped};
 
 /// Writes every resource of `output` under `dir`, in parallel: on a busy disk each
 /// `mkdir` and `create` waits on the journal, and thousands of them in a row dominate a
-/// build.
-pub fn write_tree(output: &Output, dir: &Path) -> io::Result<()> {
+/// build. Returns the files written, relative to `dir`, with their stamps.
+pub fn write_tree(output: &Output, dir: &Path) -> io::Result<Vec<(PathBuf, Option<Stamp>)>> {
     fs::create_dir_all(dir)?;
     let files: Vec<(PathBuf, &Resource)> = output
         .resources
@@ -50,13 +51,17 @@ pub fn write_tree(output: &Output, dir: &Path) -> io::Result<()> {
                 _ => Ok(()),
             })?;
     }
-    files.par_iter().try_for_each(|(rel, resource)| {
-        let path = dir.join(rel);
-        match &resource.body {
-            Body::Memory(bytes) => fs::write(&path, bytes),
-            Body::File(source) => fs::copy(source, &path).map(drop),
-        }
-    })
+    files
+        .into_par_iter()
+        .map(|(rel, resource)| {
+            let path = dir.join(&rel);
+            let stamp = match &resource.body {
+                Body::Memory(bytes) => Some(write_stamped(&path, bytes)?),
+                Body::File(source) => fs::copy(source, &path).map(|_| None)?,
+            };
+            Ok((rel, stamp))
+        })
+        .collect()
 }
 
 /// A sibling directory a build is written into before it replaces the output directory
@@ -68,6 +73,10 @@ pub struct Staging {
     /// The checked output directory, symlinks resolved.
     out: PathBuf,
     staging: PathBuf,
+    /// Every file written into it so far, relative to it: the next manifest, known
+    /// without walking the tree again (a walk of thousands of folders, on one thread,
+    /// after the build).
+    written: Mutex<Vec<(PathBuf, Option<Stamp>)>>,
 }
 
 impl Staging {
@@ -77,6 +86,7 @@ impl Staging {
         let staging = Staging {
             out: out.to_path_buf(),
             staging: sibling_dir(out, "sited-new")?,
+            written: Mutex::default(),
         };
         if let Err(error) = fs::write(staging.path().join(out_dir::MARKER), out_dir::MARKER_TEXT) {
             staging.discard();
@@ -89,6 +99,25 @@ impl Staging {
         &self.staging
     }
 
+    /// Writes the page for `url` into the staged tree.
+    pub fn write_page(&self, url: &str, bytes: &[u8]) -> io::Result<()> {
+        let (rel, stamp) = write_file(&self.staging, url, bytes)?;
+        self.record([(rel, Some(stamp))]);
+        Ok(())
+    }
+
+    /// Writes every resource of `output` into the staged tree.
+    pub fn write_tree(&self, output: &Output) -> io::Result<()> {
+        let written = write_tree(output, &self.staging)?;
+        self.record(written);
+        Ok(())
+    }
+
+    fn record(&self, files: impl IntoIterator<Item = (PathBuf, Option<Stamp>)>) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        written.extend(files.into_iter().filter(|(rel, _)| !update::is_own(rel)));
+    }
+
     /// Moves the staged build into place. The previous output is removed, after checking
     /// once more that it is still empty or sited's own.
     pub fn publish(self) -> io::Result<()> {
@@ -97,7 +126,7 @@ impl Staging {
             return Err(io::Error::other(error.to_string()));
         }
         // The next build rewrites in place only what this one wrote.
-        let written = list_files(&self.staging)?;
+        let written = std::mem::take(&mut *self.written.lock().unwrap_or_else(|e| e.into_inner()));
         write_manifest_or_discard(&self, &written)?;
         let parent = self.out.parent().unwrap_or(Path::new("/"));
         let name = self.out.file_name().unwrap_or_default().to_string_lossy();
@@ -126,8 +155,12 @@ impl Staging {
     }
 }
 
-fn write_manifest_or_discard(staging: &Staging, written: &[PathBuf]) -> io::Result<()> {
-    update::write_manifest(&staging.staging, written).inspect_err(|_| {
+fn write_manifest_or_discard(
+    staging: &Staging,
+    written: &[(PathBuf, Option<Stamp>)],
+) -> io::Result<()> {
+    let entries = written.iter().map(|(rel, stamp)| (rel, stamp));
+    update::write_manifest(&staging.staging, entries).inspect_err(|_| {
         let _ = fs::remove_dir_all(&staging.staging);
     })
 }
@@ -188,7 +221,7 @@ impl Sink {
     /// them.
     pub fn open(target: &Path, atomic: bool) -> Result<Sink, WriteError> {
         let previous = match fs::symlink_metadata(target.join(out_dir::MARKER)) {
-            Ok(_) => update::read_manifest(target)?,
+            Ok(_) => update::read_listed(target)?,
             Err(_) => None,
         };
         match previous {
@@ -196,7 +229,7 @@ impl Sink {
             Some(previous) => {
                 let mut foreign: Vec<String> = list_files(target)?
                     .into_iter()
-                    .filter(|rel| !previous.contains(rel))
+                    .filter(|rel| !previous.contains_key(rel))
                     .map(|rel| rel.display().to_string())
                     .collect();
                 if !foreign.is_empty() {
@@ -217,7 +250,7 @@ impl Sink {
     /// Puts the page for `url`.
     pub fn write_page(&self, url: &str, bytes: &[u8]) -> io::Result<()> {
         match self {
-            Sink::Whole(staging) => write_file(staging.path(), url, bytes),
+            Sink::Whole(staging) => staging.write_page(url, bytes),
             Sink::InPlace(update) => match safe_rel(url) {
                 Some(rel) => update.put(&rel, Content::Bytes(bytes)),
                 None => Ok(()),
@@ -228,7 +261,7 @@ impl Sink {
     /// Puts every resource of `output` (what was not put as a page), in parallel.
     pub fn write_rest(&self, output: &Output) -> io::Result<()> {
         match self {
-            Sink::Whole(staging) => write_tree(output, staging.path()),
+            Sink::Whole(staging) => staging.write_tree(output),
             Sink::InPlace(update) => output.resources.par_iter().try_for_each(|(url, resource)| {
                 let Some(rel) = safe_rel(url) else {
                     return Ok(());
@@ -288,15 +321,17 @@ pub enum WriteError {
     Failed(#[from] crate::report::Failure),
 }
 
-/// Writes one file under `dir` at the place for `url`, creating its folders.
-pub fn write_file(dir: &Path, url: &str, bytes: &[u8]) -> io::Result<()> {
+/// Writes one file under `dir` at the place for `url`, creating its folders. Returns the
+/// file, relative to `dir`, and its stamp.
+pub fn write_file(dir: &Path, url: &str, bytes: &[u8]) -> io::Result<(PathBuf, Stamp)> {
     let rel =
         url_to_file(url).ok_or_else(|| io::Error::other(format!("no safe file name for {url}")))?;
-    let path = dir.join(rel);
+    let path = dir.join(&rel);
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
-    fs::write(path, bytes)
+    let stamp = write_stamped(&path, bytes)?;
+    Ok((rel, stamp))
 }
 
 #[cfg(test)]
@@ -316,7 +351,7 @@ mod tests {
             .insert("/a/".into(), Resource::html("a".into()));
         let write = |output: &Output| {
             let staging = Staging::new(&out).unwrap();
-            write_tree(output, staging.path()).unwrap();
+            staging.write_tree(output).unwrap();
             staging.publish().unwrap();
         };
         write(&output);

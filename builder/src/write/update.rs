@@ -8,9 +8,11 @@
 //! runs, and moved into place one rename each only once the build succeeded: a failed
 //! build leaves the output as it was, and a reader never sees a half-written file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::io::{self, Read};
+use std::hash::{Hash, Hasher};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,41 +22,154 @@ use rayon::prelude::*;
 use super::out_dir::{self, MARKER, Refusal};
 use super::{WriteError, sibling_dir};
 
-/// The list of files the last build wrote, beside [`MARKER`]: paths relative to the
-/// output, each ended by a NUL byte (a file name may hold a newline).
+/// The list of files the last build wrote, beside [`MARKER`]: after a first line
+/// [`VERSION`], one entry per file, each ended by a NUL byte (a file name may hold a
+/// newline): its [`Stamp`] as four numbers (or `-`), a space, and its path relative to
+/// the output. A manifest without the first line (sited before stamps) is paths alone.
 pub const MANIFEST: &str = ".sited-manifest";
+
+/// The first line of a manifest with stamps.
+const VERSION: &str = "sited-manifest 2\n";
+
+/// What the manifest lists: each file sited wrote, and its stamp when it has one.
+pub type Listed = HashMap<PathBuf, Option<Stamp>>;
+
+/// What a file sited wrote looked like once written: its size, modification time and
+/// inode, and a hash of its bytes. A file that still shows the same size, time and inode
+/// is taken to hold the same bytes, as `make` and `rsync` take it, so a rebuild tells an
+/// unchanged file by one `stat` and the hash of the new bytes, without reading the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    len: u64,
+    /// Nanoseconds since the epoch.
+    modified: i128,
+    inode: u64,
+    hash: u64,
+}
+
+impl Stamp {
+    /// The stamp of a file holding `bytes`, as `meta` shows it.
+    fn of(meta: &fs::Metadata, bytes: &[u8]) -> Stamp {
+        Stamp {
+            hash: hash(bytes),
+            ..Stamp::shown(meta)
+        }
+    }
+
+    /// What `meta` shows of a file (its hash left 0: not compared by [`Stamp::holds`]).
+    fn shown(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            len: meta.len(),
+            modified: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            inode: meta.ino(),
+            hash: 0,
+        }
+    }
+
+    /// Whether the file `meta` describes is still the one stamped: same size, time and
+    /// inode.
+    fn holds(&self, meta: &fs::Metadata) -> bool {
+        let shown = Stamp::shown(meta);
+        (self.len, self.modified, self.inode) == (shown.len, shown.modified, shown.inode)
+    }
+
+    fn parse(text: &str) -> Option<Stamp> {
+        let mut numbers = text.split(' ');
+        let stamp = Stamp {
+            len: numbers.next()?.parse().ok()?,
+            modified: numbers.next()?.parse().ok()?,
+            inode: numbers.next()?.parse().ok()?,
+            hash: u64::from_str_radix(numbers.next()?, 16).ok()?,
+        };
+        numbers.next().is_none().then_some(stamp)
+    }
+}
+
+/// A hash of a file's bytes for its [`Stamp`]: SipHash with fixed keys, the same in every
+/// run of one sited. Another sited's hashes may differ; its files then read as changed and
+/// are written once more, which costs time, never a stale file.
+fn hash(bytes: &[u8]) -> u64 {
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    bytes.hash(&mut hasher);
+    hasher.finish()
+}
 
 /// The files an output's manifest lists, or `None` when it has none (an output of an
 /// older sited, which replaced its output whole).
 pub fn read_manifest(out: &Path) -> io::Result<Option<HashSet<PathBuf>>> {
-    match fs::read(out.join(MANIFEST)) {
-        Ok(bytes) => Ok(Some(
-            bytes
-                .split(|b| *b == 0)
-                .filter(|name| !name.is_empty())
-                .map(|name| PathBuf::from(String::from_utf8_lossy(name).into_owned()))
-                .collect(),
-        )),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
+    Ok(read_listed(out)?.map(|listed| listed.into_keys().collect()))
+}
+
+/// The files an output's manifest lists, with their stamps, or `None` when it has none.
+pub fn read_listed(out: &Path) -> io::Result<Option<Listed>> {
+    let bytes = match fs::read(out.join(MANIFEST)) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let (stamped, entries) = match bytes.strip_prefix(VERSION.as_bytes()) {
+        Some(rest) => (true, rest),
+        None => (false, &bytes[..]),
+    };
+    let mut listed = Listed::new();
+    for entry in entries.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+        let entry = String::from_utf8_lossy(entry);
+        let (stamp, name) = match entry.splitn(5, ' ').collect::<Vec<_>>()[..] {
+            _ if !stamped => (None, &*entry),
+            ["-", name] => (None, name),
+            [len, modified, inode, hash, name] => (
+                Stamp::parse(&format!("{len} {modified} {inode} {hash}")),
+                name,
+            ),
+            _ => continue,
+        };
+        listed.insert(PathBuf::from(name), stamp);
     }
+    Ok(Some(listed))
 }
 
 /// Writes `files` as `dir`'s manifest, atomically (a temp file renamed over it).
 pub fn write_manifest<'a>(
     dir: &Path,
-    files: impl IntoIterator<Item = &'a PathBuf>,
+    files: impl IntoIterator<Item = (&'a PathBuf, &'a Option<Stamp>)>,
 ) -> io::Result<()> {
-    let mut names: Vec<&Path> = files.into_iter().map(PathBuf::as_path).collect();
-    names.sort();
-    let mut bytes = Vec::new();
-    for name in names {
-        bytes.extend_from_slice(name.to_string_lossy().as_bytes());
-        bytes.push(0);
+    let mut entries: Vec<(&PathBuf, Option<Stamp>)> = files
+        .into_iter()
+        .map(|(name, stamp)| (name, *stamp))
+        .collect();
+    entries.sort_unstable_by_key(|(name, _)| *name);
+    // A file listed twice (written twice) keeps no stamp: which write was last is not
+    // known here, and a stamp must never vouch for bytes the file does not hold.
+    entries.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same && later.1 != kept.1 {
+            kept.1 = None;
+        }
+        same
+    });
+    let mut text = String::from(VERSION);
+    for (name, stamp) in entries {
+        match stamp {
+            Some(s) => text.push_str(&format!(
+                "{} {} {} {:016x} ",
+                s.len, s.modified, s.inode, s.hash
+            )),
+            None => text.push_str("- "),
+        }
+        text.push_str(&name.to_string_lossy());
+        text.push('\0');
     }
     let temp = dir.join(format!("{MANIFEST}.new"));
-    fs::write(&temp, bytes)?;
+    fs::write(&temp, text)?;
     fs::rename(temp, dir.join(MANIFEST))
+}
+
+/// Writes `bytes` to a new file at `path` and returns its stamp.
+pub fn write_stamped(path: &Path, bytes: &[u8]) -> io::Result<Stamp> {
+    let mut file = fs::File::create(path)?;
+    file.write_all(bytes)?;
+    Ok(Stamp::of(&file.metadata()?, bytes))
 }
 
 /// An in-place rewrite of the output at `out`, under way.
@@ -65,15 +180,15 @@ pub struct Update {
     /// every changed file, named by a counter, until [`Update::publish`].
     pending: PathBuf,
     /// What the previous build wrote: the only files this one may overwrite or remove.
-    previous: HashSet<PathBuf>,
+    previous: Listed,
     counter: AtomicUsize,
     state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// Every file this build makes, changed or not: the next manifest.
-    made: Vec<PathBuf>,
+    /// Every file this build makes, changed or not, and its stamp: the next manifest.
+    made: Vec<(PathBuf, Option<Stamp>)>,
     /// Changed files: where they go, where they wait.
     changed: Vec<(PathBuf, PathBuf)>,
     /// Files in the output that sited did not write and this build would overwrite.
@@ -89,7 +204,7 @@ pub enum Content<'a> {
 
 impl Update {
     /// Starts rewriting `out`, whose manifest listed `previous`.
-    pub fn new(out: &Path, previous: HashSet<PathBuf>) -> io::Result<Update> {
+    pub fn new(out: &Path, previous: Listed) -> io::Result<Update> {
         Ok(Update {
             out: out.to_path_buf(),
             pending: sibling_dir(out, "sited-pending")?,
@@ -103,27 +218,32 @@ impl Update {
     /// written beside the output only when it differs.
     pub fn put(&self, rel: &Path, content: Content<'_>) -> io::Result<()> {
         let path = self.out.join(rel);
-        let verdict = match fs::symlink_metadata(&path) {
-            Ok(meta) if !meta.is_file() || !self.previous.contains(rel) => Verdict::Foreign,
-            Ok(meta) => match same_content(&path, meta.len(), &content)? {
-                true => Verdict::Same,
-                false => Verdict::Changed,
+        let (verdict, stamp) = match fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.is_file() => (Verdict::Foreign, None),
+            Ok(meta) => match self.previous.get(rel) {
+                None => (Verdict::Foreign, None),
+                Some(stamp) => judge(&path, &meta, *stamp, &content)?,
             },
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Verdict::Changed,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => (Verdict::Changed, None),
             Err(error) => return Err(error),
         };
-        let waiting = match verdict {
+        let (waiting, stamp) = match verdict {
             Verdict::Changed => {
                 let waiting = self
                     .pending
                     .join(self.counter.fetch_add(1, Ordering::Relaxed).to_string());
-                match content {
-                    Content::Bytes(bytes) => fs::write(&waiting, bytes)?,
-                    Content::File(source) => drop(fs::copy(source, &waiting)?),
-                }
-                Some(waiting)
+                // A rename keeps a file's size, time and inode: the stamp stays true
+                // once it is moved into place.
+                let stamp = match content {
+                    Content::Bytes(bytes) => Some(write_stamped(&waiting, bytes)?),
+                    Content::File(source) => {
+                        fs::copy(source, &waiting)?;
+                        None
+                    }
+                };
+                (Some(waiting), stamp)
             }
-            _ => None,
+            _ => (None, stamp),
         };
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match (verdict, waiting) {
@@ -131,7 +251,7 @@ impl Update {
             (_, Some(waiting)) => state.changed.push((rel.to_path_buf(), waiting)),
             _ => {}
         }
-        state.made.push(rel.to_path_buf());
+        state.made.push((rel.to_path_buf(), stamp));
         Ok(())
     }
 
@@ -160,11 +280,13 @@ impl Update {
             self.discard();
             return Err(error.into());
         }
-        let made: HashSet<PathBuf> = state.made.into_iter().collect();
+        let made: Listed = state.made.into_iter().collect();
         // Listed before they exist, so that a build stopped half way still knows them
-        // as its own next time.
-        if made.iter().any(|rel| !self.previous.contains(rel)) {
-            write_manifest(&self.out, self.previous.iter().chain(&made))?;
+        // as its own next time (without stamps: a stamp is only ever trusted for a file
+        // moved into place).
+        if made.keys().any(|rel| !self.previous.contains_key(rel)) {
+            let unstamped = made.keys().map(|rel| (rel, &None));
+            write_manifest(&self.out, self.previous.iter().chain(unstamped))?;
         }
         let mut dirs: Vec<&Path> = state
             .changed
@@ -180,7 +302,11 @@ impl Update {
             .changed
             .par_iter()
             .try_for_each(|(rel, waiting)| fs::rename(waiting, self.out.join(rel)))?;
-        let gone: Vec<&PathBuf> = self.previous.difference(&made).collect();
+        let gone: Vec<&PathBuf> = self
+            .previous
+            .keys()
+            .filter(|rel| !made.contains_key(*rel))
+            .collect();
         gone.par_iter()
             .try_for_each(|rel| match fs::remove_file(self.out.join(rel)) {
                 Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
@@ -228,6 +354,36 @@ enum Verdict {
     Same,
     Changed,
     Foreign,
+}
+
+/// Whether the file at `path` (`meta`) holds `content`, and its stamp if it does. A file
+/// its stamp still holds for is judged by hashes; any other is read and compared.
+fn judge(
+    path: &Path,
+    meta: &fs::Metadata,
+    stamp: Option<Stamp>,
+    content: &Content<'_>,
+) -> io::Result<(Verdict, Option<Stamp>)> {
+    if let (Some(stamp), Content::Bytes(bytes)) = (stamp, content)
+        && stamp.holds(meta)
+    {
+        return Ok(
+            match stamp.len == bytes.len() as u64 && stamp.hash == hash(bytes) {
+                true => (Verdict::Same, Some(stamp)),
+                false => (Verdict::Changed, None),
+            },
+        );
+    }
+    Ok(match same_content(path, meta.len(), content)? {
+        true => {
+            let stamp = match content {
+                Content::Bytes(bytes) => Some(Stamp::of(meta, bytes)),
+                Content::File(_) => None,
+            };
+            (Verdict::Same, stamp)
+        }
+        false => (Verdict::Changed, None),
+    })
 }
 
 /// Whether the file at `path` (`len` bytes long) holds exactly `content`: sizes first, so
@@ -360,6 +516,56 @@ mod tests {
         assert_ne!(identity(&out, "a/index.html"), a, "replaced by a new file");
         assert_eq!(identity(&out, "index.html"), home);
         assert_eq!(identity(&out, "b/index.html"), b);
+    }
+
+    #[test]
+    fn a_file_its_stamp_holds_for_is_trusted_without_being_read() {
+        let (_dir, out) = built_once();
+        // Other bytes of the same size, with the time and inode put back: only a reader
+        // of the file could tell. Trusted like make and rsync trust size and time.
+        let path = out.join("a/index.html");
+        let modified = fs::metadata(&path).unwrap().modified().unwrap();
+        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        (&file).write_all(b"PAGE a").unwrap();
+        file.set_modified(modified).unwrap();
+        drop(file);
+        build(&out, SITE).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "PAGE a");
+    }
+
+    #[test]
+    fn a_file_changed_since_it_was_written_is_compared_and_mended() {
+        let (_dir, out) = built_once();
+        let path = out.join("a/index.html");
+        let old = fs::metadata(&path).unwrap().modified().unwrap();
+        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        (&file).write_all(b"PAGE a").unwrap();
+        file.set_modified(old + std::time::Duration::from_secs(1))
+            .unwrap();
+        drop(file);
+        build(&out, SITE).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "page a");
+        // And a file rewritten by the build is stamped anew: the next build trusts it.
+        let a = identity(&out, "a/index.html");
+        build(&out, SITE).unwrap();
+        assert_eq!(identity(&out, "a/index.html"), a);
+    }
+
+    #[test]
+    fn a_manifest_without_stamps_is_read_and_stamped_by_the_next_build() {
+        let (_dir, out) = built_once();
+        fs::write(
+            out.join(MANIFEST),
+            "index.html\0a/index.html\0b/index.html\0",
+        )
+        .unwrap();
+        let home = identity(&out, "index.html");
+        build(&out, &[("/", "home"), ("/a/", "page a")]).unwrap();
+        assert_eq!(identity(&out, "index.html"), home, "compared, unchanged");
+        assert!(!out.join("b").exists(), "listed, so removed");
+        let listed = read_listed(&out).unwrap().unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed.values().all(Option::is_some), "{listed:?}");
     }
 
     #[test]

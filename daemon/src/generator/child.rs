@@ -131,7 +131,7 @@ pub fn run(job: &Job, cancel: &Cancel) -> Outcome {
     };
     // The child is reaped; anything it left behind in its group goes with it, and is
     // gone before the run counts as over.
-    if signal_group(pgid, libc::SIGKILL) {
+    if super::reap::signal_group(pgid, libc::SIGKILL) {
         let gone = Instant::now() + DRAIN;
         while super::reap::group_has_live(pgid) && Instant::now() < gone {
             std::thread::sleep(Duration::from_millis(2));
@@ -224,22 +224,12 @@ pub fn supervised(command: &mut Command, shim: bool) {
 /// SIGTERM to the group, then SIGKILL once the grace is over, and waits for the child
 /// to be reaped.
 fn stop_group(pgid: i32, exits: &mpsc::Receiver<Event>) {
-    signal_group(pgid, libc::SIGTERM);
+    super::reap::signal_group(pgid, libc::SIGTERM);
     if exits.recv_timeout(GRACE).is_ok() {
         return;
     }
-    signal_group(pgid, libc::SIGKILL);
+    super::reap::signal_group(pgid, libc::SIGKILL);
     let _ = exits.recv();
-}
-
-/// Whether the group had any process (a zombie included) to signal.
-pub(super) fn signal_group(pgid: i32, signal: i32) -> bool {
-    // SAFETY: kill takes plain integers. A negative pid names the group, which is the
-    // child's own (pgid = its pid) and cannot be reused while any member lives.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::kill(-pgid, signal) == 0
-    }
 }
 
 /// Reads `pipe` line by line into the site's log and the tail; tells `done` at the end.

@@ -7,6 +7,9 @@
 //!
 //! Portable on purpose: the group's members are listed with `ps -A -o pid=,pgid=,stat=,comm=`,
 //! which Linux's procps and macOS's ps both understand.
+//!
+//! The process-group primitives (signal a group, does it still have a live member) live
+//! here too: a running generator's end (`child`) uses them as the reaping does.
 
 use std::path::Path;
 use std::process::Command;
@@ -52,7 +55,7 @@ pub fn reap_recorded(dir: &Path) -> Vec<i32> {
                     pgid,
                     "killing {program} (process group {pgid}) left running by an earlier daemon"
                 );
-                let _ = super::child::signal_group(pgid, libc::SIGKILL);
+                let _ = signal_group(pgid, libc::SIGKILL);
                 killed.push(pgid);
             }
         }
@@ -80,6 +83,16 @@ pub fn live_members(pgid: i32) -> Vec<(i32, String)> {
             (group == pgid && !stat.starts_with('Z')).then_some((pid, comm))
         })
         .collect()
+}
+
+/// Whether the group had any process (a zombie included) to signal.
+pub(super) fn signal_group(pgid: i32, signal: i32) -> bool {
+    // SAFETY: kill takes plain integers. A negative pid names the group, which is the
+    // child's own (pgid = its pid) and cannot be reused while any member lives.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(-pgid, signal) == 0
+    }
 }
 
 /// Whether group `pgid` has a process that is not a zombie.

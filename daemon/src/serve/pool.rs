@@ -37,9 +37,15 @@ struct Lanes {
 }
 
 impl Pool {
-    /// One thread per core.
+    /// One thread per core, or `SITED_HTTP_THREADS` of them (1 to 64) when set: what
+    /// bench/http-vs-nginx.sh compares pool sizes with. Never a number that grows with
+    /// the sites.
     pub fn for_this_machine() -> Pool {
-        Pool::with_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Pool::with_threads(threads_from(
+            std::env::var("SITED_HTTP_THREADS").ok().as_deref(),
+            cores,
+        ))
     }
 
     /// `count` threads (at least one). If not one can be started, connections run on
@@ -88,6 +94,22 @@ impl Pool {
             None => {
                 tokio::spawn(job());
             }
+        }
+    }
+}
+
+/// The pool size `SITED_HTTP_THREADS` asks for, else `cores`; a value that is not a
+/// number from 1 to 64 is ignored with a warning.
+fn threads_from(asked: Option<&str>, cores: usize) -> usize {
+    let Some(asked) = asked else { return cores };
+    match asked.trim().parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => n,
+        _ => {
+            tracing::warn!(
+                value = asked,
+                "SITED_HTTP_THREADS must be a number from 1 to 64; using one thread per core"
+            );
+            cores
         }
     }
 }
@@ -144,6 +166,16 @@ mod tests {
                 "sited-http-1"
             ]
         );
+    }
+
+    #[test]
+    fn the_thread_count_is_the_cores_unless_asked_within_bounds() {
+        assert_eq!(threads_from(None, 2), 2);
+        assert_eq!(threads_from(Some("4"), 2), 4);
+        assert_eq!(threads_from(Some(" 1 "), 8), 1);
+        for bad in ["0", "65", "-1", "many", ""] {
+            assert_eq!(threads_from(Some(bad), 2), 2, "{bad:?}");
+        }
     }
 
     #[tokio::test]

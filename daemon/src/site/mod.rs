@@ -561,7 +561,9 @@ impl Actor {
                 },
                 () = changed(inbox.as_deref()) => {
                     let inbox = inbox.as_deref().expect("only woken with an inbox");
+                    let woken = Instant::now();
                     let paths = self.debounce(inbox, last_change).await;
+                    tracing::debug!(settle_us = woken.elapsed().as_micros(), "changes settled");
                     self.on_change(serving, paths).await;
                     last_change = Some(Instant::now());
                 }
@@ -639,6 +641,7 @@ impl Actor {
         }
         self.transition(Lifecycle::begin_build);
         let (token, cancel) = (self.token.clone(), self.cancel.clone());
+        let started = Instant::now();
         let result = tokio::select! {
             () = token.cancelled() => {
                 cancel.cancel();
@@ -646,6 +649,7 @@ impl Actor {
             }
             result = self.build(changes) => result,
         };
+        let built_at = Instant::now();
         match result {
             Ok(built) => {
                 let report = publish::wire_report(&built.report);
@@ -668,6 +672,13 @@ impl Actor {
                     };
                 });
                 self.transition(|s| s.finish_build(report));
+                // Where an edit's time goes: bench/'s reload-latency harness reads these.
+                tracing::debug!(
+                    build_us = (built_at - started).as_micros(),
+                    builder_us = built.report.duration.as_micros(),
+                    publish_us = built_at.elapsed().as_micros(),
+                    "rebuild timed"
+                );
             }
             Err(reason) => {
                 // Keep serving the last good build; report the failure like any build error.
