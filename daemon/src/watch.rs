@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use notify::event::{AccessKind, AccessMode, EventKind, MetadataKind, ModifyKind};
+use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, MetadataKind, ModifyKind};
 use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::Notify;
 
@@ -25,6 +25,9 @@ pub struct Changes {
     pub paths: BTreeSet<PathBuf>,
     /// The backend lost events (queue overflow): everything must be re-read.
     pub rescan: bool,
+    /// Files written to (or truncated, or created) and not closed since: saves still
+    /// under way, which a build must not read half-written.
+    pub writing: BTreeSet<PathBuf>,
 }
 
 /// The site's end of a watch: changed paths accumulate here and `notify` wakes it.
@@ -41,6 +44,37 @@ impl Inbox {
         changes.rescan |= rescan;
         drop(changes);
         self.wake.notify_one();
+    }
+
+    /// Records an event of `kind` on `paths`: a write, truncation or creation opens a
+    /// save, which the file's close (or its rename, removal) ends.
+    fn record(&self, kind: &EventKind, paths: Vec<PathBuf>) {
+        let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let opens = matches!(
+            kind,
+            EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any)
+                | EventKind::Create(CreateKind::File | CreateKind::Any)
+        );
+        for path in &paths {
+            if opens {
+                changes.writing.insert(path.clone());
+            } else {
+                changes.writing.remove(path);
+            }
+        }
+        changes.paths.extend(paths);
+        drop(changes);
+        self.wake.notify_one();
+    }
+
+    /// Whether a file was written to and not closed since: a save is under way.
+    pub fn is_writing(&self) -> bool {
+        !self
+            .changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .writing
+            .is_empty()
     }
 
     /// Waits until something changed.
@@ -112,7 +146,7 @@ impl Routes {
             if !mine.is_empty()
                 && let Some(inbox) = route.inbox.upgrade()
             {
-                inbox.push(mine, false);
+                inbox.record(&event.kind, mine);
             }
         }
     }
@@ -431,9 +465,38 @@ fn count_dirs(root: &Path) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use notify::event::{CreateKind, RemoveKind, RenameMode};
+    use notify::event::{RemoveKind, RenameMode};
 
     use super::*;
+
+    #[test]
+    fn a_save_is_under_way_from_its_first_write_to_its_close() {
+        let inbox = Inbox::default();
+        let (page, other) = (PathBuf::from("/s/a.md"), PathBuf::from("/s/b.md"));
+        let data = EventKind::Modify(ModifyKind::Data(notify::event::DataChange::Any));
+        let close = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert!(!inbox.is_writing());
+        // open(O_TRUNC) empties the file: its bytes are still to come.
+        inbox.record(&data, vec![page.clone()]);
+        assert!(inbox.is_writing());
+        inbox.record(&close, vec![other.clone()]);
+        assert!(
+            inbox.is_writing(),
+            "another file's close does not end this save"
+        );
+        inbox.record(&close, vec![page.clone()]);
+        assert!(!inbox.is_writing(), "closed: the save is done");
+        // An editor that writes a temp file and renames it over the page.
+        inbox.record(&EventKind::Create(CreateKind::File), vec![other.clone()]);
+        assert!(inbox.is_writing());
+        inbox.record(
+            &EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            vec![other.clone()],
+        );
+        assert!(!inbox.is_writing());
+        let changes = inbox.take();
+        assert_eq!(changes.paths.into_iter().collect::<Vec<_>>(), [page, other]);
+    }
 
     #[test]
     fn only_real_changes_count() {

@@ -455,3 +455,42 @@ fn html_is_served_with_the_live_reload_script_and_built_files_are_not() {
     let built = fs::read_to_string(out.join("notes/page/index.html")).unwrap();
     assert!(!built.contains("__sited"), "{built}");
 }
+
+/// A save under way is not built half-written: a file emptied by `open(O_TRUNC)` whose
+/// bytes come a moment later (a slow disk, a busy machine, an editor writing in pieces)
+/// is built once it is closed, so a broken save keeps the last good page, not an empty
+/// one that was never meant.
+#[test]
+fn a_slow_save_is_built_once_it_is_closed() {
+    use std::io::Write;
+    let home = Home::new();
+    let root = site(&home, "s");
+    let port = home.up(&root, &["--port", "0"]);
+    let mut events = Events::connect(port).unwrap();
+    events.next_state();
+
+    let page = root.join("content/notes/page.md");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&page)
+        .unwrap();
+    // The writer is slow: the daemon sees the truncation well before the bytes. This is
+    // the input, not a wait for the daemon.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    file.write_all(b"+++\ntitle = \"Page\ndate = 2026-01-01\n+++\nSecond version.\n")
+        .unwrap();
+    drop(file);
+    let broken = events.until(|e| !e["errors"].as_array().unwrap().is_empty());
+    assert!(
+        broken["errors"][0]["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("content/notes/page.md:2"),
+        "{broken}"
+    );
+    assert!(
+        body(port, "/notes/page/").contains("First version."),
+        "the last good page is the one before the save, not the emptied file"
+    );
+}

@@ -579,7 +579,10 @@ impl Actor {
     /// [`SETTLE`] for the rest of its save, so a save does not wait out a window; a change
     /// that follows one closely (a burst, or saves made while the last build ran) waits
     /// for the burst to be quiet for [`QUIET`], so the burst costs one more build, not one
-    /// per event.
+    /// per event. Either way, while a file is written to and not closed yet (a save under
+    /// way: `open(O_TRUNC)` has emptied it, its bytes are still to come), it waits for
+    /// the close, up to [`MAX_DEBOUNCE`]: a build must not read, and keep as the last
+    /// good page, a file half-written.
     async fn debounce(
         &self,
         inbox: &crate::watch::Inbox,
@@ -587,12 +590,16 @@ impl Actor {
     ) -> Option<Vec<PathBuf>> {
         let started = Instant::now();
         let lone = last_change.is_none_or(|last| started.duration_since(last) >= QUIET);
-        let quiet = if lone { SETTLE } else { QUIET };
         loop {
             let left = MAX_DEBOUNCE.saturating_sub(started.elapsed());
             if left.is_zero() {
                 break;
             }
+            let quiet = match (inbox.is_writing(), lone) {
+                (true, _) => left,
+                (false, true) => SETTLE,
+                (false, false) => QUIET,
+            };
             tokio::select! {
                 () = inbox.changed() => continue,
                 () = tokio::time::sleep(quiet.min(left)) => break,
