@@ -8,11 +8,11 @@
 //! Usage: first-page RUNS NAME=BINDIR... (each BINDIR holds `sited` and `sitectl`).
 //! `CORPUS` overrides the content folder; `NO_HUGO=1` leaves Hugo out.
 
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use sited_bench::{HugoServer, copy_escaped, free_port, ms, write_hugo_site};
 use sited_tests::{Home, get, wait_until};
 
 const URL: &str = "/common/tar/";
@@ -58,7 +58,7 @@ fn main() {
     let hugo = std::env::var_os("NO_HUGO").is_none();
     if hugo {
         copy_escaped(&corpus, &hugo_root.join("content"));
-        write_hugo_site(&hugo_root);
+        write_hugo_site(&hugo_root, false);
     }
     println!(
         "corpus: {} ({pages} Markdown files), page {URL}, {runs} runs after a warm-up",
@@ -167,16 +167,7 @@ fn sited_once(variant: &Variant, root: &Path) -> (Duration, Duration) {
 fn hugo_once(root: &Path) -> Duration {
     let port = free_port();
     let started = Instant::now();
-    let mut hugo = HugoServer(
-        Command::new("hugo")
-            .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string()])
-            .arg("--source")
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run hugo (bench/first-page.sh installs it)"),
-    );
+    let mut hugo = HugoServer::start(root, port);
     let page = first_200(port, started);
     hugo.stop();
     page
@@ -199,10 +190,6 @@ fn first_200(port: u16, started: Instant) -> Duration {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 fn median(values: &mut [Duration]) -> Duration {
     values.sort();
     let n = values.len();
@@ -210,70 +197,5 @@ fn median(values: &mut [Duration]) -> Duration {
         values[n / 2]
     } else {
         (values[n / 2 - 1] + values[n / 2]) / 2
-    }
-}
-
-/// Copies a Markdown tree, escaping `{{<` and `{{%` (Hugo would read them as shortcodes)
-/// the same way in both copies. Returns the number of Markdown files.
-fn copy_escaped(from: &Path, to: &Path) -> usize {
-    fs::create_dir_all(to).unwrap();
-    let mut count = 0;
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        let path = entry.path();
-        let target = to.join(entry.file_name());
-        if path.is_dir() {
-            count += copy_escaped(&path, &target);
-        } else if path.extension().is_some_and(|e| e == "md") {
-            let text = fs::read_to_string(&path).unwrap();
-            fs::write(&target, text.replace("{{<", "{ {<").replace("{{%", "{ {%")).unwrap();
-            count += 1;
-        } else {
-            fs::copy(&path, &target).unwrap();
-        }
-    }
-    count
-}
-
-/// The smallest Hugo site that renders every page: config and two layouts.
-fn write_hugo_site(root: &Path) {
-    fs::write(
-        root.join("hugo.toml"),
-        "baseURL = \"http://127.0.0.1/\"\ntitle = \"tldr\"\ndisableKinds = [\"taxonomy\", \"term\", \"RSS\", \"sitemap\"]\n",
-    )
-    .unwrap();
-    let layouts = root.join("layouts/_default");
-    fs::create_dir_all(&layouts).unwrap();
-    fs::write(
-        layouts.join("single.html"),
-        "<!doctype html><html><head><title>{{ .Title }}</title></head><body><h1>{{ .Title }}</h1>{{ .Content }}</body></html>\n",
-    )
-    .unwrap();
-    fs::write(
-        layouts.join("list.html"),
-        "<!doctype html><html><head><title>{{ .Title }}</title></head><body><h1>{{ .Title }}</h1><ul>{{ range .Pages }}<li><a href=\"{{ .RelPermalink }}\">{{ .Title }}</a></li>{{ end }}</ul></body></html>\n",
-    )
-    .unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct HugoServer(Child);
-
-impl HugoServer {
-    fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for HugoServer {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

@@ -15,9 +15,9 @@
 use std::fs;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use sited_bench::{HugoServer, free_port, ms};
 use sited_tests::{Events, Home, get, wait_until};
 use tungstenite::{Message, WebSocket};
 
@@ -128,10 +128,6 @@ fn wait_for_reload(socket: &mut WebSocket<TcpStream>) {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 fn median(samples: &[Duration]) -> f64 {
     let mut sorted: Vec<f64> = samples.iter().copied().map(ms).collect();
     sorted.sort_by(f64::total_cmp);
@@ -166,39 +162,4 @@ fn append_marker(path: &Path, marker: &str) {
     let mut text = fs::read_to_string(path).unwrap();
     text.push_str(&format!("\n{marker}\n"));
     fs::write(path, text).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct HugoServer(Child);
-
-impl HugoServer {
-    fn start(root: &Path, port: u16) -> HugoServer {
-        let child = Command::new("hugo")
-            .args(["server", "--bind", "127.0.0.1", "--port", &port.to_string()])
-            .arg("--source")
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run hugo");
-        HugoServer(child)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for HugoServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

@@ -13,10 +13,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sited_bench::{HugoServer, copy_escaped, free_port, ms, write_hugo_site};
 use sited_tests::{Events, Home, get, wait_until};
 
 /// The page edited, relative to the content dir, and its URL.
@@ -43,7 +43,7 @@ fn main() {
     let hugo_root = work.path().join("hugo-site");
     let pages = copy_escaped(&corpus, &sited_root.join("content"));
     copy_escaped(&corpus, &hugo_root.join("content"));
-    write_hugo_site(&hugo_root);
+    write_hugo_site(&hugo_root, false);
     println!(
         "corpus: {} ({pages} Markdown files), {edits} edits each after {WARMUP} warm-up",
         corpus.display()
@@ -171,10 +171,6 @@ fn breakdown(log: &str, edits: usize) {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 fn median(samples: &[Duration]) -> f64 {
     let mut sorted: Vec<f64> = samples.iter().copied().map(ms).collect();
     sorted.sort_by(f64::total_cmp);
@@ -213,87 +209,4 @@ fn append_marker(path: &Path, marker: &str) {
     let mut text = fs::read_to_string(path).unwrap();
     text.push_str(&format!("\n{marker}\n"));
     fs::write(path, text).unwrap();
-}
-
-/// Copies a Markdown tree, escaping `{{<` and `{{%` (Hugo would read them as shortcodes)
-/// the same way in both copies. Returns the number of Markdown files.
-fn copy_escaped(from: &Path, to: &Path) -> usize {
-    fs::create_dir_all(to).unwrap();
-    let mut count = 0;
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        let path = entry.path();
-        let target = to.join(entry.file_name());
-        if path.is_dir() {
-            count += copy_escaped(&path, &target);
-        } else if path.extension().is_some_and(|e| e == "md") {
-            let text = fs::read_to_string(&path).unwrap();
-            fs::write(&target, text.replace("{{<", "{ {<").replace("{{%", "{ {%")).unwrap();
-            count += 1;
-        } else {
-            fs::copy(&path, &target).unwrap();
-        }
-    }
-    count
-}
-
-/// The smallest Hugo site that renders every page: config and two layouts.
-fn write_hugo_site(root: &Path) {
-    fs::write(
-        root.join("hugo.toml"),
-        "baseURL = \"http://127.0.0.1/\"\ntitle = \"tldr\"\ndisableKinds = [\"taxonomy\", \"term\", \"RSS\", \"sitemap\"]\n",
-    )
-    .unwrap();
-    let layouts = root.join("layouts/_default");
-    fs::create_dir_all(&layouts).unwrap();
-    fs::write(
-        layouts.join("single.html"),
-        "<!doctype html><html><head><title>{{ .Title }}</title></head><body><h1>{{ .Title }}</h1>{{ .Content }}</body></html>\n",
-    )
-    .unwrap();
-    fs::write(
-        layouts.join("list.html"),
-        "<!doctype html><html><head><title>{{ .Title }}</title></head><body><h1>{{ .Title }}</h1><ul>{{ range .Pages }}<li><a href=\"{{ .RelPermalink }}\">{{ .Title }}</a></li>{{ end }}</ul></body></html>\n",
-    )
-    .unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct HugoServer(Child);
-
-impl HugoServer {
-    fn start(root: &Path, port: u16) -> HugoServer {
-        let child = Command::new("hugo")
-            .args([
-                "server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--source",
-            ])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run hugo (bench/reload-latency.sh installs it)");
-        HugoServer(child)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for HugoServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

@@ -20,6 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sited_bench::{copy_escaped, free_port, ms, write_hugo_site};
 use sited_tests::{Events, Home, get, wait_until};
 
 /// The page edited and asked for first, within the last copy.
@@ -96,43 +97,8 @@ fn generate(corpus: &Path, root: &Path, k: usize) -> usize {
         pages += copy_escaped(corpus, &root.join(format!("content/c{copy:02}")));
     }
     fs::write(root.join("site.toml"), "base_url = \"http://127.0.0.1/\"\n").unwrap();
-    fs::write(
-        root.join("hugo.toml"),
-        "baseURL = \"http://127.0.0.1/\"\ntitle = \"tldr\"\ndisableKinds = [\"taxonomy\", \"term\", \"RSS\"]\n",
-    )
-    .unwrap();
-    let layouts = root.join("layouts/_default");
-    fs::create_dir_all(&layouts).unwrap();
-    fs::write(
-        layouts.join("single.html"),
-        "<!doctype html><html><head><title>{{ .Title }}</title></head><body><h1>{{ .Title }}</h1>{{ .Content }}</body></html>\n",
-    )
-    .unwrap();
-    fs::write(
-        layouts.join("list.html"),
-        "<!doctype html><html><head><title>{{ .Title }}</title></head><body><h1>{{ .Title }}</h1><ul>{{ range .Pages }}<li><a href=\"{{ .RelPermalink }}\">{{ .Title }}</a></li>{{ end }}</ul></body></html>\n",
-    )
-    .unwrap();
+    write_hugo_site(root, true);
     pages
-}
-
-/// Copies a Markdown tree, escaping `{{<` and `{{%` (Hugo would read them as shortcodes);
-/// returns the number of Markdown files.
-fn copy_escaped(from: &Path, to: &Path) -> usize {
-    fs::create_dir_all(to).unwrap();
-    let mut count = 0;
-    for entry in fs::read_dir(from).unwrap().flatten() {
-        let path = entry.path();
-        let target = to.join(entry.file_name());
-        if path.is_dir() {
-            count += copy_escaped(&path, &target);
-        } else if path.extension().is_some_and(|e| e == "md") {
-            let text = fs::read_to_string(&path).unwrap();
-            fs::write(&target, text.replace("{{<", "{ {<").replace("{{%", "{ {%")).unwrap();
-            count += 1;
-        }
-    }
-    count
 }
 
 fn one_shot_builds(root: &Path, out: &Path, runs: usize) -> Vec<(Measured, Measured)> {
@@ -342,16 +308,4 @@ fn median_by<T>(items: &[T], f: impl Fn(&T) -> f64) -> f64 {
     let mut values: Vec<f64> = items.iter().map(f).collect();
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
