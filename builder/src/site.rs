@@ -330,7 +330,11 @@ impl Site {
         };
         let jobs = render::jobs(&tree);
         if let Some(wanted) = &options.wanted {
-            wanted.files_from(&state.sources);
+            let sources = &state.sources;
+            wanted.files_from(
+                (sources.assets.iter().chain(&sources.statics))
+                    .map(|s| (crate::url::file_url(&s.rel), s.path.clone())),
+            );
             wanted.stage(crate::wanted::Stage::Render);
         }
         let rendered = state

@@ -39,9 +39,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::load::Sources;
 use crate::output::Resource;
-use crate::url::file_url;
 
 /// Where a build that serves [`Wanted`] URLs stands, for a test that holds it there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,18 +159,14 @@ impl Wanted {
         }
     }
 
-    /// Learns where the files of `sources` are served (assets, then `static/`, which
-    /// wins), so a wanted file is handed over without waiting for the pages.
-    pub(crate) fn files_from(&self, sources: &Sources) {
+    /// Learns where the site's files are served (URL → path; a later one for the same
+    /// URL wins, as `static/` wins over assets), so a wanted file is handed over without
+    /// waiting for the pages.
+    pub(crate) fn files_from(&self, files: impl Iterator<Item = (String, PathBuf)>) {
         if self.is_closed() {
             return;
         }
-        let files = sources
-            .assets
-            .iter()
-            .chain(&sources.statics)
-            .map(|s| (file_url(&s.rel), s.path.clone()))
-            .collect();
+        let files = files.collect();
         self.lock().files = files;
     }
 
@@ -208,7 +202,7 @@ impl Wanted {
             .find(|(asset, ..)| *asset == url)
             .map(|(asset, content_type, body)| {
                 let body = if *asset == crate::theme::STYLESHEET_URL {
-                    crate::assemble::stylesheet()
+                    crate::theme::stylesheet()
                 } else {
                     bytes::Bytes::from_static(body.as_bytes())
                 };

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::context::Summary;
 use crate::load::Sources;
 use crate::output::{Output, Resource};
-use crate::render::{Job, JobCtx, highlight};
+use crate::render::{Job, JobCtx};
 use crate::report::Diagnostic;
 use crate::theme;
 use crate::tree::Tree;
@@ -37,7 +37,7 @@ pub fn output(
         .reserve(pages.len() + sources.assets.len() + sources.statics.len() + 8);
     for (url, content_type, body) in theme::ASSETS {
         let body = if url == theme::STYLESHEET_URL {
-            stylesheet()
+            theme::stylesheet()
         } else {
             Bytes::from_static(body.as_bytes())
         };
@@ -65,14 +65,6 @@ pub fn output(
         .insert("/sitemap.xml".into(), sitemap(jobs, tree, base));
     add_feeds(&mut output, tree, base, &sources.layout.config.title);
     output
-}
-
-/// What is served at [`theme::STYLESHEET_URL`]: the theme's own rules and the
-/// code-highlighting colours, made once per process.
-pub fn stylesheet() -> Bytes {
-    static FULL: LazyLock<Bytes> =
-        LazyLock::new(|| Bytes::from(format!("{}{}", theme::STYLESHEET, *highlight::STYLESHEET)));
-    FULL.clone()
 }
 
 /// Every page with a context of its own (not the 404 page, nor the second and later

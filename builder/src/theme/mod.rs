@@ -36,3 +36,15 @@ pub const ASSETS: [(&str, &str, &str); 2] = [
     (STYLESHEET_URL, "text/css; charset=utf-8", STYLESHEET),
     (FAVICON_URL, "image/svg+xml", FAVICON),
 ];
+
+/// What is served at [`STYLESHEET_URL`]: the theme's own rules and the code-highlighting
+/// colours, made once per process.
+pub fn stylesheet() -> bytes::Bytes {
+    static FULL: std::sync::LazyLock<bytes::Bytes> = std::sync::LazyLock::new(|| {
+        bytes::Bytes::from(format!(
+            "{STYLESHEET}{}",
+            *crate::render::highlight::STYLESHEET
+        ))
+    });
+    FULL.clone()
+}
