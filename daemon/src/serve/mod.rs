@@ -68,9 +68,15 @@ pub struct ServeConfig {
     /// Test hook: a GET of [`TEST_PANIC_PATH`] panics in the handler
     /// ([`crate::hooks::TestHooks::panic_request`]).
     pub test_panic: bool,
-    /// While the site's first build runs, a URL not published yet is waited for
-    /// ([`crate::site::early`]).
-    pub early: Option<crate::site::early::Early>,
+    /// While the site's first build runs, a URL not published yet is asked of it.
+    pub early: Option<Arc<dyn FirstBuild>>,
+}
+
+/// A site whose first build still runs, asked for a URL it has not published yet (the
+/// site's side is `site::early`): the output that serves it once the build made it (or
+/// the whole build's, once it is over); `None` when the build did not make it in time.
+pub trait FirstBuild: Send + Sync + std::fmt::Debug {
+    fn answer<'a>(&'a self, path: &'a str) -> futures::future::BoxFuture<'a, Option<Arc<Output>>>;
 }
 
 impl ServeConfig {
@@ -243,11 +249,11 @@ async fn respond_on<B>(
     let waited;
     let output = match &config.early {
         Some(early) if output.get(&path).is_none() => match early.answer(&path).await {
-            crate::site::early::Answer::From(made) => {
+            Some(made) => {
                 waited = made;
                 &*waited
             }
-            crate::site::early::Answer::NotYet => return still_building(),
+            None => return still_building(),
         },
         _ => output,
     };

@@ -54,6 +54,17 @@ pub enum Answer {
     NotYet,
 }
 
+impl crate::serve::FirstBuild for Early {
+    fn answer<'a>(&'a self, path: &'a str) -> futures::future::BoxFuture<'a, Option<Arc<Output>>> {
+        Box::pin(async move {
+            match Early::answer(self, path).await {
+                Answer::From(output) => Some(output),
+                Answer::NotYet => None,
+            }
+        })
+    }
+}
+
 impl Early {
     /// For a site that publishes its output on `output`; `hold` is the test hook
     /// ([`crate::hooks::TestHooks::hold_first_build`]).

@@ -363,7 +363,7 @@ impl Actor {
             root: Some(self.config.root.clone()),
             limits: self.limits(),
             test_panic: self.hooks.panic_request,
-            early: Some(early.clone()),
+            early: Some(Arc::new(early.clone())),
             ..crate::serve::ServeConfig::default()
         };
         let server_token = self.token.child_token();
