@@ -45,23 +45,9 @@ struct Shared {
     done: AtomicBool,
 }
 
-/// How a request is answered while the first build runs.
-#[derive(Debug)]
-pub enum Answer {
-    /// From this output: what is published now has the URL, or the build is over.
-    From(Arc<Output>),
-    /// The build did not make the URL in time.
-    NotYet,
-}
-
 impl crate::serve::FirstBuild for Early {
     fn answer<'a>(&'a self, path: &'a str) -> futures::future::BoxFuture<'a, Option<Arc<Output>>> {
-        Box::pin(async move {
-            match Early::answer(self, path).await {
-                Answer::From(output) => Some(output),
-                Answer::NotYet => None,
-            }
-        })
+        Box::pin(Early::answer(self, path))
     }
 }
 
@@ -122,10 +108,11 @@ impl Early {
     /// How to answer a request for `path` (decoded) that the output it was given did
     /// not have: from what is published now, once the first build is over (the output
     /// the request was given may be older than the end of the build); else waits for the
-    /// build to publish the URL (or `path/`, which redirects) or to end.
-    pub async fn answer(&self, path: &str) -> Answer {
+    /// build to publish the URL (or `path/`, which redirects) or to end. `None`: the
+    /// build did not make the URL in time.
+    pub async fn answer(&self, path: &str) -> Option<Arc<Output>> {
         if self.shared.done.load(Ordering::Acquire) {
-            return Answer::From(self.output.borrow().clone());
+            return Some(self.output.borrow().clone());
         }
         let slash = (!path.ends_with('/')).then(|| format!("{path}/"));
         let deadline = tokio::time::sleep(WAIT);
@@ -140,7 +127,7 @@ impl Early {
                 || has(path)
                 || slash.as_deref().is_some_and(has)
             {
-                return Answer::From(published);
+                return Some(published);
             }
             self.wanted.want(path);
             if let Some(slash) = &slash {
@@ -151,7 +138,7 @@ impl Early {
             }
             tokio::select! {
                 () = &mut changed => {}
-                () = &mut deadline => return Answer::NotYet,
+                () = &mut deadline => return None,
             }
         }
     }
