@@ -39,31 +39,35 @@ pub struct Inbox {
 
 impl Inbox {
     fn push(&self, paths: impl IntoIterator<Item = PathBuf>, rescan: bool) {
-        let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
-        changes.paths.extend(paths);
-        changes.rescan |= rescan;
-        drop(changes);
-        self.wake.notify_one();
+        self.change(|changes| {
+            changes.paths.extend(paths);
+            changes.rescan |= rescan;
+        });
     }
 
     /// Records an event of `kind` on `paths`: a write, truncation or creation opens a
     /// save, which the file's close (or its rename, removal) ends.
     fn record(&self, kind: &EventKind, paths: Vec<PathBuf>) {
-        let mut changes = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let opens = matches!(
             kind,
             EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any)
                 | EventKind::Create(CreateKind::File | CreateKind::Any)
         );
-        for path in &paths {
-            if opens {
-                changes.writing.insert(path.clone());
-            } else {
-                changes.writing.remove(path);
+        self.change(|changes| {
+            for path in &paths {
+                if opens {
+                    changes.writing.insert(path.clone());
+                } else {
+                    changes.writing.remove(path);
+                }
             }
-        }
-        changes.paths.extend(paths);
-        drop(changes);
+            changes.paths.extend(paths);
+        });
+    }
+
+    /// Changes what is recorded, then wakes the site.
+    fn change(&self, change: impl FnOnce(&mut Changes)) {
+        change(&mut self.changes.lock().unwrap_or_else(|p| p.into_inner()));
         self.wake.notify_one();
     }
 
