@@ -73,15 +73,14 @@ impl Stamp {
         (self.len, self.modified, self.inode) == (shown.len, shown.modified, shown.inode)
     }
 
-    fn parse(text: &str) -> Option<Stamp> {
-        let mut numbers = text.split(' ');
-        let stamp = Stamp {
-            len: numbers.next()?.parse().ok()?,
-            modified: numbers.next()?.parse().ok()?,
-            inode: numbers.next()?.parse().ok()?,
-            hash: u64::from_str_radix(numbers.next()?, 16).ok()?,
-        };
-        numbers.next().is_none().then_some(stamp)
+    /// A stamp from its four numbers as the manifest writes them.
+    fn parse([len, modified, inode, hash]: [&str; 4]) -> Option<Stamp> {
+        Some(Stamp {
+            len: len.parse().ok()?,
+            modified: modified.parse().ok()?,
+            inode: inode.parse().ok()?,
+            hash: u64::from_str_radix(hash, 16).ok()?,
+        })
     }
 }
 
@@ -118,10 +117,9 @@ pub fn read_listed(out: &Path) -> io::Result<Option<Listed>> {
         let (stamp, name) = match entry.splitn(5, ' ').collect::<Vec<_>>()[..] {
             _ if !stamped => (None, &*entry),
             ["-", name] => (None, name),
-            [len, modified, inode, hash, name] => (
-                Stamp::parse(&format!("{len} {modified} {inode} {hash}")),
-                name,
-            ),
+            [len, modified, inode, hash, name] => {
+                (Stamp::parse([len, modified, inode, hash]), name)
+            }
             _ => continue,
         };
         listed.insert(PathBuf::from(name), stamp);
