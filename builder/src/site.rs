@@ -36,6 +36,7 @@ use crate::render::templates::Templates;
 use crate::render::{self, Env, RenderCache};
 use crate::report::{BuildResult, Diagnostic, Failure, Reload, Report, panic_message};
 use crate::tree::{self, Tree};
+use crate::write::inputs::{self, Inputs};
 use crate::write::{Sink, WriteError, out_dir};
 
 /// One site, built again and again.
@@ -646,6 +647,7 @@ fn finish(pass: Pass, started: Instant) -> BuildResult {
             rendered: pass.rendered,
             duration: started.elapsed(),
             diagnostics,
+            up_to_date: false,
         },
         output: pass.output,
         reload: pass.reload,
@@ -682,18 +684,29 @@ pub fn build_to(
     out: &Path,
     home: Option<&Path>,
 ) -> Result<BuildResult, WriteError> {
-    build_to_with(root, options, out, home, false)
+    build_to_with(root, options, out, home, ToDisk::default())
 }
 
-/// [`build_to`], with `atomic`: the output is written whole beside `out` and swapped in by
-/// one rename, so `out` holds the previous build or the new one, never a mix.
+/// How [`build_to_with`] treats the output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ToDisk {
+    /// The output is written whole beside `out` and swapped in by one rename, so `out`
+    /// holds the previous build or the new one, never a mix.
+    pub atomic: bool,
+    /// Build even when nothing the output depends on changed since the build that made
+    /// it (otherwise that is found out first and nothing is built: [`inputs`]).
+    pub force: bool,
+}
+
+/// [`build_to`], as `how` says.
 pub fn build_to_with(
     root: &Path,
     options: Options,
     out: &Path,
     home: Option<&Path>,
-    atomic: bool,
+    how: ToDisk,
 ) -> Result<BuildResult, WriteError> {
+    let started = Instant::now();
     let layout = Layout::discover(root, &options.exclude, &mut Vec::new())
         .map_err(out_dir::CheckError::Io)?;
     let folders = out_dir::SiteFolders {
@@ -703,7 +716,20 @@ pub fn build_to_with(
         templates: layout.templates_dir.clone(),
     };
     let target = out_dir::check(&folders, out, home)?;
-    let sink = Arc::new(Sink::open(&target, atomic)?);
+    // Taken before the build reads anything: a file saved while it runs shows as
+    // changed next time.
+    let inputs = Inputs::take(&layout, &options, &target);
+    if !how.force
+        && let Some(inputs) = &inputs
+        && let Some(report) = inputs::up_to_date(&target, inputs, started)
+    {
+        return Ok(BuildResult {
+            output: Arc::default(),
+            reload: Reload::Full,
+            report,
+        });
+    }
+    let sink = Arc::new(Sink::open(&target, how.atomic)?);
     let mut site = Site {
         mode: Mode::OneShot {
             sink: Some(sink.clone()),
@@ -727,11 +753,21 @@ pub fn build_to_with(
         sink.discard();
         return Ok(built);
     }
-    match sink.write_rest(&built.output) {
+    let published = sink
+        .write_rest(&built.output)
+        .map_err(WriteError::from)
+        .and_then(|()| Ok(inputs::forget(&target)?));
+    match published {
         Ok(()) => sink.publish()?,
         Err(error) => {
             sink.discard();
-            return Err(error.into());
+            return Err(error);
+        }
+    }
+    if let Some(inputs) = inputs {
+        // Without the record the next build runs whole: a cost, never a stale page.
+        if let Err(error) = inputs::record(&target, inputs, &built.report) {
+            tracing::warn!(%error, "cannot record the build's inputs");
         }
     }
     Ok(built)

@@ -5,6 +5,7 @@
 //! is written whole beside the output directory ([`Staging`]) and swapped in by rename,
 //! so the directory holds the previous build or the new one, never a mix.
 
+pub mod inputs;
 pub mod out_dir;
 pub mod update;
 
@@ -57,7 +58,10 @@ pub fn write_tree(output: &Output, dir: &Path) -> io::Result<Vec<(PathBuf, Optio
             let path = dir.join(&rel);
             let stamp = match &resource.body {
                 Body::Memory(bytes) => Some(write_stamped(&path, bytes)?),
-                Body::File(source) => fs::copy(source, &path).map(|_| None)?,
+                Body::File(source) => {
+                    fs::copy(source, &path)?;
+                    Some(Stamp::copied(&fs::metadata(&path)?))
+                }
             };
             Ok((rel, stamp))
         })

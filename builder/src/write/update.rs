@@ -66,9 +66,16 @@ impl Stamp {
         }
     }
 
+    /// The stamp of a file copied from a static file: what `meta` shows, its hash left 0.
+    /// The copy is still compared with its source by every build; the stamp tells a
+    /// build with nothing changed ([`super::inputs`]) that the copy is as it was written.
+    pub(super) fn copied(meta: &fs::Metadata) -> Stamp {
+        Stamp::shown(meta)
+    }
+
     /// Whether the file `meta` describes is still the one stamped: same size, time and
     /// inode.
-    fn holds(&self, meta: &fs::Metadata) -> bool {
+    pub(super) fn holds(&self, meta: &fs::Metadata) -> bool {
         let shown = Stamp::shown(meta);
         (self.len, self.modified, self.inode) == (shown.len, shown.modified, shown.inode)
     }
@@ -238,7 +245,7 @@ impl Update {
                     Content::Bytes(bytes) => Some(write_stamped(&waiting, bytes)?),
                     Content::File(source) => {
                         fs::copy(source, &waiting)?;
-                        None
+                        Some(Stamp::copied(&fs::metadata(&waiting)?))
                     }
                 };
                 (Some(waiting), stamp)
@@ -377,10 +384,10 @@ fn judge(
     Ok(match same_content(path, meta.len(), content)? {
         true => {
             let stamp = match content {
-                Content::Bytes(bytes) => Some(Stamp::of(meta, bytes)),
-                Content::File(_) => None,
+                Content::Bytes(bytes) => Stamp::of(meta, bytes),
+                Content::File(_) => Stamp::copied(meta),
             };
-            (Verdict::Same, stamp)
+            (Verdict::Same, Some(stamp))
         }
         false => (Verdict::Changed, None),
     })
@@ -418,7 +425,9 @@ fn same_files(a: &Path, b: &Path) -> io::Result<bool> {
 
 /// Whether `name` is one of the files sited keeps in an output for itself.
 pub fn is_own(rel: &Path) -> bool {
-    rel == Path::new(MARKER) || rel == Path::new(MANIFEST)
+    [MARKER, MANIFEST, super::inputs::INPUTS]
+        .iter()
+        .any(|own| rel == Path::new(own))
 }
 
 #[cfg(test)]
