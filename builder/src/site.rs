@@ -36,8 +36,8 @@ use crate::render::templates::Templates;
 use crate::render::{self, Env, RenderCache};
 use crate::report::{BuildResult, Diagnostic, Failure, Reload, Report, panic_message};
 use crate::tree::{self, Tree};
-use crate::write::inputs::{self, Inputs};
-use crate::write::{Sink, WriteError, out_dir};
+use crate::write::inputs::{self, Inputs, Record};
+use crate::write::{Pages, Sink, WriteError, out_dir};
 
 /// One site, built again and again.
 #[derive(Debug)]
@@ -57,7 +57,7 @@ enum Mode {
     /// Nothing: there is no next build. Markdown bodies are dropped once rendered, and
     /// pages go straight to `sink` when there is one, to keep a big build's peak memory
     /// down.
-    OneShot { sink: Option<Arc<Sink>> },
+    OneShot { sink: Option<Arc<Pages>> },
 }
 
 /// Everything a build made that the next one may reuse, phase by phase.
@@ -310,14 +310,18 @@ impl Site {
             contexts,
             layout,
             has_custom_css,
-            state.template_generation,
+            // The generation tells a reload from the last (in memory); the fingerprint
+            // tells these templates from another run's (a one-shot build's generation is
+            // always 0).
+            crate::context::fingerprint(&(
+                state.template_generation,
+                state.templates.fingerprint(),
+            )),
         );
         let sink = match &self.mode {
-            Mode::OneShot { sink: Some(sink) } => Some(sink.as_ref()),
+            Mode::OneShot { sink: Some(sink) } => Some(sink.as_ref() as &dyn render::PageSink),
             _ => None,
         };
-        let write_page =
-            |url: &str, bytes: &[u8]| sink.expect("only with a sink").write_page(url, bytes);
         let base_path = published_base_path(layout, keep, sink.is_some(), &mut diagnostics);
         let env = Env {
             tree: &tree,
@@ -326,7 +330,7 @@ impl Site {
             layout,
             options,
             keep,
-            write: sink.map(|_| &write_page as render::WritePage),
+            write: sink,
             base_path: base_path.as_deref(),
         };
         let jobs = render::jobs(&tree);
@@ -719,9 +723,10 @@ pub fn build_to_with(
     // Taken before the build reads anything: a file saved while it runs shows as
     // changed next time.
     let inputs = Inputs::take(&layout, &options, &target);
+    let last = Record::read(&target);
     if !how.force
-        && let Some(inputs) = &inputs
-        && let Some(report) = inputs::up_to_date(&target, inputs, started)
+        && let (Some(inputs), Some(last)) = (&inputs, &last)
+        && let Some(report) = last.up_to_date(&target, inputs, started)
     {
         return Ok(BuildResult {
             output: Arc::default(),
@@ -729,10 +734,14 @@ pub fn build_to_with(
             report,
         });
     }
-    let sink = Arc::new(Sink::open(&target, how.atomic)?);
+    let last_pages = match (&inputs, last) {
+        (Some(inputs), Some(last)) if !how.force => last.page_hashes(inputs),
+        _ => Default::default(),
+    };
+    let pages = Arc::new(Pages::new(Sink::open(&target, how.atomic)?, last_pages));
     let mut site = Site {
         mode: Mode::OneShot {
-            sink: Some(sink.clone()),
+            sink: Some(pages.clone()),
         },
         ..Site::open(root, options)
     };
@@ -741,7 +750,9 @@ pub fn build_to_with(
     // the one thread that publishes they were a serial tail of every build.
     site.mode = Mode::Incremental;
     drop_aside(site);
-    let sink = Arc::into_inner(sink).expect("the build let go of its sink");
+    let (sink, page_hashes) = Arc::into_inner(pages)
+        .expect("the build let go of its sink")
+        .into_parts();
     let built = match built {
         Ok(built) => built,
         Err(failure) => {
@@ -766,7 +777,7 @@ pub fn build_to_with(
     }
     if let Some(inputs) = inputs {
         // Without the record the next build runs whole: a cost, never a stale page.
-        if let Err(error) = inputs::record(&target, inputs, &built.report) {
+        if let Err(error) = inputs::record(&target, inputs, page_hashes, &built.report) {
             tracing::warn!(%error, "cannot record the build's inputs");
         }
     }

@@ -1,17 +1,23 @@
-//! A rebuild with nothing changed: the output is already what the build would make, so
-//! `sited build` says so and writes nothing, the way `make` leaves a target newer than
-//! its prerequisites alone. Beside the manifest, a build that published records
-//! [`INPUTS`]: what its bytes depend on (sited itself, the options, today's date, and
-//! every file under the site root, each by size, times and inode) and what it reported.
-//! The next build into that output takes the same fingerprint before anything else; when
-//! it matches and every file the manifest lists still shows the stamp it was written
-//! with, the recorded report stands.
+//! What a build to disk keeps for the next one, in [`INPUTS`] beside the manifest:
+//!
+//! - A rebuild with nothing changed: the output is already what the build would make, so
+//!   `sited build` says so and writes nothing, the way `make` leaves a target newer than
+//!   its prerequisites alone. A build that published records what its bytes depend on
+//!   (sited itself, the options, today's date, and every file under the site root, each by
+//!   size, times and inode) and what it reported. The next build into that output takes
+//!   the same fingerprint before anything else; when it matches and every file the
+//!   manifest lists still shows the stamp it was written with, the recorded report stands.
+//! - A rebuild with something changed: each page's context hash (what its template saw,
+//!   [`crate::context`]). A page whose context hashes the same in a build by the same
+//!   sited with the same options, and whose file still shows its stamp, is not rendered
+//!   again ([`crate::write::Pages`]).
 //!
 //! Correct by construction or not at all: the fingerprint is a superset of what a build
 //! reads (every file under the root, not only those the build uses, so an unrelated file
 //! changed costs a rebuild, never a stale page), and anything it cannot vouch for (a
 //! symlinked folder, a name that is not UTF-8, an unstamped output file) means a build.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -46,14 +52,17 @@ pub struct Inputs {
     /// sited itself (version and executable), the options, today's date (Hugo's
     /// `publishDate` in the future hides a page until that day).
     key: String,
-    /// Every file under the site root by relative path, sorted.
-    files: Vec<(String, FileStamp)>,
+    /// Every file under the site root by relative path, sorted; `None` when some part of
+    /// the site cannot be vouched for.
+    files: Option<Vec<(String, FileStamp)>>,
 }
 
 /// What is kept in [`INPUTS`].
 #[derive(Debug, Serialize, Deserialize)]
-struct Record {
+pub struct Record {
     inputs: Inputs,
+    /// URL → context hash of every page the build wrote.
+    page_hashes: Vec<(String, u64)>,
     pages: usize,
     files: usize,
     diagnostics: Vec<Recorded>,
@@ -70,31 +79,35 @@ struct Recorded {
 
 impl Inputs {
     /// The fingerprint of the site `layout` describes built with `options` into `out`
-    /// (left out of the walk when it lies inside the root), or `None` when some part of
-    /// the site cannot be vouched for.
+    /// (left out of the walk when it lies inside the root); `None` when sited cannot
+    /// tell its own executable.
     pub fn take(layout: &Layout, options: &Options, out: &Path) -> Option<Inputs> {
-        // A config may put the content elsewhere (`contentDir = "../notes"`): the walk
-        // of the root would not see it.
-        let folders = [&layout.content_dir]
-            .into_iter()
-            .chain(&layout.static_dir)
-            .chain(&layout.templates_dir);
-        for folder in folders {
-            if !folder.canonicalize().ok()?.starts_with(&layout.root) {
-                return None;
-            }
-        }
-        let mut files = Vec::new();
-        let skip = Skip { layout, out };
-        walk(&layout.root, "", &skip, &mut files)?;
-        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Some(Inputs {
             key: key(options)?,
-            files,
+            files: files(layout, out),
         })
     }
 }
 
+/// Every file under the root, or `None` when some part of the site cannot be vouched for.
+fn files(layout: &Layout, out: &Path) -> Option<Vec<(String, FileStamp)>> {
+    // A config may put the content elsewhere (`contentDir = "../notes"`): the walk of
+    // the root would not see it.
+    let folders = [&layout.content_dir]
+        .into_iter()
+        .chain(&layout.static_dir)
+        .chain(&layout.templates_dir);
+    for folder in folders {
+        if !folder.canonicalize().ok()?.starts_with(&layout.root) {
+            return None;
+        }
+    }
+    let mut files = Vec::new();
+    let skip = Skip { layout, out };
+    walk(&layout.root, "", &skip, &mut files)?;
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Some(files)
+}
 /// sited's identity, the options that change output, and the date.
 fn key(options: &Options) -> Option<String> {
     let exe = fs::metadata(std::env::current_exe().ok()?).ok()?;
@@ -181,47 +194,62 @@ fn walk(
     Some(())
 }
 
-/// The report of the build that made the output `out`, when `inputs` are what that build
-/// recorded and every file its manifest lists still shows the stamp it was written with:
-/// the output is what this build would make.
-pub fn up_to_date(out: &Path, inputs: &Inputs, started: Instant) -> Option<Report> {
-    let record: Record = serde_json::from_slice(&fs::read(out.join(INPUTS)).ok()?).ok()?;
-    if record.inputs != *inputs {
-        return None;
+impl Record {
+    /// The record in the output `out`, if there is one that reads.
+    pub fn read(out: &Path) -> Option<Record> {
+        serde_json::from_slice(&fs::read(out.join(INPUTS)).ok()?).ok()
     }
-    let listed: Listed = update::read_listed(out).ok()??;
-    let intact = listed.par_iter().all(|(rel, stamp)| {
-        stamp.is_some_and(|stamp| {
-            fs::symlink_metadata(out.join(rel))
-                .is_ok_and(|meta| meta.is_file() && stamp.holds(&meta))
+
+    /// The report of the build that made the output `out`, when `inputs` are what it
+    /// recorded and every file its manifest lists still shows the stamp it was written
+    /// with: the output is what this build would make.
+    pub fn up_to_date(&self, out: &Path, inputs: &Inputs, started: Instant) -> Option<Report> {
+        if inputs.files.is_none() || self.inputs != *inputs {
+            return None;
+        }
+        let listed: Listed = update::read_listed(out).ok()??;
+        let intact = listed.par_iter().all(|(rel, stamp)| {
+            stamp.is_some_and(|stamp| {
+                fs::symlink_metadata(out.join(rel))
+                    .is_ok_and(|meta| meta.is_file() && stamp.holds(&meta))
+            })
+        });
+        if !intact {
+            return None;
+        }
+        let diagnostics = self
+            .diagnostics
+            .iter()
+            .map(|d| Diagnostic {
+                severity: if d.error {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                },
+                file: PathBuf::from(&d.file),
+                line: d.line,
+                column: d.column,
+                message: d.message.clone(),
+            })
+            .collect();
+        Some(Report {
+            pages: self.pages,
+            files: self.files,
+            rendered: 0,
+            duration: started.elapsed(),
+            diagnostics,
+            up_to_date: true,
         })
-    });
-    if !intact {
-        return None;
     }
-    let diagnostics = record
-        .diagnostics
-        .into_iter()
-        .map(|d| Diagnostic {
-            severity: if d.error {
-                Severity::Error
-            } else {
-                Severity::Warning
-            },
-            file: PathBuf::from(d.file),
-            line: d.line,
-            column: d.column,
-            message: d.message,
-        })
-        .collect();
-    Some(Report {
-        pages: record.pages,
-        files: record.files,
-        rendered: 0,
-        duration: started.elapsed(),
-        diagnostics,
-        up_to_date: true,
-    })
+
+    /// URL → context hash of the pages the recorded build wrote, when it was made by this
+    /// sited with these options (`inputs`' key); empty otherwise.
+    pub fn page_hashes(self, inputs: &Inputs) -> HashMap<String, u64> {
+        match self.inputs.key == inputs.key {
+            true => self.page_hashes.into_iter().collect(),
+            false => HashMap::new(),
+        }
+    }
 }
 
 /// Forgets the record before a build changes the output: an output half rewritten must
@@ -233,10 +261,15 @@ pub fn forget(out: &Path) -> io::Result<()> {
     }
 }
 
-/// Records `inputs` and `report` for the output `out`, which the build has just published.
-/// A report naming a file by a path that is not UTF-8 is not recorded (the next build
-/// runs).
-pub fn record(out: &Path, inputs: Inputs, report: &Report) -> io::Result<()> {
+/// Records `inputs`, the pages' context hashes and `report` for the output `out`, which
+/// the build has just published. A report naming a file by a path that is not UTF-8 is
+/// not recorded (the next build runs whole).
+pub fn record(
+    out: &Path,
+    inputs: Inputs,
+    page_hashes: Vec<(String, u64)>,
+    report: &Report,
+) -> io::Result<()> {
     let diagnostics: Option<Vec<Recorded>> = report
         .diagnostics
         .iter()
@@ -255,6 +288,7 @@ pub fn record(out: &Path, inputs: Inputs, report: &Report) -> io::Result<()> {
     };
     let record = Record {
         inputs,
+        page_hashes,
         pages: report.pages,
         files: report.files,
         diagnostics,
@@ -504,5 +538,113 @@ mod tests {
             .unwrap();
         site.build();
         assert!(!site.build().up_to_date, "builds every time");
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+
+    /// Every file under `dir` with its bytes, but sited's own bookkeeping.
+    fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<_> = crate::write::list_files(dir)
+            .unwrap()
+            .into_iter()
+            .filter(|rel| !crate::write::update::is_own(rel))
+            .map(|rel| {
+                let bytes = fs::read(dir.join(&rel)).unwrap();
+                (rel, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The pages a build keeps from the last one must be exactly what rendering them
+    /// would give: after each edit, the output rewritten in place (keeping what it can)
+    /// is compared with a fresh build of the same site, file by file.
+    #[test]
+    fn a_rebuild_keeping_unchanged_pages_makes_what_a_fresh_build_makes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blog");
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/blog"),
+            &root,
+        );
+        let out = dir.path().join("out");
+        let build = |out: &Path| {
+            let built = crate::build_to(&root, Options::default(), out, None).unwrap();
+            assert!(!built.report.has_errors(), "{:?}", built.report);
+            built.report
+        };
+        let first = build(&out);
+        let post = root.join("content/posts/a-week-at-the-lighthouse.md");
+        let edit = |path: &Path, from: &str, to: &str| {
+            let text = fs::read_to_string(path).unwrap();
+            assert!(text.contains(from), "{from} in {}", path.display());
+            fs::write(path, text.replacen(from, to, 1)).unwrap();
+        };
+        // Listings and `site.recent_pages` show a page's summary and reading time, so an
+        // edit of its first paragraph or length re-renders every page that shows them; one
+        // further down of the same length, only the page itself.
+        let edits: [(&str, &dyn Fn()); 9] = [
+            ("deep in a body", &|| {
+                edit(&post, "I overpacked", "I underpacked")
+            }),
+            ("a body", &|| edit(&post, "Last week", "Last month")),
+            ("a summary", &|| edit(&post, "\n\nLast", "\n\nOnly last")),
+            ("a title", &|| {
+                edit(&post, "A Week at the Lighthouse", "Seven Days at the Light")
+            }),
+            ("tags", &|| {
+                edit(&post, "\"travel\", \"coast\"", "\"travel\"")
+            }),
+            ("a date", &|| edit(&post, "2026-03-14", "2026-01-14")),
+            ("the site's config", &|| {
+                edit(&root.join("site.toml"), "Field Notes", "Field Book")
+            }),
+            ("a new page", &|| {
+                fs::write(
+                    root.join("content/posts/new.md"),
+                    "+++\ntitle = \"New\"\ndate = 2026-05-01\n+++\nNew.\n",
+                )
+                .unwrap()
+            }),
+            ("a template", &|| {
+                fs::create_dir_all(root.join("templates")).unwrap();
+                fs::write(
+                    root.join("templates/page.html"),
+                    "<h1>{{ page.title }}</h1>{{ page.content }}",
+                )
+                .unwrap();
+            }),
+        ];
+        let mut rendered = Vec::new();
+        for (n, (what, change)) in edits.iter().enumerate() {
+            change();
+            let report = build(&out);
+            assert!(!report.up_to_date, "{what}");
+            rendered.push(report.rendered);
+            let fresh = dir.path().join(format!("fresh-{n}"));
+            build(&fresh);
+            assert_eq!(tree(&out), tree(&fresh), "after {what}");
+        }
+        assert_eq!(
+            first.rendered, first.pages,
+            "the first build renders every page"
+        );
+        assert_eq!(rendered[0], 1, "an edit deep in one page renders it alone");
+        assert_eq!(
+            rendered[1], first.pages,
+            "a summary shows on every page here"
+        );
     }
 }

@@ -262,6 +262,21 @@ impl Update {
         Ok(())
     }
 
+    /// Keeps the file `rel` as the previous build wrote it, when it did and the file
+    /// still shows the stamp it was written with; `false` (nothing done) otherwise.
+    pub fn keep(&self, rel: &Path) -> bool {
+        let Some(Some(stamp)) = self.previous.get(rel) else {
+            return false;
+        };
+        let holds = fs::symlink_metadata(self.out.join(rel))
+            .is_ok_and(|meta| meta.is_file() && stamp.holds(&meta));
+        if holds {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.made.push((rel.to_path_buf(), Some(*stamp)));
+        }
+        holds
+    }
+
     /// Moves every changed file into place, removes the files the previous build wrote
     /// and this one did not, and records the new list. Refused, with nothing touched,
     /// when the build would overwrite a file sited did not write, or when the output is no
