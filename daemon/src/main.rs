@@ -373,8 +373,15 @@ fn build(
     } else {
         "built"
     };
+    // Pages whose context is unchanged since the build that wrote the output are kept
+    // as they are, not rendered.
+    let kept = match report.pages.saturating_sub(report.rendered) {
+        _ if report.up_to_date => String::new(),
+        0 => String::new(),
+        n => format!(" ({n} unchanged)"),
+    };
     println!(
-        "{done} {} pages and {} files in {} ms{warnings} → {}",
+        "{done} {} pages{kept} and {} files in {} ms{warnings} → {}",
         report.pages,
         report.files,
         report.duration.as_millis(),

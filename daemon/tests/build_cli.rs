@@ -523,4 +523,32 @@ fn a_rebuild_with_nothing_changed_says_so_writes_nothing_and_warns_again() {
     assert_eq!(code, Some(0));
     assert!(stdout.starts_with("built "), "an edit builds: {stdout}");
     assert!(!stderr.contains("warning"), "{stderr}");
+
+    // A page of its own, apart from any listing: editing it leaves the others be.
+    fs::write(
+        site.path().join("content/b.md"),
+        "# B\n\nFirst.\n\nSecond.\n",
+    )
+    .unwrap();
+    let (_, stdout, _) = build(&[]);
+    let pages: usize = stdout["built ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    fs::write(
+        site.path().join("content/b.md"),
+        "# B\n\nFirst.\n\nChanged.\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = build(&[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.starts_with(&format!(
+            "built {pages} pages ({} unchanged) and ",
+            pages - 1
+        )),
+        "only the edited page is rendered: {stdout}"
+    );
 }
