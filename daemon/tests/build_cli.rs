@@ -407,8 +407,9 @@ fn s19_a_site_whose_root_is_its_content_keeps_outputs_out_of_it() {
     assert!(notes.join("public/a/index.html").is_file());
 }
 
-#[test]
-fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail() {
+/// A site of one page linking to a page it does not have, published somewhere: the one
+/// warning its build gives is the link's.
+fn site_with_a_broken_link() -> tempfile::TempDir {
     let site = tempfile::tempdir().unwrap();
     fs::create_dir(site.path().join("content")).unwrap();
     fs::write(
@@ -416,12 +417,17 @@ fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail()
         "# A\n\nSee [the missing page](gone.md).\n",
     )
     .unwrap();
-    // Published somewhere: the one warning is the link's.
     fs::write(
         site.path().join("site.toml"),
         "base_url = \"https://example.org/\"\n",
     )
     .unwrap();
+    site
+}
+
+#[test]
+fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail() {
+    let site = site_with_a_broken_link();
     let out = site.path().join("out");
     let build = |strict: bool| {
         let mut command = sited();
@@ -457,18 +463,7 @@ fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail()
 
 #[test]
 fn a_rebuild_with_nothing_changed_says_so_writes_nothing_and_warns_again() {
-    let site = tempfile::tempdir().unwrap();
-    fs::create_dir(site.path().join("content")).unwrap();
-    fs::write(
-        site.path().join("content/a.md"),
-        "# A\n\nSee [the missing page](gone.md).\n",
-    )
-    .unwrap();
-    fs::write(
-        site.path().join("site.toml"),
-        "base_url = \"https://example.org/\"\n",
-    )
-    .unwrap();
+    let site = site_with_a_broken_link();
     let out = site.path().join("out");
     let build = |extra: &[&str]| {
         let result = sited()
