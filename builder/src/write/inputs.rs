@@ -32,10 +32,9 @@ use crate::load::walk::{WELL_KNOWN, is_ignored_name};
 use crate::options::Options;
 use crate::report::{Diagnostic, Report, Severity};
 
+pub use super::update::INPUTS;
 use super::update::{self, Listed};
 
-/// The record of the last published build's inputs, in the output beside the manifest.
-pub const INPUTS: &str = ".sited-inputs";
 
 /// A walk that finds more entries than this is not fingerprinted: a site that large
 /// rebuilds rather than stat a million files to find out whether it must.

@@ -28,6 +28,10 @@ use super::{WriteError, sibling_dir};
 /// the output. A manifest without the first line (sited before stamps) is paths alone.
 pub const MANIFEST: &str = ".sited-manifest";
 
+/// What the last build to publish into the output kept for the next one, beside the
+/// manifest ([`super::inputs`]).
+pub const INPUTS: &str = ".sited-inputs";
+
 /// The first line of a manifest with stamps.
 const VERSION: &str = "sited-manifest 2\n";
 
@@ -440,7 +444,7 @@ fn same_files(a: &Path, b: &Path) -> io::Result<bool> {
 
 /// Whether `name` is one of the files sited keeps in an output for itself.
 pub fn is_own(rel: &Path) -> bool {
-    [MARKER, MANIFEST, super::inputs::INPUTS]
+    [MARKER, MANIFEST, INPUTS]
         .iter()
         .any(|own| rel == Path::new(own))
 }
