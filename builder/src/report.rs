@@ -85,6 +85,9 @@ pub struct Report {
     pub files: usize,
     /// Pages whose HTML this build rendered; the others were unchanged and reused.
     pub rendered: usize,
+    /// Pages a build to disk left as the build before it wrote them: their context was
+    /// unchanged ([`crate::write::inputs`]).
+    pub kept: usize,
     pub duration: Duration,
     /// Sorted by file and line; a build reports every problem, not the first.
     pub diagnostics: Vec<Diagnostic>,

@@ -102,6 +102,8 @@ struct Pass {
     rendered: usize,
     /// Pages that went to disk rather than into the output.
     written: usize,
+    /// Of those, pages kept as the last build wrote them.
+    kept: usize,
 }
 
 impl Site {
@@ -192,6 +194,7 @@ impl Site {
                     diagnostics: vec![Diagnostic::error(&self.root, message)],
                     rendered: 0,
                     written: 0,
+                    kept: 0,
                 });
             }
         };
@@ -413,6 +416,7 @@ impl Site {
             diagnostics,
             rendered: rendered.rendered,
             written: rendered.written,
+            kept: rendered.kept,
         })
     }
 
@@ -525,6 +529,7 @@ impl Site {
             diagnostics,
             rendered: rendered.rendered,
             written: 0,
+            kept: 0,
         }))
     }
 }
@@ -649,6 +654,7 @@ fn finish(pass: Pass, started: Instant) -> BuildResult {
             pages: in_memory + pass.written,
             files: pass.output.resources.len() - in_memory,
             rendered: pass.rendered,
+            kept: pass.kept,
             duration: started.elapsed(),
             diagnostics,
             up_to_date: false,

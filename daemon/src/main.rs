@@ -375,8 +375,7 @@ fn build(
     };
     // Pages whose context is unchanged since the build that wrote the output are kept
     // as they are, not rendered.
-    let kept = match report.pages.saturating_sub(report.rendered) {
-        _ if report.up_to_date => String::new(),
+    let kept = match report.kept {
         0 => String::new(),
         n => format!(" ({n} unchanged)"),
     };

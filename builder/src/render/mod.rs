@@ -213,6 +213,8 @@ pub struct Rendered {
     pub rendered: usize,
     /// Of those, pages written straight to disk.
     pub written: usize,
+    /// Pages left on disk as the last build wrote them ([`PageSink::keep`]).
+    pub kept: usize,
 }
 
 /// What rendering keeps between builds.
@@ -398,6 +400,7 @@ impl RenderCache {
                 }
                 Outcome::Kept => {
                     done.written += 1;
+                    done.kept += 1;
                     None
                 }
                 Outcome::Rendered(html) => {

@@ -28,13 +28,14 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::load::layout::Layout;
-use crate::load::walk::{WELL_KNOWN, is_ignored_name};
 use crate::options::Options;
 use crate::report::{Diagnostic, Report, Severity};
 
 pub use super::update::INPUTS;
 use super::update::{self, Listed};
 
+/// Folders of version control, which no build reads and which change without any edit.
+const VCS: &[&str] = &[".git", ".hg", ".svn", ".jj", ".bzr"];
 
 /// A walk that finds more entries than this is not fingerprinted: a site that large
 /// rebuilds rather than stat a million files to find out whether it must.
@@ -82,7 +83,7 @@ impl Inputs {
     /// tell its own executable.
     pub fn take(layout: &Layout, options: &Options, out: &Path) -> Option<Inputs> {
         Some(Inputs {
-            key: key(options)?,
+            key: format!("{} root {:?}", key(options)?, layout.root),
             files: files(layout, out),
         })
     }
@@ -139,7 +140,7 @@ fn stamp(meta: &fs::Metadata) -> FileStamp {
 }
 
 /// What the fingerprint's walk leaves out: the output, excluded paths, and names the
-/// build never reads (hidden files but `.well-known`, editors' temp files).
+/// build never reads (version control's folders).
 struct Skip<'a> {
     layout: &'a Layout,
     out: &'a Path,
@@ -158,7 +159,11 @@ fn walk(
         let name = entry.file_name();
         let name = name.to_str()?;
         let path = entry.path();
-        if (is_ignored_name(name) && name != WELL_KNOWN)
+        // Hidden and temporary files count too: a book's `{{#include}}` or
+        // `additional-css` may read them. Only version control's folders and sited's own
+        // staging beside an output are left out.
+        if VCS.contains(&name)
+            || (name.starts_with('.') && name.contains(".sited-"))
             || path == skip.out
             || skip.layout.is_excluded(&path)
         {
@@ -171,6 +176,8 @@ fn walk(
         };
         let meta = entry.metadata().ok()?;
         if meta.is_dir() {
+            // A folder counts by being there: a new `content/` changes what the site is.
+            files.push((format!("{child}/"), (0, 0, 0, 0)));
             walk(&path, &child, skip, files)?;
         } else if meta.file_type().is_symlink() {
             // The build reads a symlinked file inside the site through its link: both
@@ -235,6 +242,7 @@ impl Record {
             pages: self.pages,
             files: self.files,
             rendered: 0,
+            kept: 0,
             duration: started.elapsed(),
             diagnostics,
             up_to_date: true,
@@ -503,15 +511,32 @@ mod tests {
     }
 
     #[test]
-    fn hidden_files_and_an_output_inside_the_site_do_not_count() {
+    fn version_control_and_an_output_inside_the_site_do_not_count() {
         let mut site = Site::new();
         site.out = site.root.join("public");
         site.build();
         assert!(site.build().up_to_date, "its own output is not an input");
         fs::create_dir_all(site.root.join(".git")).unwrap();
         fs::write(site.root.join(".git/index"), "changed").unwrap();
-        fs::write(site.root.join("content/.a.md.swp"), "editor").unwrap();
-        assert!(site.build().up_to_date, "files the build never reads");
+        assert!(site.build().up_to_date, "files no build reads");
+        // A hidden file may be read (a book's `{{#include ../.snips/x.md}}`).
+        fs::write(site.root.join(".snippet.md"), "hidden").unwrap();
+        assert!(!site.build().up_to_date);
+    }
+
+    #[test]
+    fn a_new_folder_or_a_moved_site_builds_again() {
+        // Without `content/` the root is the content; a `content/` made empty changes that.
+        let mut site = Site::new();
+        site.build();
+        fs::create_dir_all(site.root.join("content/empty")).unwrap();
+        assert!(!site.build().up_to_date, "a folder counts by being there");
+        // A site without a title is named after its folder.
+        let moved = site.root.with_file_name("renamed");
+        fs::rename(&site.root, &moved).unwrap();
+        site.root = moved;
+        assert!(!site.build().up_to_date, "another folder is another site");
+        assert!(site.page("index.html").contains("renamed"));
     }
 
     #[test]
@@ -641,6 +666,7 @@ mod tests {
             "the first build renders every page"
         );
         assert_eq!(rendered[0], 1, "an edit deep in one page renders it alone");
+        assert_eq!(first.kept, 0, "a first build keeps nothing");
         assert_eq!(
             rendered[1], first.pages,
             "a summary shows on every page here"

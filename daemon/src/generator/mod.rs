@@ -364,6 +364,7 @@ fn report(output: &Output, started: Instant, diagnostics: Vec<Diagnostic>) -> Re
         pages,
         files: output.resources.values().filter(|r| !r.is_html()).count(),
         rendered: pages,
+        kept: 0,
         duration: started.elapsed(),
         diagnostics,
         up_to_date: false,
