@@ -320,6 +320,7 @@ impl RenderCache {
             progress.start(jobs.len());
         }
         let cancel = &env.options.cancel;
+        let site = object::SitePerThread::new(&env.tree.site, &env.tree.site_value);
         // Pages somebody waits for go first (see `crate::wanted`).
         let outcomes: Vec<Outcome> = crate::wanted::run(
             jobs.len(),
@@ -335,7 +336,7 @@ impl RenderCache {
                 if reusable || cancel.is_cancelled() {
                     return Outcome::Reused;
                 }
-                render_one(job, env)
+                render_one(job, env, &site)
             },
             |outcome| match outcome {
                 Outcome::Rendered(html) => Some(Resource::html(html.clone())),
@@ -441,21 +442,14 @@ fn context_hashes(jobs: &[Job], env: &Env<'_>) -> Vec<u64> {
 
 /// Renders one job: its HTML (or where it was written), or why not. A panic in the
 /// renderer is caught here and becomes this page's diagnostic.
-fn render_one(job: &Job, env: &Env<'_>) -> Outcome {
+fn render_one(job: &Job, env: &Env<'_>, site: &object::SitePerThread<'_>) -> Outcome {
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let site = env.tree.site_value.clone();
-        let url = job.url.clone();
-        let ctx = match &job.ctx {
-            JobCtx::Page(i) => {
-                let page = object::page(env.tree.page_view(*i));
-                minijinja::context! { site, page, current_url => url }
-            }
-            JobCtx::Section(section) => {
-                let section = object::section(section.clone());
-                minijinja::context! { site, section, current_url => url }
-            }
-            JobCtx::Plain => minijinja::context! { site, current_url => url },
+        let own = match &job.ctx {
+            JobCtx::Page(i) => Some(("page", object::page(env.tree.page_view(*i)))),
+            JobCtx::Section(section) => Some(("section", object::section(section.clone()))),
+            JobCtx::Plain => None,
         };
+        let ctx = object::root(site.get(), job.url.clone(), own);
         let html = render_template(env, job, &ctx)?;
         Ok(match env.base_path {
             Some(base) => base_path::prefix(&html, base),

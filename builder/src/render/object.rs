@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use minijinja::Value;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Serde};
 
-use crate::context::{PageCtx, PageView, SectionCtx, Summary};
+use crate::context::{PageCtx, PageView, SectionCtx, SiteCtx, Summary};
 
 /// `page`: a [`PageView`] answered field by field.
 pub fn page(view: PageView) -> Value {
@@ -31,6 +31,79 @@ pub fn section(ctx: Arc<SectionCtx>) -> Value {
         ctx,
         extra: OnceLock::new(),
     })
+}
+
+/// What a template renders from: `site`, `current_url`, and `page` or `section` (or
+/// neither, for the 404 page), looked up by name rather than in a map made per page.
+pub fn root(site: Value, current_url: String, own: Option<(&'static str, Value)>) -> Value {
+    Value::from_object(Root {
+        site,
+        current_url: Value::from(current_url),
+        own,
+    })
+}
+
+#[derive(Debug)]
+struct Root {
+    site: Value,
+    current_url: Value,
+    /// `("page", …)` or `("section", …)`.
+    own: Option<(&'static str, Value)>,
+}
+
+impl Object for Root {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &Arc<Self>, key: &str) -> Option<Value> {
+        match (key, &self.own) {
+            ("site", _) => Some(self.site.clone()),
+            ("current_url", _) => Some(self.current_url.clone()),
+            (key, Some((name, value))) if key == *name => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        // In the order the `context!` map that this replaces listed them.
+        Enumerator::Str(match &self.own {
+            Some(("page", _)) => &["site", "page", "current_url"],
+            Some(_) => &["site", "section", "current_url"],
+            None => &["site", "current_url"],
+        })
+    }
+}
+
+/// `site` once per worker thread of a render: every page reads it many times, and
+/// reading a value shared by all threads bumps (and drops) reference counts that every
+/// core then fights over.
+#[derive(Debug)]
+pub struct SitePerThread<'a> {
+    site: &'a SiteCtx,
+    /// For a job run outside the pool's threads.
+    shared: &'a Value,
+    values: Vec<OnceLock<Value>>,
+}
+
+impl<'a> SitePerThread<'a> {
+    pub fn new(site: &'a SiteCtx, shared: &'a Value) -> SitePerThread<'a> {
+        SitePerThread {
+            site,
+            shared,
+            values: (0..rayon::current_num_threads())
+                .map(|_| OnceLock::new())
+                .collect(),
+        }
+    }
+
+    /// `site` for the calling thread.
+    pub fn get(&self) -> Value {
+        match rayon::current_thread_index().and_then(|i| self.values.get(i)) {
+            Some(slot) => slot.get_or_init(|| Value::from(Serde(self.site))).clone(),
+            None => self.shared.clone(),
+        }
+    }
 }
 
 fn text(value: &str) -> Value {
@@ -467,6 +540,46 @@ mod tests {
                 &|| page(view(empty)),
                 &probes("page", keys, nested),
             );
+        }
+    }
+
+    #[test]
+    fn the_root_context_reads_as_the_map_it_replaces() {
+        let site = || Value::from_iter([("title", "Site")].into_iter().collect::<BTreeMap<_, _>>());
+        let template = "{{ site.title }} {{ current_url }} {{ page.title if page is defined }} \
+                        {{ section.title if section is defined }} \
+                        {{ page is defined }} {{ section is defined }} {{ nope is defined }}";
+        let cases = [
+            (
+                root(site(), "/a/".into(), Some(("page", page(view(false))))),
+                minijinja::context! {
+                    site => site(), page => Value::from(Serde(view(false))), current_url => "/a/"
+                },
+            ),
+            (
+                root(
+                    site(),
+                    "/s/".into(),
+                    Some(("section", section(Arc::new(section_ctx(false))))),
+                ),
+                minijinja::context! {
+                    site => site(), section => Value::from(Serde(section_ctx(false))), current_url => "/s/"
+                },
+            ),
+            (
+                root(site(), "/404.html".into(), None),
+                minijinja::context! {
+                    site => site(), current_url => "/404.html"
+                },
+            ),
+        ];
+        for (lazy, map) in cases {
+            let mut env = Environment::new();
+            env.add_template("t.html", template).unwrap();
+            let t = env.get_template("t.html").unwrap();
+            assert_eq!(t.render(&lazy).unwrap(), t.render(&map).unwrap());
+            let keys = |v: &Value| v.try_iter().unwrap().collect::<Vec<_>>();
+            assert_eq!(keys(&lazy), keys(&map));
         }
     }
 
