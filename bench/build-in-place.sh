@@ -6,7 +6,8 @@
 # first), a rebuild with nothing changed, and a rebuild after one page changed. Prints
 # raw wall times, medians and ratios against Hugo. Usage: bench/build-in-place.sh [RUNS]
 # (default 5). `ATOMIC=1` adds sited's `--atomic` (whole-tree swap) beside them;
-# `BASELINE=PATH` adds another sited binary (an earlier build, "before") beside them.
+# `FORCE=1` adds sited's `--force` (every page rendered, nothing kept from the last
+# build); `BASELINE=PATH` adds another sited binary (an earlier build, "before").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -49,6 +50,7 @@ timed() { # timed TOOL CASE COMMAND...
 }
 tools=(sited hugo)
 [ "${ATOMIC:-0}" = 1 ] && tools+=(sited-atomic)
+[ "${FORCE:-0}" = 1 ] && tools+=(sited-force)
 [ -n "${BASELINE:-}" ] && tools+=(baseline)
 for run in $(seq 1 "$runs"); do
   echo "run $run"
@@ -57,6 +59,7 @@ for run in $(seq 1 "$runs"); do
     case $tool in
       sited) cmd=(target/release/sited build "$site" --out "$out") ;;
       sited-atomic) cmd=(target/release/sited build "$site" --out "$out" --atomic) ;;
+      sited-force) cmd=(target/release/sited build "$site" --out "$out" --force) ;;
       baseline) cmd=("$BASELINE" build "$site" --out "$out") ;;
       hugo) cmd=(hugo --quiet --source "$site" --destination "$out") ;;
     esac
@@ -79,7 +82,7 @@ for tool, case, wall in rows:
     med.setdefault((tool, case), []).append(float(wall))
 for case in ("fresh", "unchanged", "one-page"):
     hugo = statistics.median(med[("hugo", case)])
-    for tool in ("sited", "sited-atomic", "baseline", "hugo", "cp"):
+    for tool in ("sited", "sited-atomic", "sited-force", "baseline", "hugo", "cp"):
         if (tool, case) not in med:
             continue
         m = statistics.median(med[(tool, case)])

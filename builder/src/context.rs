@@ -1,7 +1,9 @@
 //! What templates see: the serde types behind `site`, `page` and `section` (documented
 //! in README.md), and the hashes that let a rebuild skip every page whose context did not
-//! change. Page bodies are `Arc<str>` so that hashing them is hashing a pointer: a body
-//! is a new allocation exactly when its Markdown was rendered again.
+//! change. The hashes are of values, never of pointers, so that they hold from one
+//! process to the next: `sited build` keeps them in its output and does not render a page
+//! whose context hashes as it did then ([`crate::write::inputs`]). A page's body is
+//! hashed once, when its Markdown is rendered ([`PageCtx::body_hash`]).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -42,20 +44,33 @@ pub struct PageCtx {
     pub links: Vec<crate::check::LinkRef>,
     #[serde(skip)]
     pub anchors: Vec<String>,
+    /// A hash of `content` and `extra`, taken once they are made: what the page's hash
+    /// stands on for them.
+    #[serde(skip)]
+    pub body_hash: u64,
+}
+
+/// The hash of a page's `content` and `extra` for [`PageCtx::body_hash`].
+pub fn body_hash(content: &str, extra: &serde_json::Map<String, serde_json::Value>) -> u64 {
+    fingerprint(&(content, extra_text(extra)))
+}
+
+/// `extra` as text, to hash (JSON values are not `Hash`; maps are ordered by key).
+fn extra_text(extra: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::to_string(extra).unwrap_or_default()
 }
 
 impl Hash for PageCtx {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.title.hash(state);
         self.url.hash(state);
-        Arc::as_ptr(&self.content).hash(state);
+        self.body_hash.hash(state);
         self.summary.hash(state);
         self.description.hash(state);
         self.date.hash(state);
         self.tags.hash(state);
         self.toc.hash(state);
         self.word_count.hash(state);
-        Arc::as_ptr(&self.extra).hash(state);
         self.draft.hash(state);
         self.weight.hash(state);
         self.template.hash(state);
@@ -144,11 +159,11 @@ impl Hash for SectionCtx {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.title.hash(state);
         self.url.hash(state);
-        Arc::as_ptr(&self.content).hash(state);
+        self.content.hash(state);
         self.description.hash(state);
         self.pages.hash(state);
         self.subsections.hash(state);
-        Arc::as_ptr(&self.extra).hash(state);
+        extra_text(&self.extra).hash(state);
         self.paginator.hash(state);
     }
 }
@@ -167,7 +182,7 @@ pub struct SiteCtx {
     pub tags: Vec<TagLink>,
     /// Every term of categories and the site's own taxonomies, by taxonomy name.
     pub taxonomies: std::collections::BTreeMap<String, Vec<TagLink>>,
-    /// Comes from `site.toml`, which only changes with a full rebuild: not hashed.
+    /// `[extra]` of `site.toml`.
     pub extra: toml::Table,
     /// An mdBook book's title, authors and table of contents.
     pub book: Option<crate::book::BookCtx>,
@@ -185,6 +200,7 @@ impl Hash for SiteCtx {
         self.tags.hash(state);
         self.taxonomies.hash(state);
         self.book.hash(state);
+        self.extra.to_string().hash(state);
     }
 }
 

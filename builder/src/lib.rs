@@ -84,6 +84,6 @@ pub use options::{Cancel, Options};
 pub use output::{Body, Output, Resource};
 pub use progress::Progress;
 pub use report::{BuildResult, Diagnostic, Failure, Reload, Report, Severity};
-pub use site::{Site, build_once, build_to, build_to_with};
+pub use site::{Site, ToDisk, build_once, build_to, build_to_with};
 pub use wanted::{Stage, Wanted};
 pub use write::WriteError;

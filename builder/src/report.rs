@@ -88,6 +88,10 @@ pub struct Report {
     pub duration: Duration,
     /// Sorted by file and line; a build reports every problem, not the first.
     pub diagnostics: Vec<Diagnostic>,
+    /// Nothing the output depends on changed since the build that made it: nothing was
+    /// built or written, and the counts and diagnostics are that build's
+    /// ([`crate::write::inputs`]).
+    pub up_to_date: bool,
 }
 
 impl Report {

@@ -36,7 +36,8 @@ use crate::render::templates::Templates;
 use crate::render::{self, Env, RenderCache};
 use crate::report::{BuildResult, Diagnostic, Failure, Reload, Report, panic_message};
 use crate::tree::{self, Tree};
-use crate::write::{Sink, WriteError, out_dir};
+use crate::write::inputs::{self, Inputs, Record};
+use crate::write::{Pages, Sink, WriteError, out_dir};
 
 /// One site, built again and again.
 #[derive(Debug)]
@@ -56,7 +57,7 @@ enum Mode {
     /// Nothing: there is no next build. Markdown bodies are dropped once rendered, and
     /// pages go straight to `sink` when there is one, to keep a big build's peak memory
     /// down.
-    OneShot { sink: Option<Arc<Sink>> },
+    OneShot { sink: Option<Arc<Pages>> },
 }
 
 /// Everything a build made that the next one may reuse, phase by phase.
@@ -309,14 +310,18 @@ impl Site {
             contexts,
             layout,
             has_custom_css,
-            state.template_generation,
+            // The generation tells a reload from the last (in memory); the fingerprint
+            // tells these templates from another run's (a one-shot build's generation is
+            // always 0).
+            crate::context::fingerprint(&(
+                state.template_generation,
+                state.templates.fingerprint(),
+            )),
         );
         let sink = match &self.mode {
-            Mode::OneShot { sink: Some(sink) } => Some(sink.as_ref()),
+            Mode::OneShot { sink: Some(sink) } => Some(sink.as_ref() as &dyn render::PageSink),
             _ => None,
         };
-        let write_page =
-            |url: &str, bytes: &[u8]| sink.expect("only with a sink").write_page(url, bytes);
         let base_path = published_base_path(layout, keep, sink.is_some(), &mut diagnostics);
         let env = Env {
             tree: &tree,
@@ -325,7 +330,7 @@ impl Site {
             layout,
             options,
             keep,
-            write: sink.map(|_| &write_page as render::WritePage),
+            write: sink,
             base_path: base_path.as_deref(),
         };
         let jobs = render::jobs(&tree);
@@ -646,6 +651,7 @@ fn finish(pass: Pass, started: Instant) -> BuildResult {
             rendered: pass.rendered,
             duration: started.elapsed(),
             diagnostics,
+            up_to_date: false,
         },
         output: pass.output,
         reload: pass.reload,
@@ -682,18 +688,29 @@ pub fn build_to(
     out: &Path,
     home: Option<&Path>,
 ) -> Result<BuildResult, WriteError> {
-    build_to_with(root, options, out, home, false)
+    build_to_with(root, options, out, home, ToDisk::default())
 }
 
-/// [`build_to`], with `atomic`: the output is written whole beside `out` and swapped in by
-/// one rename, so `out` holds the previous build or the new one, never a mix.
+/// How [`build_to_with`] treats the output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ToDisk {
+    /// The output is written whole beside `out` and swapped in by one rename, so `out`
+    /// holds the previous build or the new one, never a mix.
+    pub atomic: bool,
+    /// Build even when nothing the output depends on changed since the build that made
+    /// it (otherwise that is found out first and nothing is built: [`inputs`]).
+    pub force: bool,
+}
+
+/// [`build_to`], as `how` says.
 pub fn build_to_with(
     root: &Path,
     options: Options,
     out: &Path,
     home: Option<&Path>,
-    atomic: bool,
+    how: ToDisk,
 ) -> Result<BuildResult, WriteError> {
+    let started = Instant::now();
     let layout = Layout::discover(root, &options.exclude, &mut Vec::new())
         .map_err(out_dir::CheckError::Io)?;
     let folders = out_dir::SiteFolders {
@@ -703,10 +720,28 @@ pub fn build_to_with(
         templates: layout.templates_dir.clone(),
     };
     let target = out_dir::check(&folders, out, home)?;
-    let sink = Arc::new(Sink::open(&target, atomic)?);
+    // Taken before the build reads anything: a file saved while it runs shows as
+    // changed next time.
+    let inputs = Inputs::take(&layout, &options, &target);
+    let last = Record::read(&target);
+    if !how.force
+        && let (Some(inputs), Some(last)) = (&inputs, &last)
+        && let Some(report) = last.up_to_date(&target, inputs, started)
+    {
+        return Ok(BuildResult {
+            output: Arc::default(),
+            reload: Reload::Full,
+            report,
+        });
+    }
+    let last_pages = match (&inputs, last) {
+        (Some(inputs), Some(last)) if !how.force => last.page_hashes(inputs),
+        _ => Default::default(),
+    };
+    let pages = Arc::new(Pages::new(Sink::open(&target, how.atomic)?, last_pages));
     let mut site = Site {
         mode: Mode::OneShot {
-            sink: Some(sink.clone()),
+            sink: Some(pages.clone()),
         },
         ..Site::open(root, options)
     };
@@ -715,7 +750,9 @@ pub fn build_to_with(
     // the one thread that publishes they were a serial tail of every build.
     site.mode = Mode::Incremental;
     drop_aside(site);
-    let sink = Arc::into_inner(sink).expect("the build let go of its sink");
+    let (sink, page_hashes) = Arc::into_inner(pages)
+        .expect("the build let go of its sink")
+        .into_parts();
     let built = match built {
         Ok(built) => built,
         Err(failure) => {
@@ -727,11 +764,21 @@ pub fn build_to_with(
         sink.discard();
         return Ok(built);
     }
-    match sink.write_rest(&built.output) {
+    let published = sink
+        .write_rest(&built.output)
+        .map_err(WriteError::from)
+        .and_then(|()| Ok(inputs::forget(&target)?));
+    match published {
         Ok(()) => sink.publish()?,
         Err(error) => {
             sink.discard();
-            return Err(error.into());
+            return Err(error);
+        }
+    }
+    if let Some(inputs) = inputs {
+        // Without the record the next build runs whole: a cost, never a stale page.
+        if let Err(error) = inputs::record(&target, inputs, page_hashes, &built.report) {
+            tracing::warn!(%error, "cannot record the build's inputs");
         }
     }
     Ok(built)

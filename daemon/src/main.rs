@@ -30,7 +30,7 @@ use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
 use sited::hooks::TestHooks;
 use sited::notify::Notifier;
 use sited_builder::write::out_dir::CheckError;
-use sited_builder::{Options, Progress, WriteError};
+use sited_builder::{Options, Progress, ToDisk, WriteError};
 use sited_proto::{BuildProgress, Paths, PathsError, escape_controls};
 
 /// Start-up can never succeed as things stand (see the table above).
@@ -92,6 +92,12 @@ enum Command {
         /// sited did not write, which the swap would remove).
         #[arg(long)]
         atomic: bool,
+        /// Build even when nothing changed since the build that wrote OUT. Without it,
+        /// such a build is found out first (every file of the site, sited itself and
+        /// these options, against what that build recorded in OUT) and nothing is
+        /// rebuilt or written.
+        #[arg(long)]
+        force: bool,
         /// Include pages marked as drafts.
         #[arg(long)]
         drafts: bool,
@@ -116,9 +122,10 @@ fn main() -> ExitCode {
             path,
             out,
             atomic,
+            force,
             drafts,
             strict,
-        }) => build(&path, out, atomic, drafts, strict),
+        }) => build(&path, out, ToDisk { atomic, force }, drafts, strict),
         None if cli.daemonize => daemonize(),
         None => foreground(cli.exit_with_parent),
     };
@@ -298,7 +305,7 @@ fn daemonize() -> anyhow::Result<ExitCode> {
 fn build(
     path: &std::path::Path,
     out: Option<PathBuf>,
-    atomic: bool,
+    how: ToDisk,
     drafts: bool,
     strict: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -323,7 +330,7 @@ fn build(
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let built = showing_progress(&progress, || {
-        sited_builder::build_to_with(path, options, &out, home.as_deref(), atomic)
+        sited_builder::build_to_with(path, options, &out, home.as_deref(), how)
     });
     let built = match built {
         Ok(built) => built,
@@ -361,8 +368,20 @@ fn build(
         1 => ", 1 warning".to_string(),
         n => format!(", {n} warnings"),
     };
+    let done = if report.up_to_date {
+        "up to date (nothing changed since the last build):"
+    } else {
+        "built"
+    };
+    // Pages whose context is unchanged since the build that wrote the output are kept
+    // as they are, not rendered.
+    let kept = match report.pages.saturating_sub(report.rendered) {
+        _ if report.up_to_date => String::new(),
+        0 => String::new(),
+        n => format!(" ({n} unchanged)"),
+    };
     println!(
-        "built {} pages and {} files in {} ms{warnings} → {}",
+        "{done} {} pages{kept} and {} files in {} ms{warnings} → {}",
         report.pages,
         report.files,
         report.duration.as_millis(),

@@ -1,6 +1,7 @@
 //! `sited build`: the one-shot build, run as the real binary.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -406,8 +407,9 @@ fn s19_a_site_whose_root_is_its_content_keeps_outputs_out_of_it() {
     assert!(notes.join("public/a/index.html").is_file());
 }
 
-#[test]
-fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail() {
+/// A site of one page linking to a page it does not have, published somewhere: the one
+/// warning its build gives is the link's.
+fn site_with_a_broken_link() -> tempfile::TempDir {
     let site = tempfile::tempdir().unwrap();
     fs::create_dir(site.path().join("content")).unwrap();
     fs::write(
@@ -415,12 +417,17 @@ fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail()
         "# A\n\nSee [the missing page](gone.md).\n",
     )
     .unwrap();
-    // Published somewhere: the one warning is the link's.
     fs::write(
         site.path().join("site.toml"),
         "base_url = \"https://example.org/\"\n",
     )
     .unwrap();
+    site
+}
+
+#[test]
+fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail() {
+    let site = site_with_a_broken_link();
     let out = site.path().join("out");
     let build = |strict: bool| {
         let mut command = sited();
@@ -452,4 +459,91 @@ fn broken_links_are_warnings_counted_in_the_summary_and_strict_makes_them_fail()
     let stdout = String::from_utf8_lossy(&lenient.stdout);
     assert!(stdout.contains(", 1 warning → "), "{stdout}");
     assert!(out.join("a/index.html").is_file());
+}
+
+#[test]
+fn a_rebuild_with_nothing_changed_says_so_writes_nothing_and_warns_again() {
+    let site = site_with_a_broken_link();
+    let out = site.path().join("out");
+    let build = |extra: &[&str]| {
+        let result = sited()
+            .arg("build")
+            .arg(site.path())
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&result.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+        (result.status.code(), stdout, stderr)
+    };
+    let page = out.join("a/index.html");
+    let identity = || {
+        let meta = fs::metadata(&page).unwrap();
+        (meta.ino(), meta.modified().unwrap())
+    };
+    let (code, stdout, _) = build(&[]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("built "), "{stdout}");
+    let written = identity();
+
+    let (code, stdout, stderr) = build(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.starts_with("up to date (nothing changed since the last build): "),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", 1 warning → "), "{stdout}");
+    assert!(
+        stderr.contains("warning: content/a.md:3: link to gone.md leads nowhere"),
+        "the warning is told again: {stderr}"
+    );
+    assert_eq!(identity(), written, "nothing written");
+
+    // Other options are another build: strict fails on the warning, writing nothing.
+    let (code, _, stderr) = build(&["--strict"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(identity(), written);
+    let (code, stdout, _) = build(&["--force"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("built "), "forced: {stdout}");
+
+    fs::write(
+        site.path().join("content/a.md"),
+        "# A\n\nSee [the page](a.md).\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = build(&[]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("built "), "an edit builds: {stdout}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    // A page of its own, apart from any listing: editing it leaves the others be.
+    fs::write(
+        site.path().join("content/b.md"),
+        "# B\n\nFirst.\n\nSecond.\n",
+    )
+    .unwrap();
+    let (_, stdout, _) = build(&[]);
+    let pages: usize = stdout["built ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    fs::write(
+        site.path().join("content/b.md"),
+        "# B\n\nFirst.\n\nChanged.\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = build(&[]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.starts_with(&format!(
+            "built {pages} pages ({} unchanged) and ",
+            pages - 1
+        )),
+        "only the edited page is rendered: {stdout}"
+    );
 }

@@ -178,14 +178,20 @@ pub struct Env<'a> {
     pub keep: bool,
     /// Where a rendered page goes instead of the output: one-shot builds to disk write
     /// pages as they are rendered rather than holding thousands at once.
-    pub write: Option<WritePage<'a>>,
+    pub write: Option<&'a dyn PageSink>,
     /// The path of `base_url` (`/docs`) that every root-relative link of a published build
     /// moves under ([`base_path`]); `None` at the root and on the development server.
     pub base_path: Option<&'a str>,
 }
 
-/// Writes a rendered page (URL, HTML) somewhere other than the output.
-pub type WritePage<'a> = &'a (dyn Fn(&str, &[u8]) -> io::Result<()> + Sync);
+/// Where a one-shot build puts its pages instead of the output (a build to disk).
+pub trait PageSink: Sync {
+    /// Puts the page for `url`, rendered from a context that hashes to `hash`.
+    fn write(&self, url: &str, html: &[u8], hash: u64) -> io::Result<()>;
+    /// Whether the page for `url` is already where it goes as a context hashing to `hash`
+    /// made it (the last build's output, untouched since): then it is not rendered.
+    fn keep(&self, url: &str, hash: u64) -> bool;
+}
 
 impl std::fmt::Debug for Env<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -226,6 +232,8 @@ enum Outcome {
     Reused,
     Rendered(String),
     Written,
+    /// Already where it goes, as this context made it ([`PageSink::keep`]).
+    Kept,
     /// What went wrong, and the page it went wrong for (its source, else its URL).
     Failed(Diagnostic, String),
 }
@@ -336,7 +344,10 @@ impl RenderCache {
                 if reusable || cancel.is_cancelled() {
                     return Outcome::Reused;
                 }
-                render_one(job, env, &site)
+                if env.write.is_some_and(|sink| sink.keep(&job.url, hash)) {
+                    return Outcome::Kept;
+                }
+                render_one(job, env, hash, &site)
             },
             |outcome| match outcome {
                 Outcome::Rendered(html) => Some(Resource::html(html.clone())),
@@ -386,6 +397,10 @@ impl RenderCache {
                     done.written += 1;
                     None
                 }
+                Outcome::Kept => {
+                    done.written += 1;
+                    None
+                }
                 Outcome::Rendered(html) => {
                     done.rendered += 1;
                     if keep && let Some(source) = &job.source {
@@ -422,9 +437,9 @@ impl RenderCache {
 }
 
 /// Each job's context hash: the same hash means the same HTML as last time. A one-shot
-/// build has nothing to compare them with and skips them.
+/// build in memory has nothing to compare them with and skips them.
 fn context_hashes(jobs: &[Job], env: &Env<'_>) -> Vec<u64> {
-    if !env.keep {
+    if !env.keep && env.write.is_none() {
         return vec![0; jobs.len()];
     }
     let site_hash = env.tree.site_hash;
@@ -442,7 +457,7 @@ fn context_hashes(jobs: &[Job], env: &Env<'_>) -> Vec<u64> {
 
 /// Renders one job: its HTML (or where it was written), or why not. A panic in the
 /// renderer is caught here and becomes this page's diagnostic.
-fn render_one(job: &Job, env: &Env<'_>, site: &object::SitePerThread<'_>) -> Outcome {
+fn render_one(job: &Job, env: &Env<'_>, hash: u64, site: &object::SitePerThread<'_>) -> Outcome {
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let own = match &job.ctx {
             JobCtx::Page(i) => Some(("page", object::page(env.tree.page_view(*i)))),
@@ -469,7 +484,7 @@ fn render_one(job: &Job, env: &Env<'_>, site: &object::SitePerThread<'_>) -> Out
         None => job.url.clone(),
     };
     match (result, env.write) {
-        (Ok(html), Some(write)) => match write(&job.url, html.as_bytes()) {
+        (Ok(html), Some(sink)) => match sink.write(&job.url, html.as_bytes(), hash) {
             Ok(()) => Outcome::Written,
             Err(error) => Outcome::Failed(
                 Diagnostic::error(&job.url, format!("cannot write the page: {error}")),

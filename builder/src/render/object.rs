@@ -389,6 +389,7 @@ mod tests {
             head_title: (!empty).then(|| "Head".into()),
             links: Vec::new(),
             anchors: vec!["one".into()],
+            body_hash: 17,
         };
         let link = |name: &str| TagLink {
             name: name.into(),

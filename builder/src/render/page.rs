@@ -123,6 +123,7 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
         .or_else(|| rendered.leading_heading.clone())
         .or_else(|| page.summary_title.clone())
         .unwrap_or_else(|| page.stem().into_owned());
+    let body_hash = crate::context::body_hash(&rendered.html, &page.extra);
     PageCtx {
         title,
         url: encode_path(url),
@@ -149,5 +150,6 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
             })
             .collect(),
         anchors: rendered.anchors,
+        body_hash,
     }
 }

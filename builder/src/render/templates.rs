@@ -18,6 +18,9 @@ pub struct Templates {
     /// Site-relative directory of override templates, for error paths.
     overrides_dir: Option<PathBuf>,
     overridden: Vec<String>,
+    /// A hash of the site's own templates (names and sources): with sited's identity
+    /// (which fixes the theme's), what the HTML of an unchanged context depends on.
+    fingerprint: u64,
 }
 
 impl Templates {
@@ -73,7 +76,10 @@ impl Templates {
             overrides_dir: templates_dir
                 .map(|dir| dir.strip_prefix(root).unwrap_or(dir).to_path_buf()),
             overridden: Vec::new(),
+            fingerprint: 0,
         };
+        // Sorted before they are hashed: a folder's order may differ from run to run.
+        let mut loaded: Vec<u64> = Vec::new();
         if let Some(dir) = templates_dir {
             let mut files = Vec::new();
             collect_templates(dir, Path::new(""), &mut files);
@@ -88,8 +94,12 @@ impl Templates {
                         continue;
                     }
                 };
+                let hash = crate::context::fingerprint(&(&name, &source));
                 match templates.env.add_template_owned(name.clone(), source) {
-                    Ok(()) => templates.overridden.push(name),
+                    Ok(()) => {
+                        loaded.push(hash);
+                        templates.overridden.push(name);
+                    }
                     Err(error) => {
                         let mut error = templates.error(&error);
                         error.file = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
@@ -98,7 +108,14 @@ impl Templates {
                 }
             }
         }
+        loaded.sort_unstable();
+        templates.fingerprint = crate::context::fingerprint(&loaded);
         templates
+    }
+
+    /// A hash of the site's own templates, names and sources: changes with any of them.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     pub fn env(&self) -> &Environment<'static> {

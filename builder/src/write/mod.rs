@@ -5,9 +5,11 @@
 //! is written whole beside the output directory ([`Staging`]) and swapped in by rename,
 //! so the directory holds the previous build or the new one, never a mix.
 
+pub mod inputs;
 pub mod out_dir;
 pub mod update;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::output::{Body, Output, Resource};
+use crate::render::PageSink;
 use crate::url::url_to_file;
 use update::{Content, Stamp, Update, write_stamped};
 
@@ -57,7 +60,10 @@ pub fn write_tree(output: &Output, dir: &Path) -> io::Result<Vec<(PathBuf, Optio
             let path = dir.join(&rel);
             let stamp = match &resource.body {
                 Body::Memory(bytes) => Some(write_stamped(&path, bytes)?),
-                Body::File(source) => fs::copy(source, &path).map(|_| None)?,
+                Body::File(source) => {
+                    fs::copy(source, &path)?;
+                    Some(Stamp::copied(&fs::metadata(&path)?))
+                }
             };
             Ok((rel, stamp))
         })
@@ -258,6 +264,16 @@ impl Sink {
         }
     }
 
+    /// Whether the page for `url` may stay as the last build wrote it: its file is one
+    /// sited wrote and still shows that file's stamp (an in-place rewrite only). It is
+    /// then part of this build's output, as if written.
+    pub fn keep_page(&self, url: &str) -> bool {
+        match self {
+            Sink::Whole(_) => false,
+            Sink::InPlace(update) => safe_rel(url).is_some_and(|rel| update.keep(&rel)),
+        }
+    }
+
     /// Puts every resource of `output` (what was not put as a page), in parallel.
     pub fn write_rest(&self, output: &Output) -> io::Result<()> {
         match self {
@@ -288,6 +304,57 @@ impl Sink {
             Sink::Whole(staging) => staging.discard(),
             Sink::InPlace(update) => update.discard(),
         }
+    }
+}
+
+/// A one-shot build's pages on their way to the output through a [`Sink`], each with the
+/// hash of the context it was rendered from ([`crate::context`]): the next build does not
+/// render a page whose context hashes the same and whose file is untouched
+/// ([`inputs::Record::page_hashes`]).
+#[derive(Debug)]
+pub struct Pages {
+    sink: Sink,
+    /// URL → context hash of each page the last build wrote, when it was made by this
+    /// sited with these options.
+    last: HashMap<String, u64>,
+    /// URL → context hash of each page of this build, written or kept.
+    made: Mutex<Vec<(String, u64)>>,
+}
+
+impl Pages {
+    pub fn new(sink: Sink, last: HashMap<String, u64>) -> Pages {
+        Pages {
+            sink,
+            last,
+            made: Mutex::default(),
+        }
+    }
+
+    /// The sink, and the pages put through it with their context hashes.
+    pub fn into_parts(self) -> (Sink, Vec<(String, u64)>) {
+        let made = self.made.into_inner().unwrap_or_else(|e| e.into_inner());
+        (self.sink, made)
+    }
+
+    fn made(&self, url: &str, hash: u64) {
+        let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
+        made.push((url.to_string(), hash));
+    }
+}
+
+impl PageSink for Pages {
+    fn write(&self, url: &str, html: &[u8], hash: u64) -> io::Result<()> {
+        self.sink.write_page(url, html)?;
+        self.made(url, hash);
+        Ok(())
+    }
+
+    fn keep(&self, url: &str, hash: u64) -> bool {
+        let kept = self.last.get(url) == Some(&hash) && self.sink.keep_page(url);
+        if kept {
+            self.made(url, hash);
+        }
+        kept
     }
 }
 

@@ -28,6 +28,10 @@ use super::{WriteError, sibling_dir};
 /// the output. A manifest without the first line (sited before stamps) is paths alone.
 pub const MANIFEST: &str = ".sited-manifest";
 
+/// What the last build to publish into the output kept for the next one, beside the
+/// manifest ([`super::inputs`]).
+pub const INPUTS: &str = ".sited-inputs";
+
 /// The first line of a manifest with stamps.
 const VERSION: &str = "sited-manifest 2\n";
 
@@ -66,9 +70,16 @@ impl Stamp {
         }
     }
 
+    /// The stamp of a file copied from a static file: what `meta` shows, its hash left 0.
+    /// The copy is still compared with its source by every build; the stamp tells a
+    /// build with nothing changed ([`super::inputs`]) that the copy is as it was written.
+    pub(super) fn copied(meta: &fs::Metadata) -> Stamp {
+        Stamp::shown(meta)
+    }
+
     /// Whether the file `meta` describes is still the one stamped: same size, time and
     /// inode.
-    fn holds(&self, meta: &fs::Metadata) -> bool {
+    pub(super) fn holds(&self, meta: &fs::Metadata) -> bool {
         let shown = Stamp::shown(meta);
         (self.len, self.modified, self.inode) == (shown.len, shown.modified, shown.inode)
     }
@@ -238,7 +249,7 @@ impl Update {
                     Content::Bytes(bytes) => Some(write_stamped(&waiting, bytes)?),
                     Content::File(source) => {
                         fs::copy(source, &waiting)?;
-                        None
+                        Some(Stamp::copied(&fs::metadata(&waiting)?))
                     }
                 };
                 (Some(waiting), stamp)
@@ -253,6 +264,21 @@ impl Update {
         }
         state.made.push((rel.to_path_buf(), stamp));
         Ok(())
+    }
+
+    /// Keeps the file `rel` as the previous build wrote it, when it did and the file
+    /// still shows the stamp it was written with; `false` (nothing done) otherwise.
+    pub fn keep(&self, rel: &Path) -> bool {
+        let Some(Some(stamp)) = self.previous.get(rel) else {
+            return false;
+        };
+        let holds = fs::symlink_metadata(self.out.join(rel))
+            .is_ok_and(|meta| meta.is_file() && stamp.holds(&meta));
+        if holds {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.made.push((rel.to_path_buf(), Some(*stamp)));
+        }
+        holds
     }
 
     /// Moves every changed file into place, removes the files the previous build wrote
@@ -377,10 +403,10 @@ fn judge(
     Ok(match same_content(path, meta.len(), content)? {
         true => {
             let stamp = match content {
-                Content::Bytes(bytes) => Some(Stamp::of(meta, bytes)),
-                Content::File(_) => None,
+                Content::Bytes(bytes) => Stamp::of(meta, bytes),
+                Content::File(_) => Stamp::copied(meta),
             };
-            (Verdict::Same, stamp)
+            (Verdict::Same, Some(stamp))
         }
         false => (Verdict::Changed, None),
     })
@@ -418,7 +444,9 @@ fn same_files(a: &Path, b: &Path) -> io::Result<bool> {
 
 /// Whether `name` is one of the files sited keeps in an output for itself.
 pub fn is_own(rel: &Path) -> bool {
-    rel == Path::new(MARKER) || rel == Path::new(MANIFEST)
+    [MARKER, MANIFEST, INPUTS]
+        .iter()
+        .any(|own| rel == Path::new(own))
 }
 
 #[cfg(test)]

@@ -366,6 +366,7 @@ fn report(output: &Output, started: Instant, diagnostics: Vec<Diagnostic>) -> Re
         rendered: pages,
         duration: started.elapsed(),
         diagnostics,
+        up_to_date: false,
     }
 }
 

@@ -1,0 +1,648 @@
+//! What a build to disk keeps for the next one, in [`INPUTS`] beside the manifest:
+//!
+//! - A rebuild with nothing changed: the output is already what the build would make, so
+//!   `sited build` says so and writes nothing, the way `make` leaves a target newer than
+//!   its prerequisites alone. A build that published records what its bytes depend on
+//!   (sited itself, the options, today's date, and every file under the site root, each by
+//!   size, times and inode) and what it reported. The next build into that output takes
+//!   the same fingerprint before anything else; when it matches and every file the
+//!   manifest lists still shows the stamp it was written with, the recorded report stands.
+//! - A rebuild with something changed: each page's context hash (what its template saw,
+//!   [`crate::context`]). A page whose context hashes the same in a build by the same
+//!   sited with the same options, and whose file still shows its stamp, is not rendered
+//!   again ([`crate::write::Pages`]).
+//!
+//! Correct by construction or not at all: the fingerprint is a superset of what a build
+//! reads (every file under the root, not only those the build uses, so an unrelated file
+//! changed costs a rebuild, never a stale page), and anything it cannot vouch for (a
+//! symlinked folder, a name that is not UTF-8, an unstamped output file) means a build.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::load::layout::Layout;
+use crate::load::walk::{WELL_KNOWN, is_ignored_name};
+use crate::options::Options;
+use crate::report::{Diagnostic, Report, Severity};
+
+pub use super::update::INPUTS;
+use super::update::{self, Listed};
+
+/// A walk that finds more entries than this is not fingerprinted: a site that large
+/// rebuilds rather than stat a million files to find out whether it must.
+const MOST_ENTRIES: usize = 500_000;
+
+/// What one file under the root showed: size, modification and change times (ns) and
+/// inode. The change time moves with any write, rename or `touch -d`, so a tool that
+/// puts an old modification time on new bytes (`cp -p`, `tar x`) is still seen.
+type FileStamp = (u64, i64, i64, u64);
+
+/// Everything a build's bytes depend on, as seen before it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// sited itself (version and executable), the options, today's date (Hugo's
+    /// `publishDate` in the future hides a page until that day).
+    key: String,
+    /// Every file under the site root by relative path, sorted; `None` when some part of
+    /// the site cannot be vouched for.
+    files: Option<Vec<(String, FileStamp)>>,
+}
+
+/// What is kept in [`INPUTS`].
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Record {
+    inputs: Inputs,
+    /// URL → context hash of every page the build wrote.
+    page_hashes: Vec<(String, u64)>,
+    pages: usize,
+    files: usize,
+    diagnostics: Vec<Recorded>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Recorded {
+    error: bool,
+    file: String,
+    line: Option<u32>,
+    column: Option<u32>,
+    message: String,
+}
+
+impl Inputs {
+    /// The fingerprint of the site `layout` describes built with `options` into `out`
+    /// (left out of the walk when it lies inside the root); `None` when sited cannot
+    /// tell its own executable.
+    pub fn take(layout: &Layout, options: &Options, out: &Path) -> Option<Inputs> {
+        Some(Inputs {
+            key: key(options)?,
+            files: files(layout, out),
+        })
+    }
+}
+
+/// Every file under the root, or `None` when some part of the site cannot be vouched for.
+fn files(layout: &Layout, out: &Path) -> Option<Vec<(String, FileStamp)>> {
+    // A config may put the content elsewhere (`contentDir = "../notes"`): the walk of
+    // the root would not see it.
+    let folders = [&layout.content_dir]
+        .into_iter()
+        .chain(&layout.static_dir)
+        .chain(&layout.templates_dir);
+    for folder in folders {
+        if !folder.canonicalize().ok()?.starts_with(&layout.root) {
+            return None;
+        }
+    }
+    let mut files = Vec::new();
+    let skip = Skip { layout, out };
+    walk(&layout.root, "", &skip, &mut files)?;
+    files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Some(files)
+}
+/// sited's identity, the options that change output, and the date.
+fn key(options: &Options) -> Option<String> {
+    let exe = fs::metadata(std::env::current_exe().ok()?).ok()?;
+    let Options {
+        drafts,
+        strict,
+        exclude,
+        test_panic_function,
+        progress: _,
+        cancel: _,
+        wanted: _,
+    } = options;
+    Some(format!(
+        "sited {} exe {:?} drafts {drafts} strict {strict} panic {test_panic_function} \
+         exclude {exclude:?} today {}",
+        env!("CARGO_PKG_VERSION"),
+        stamp(&exe),
+        crate::hugo::front_matter::today(),
+    ))
+}
+
+fn stamp(meta: &fs::Metadata) -> FileStamp {
+    let ns = |secs: i64, nsec: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsec);
+    (
+        meta.len(),
+        ns(meta.mtime(), meta.mtime_nsec()),
+        ns(meta.ctime(), meta.ctime_nsec()),
+        meta.ino(),
+    )
+}
+
+/// What the fingerprint's walk leaves out: the output, excluded paths, and names the
+/// build never reads (hidden files but `.well-known`, editors' temp files).
+struct Skip<'a> {
+    layout: &'a Layout,
+    out: &'a Path,
+}
+
+/// Adds every file under `dir` (`rel` from the root) to `files`; `None` when a part
+/// cannot be vouched for.
+fn walk(
+    dir: &Path,
+    rel: &str,
+    skip: &Skip<'_>,
+    files: &mut Vec<(String, FileStamp)>,
+) -> Option<()> {
+    for entry in fs::read_dir(dir).ok()? {
+        let entry = entry.ok()?;
+        let name = entry.file_name();
+        let name = name.to_str()?;
+        let path = entry.path();
+        if (is_ignored_name(name) && name != WELL_KNOWN)
+            || path == skip.out
+            || skip.layout.is_excluded(&path)
+        {
+            continue;
+        }
+        let child = if rel.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let meta = entry.metadata().ok()?;
+        if meta.is_dir() {
+            walk(&path, &child, skip, files)?;
+        } else if meta.file_type().is_symlink() {
+            // The build reads a symlinked file inside the site through its link: both
+            // the link and what it points at count. A symlinked folder is not vouched for.
+            let target = fs::metadata(&path).ok();
+            if target.as_ref().is_some_and(fs::Metadata::is_dir) {
+                return None;
+            }
+            files.push((format!("{child} ->"), stamp(&meta)));
+            if let Some(target) = target {
+                files.push((child, stamp(&target)));
+            }
+        } else {
+            files.push((child, stamp(&meta)));
+        }
+        if files.len() > MOST_ENTRIES {
+            return None;
+        }
+    }
+    Some(())
+}
+
+impl Record {
+    /// The record in the output `out`, if there is one that reads.
+    pub fn read(out: &Path) -> Option<Record> {
+        serde_json::from_slice(&fs::read(out.join(INPUTS)).ok()?).ok()
+    }
+
+    /// The report of the build that made the output `out`, when `inputs` are what it
+    /// recorded and every file its manifest lists still shows the stamp it was written
+    /// with: the output is what this build would make.
+    pub fn up_to_date(&self, out: &Path, inputs: &Inputs, started: Instant) -> Option<Report> {
+        if inputs.files.is_none() || self.inputs != *inputs {
+            return None;
+        }
+        let listed: Listed = update::read_listed(out).ok()??;
+        let intact = listed.par_iter().all(|(rel, stamp)| {
+            stamp.is_some_and(|stamp| {
+                fs::symlink_metadata(out.join(rel))
+                    .is_ok_and(|meta| meta.is_file() && stamp.holds(&meta))
+            })
+        });
+        if !intact {
+            return None;
+        }
+        let diagnostics = self
+            .diagnostics
+            .iter()
+            .map(|d| Diagnostic {
+                severity: if d.error {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                },
+                file: PathBuf::from(&d.file),
+                line: d.line,
+                column: d.column,
+                message: d.message.clone(),
+            })
+            .collect();
+        Some(Report {
+            pages: self.pages,
+            files: self.files,
+            rendered: 0,
+            duration: started.elapsed(),
+            diagnostics,
+            up_to_date: true,
+        })
+    }
+
+    /// URL → context hash of the pages the recorded build wrote, when it was made by this
+    /// sited with these options (`inputs`' key); empty otherwise.
+    pub fn page_hashes(self, inputs: &Inputs) -> HashMap<String, u64> {
+        match self.inputs.key == inputs.key {
+            true => self.page_hashes.into_iter().collect(),
+            false => HashMap::new(),
+        }
+    }
+}
+
+/// Forgets the record before a build changes the output: an output half rewritten must
+/// never pass for the last build's.
+pub fn forget(out: &Path) -> io::Result<()> {
+    match fs::remove_file(out.join(INPUTS)) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// Records `inputs`, the pages' context hashes and `report` for the output `out`, which
+/// the build has just published. A report naming a file by a path that is not UTF-8 is
+/// not recorded (the next build runs whole).
+pub fn record(
+    out: &Path,
+    inputs: Inputs,
+    page_hashes: Vec<(String, u64)>,
+    report: &Report,
+) -> io::Result<()> {
+    let diagnostics: Option<Vec<Recorded>> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            Some(Recorded {
+                error: d.is_error(),
+                file: d.file.to_str()?.to_string(),
+                line: d.line,
+                column: d.column,
+                message: d.message.clone(),
+            })
+        })
+        .collect();
+    let Some(diagnostics) = diagnostics else {
+        return Ok(());
+    };
+    let record = Record {
+        inputs,
+        page_hashes,
+        pages: report.pages,
+        files: report.files,
+        diagnostics,
+    };
+    let temp = out.join(format!("{INPUTS}.new"));
+    fs::write(
+        &temp,
+        serde_json::to_vec(&record).map_err(io::Error::other)?,
+    )?;
+    fs::rename(temp, out.join(INPUTS))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+
+    use super::INPUTS;
+    use crate::report::Report;
+    use crate::{Options, ToDisk};
+
+    /// A small site (one page with a link that leads nowhere, a static file) and where
+    /// it is built to.
+    struct Site {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        out: PathBuf,
+    }
+
+    impl Site {
+        fn new() -> Site {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("site");
+            fs::create_dir_all(root.join("content")).unwrap();
+            fs::create_dir_all(root.join("static")).unwrap();
+            fs::write(root.join("content/index.md"), "# Home\n").unwrap();
+            fs::write(root.join("content/a.md"), "# A\n\n[gone](/nowhere/)\n").unwrap();
+            fs::write(root.join("static/style.css"), "body {}\n").unwrap();
+            let out = dir.path().join("out");
+            Site {
+                _dir: dir,
+                root,
+                out,
+            }
+        }
+
+        fn build_with(&self, options: Options, force: bool) -> Report {
+            let how = ToDisk {
+                force,
+                ..ToDisk::default()
+            };
+            let built = crate::build_to_with(&self.root, options, &self.out, None, how).unwrap();
+            assert!(!built.report.has_errors(), "{:?}", built.report);
+            built.report
+        }
+
+        fn build(&self) -> Report {
+            self.build_with(Options::default(), false)
+        }
+
+        /// Every file of the output but the record, with its inode and times: what a
+        /// build that wrote nothing leaves as it was.
+        fn identities(&self) -> Vec<(PathBuf, u64, i64, i64)> {
+            let mut files: Vec<_> = crate::write::list_files(&self.out)
+                .unwrap()
+                .into_iter()
+                .filter(|rel| rel != Path::new(INPUTS))
+                .map(|rel| {
+                    let meta = fs::metadata(self.out.join(&rel)).unwrap();
+                    (rel, meta.ino(), meta.mtime(), meta.mtime_nsec())
+                })
+                .collect();
+            files.sort();
+            files
+        }
+
+        fn page(&self, rel: &str) -> String {
+            fs::read_to_string(self.out.join(rel)).unwrap()
+        }
+    }
+
+    /// A change made to a site, what it is, and what its output must show after it.
+    type Change<'a> = (&'a str, &'a dyn Fn(&Path), &'a dyn Fn(&Site));
+
+    /// Writes `bytes` over the file at `path` in place, keeping its size and putting its
+    /// modification time back: only its change time (and its bytes) tell.
+    fn overwrite_keeping_mtime(path: &Path, bytes: &[u8]) {
+        assert_eq!(fs::metadata(path).unwrap().len(), bytes.len() as u64);
+        let modified = fs::metadata(path).unwrap().modified().unwrap();
+        let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+        (&file).write_all(bytes).unwrap();
+        file.set_modified(modified).unwrap();
+    }
+
+    #[test]
+    fn a_rebuild_with_nothing_changed_writes_nothing_and_reports_what_the_build_did() {
+        let site = Site::new();
+        let first = site.build();
+        assert!(!first.up_to_date);
+        assert!(first.warnings().count() > 0, "the link to /nowhere/ warns");
+        let before = site.identities();
+        let again = site.build();
+        assert!(again.up_to_date, "{again:?}");
+        assert_eq!(again.rendered, 0);
+        assert_eq!((again.pages, again.files), (first.pages, first.files));
+        assert_eq!(
+            again.diagnostics, first.diagnostics,
+            "warnings are told again"
+        );
+        assert_eq!(site.identities(), before, "nothing written");
+    }
+
+    #[test]
+    fn any_change_to_the_site_builds_again() {
+        let site = Site::new();
+        site.build();
+        let changes: [Change<'_>; 5] = [
+            (
+                "a page's bytes, same size and time",
+                &|root| {
+                    overwrite_keeping_mtime(
+                        &root.join("content/a.md"),
+                        b"# B\n\n[gone](/nowhere/)\n",
+                    )
+                },
+                &|site| assert!(site.page("a/index.html").contains(">B</h1>")),
+            ),
+            (
+                "a page added",
+                &|root| fs::write(root.join("content/new.md"), "# New\n").unwrap(),
+                &|site| assert!(site.out.join("new/index.html").is_file()),
+            ),
+            (
+                "a page removed",
+                &|root| fs::remove_file(root.join("content/new.md")).unwrap(),
+                &|site| assert!(!site.out.join("new/index.html").exists()),
+            ),
+            (
+                "a static file",
+                &|root| fs::write(root.join("static/style.css"), "p {}\n").unwrap(),
+                &|site| assert_eq!(site.page("style.css"), "p {}\n"),
+            ),
+            (
+                "a template",
+                &|root| {
+                    fs::create_dir_all(root.join("templates")).unwrap();
+                    fs::write(root.join("templates/page.html"), "PAGE {{ page.title }}").unwrap();
+                },
+                &|site| assert_eq!(site.page("a/index.html"), "PAGE B"),
+            ),
+        ];
+        for (what, change, check) in changes {
+            change(&site.root);
+            let report = site.build();
+            assert!(!report.up_to_date, "{what}: built again");
+            check(&site);
+            assert!(site.build().up_to_date, "{what}: then up to date");
+        }
+    }
+
+    #[test]
+    fn an_output_file_changed_or_gone_is_built_again_and_mended() {
+        // Edited as a person or a tool would (a new modification time); one whose size,
+        // time and inode were all put back is trusted, as `make` trusts it
+        // (`update::tests::a_file_its_stamp_holds_for_is_trusted_without_being_read`).
+        let site = Site::new();
+        site.build();
+        let page = site.out.join("a/index.html");
+        let html = site.page("a/index.html");
+        fs::write(&page, "X".repeat(html.len())).unwrap();
+        assert!(!site.build().up_to_date);
+        assert_eq!(site.page("a/index.html"), html);
+        fs::write(site.out.join("style.css"), "xxxx {}\n").unwrap();
+        assert!(
+            !site.build().up_to_date,
+            "a copied static file is stamped too"
+        );
+        assert_eq!(site.page("style.css"), "body {}\n");
+        fs::remove_file(&page).unwrap();
+        assert!(!site.build().up_to_date);
+        assert_eq!(site.page("a/index.html"), html);
+        assert!(site.build().up_to_date);
+    }
+
+    #[test]
+    fn other_options_or_force_build_again() {
+        let site = Site::new();
+        site.build();
+        let drafts = Options {
+            drafts: true,
+            ..Options::default()
+        };
+        assert!(!site.build_with(drafts, false).up_to_date);
+        assert!(!site.build().up_to_date, "back to no drafts");
+        assert!(
+            !site.build_with(Options::default(), true).up_to_date,
+            "forced"
+        );
+        assert!(site.build().up_to_date);
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_record_builds_again() {
+        let site = Site::new();
+        site.build();
+        fs::write(site.out.join(INPUTS), "{ not json").unwrap();
+        assert!(!site.build().up_to_date);
+        assert!(site.build().up_to_date, "recorded anew");
+        fs::remove_file(site.out.join(INPUTS)).unwrap();
+        assert!(!site.build().up_to_date);
+    }
+
+    #[test]
+    fn hidden_files_and_an_output_inside_the_site_do_not_count() {
+        let mut site = Site::new();
+        site.out = site.root.join("public");
+        site.build();
+        assert!(site.build().up_to_date, "its own output is not an input");
+        fs::create_dir_all(site.root.join(".git")).unwrap();
+        fs::write(site.root.join(".git/index"), "changed").unwrap();
+        fs::write(site.root.join("content/.a.md.swp"), "editor").unwrap();
+        assert!(site.build().up_to_date, "files the build never reads");
+    }
+
+    #[test]
+    fn content_outside_the_site_is_not_vouched_for() {
+        let site = Site::new();
+        let notes = site.root.parent().unwrap().join("notes");
+        fs::create_dir_all(&notes).unwrap();
+        fs::write(notes.join("n.md"), "# N\n").unwrap();
+        fs::write(site.root.join("hugo.toml"), "contentDir = \"../notes\"\n").unwrap();
+        site.build();
+        assert!(
+            site.out.join("n/index.html").is_file(),
+            "the content is the notes"
+        );
+        assert!(!site.build().up_to_date, "builds every time");
+    }
+
+    #[test]
+    fn a_symlinked_folder_is_not_vouched_for() {
+        let site = Site::new();
+        fs::create_dir_all(site.root.join("shared")).unwrap();
+        std::os::unix::fs::symlink(site.root.join("shared"), site.root.join("content/linked"))
+            .unwrap();
+        site.build();
+        assert!(!site.build().up_to_date, "builds every time");
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else {
+                fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+
+    /// Every file under `dir` with its bytes, but sited's own bookkeeping.
+    fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<_> = crate::write::list_files(dir)
+            .unwrap()
+            .into_iter()
+            .filter(|rel| !crate::write::update::is_own(rel))
+            .map(|rel| {
+                let bytes = fs::read(dir.join(&rel)).unwrap();
+                (rel, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// The pages a build keeps from the last one must be exactly what rendering them
+    /// would give: after each edit, the output rewritten in place (keeping what it can)
+    /// is compared with a fresh build of the same site, file by file.
+    #[test]
+    fn a_rebuild_keeping_unchanged_pages_makes_what_a_fresh_build_makes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("blog");
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/blog"),
+            &root,
+        );
+        let out = dir.path().join("out");
+        let build = |out: &Path| {
+            let built = crate::build_to(&root, Options::default(), out, None).unwrap();
+            assert!(!built.report.has_errors(), "{:?}", built.report);
+            built.report
+        };
+        let first = build(&out);
+        let post = root.join("content/posts/a-week-at-the-lighthouse.md");
+        let edit = |path: &Path, from: &str, to: &str| {
+            let text = fs::read_to_string(path).unwrap();
+            assert!(text.contains(from), "{from} in {}", path.display());
+            fs::write(path, text.replacen(from, to, 1)).unwrap();
+        };
+        // Listings and `site.recent_pages` show a page's summary and reading time, so an
+        // edit of its first paragraph or length re-renders every page that shows them; one
+        // further down of the same length, only the page itself.
+        let edits: [(&str, &dyn Fn()); 9] = [
+            ("deep in a body", &|| {
+                edit(&post, "I overpacked", "I underpacked")
+            }),
+            ("a body", &|| edit(&post, "Last week", "Last month")),
+            ("a summary", &|| edit(&post, "\n\nLast", "\n\nOnly last")),
+            ("a title", &|| {
+                edit(&post, "A Week at the Lighthouse", "Seven Days at the Light")
+            }),
+            ("tags", &|| {
+                edit(&post, "\"travel\", \"coast\"", "\"travel\"")
+            }),
+            ("a date", &|| edit(&post, "2026-03-14", "2026-01-14")),
+            ("the site's config", &|| {
+                edit(&root.join("site.toml"), "Field Notes", "Field Book")
+            }),
+            ("a new page", &|| {
+                fs::write(
+                    root.join("content/posts/new.md"),
+                    "+++\ntitle = \"New\"\ndate = 2026-05-01\n+++\nNew.\n",
+                )
+                .unwrap()
+            }),
+            ("a template", &|| {
+                fs::create_dir_all(root.join("templates")).unwrap();
+                fs::write(
+                    root.join("templates/page.html"),
+                    "<h1>{{ page.title }}</h1>{{ page.content }}",
+                )
+                .unwrap();
+            }),
+        ];
+        let mut rendered = Vec::new();
+        for (n, (what, change)) in edits.iter().enumerate() {
+            change();
+            let report = build(&out);
+            assert!(!report.up_to_date, "{what}");
+            rendered.push(report.rendered);
+            let fresh = dir.path().join(format!("fresh-{n}"));
+            build(&fresh);
+            assert_eq!(tree(&out), tree(&fresh), "after {what}");
+        }
+        assert_eq!(
+            first.rendered, first.pages,
+            "the first build renders every page"
+        );
+        assert_eq!(rendered[0], 1, "an edit deep in one page renders it alone");
+        assert_eq!(
+            rendered[1], first.pages,
+            "a summary shows on every page here"
+        );
+    }
+}
