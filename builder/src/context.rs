@@ -78,17 +78,20 @@ impl Hash for PageCtx {
     }
 }
 
-/// A page as `page.html` sees it: its own part plus where it sits in the site.
+/// A page as `page.html` sees it: its own part plus where it sits in the site. Owned
+/// (shared parts behind `Arc`s) so that templates can read it field by field as a
+/// minijinja object (`render::object`) instead of a copy of all of it; the serde form is
+/// what that object answers, field for field.
 #[derive(Debug, Serialize, Hash)]
-pub struct PageView<'a> {
+pub struct PageView {
     #[serde(flatten)]
-    pub page: &'a PageCtx,
+    pub page: Arc<PageCtx>,
     pub tag_urls: Vec<TagLink>,
     /// Terms of categories and the site's own taxonomies, by taxonomy name.
     pub taxonomies: std::collections::BTreeMap<String, Vec<TagLink>>,
-    pub section: Option<&'a Link>,
-    pub prev: Option<&'a Summary>,
-    pub next: Option<&'a Summary>,
+    pub section: Option<Arc<Link>>,
+    pub prev: Option<Arc<Summary>>,
+    pub next: Option<Arc<Summary>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Hash)]
@@ -139,20 +142,20 @@ pub struct SubsectionCtx {
 
 /// A section (or the home page, or a tag listing) as its template sees it.
 #[derive(Debug, Clone, Serialize)]
-pub struct SectionCtx<'a> {
+pub struct SectionCtx {
     pub title: String,
     pub url: String,
     pub content: Arc<str>,
     pub description: Option<String>,
-    /// Borrowed: a section of thousands of pages must not copy their summaries.
-    pub pages: Vec<&'a Summary>,
+    /// Shared: a section of thousands of pages must not copy their summaries.
+    pub pages: Vec<Arc<Summary>>,
     pub subsections: Vec<SubsectionCtx>,
     pub extra: Arc<serde_json::Map<String, serde_json::Value>>,
     /// Where this listing page sits among its section's, when the listing is split.
     pub paginator: Option<Box<crate::tree::paginate::Paginator>>,
 }
 
-impl Hash for SectionCtx<'_> {
+impl Hash for SectionCtx {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.title.hash(state);
         self.url.hash(state);

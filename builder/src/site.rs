@@ -560,7 +560,7 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
         }
         let url = &last.tree.placed.urls[i];
         let markdown = page::render(&parsed, url, &last.md_urls, last.links_hash);
-        if last.tree.summaries[i].as_ref() != Some(&Summary::of(&markdown.ctx)) {
+        if last.tree.summaries[i].as_deref() != Some(&Summary::of(&markdown.ctx)) {
             return None;
         }
         edits.push((i, Arc::new(parsed), markdown));

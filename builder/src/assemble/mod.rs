@@ -26,7 +26,7 @@ static ATOM: LazyLock<Arc<str>> =
 /// file that cannot be read adds a diagnostic.
 pub fn output(
     tree: &Tree,
-    jobs: &[Job<'_>],
+    jobs: &[Job],
     sources: &Sources,
     pages: Vec<(String, Resource)>,
     diagnostics: &mut Vec<Diagnostic>,
@@ -69,7 +69,7 @@ pub fn output(
 
 /// Every page with a context of its own (not the 404 page, nor the second and later
 /// pages of a split listing), with its date.
-fn sitemap(jobs: &[Job<'_>], tree: &Tree, base: &str) -> Resource {
+fn sitemap(jobs: &[Job], tree: &Tree, base: &str) -> Resource {
     let mut entries: Vec<(&str, Option<&str>)> = jobs
         .iter()
         .filter(|job| match &job.ctx {
@@ -125,9 +125,10 @@ fn add_feeds(output: &mut Output, tree: &Tree, base: &str, site_title: &str) {
 
 /// The feed at `{url}atom.xml` of the dated ones among `pages`, if any.
 fn add_feed(output: &mut Output, tree: &Tree, base: &str, url: &str, title: &str, pages: &[usize]) {
-    let mut dated: Vec<&Summary> = tree
-        .listing(pages)
-        .into_iter()
+    let listing = tree.listing(pages);
+    let mut dated: Vec<&Summary> = listing
+        .iter()
+        .map(|s| &**s)
         .filter(|s| s.date.is_some())
         .collect();
     if dated.is_empty() {

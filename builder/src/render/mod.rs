@@ -13,6 +13,7 @@ pub mod footnotes;
 pub mod highlight;
 pub mod links;
 pub mod markdown;
+pub mod object;
 pub mod page;
 pub mod templates;
 
@@ -23,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use minijinja::Value;
-use minijinja::value::Serde;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
@@ -40,28 +40,28 @@ use templates::Templates;
 
 /// What one page is rendered from.
 #[derive(Debug)]
-pub enum JobCtx<'t> {
+pub enum JobCtx {
     /// Page `i` of the tree, as `page` (its view is made when it is rendered).
     Page(usize),
     /// A section, the home page or a tag listing, as `section`.
-    Section(SectionCtx<'t>),
+    Section(Arc<SectionCtx>),
     /// Only `site` (the 404 page).
     Plain,
 }
 
 /// One page to render: where it goes, with which template, from what.
 #[derive(Debug)]
-pub struct Job<'t> {
+pub struct Job {
     pub url: String,
     pub template: String,
-    pub ctx: JobCtx<'t>,
+    pub ctx: JobCtx,
     /// The Markdown file behind it, for diagnostics.
     pub source: Option<PathBuf>,
 }
 
 /// Every page of the site: content pages, sections and the home page, tag listings and
 /// the tags index, the 404 page.
-pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
+pub fn jobs(tree: &Tree) -> Vec<Job> {
     let mut jobs: Vec<Job> = (0..tree.pages.len())
         .filter(|&i| tree.is_page(i))
         .map(|i| page_job(tree, i))
@@ -89,7 +89,7 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
             jobs.push(Job {
                 url,
                 template: template_or(index_page, default),
-                ctx: JobCtx::Section(ctx),
+                ctx: JobCtx::Section(Arc::new(ctx)),
                 source: section.index.map(|i| tree.source(i).source.path.clone()),
             });
         }
@@ -101,7 +101,7 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
                 jobs.push(Job {
                     url,
                     template: "section.html".into(),
-                    ctx: JobCtx::Section(ctx),
+                    ctx: JobCtx::Section(Arc::new(ctx)),
                     source: None,
                 });
             }
@@ -109,7 +109,7 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
         jobs.push(Job {
             url: "/tags/".into(),
             template: "section.html".into(),
-            ctx: JobCtx::Section(tree.tags_index_ctx()),
+            ctx: JobCtx::Section(Arc::new(tree.tags_index_ctx())),
             source: None,
         });
     }
@@ -124,7 +124,7 @@ pub fn jobs(tree: &Tree) -> Vec<Job<'_>> {
 }
 
 /// The term listings and index of every taxonomy with a term (tags aside).
-fn taxonomy_jobs<'t>(tree: &'t Tree, jobs: &mut Vec<Job<'t>>) {
+fn taxonomy_jobs(tree: &Tree, jobs: &mut Vec<Job>) {
     for taxonomy in tree.taxonomies.iter().filter(|t| !t.terms.is_empty()) {
         for (term, pages) in &taxonomy.terms {
             let ctx = tree.term_ctx(taxonomy, term, pages);
@@ -133,7 +133,7 @@ fn taxonomy_jobs<'t>(tree: &'t Tree, jobs: &mut Vec<Job<'t>>) {
                 jobs.push(Job {
                     url,
                     template: "section.html".into(),
-                    ctx: JobCtx::Section(ctx),
+                    ctx: JobCtx::Section(Arc::new(ctx)),
                     source: None,
                 });
             }
@@ -141,14 +141,14 @@ fn taxonomy_jobs<'t>(tree: &'t Tree, jobs: &mut Vec<Job<'t>>) {
         jobs.push(Job {
             url: taxonomy.url(),
             template: "section.html".into(),
-            ctx: JobCtx::Section(tree.taxonomy_index_ctx(taxonomy)),
+            ctx: JobCtx::Section(Arc::new(tree.taxonomy_index_ctx(taxonomy))),
             source: None,
         });
     }
 }
 
 /// The job of content page `i`.
-pub fn page_job(tree: &Tree, i: usize) -> Job<'_> {
+pub fn page_job(tree: &Tree, i: usize) -> Job {
     Job {
         url: tree.placed.urls[i].clone(),
         template: template_or(tree.pages[i].as_deref(), "page.html"),
@@ -318,7 +318,7 @@ impl RenderCache {
     /// good HTML. Rendering and template errors go to `diagnostics`.
     pub fn render(
         &mut self,
-        jobs: &[Job<'_>],
+        jobs: &[Job],
         env: &Env<'_>,
         complete: bool,
         broken: &[&Path],
@@ -330,6 +330,7 @@ impl RenderCache {
             progress.start(jobs.len());
         }
         let cancel = &env.options.cancel;
+        let site = object::SitePerThread::new(&env.tree.site, &env.tree.site_value);
         // Pages somebody waits for go first (see `crate::wanted`).
         let outcomes: Vec<Outcome> = crate::wanted::run(
             jobs.len(),
@@ -348,7 +349,7 @@ impl RenderCache {
                 if env.write.is_some_and(|sink| sink.keep(&job.url, hash)) {
                     return Outcome::Kept;
                 }
-                render_one(job, env, hash)
+                render_one(job, env, hash, &site)
             },
             |outcome| match outcome {
                 Outcome::Rendered(html) => Some(Resource::html(html.clone())),
@@ -374,7 +375,7 @@ impl RenderCache {
     #[allow(clippy::too_many_arguments)]
     fn settle(
         &mut self,
-        jobs: &[Job<'_>],
+        jobs: &[Job],
         hashes: &[u64],
         outcomes: Vec<Outcome>,
         keep: bool,
@@ -440,7 +441,7 @@ impl RenderCache {
 
 /// Each job's context hash: the same hash means the same HTML as last time. A one-shot
 /// build in memory has nothing to compare them with and skips them.
-fn context_hashes(jobs: &[Job<'_>], env: &Env<'_>) -> Vec<u64> {
+fn context_hashes(jobs: &[Job], env: &Env<'_>) -> Vec<u64> {
     if !env.keep && env.write.is_none() {
         return vec![0; jobs.len()];
     }
@@ -459,21 +460,14 @@ fn context_hashes(jobs: &[Job<'_>], env: &Env<'_>) -> Vec<u64> {
 
 /// Renders one job: its HTML (or where it was written), or why not. A panic in the
 /// renderer is caught here and becomes this page's diagnostic.
-fn render_one(job: &Job<'_>, env: &Env<'_>, hash: u64) -> Outcome {
+fn render_one(job: &Job, env: &Env<'_>, hash: u64, site: &object::SitePerThread<'_>) -> Outcome {
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let site = env.tree.site_value.clone();
-        let url = job.url.clone();
-        let ctx = match &job.ctx {
-            JobCtx::Page(i) => {
-                let page = Value::from(Serde(env.tree.page_view(*i)));
-                minijinja::context! { site, page, current_url => url }
-            }
-            JobCtx::Section(section) => {
-                let section = Value::from(Serde(section));
-                minijinja::context! { site, section, current_url => url }
-            }
-            JobCtx::Plain => minijinja::context! { site, current_url => url },
+        let own = match &job.ctx {
+            JobCtx::Page(i) => Some(("page", object::page(env.tree.page_view(*i)))),
+            JobCtx::Section(section) => Some(("section", object::section(section.clone()))),
+            JobCtx::Plain => None,
         };
+        let ctx = object::root(site.get(), job.url.clone(), own);
         let html = render_template(env, job, &ctx)?;
         Ok(match env.base_path {
             Some(base) => base_path::prefix(&html, base),
@@ -550,7 +544,7 @@ impl Failures {
     }
 }
 
-fn render_template(env: &Env<'_>, job: &Job<'_>, ctx: &Value) -> Result<String, Diagnostic> {
+fn render_template(env: &Env<'_>, job: &Job, ctx: &Value) -> Result<String, Diagnostic> {
     let templates = env.templates;
     // The page that asked for it is named where failures are reported.
     let template = templates

@@ -56,8 +56,7 @@ impl Templates {
             Some(text)
                 if *state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() =>
             {
-                out.write_str(&crate::html::escape(text))
-                    .map_err(minijinja::Error::from)
+                crate::html::escape_to(out, text).map_err(minijinja::Error::from)
             }
             _ => minijinja::escape_formatter(out, state, value),
         });

@@ -39,7 +39,7 @@ pub const FEED_URL: &str = "/atom.xml";
 /// A page's section and neighbours (indices into the tree's pages).
 #[derive(Debug, Clone, Default)]
 pub struct Placement {
-    pub section: Option<Link>,
+    pub section: Option<Arc<Link>>,
     pub prev: Option<usize>,
     pub next: Option<usize>,
 }
@@ -50,8 +50,8 @@ pub struct Tree {
     pub placed: Placed,
     /// Each page's own context (`None` for a page without a URL).
     pub pages: Vec<Option<Arc<PageCtx>>>,
-    /// Each page as listings show it.
-    pub summaries: Vec<Option<Summary>>,
+    /// Each page as listings show it (shared by its listings and its neighbours' views).
+    pub summaries: Vec<Option<Arc<Summary>>>,
     pub placement: Vec<Placement>,
     /// Tag → the pages carrying it (source order).
     pub tags: BTreeMap<String, Vec<usize>>,
@@ -89,15 +89,17 @@ pub fn arrange(
             }
         }
     }
-    let summaries: Vec<Option<Summary>> = pages
+    let summaries: Vec<Option<Arc<Summary>>> = pages
         .iter()
-        .map(|p| p.as_deref().map(Summary::of))
+        .map(|p| p.as_deref().map(|p| Arc::new(Summary::of(p))))
         .collect();
     let mut placement = vec![Placement::default(); pages.len()];
     for section in placed.sections.values() {
-        let link = (!section.is_home()).then(|| Link {
-            title: section.title.clone(),
-            url: section.url.clone(),
+        let link = (!section.is_home()).then(|| {
+            Arc::new(Link {
+                title: section.title.clone(),
+                url: section.url.clone(),
+            })
         });
         for (n, &i) in section.pages.iter().enumerate() {
             placement[i] = Placement {
@@ -232,16 +234,18 @@ impl Tree {
     }
 
     /// Page `i` as `page.html` sees it: its own context and its place in the site.
-    pub fn page_view(&self, i: usize) -> PageView<'_> {
-        let page = self.page(i);
+    pub fn page_view(&self, i: usize) -> PageView {
+        let page = self.pages[i]
+            .clone()
+            .expect("pages with a URL are rendered");
         let placement = &self.placement[i];
         PageView {
-            page,
             tag_urls: self.tag_links(&page.tags),
             taxonomies: self.term_links(i),
-            section: placement.section.as_ref(),
-            prev: placement.prev.and_then(|j| self.summaries[j].as_ref()),
-            next: placement.next.and_then(|j| self.summaries[j].as_ref()),
+            section: placement.section.clone(),
+            prev: placement.prev.and_then(|j| self.summaries[j].clone()),
+            next: placement.next.and_then(|j| self.summaries[j].clone()),
+            page,
         }
     }
 
@@ -256,7 +260,7 @@ impl Tree {
     }
 
     /// A section (or the home page) as its template sees it.
-    pub fn section_ctx(&self, section: &Section) -> SectionCtx<'_> {
+    pub fn section_ctx(&self, section: &Section) -> SectionCtx {
         let index_page = section.index.and_then(|i| self.pages[i].as_deref());
         SectionCtx {
             title: section.title.clone(),
@@ -290,7 +294,7 @@ impl Tree {
     }
 
     /// The listing of one tag's pages, and its URL.
-    pub fn tag_ctx(&self, name: &str, pages: &[usize]) -> SectionCtx<'_> {
+    pub fn tag_ctx(&self, name: &str, pages: &[usize]) -> SectionCtx {
         let mut pages = pages.to_vec();
         pages.sort_by_cached_key(|&i| listing_key(self.page(i)));
         SectionCtx {
@@ -306,7 +310,7 @@ impl Tree {
     }
 
     /// `/tags/`: every tag, with its count.
-    pub fn tags_index_ctx(&self) -> SectionCtx<'_> {
+    pub fn tags_index_ctx(&self) -> SectionCtx {
         SectionCtx {
             title: "Tags".into(),
             url: "/tags/".into(),
@@ -327,11 +331,11 @@ impl Tree {
         }
     }
 
-    /// Summaries of `pages`, borrowed: a section of thousands of pages copies none.
-    pub fn listing(&self, pages: &[usize]) -> Vec<&Summary> {
+    /// Summaries of `pages`, shared: a section of thousands of pages copies none.
+    pub fn listing(&self, pages: &[usize]) -> Vec<Arc<Summary>> {
         pages
             .iter()
-            .filter_map(|&i| self.summaries[i].as_ref())
+            .filter_map(|&i| self.summaries[i].clone())
             .collect()
     }
 
@@ -351,7 +355,7 @@ impl Tree {
     /// Swaps in a new version of page `i` whose summary (all that other pages show of
     /// it) is unchanged: no other page's context changes.
     pub fn replace_page(&mut self, i: usize, parsed: Arc<Parsed>, page: Arc<PageCtx>) {
-        debug_assert_eq!(self.summaries[i].as_ref(), Some(&Summary::of(&page)));
+        debug_assert_eq!(self.summaries[i].as_deref(), Some(&Summary::of(&page)));
         self.placed.pages[i] = parsed;
         // The front matter is unchanged: a template it did not name came from the
         // section (Zola's `page_template`) and still does.

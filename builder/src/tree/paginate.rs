@@ -41,7 +41,7 @@ pub fn pager_url(url: &str, n: usize) -> String {
 
 /// Splits a listing into its pages, as (decoded URL, context). `per_page` 0 means no
 /// pagination; a listing that fits on one page gets no paginator.
-pub fn split<'a>(ctx: SectionCtx<'a>, url: &str, per_page: usize) -> Vec<(String, SectionCtx<'a>)> {
+pub fn split(ctx: SectionCtx, url: &str, per_page: usize) -> Vec<(String, SectionCtx)> {
     if per_page == 0 || ctx.pages.len() <= per_page {
         return vec![(url.to_string(), ctx)];
     }
@@ -90,7 +90,7 @@ mod tests {
         }
     }
 
-    fn section(pages: Vec<&Summary>) -> SectionCtx<'_> {
+    fn section(pages: Vec<Arc<Summary>>) -> SectionCtx {
         SectionCtx {
             title: "S".into(),
             url: "/s/".into(),
@@ -105,8 +105,8 @@ mod tests {
 
     #[test]
     fn a_long_listing_is_split_with_links_between_its_pages() {
-        let all: Vec<Summary> = (0..5).map(summary).collect();
-        let split = split(section(all.iter().collect()), "/s/", 2);
+        let all: Vec<Arc<Summary>> = (0..5).map(|n| Arc::new(summary(n))).collect();
+        let split = split(section(all), "/s/", 2);
         let urls: Vec<&str> = split.iter().map(|(url, _)| url.as_str()).collect();
         assert_eq!(urls, ["/s/", "/s/page/2/", "/s/page/3/"]);
         let second = split[1].1.paginator.as_ref().unwrap();
@@ -122,10 +122,10 @@ mod tests {
 
     #[test]
     fn a_short_listing_or_zero_is_one_page_without_a_paginator() {
-        let all: Vec<Summary> = (0..3).map(summary).collect();
-        let one = split(section(all.iter().collect()), "/s/", 3);
+        let all: Vec<Arc<Summary>> = (0..3).map(|n| Arc::new(summary(n))).collect();
+        let one = split(section(all.clone()), "/s/", 3);
         assert_eq!(one.len(), 1);
         assert!(one[0].1.paginator.is_none());
-        assert_eq!(split(section(all.iter().collect()), "/s/", 0).len(), 1);
+        assert_eq!(split(section(all), "/s/", 0).len(), 1);
     }
 }

@@ -130,7 +130,7 @@ impl Tree {
     }
 
     /// The listing of one term's pages.
-    pub fn term_ctx(&self, taxonomy: &Taxonomy, term: &str, pages: &[usize]) -> SectionCtx<'_> {
+    pub fn term_ctx(&self, taxonomy: &Taxonomy, term: &str, pages: &[usize]) -> SectionCtx {
         let mut pages = pages.to_vec();
         pages.sort_by_cached_key(|&i| listing_key(self.page(i)));
         SectionCtx {
@@ -146,7 +146,7 @@ impl Tree {
     }
 
     /// A taxonomy's index: every term, with its count.
-    pub fn taxonomy_index_ctx(&self, taxonomy: &Taxonomy) -> SectionCtx<'_> {
+    pub fn taxonomy_index_ctx(&self, taxonomy: &Taxonomy) -> SectionCtx {
         SectionCtx {
             title: title_case(&taxonomy.name),
             url: taxonomy.url(),
