@@ -104,6 +104,7 @@ fn main() {
         .values()
         .map(|r| match &r.body {
             Body::Memory(bytes) => bytes.len(),
+            Body::Packed(packed) => packed.packed_len(),
             Body::File(_) => 0,
         })
         .sum();
