@@ -251,3 +251,207 @@ pub fn inject(html: &[u8], tag: &str) -> Bytes {
     out.extend_from_slice(&html[at..]);
     Bytes::from(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http::Request;
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::serve::ServeConfig;
+    use crate::serve::tests::html;
+
+    fn output(pages: &[(&str, &str)]) -> Arc<Output> {
+        let mut output = Output::default();
+        for (url, body) in pages {
+            let page = format!("<!doctype html><title>t</title><body>{body}</body>");
+            output.resources.insert(url.to_string(), html(page));
+        }
+        Arc::new(output)
+    }
+
+    fn get(path: &str) -> Request<()> {
+        Request::get(path)
+            .header(header::HOST, "localhost:5173")
+            .body(())
+            .unwrap()
+    }
+
+    /// The live channels of a site serving `first`, and a config that serves them.
+    fn live(
+        first: Arc<Output>,
+    ) -> (
+        watch::Sender<LiveState>,
+        watch::Sender<Arc<Output>>,
+        ServeConfig,
+    ) {
+        let (state, state_rx) = watch::channel(LiveState::initial("s-1".into(), Vec::new()));
+        let (output, output_rx) = watch::channel(first);
+        let config = ServeConfig {
+            live: Some(Live::new(state_rx, output_rx)),
+            ..ServeConfig::default()
+        };
+        (state, output, config)
+    }
+
+    /// The `data-etag` of the live-reload tag in `html`, if it has one.
+    fn tag_etag(html: &str) -> Option<&str> {
+        let at = html.find("data-etag=\"")? + "data-etag=\"".len();
+        html[at..].split('"').next()
+    }
+
+    #[tokio::test]
+    async fn a_pages_stream_names_the_etag_its_url_is_served_with() {
+        // Every way a URL can be answered: its page, a redirect to its `/` form, the 404
+        // page, and (without a 404 page) a plain 404. The page a browser gets and the
+        // ETag its stream names must agree, or a page would reload itself forever.
+        let site = output(&[
+            ("/", "home"),
+            ("/posts/", "posts"),
+            ("/a b/", "spaced"),
+            ("/404.html", "not here"),
+        ]);
+        let bare = output(&[("/", "home")]);
+        for output in [&site, &bare] {
+            let (_state, _published, config) = live(output.clone());
+            for path in [
+                "/",
+                "/posts/",
+                "/posts",
+                "/a%20b/",
+                "/nope",
+                "/nope/",
+                "/404.html",
+            ] {
+                let response = crate::serve::respond(&get(path), output, &config).await;
+                let status = response.status();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                let body = String::from_utf8_lossy(&body);
+                let decoded = crate::serve::path::decode(path).unwrap();
+                assert_eq!(
+                    served_etag(output, &decoded),
+                    tag_etag(&body),
+                    "{path} ({status}): {body}"
+                );
+            }
+        }
+        assert!(
+            served_etag(&site, "/nope").is_some(),
+            "the 404 page has one"
+        );
+    }
+
+    /// The JSON of the next event of `body`, skipping the `retry:` preamble.
+    async fn next_event(body: &mut ReplyBody) -> serde_json::Value {
+        loop {
+            let frame = body.frame().await.expect("the stream goes on").unwrap();
+            let chunk = frame.into_data().unwrap();
+            let text = std::str::from_utf8(&chunk).unwrap();
+            if let Some(json) = text.strip_prefix("data: ") {
+                return serde_json::from_str(json.trim()).unwrap();
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn each_event_says_what_the_pages_url_serves_now() {
+        let first = output(&[("/", "home"), ("/posts/", "posts"), ("/404.html", "gone")]);
+        let etag = |output: &Output, url: &str| unquoted(&output.get(url).unwrap().etag).to_owned();
+        let (state, published, config) = live(first.clone());
+        let open = |path: &str| {
+            let request = get(path);
+            let config = &config;
+            let first = &first;
+            async move {
+                crate::serve::respond(&request, first, config)
+                    .await
+                    .into_body()
+            }
+        };
+        let mut posts = open("/__sited/events/posts/").await;
+        let mut missing = open("/__sited/events/nope").await;
+        let mut no_page = open("/__sited/events").await;
+        let event = next_event(&mut posts).await;
+        assert_eq!(event["generation"], 0);
+        assert_eq!(event["page"], etag(&first, "/posts/"));
+        assert_eq!(
+            next_event(&mut missing).await["page"],
+            etag(&first, "/404.html"),
+            "a missing URL is served the 404 page"
+        );
+        let event = next_event(&mut no_page).await;
+        assert!(event.get("page").is_none(), "{event}");
+
+        // A build changes the posts page and creates /nope/: published first, then
+        // announced, as the site does it.
+        let second = output(&[
+            ("/", "home"),
+            ("/posts/", "posts, edited"),
+            ("/nope/", "now here"),
+            ("/404.html", "gone"),
+        ]);
+        published.send_replace(second.clone());
+        state.send_modify(|state| {
+            state.generation += 1;
+            state.change = Change::Reload;
+        });
+        let event = next_event(&mut posts).await;
+        assert_eq!(event["generation"], 1);
+        assert_eq!(event["change"], "reload");
+        assert_ne!(etag(&second, "/posts/"), etag(&first, "/posts/"));
+        assert_eq!(event["page"], etag(&second, "/posts/"));
+        // `/nope` now redirects to `/nope/`: no page, the tab must follow.
+        assert_eq!(
+            next_event(&mut missing).await["page"],
+            serde_json::Value::Null
+        );
+    }
+
+    #[test]
+    fn event_streams_are_the_bare_path_or_a_page_under_it() {
+        assert!(is_event_stream("/__sited/events"));
+        assert!(is_event_stream("/__sited/events/"));
+        assert!(is_event_stream("/__sited/events/notes/page/"));
+        assert!(!is_event_stream("/__sited/eventsx"));
+        assert!(!is_event_stream("/__sited/livereload.js"));
+    }
+
+    #[test]
+    fn script_goes_before_the_last_body_end() {
+        let tag = script_tag("\"abc123\"");
+        assert_eq!(
+            tag,
+            "<script src=\"/__sited/livereload.js\" data-etag=\"abc123\" defer></script>"
+        );
+        let out = inject(b"<html><body><p>x</p></BODY></html>", "<s>");
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "<html><body><p>x</p><s></BODY></html>"
+        );
+        let bare = inject(b"<p>fragment</p>", "<s>");
+        assert!(bare.ends_with(b"<s>"));
+    }
+
+    #[test]
+    fn errors_carry_their_location() {
+        let error = sited_proto::BuildError {
+            file: "content/a.md".into(),
+            line: Some(2),
+            column: Some(9),
+            message: "bad".into(),
+        };
+        let live = LiveError::from(&error);
+        assert_eq!(live.location, "content/a.md:2:9");
+    }
+
+    #[test]
+    fn only_the_sites_own_origins_may_subscribe() {
+        let hosts = HostPolicy::default();
+        assert!(is_allowed_origin("http://localhost:5173", &hosts));
+        assert!(is_allowed_origin("http://127.0.0.1:5173", &hosts));
+        assert!(!is_allowed_origin("http://evil.example", &hosts));
+        assert!(!is_allowed_origin("null", &hosts));
+    }
+}
