@@ -30,6 +30,10 @@ pub struct Options {
     /// URLs somebody waits for (a server's requests during the site's first build):
     /// rendered first and handed over as soon as each is made.
     pub wanted: Option<crate::wanted::Wanted>,
+    /// Hold rendered pages compressed ([`crate::output::Packed`]): a server that keeps a
+    /// site's pages for as long as it runs takes a fifth of the memory, and sends them
+    /// to clients as they are held. Pages are packed as they are rendered, in parallel.
+    pub pack_pages: bool,
 }
 
 /// A flag shared between a build and whoever may call it off. Cheap to clone; all clones

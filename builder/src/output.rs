@@ -10,11 +10,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+pub mod packed;
+pub use packed::Packed;
+
 /// What a URL serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     /// Rendered by the build and held in memory.
     Memory(Bytes),
+    /// A page rendered by a long-lived build (a server's), held compressed: see
+    /// [`Packed`]. Shared, since every build's output and the render cache hold it.
+    Packed(Arc<Packed>),
     /// A file served as it is. The path was found by the build's walk (inside the site,
     /// symlinks vetted, canonical), never derived from a request.
     File(PathBuf),
@@ -39,24 +45,55 @@ pub struct Resource {
 impl Resource {
     /// A rendered HTML page.
     pub fn html(mut body: String) -> Resource {
-        static HTML: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("text/html; charset=utf-8"));
         // Rendered strings grow by doubling; thousands of pages held for serving should
         // not keep that slack.
         body.shrink_to_fit();
-        Resource::memory(Bytes::from(body), HTML.clone())
+        Resource::memory(Bytes::from(body), Resource::html_type())
+    }
+
+    /// A rendered HTML page held compressed ([`Packed`]); its tag and length are the
+    /// page's own, as [`Resource::html`] makes them.
+    pub fn packed_html(body: &str) -> Resource {
+        let etag = Resource::memory_etag(body.as_bytes());
+        Resource {
+            etag,
+            len: body.len() as u64,
+            body: Body::Packed(Arc::new(Packed::pack(body.as_bytes()))),
+            content_type: Resource::html_type(),
+            modified: SystemTime::now(),
+        }
     }
 
     /// Bytes made by the build (a page, a feed, the stylesheet).
     pub fn memory(body: Bytes, content_type: Arc<str>) -> Resource {
-        let mut hasher = rustc_hash::FxHasher::default();
-        body.hash(&mut hasher);
-        let etag: Arc<str> = Arc::from(format!("\"{:016x}\"", hasher.finish()));
+        let etag = Resource::memory_etag(&body);
         Resource {
             etag,
             len: body.len() as u64,
             body: Body::Memory(body),
             content_type,
             modified: SystemTime::now(),
+        }
+    }
+
+    /// The tag of bytes made by the build: a hash of them.
+    fn memory_etag(body: &[u8]) -> Arc<str> {
+        let mut hasher = rustc_hash::FxHasher::default();
+        body.hash(&mut hasher);
+        Arc::from(format!("\"{:016x}\"", hasher.finish()))
+    }
+
+    fn html_type() -> Arc<str> {
+        static HTML: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("text/html; charset=utf-8"));
+        HTML.clone()
+    }
+
+    /// The body's bytes when it is held in memory, packed or not.
+    pub fn bytes(&self) -> Option<Bytes> {
+        match &self.body {
+            Body::Memory(bytes) => Some(bytes.clone()),
+            Body::Packed(packed) => Some(packed.unpack()),
+            Body::File(_) => None,
         }
     }
 
@@ -84,7 +121,7 @@ impl Resource {
     /// compared by their tags, which hash their bytes.
     pub fn same_as(&self, other: &Resource) -> bool {
         let same_body = match (&self.body, &other.body) {
-            (Body::Memory(_), Body::Memory(_)) => true,
+            (Body::Memory(_), Body::Memory(_)) | (Body::Packed(_), Body::Packed(_)) => true,
             (Body::File(a), Body::File(b)) => a == b,
             _ => false,
         };

@@ -917,6 +917,7 @@ mod tests {
             .body
         {
             Body::Memory(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
+            Body::Packed(packed) => String::from_utf8(packed.unpack().to_vec()).unwrap(),
             Body::File(path) => fs::read_to_string(path).unwrap(),
         }
     }

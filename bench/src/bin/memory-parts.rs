@@ -6,6 +6,7 @@
 //!
 //! Usage: `memory-parts CONTENT_DIR [EDITS]` (the directory is copied; EDITS one-page
 //! rebuilds are timed, default 15). Run it under heaptrack for who allocated what is kept:
+//! `SITED_MEMORY_UNPACKED=1` holds pages unpacked, as before issue 17.3's change;
 //! with `SITED_MEMORY_LEAK=1` the site is never dropped, so heaptrack reports what it
 //! holds as leaked, by call stack.
 #![allow(unsafe_code)] // a GlobalAlloc is unsafe to implement; it only counts.
@@ -90,7 +91,12 @@ fn main() {
     copy_tree(Path::new(content), &root.join("content"));
 
     let base = LIVE.load(Ordering::Relaxed);
-    let mut site = Site::open(&root, Options::default());
+    // As the daemon builds a site: pages held packed.
+    let options = Options {
+        pack_pages: std::env::var_os("SITED_MEMORY_UNPACKED").is_none(),
+        ..Options::default()
+    };
+    let mut site = Site::open(&root, options);
     let start = Instant::now();
     let built = site.build(Changes::Everything).expect("the first build");
     println!(
@@ -104,6 +110,7 @@ fn main() {
         .values()
         .map(|r| match &r.body {
             Body::Memory(bytes) => bytes.len(),
+            Body::Packed(packed) => packed.packed_len(),
             Body::File(_) => 0,
         })
         .sum();

@@ -232,7 +232,9 @@ pub struct RenderCache {
 enum Outcome {
     /// Its context is unchanged: the last HTML stands.
     Reused,
+    /// HTML from [`render_one`], made into a page by the render's worker ([`page`]).
     Rendered(String),
+    Made(Resource),
     Written,
     /// Already where it goes, as this context made it ([`PageSink::keep`]).
     Kept,
@@ -349,10 +351,15 @@ impl RenderCache {
                 if env.write.is_some_and(|sink| sink.keep(&job.url, hash)) {
                     return Outcome::Kept;
                 }
-                render_one(job, env, hash, &site)
+                match render_one(job, env, hash, &site) {
+                    // Packing (when asked) is done here, on the render's workers, not
+                    // in `settle`'s single thread.
+                    Outcome::Rendered(html) => Outcome::Made(page(html, env.options)),
+                    other => other,
+                }
             },
             |outcome| match outcome {
-                Outcome::Rendered(html) => Some(Resource::html(html.clone())),
+                Outcome::Made(resource) => Some(resource.clone()),
                 _ => None,
             },
         );
@@ -388,6 +395,12 @@ impl RenderCache {
         let mut failures = Failures::default();
         let last_good = |url: &str| self.rendered.get(url).cloned();
         for ((job, &hash), outcome) in jobs.iter().zip(hashes).zip(outcomes) {
+            if keep
+                && matches!(outcome, Outcome::Rendered(_) | Outcome::Made(_))
+                && let Some(source) = &job.source
+            {
+                self.url_of_source.insert(source.clone(), job.url.clone());
+            }
             let kept = match outcome {
                 Outcome::Reused => last_good(&job.url),
                 Outcome::Failed(diagnostic, page) => {
@@ -404,12 +417,14 @@ impl RenderCache {
                     done.kept += 1;
                     None
                 }
+                // `render` makes every rendered page a resource on its workers.
                 Outcome::Rendered(html) => {
                     done.rendered += 1;
-                    if keep && let Some(source) = &job.source {
-                        self.url_of_source.insert(source.clone(), job.url.clone());
-                    }
                     Some((hash, Resource::html(html)))
+                }
+                Outcome::Made(resource) => {
+                    done.rendered += 1;
+                    Some((hash, resource))
                 }
             };
             if let Some((hash, resource)) = kept {
@@ -436,6 +451,15 @@ impl RenderCache {
             self.rendered.extend(fresh);
         }
         done
+    }
+}
+
+/// A rendered page as the output holds it: packed when the options ask.
+fn page(html: String, options: &Options) -> Resource {
+    if options.pack_pages {
+        Resource::packed_html(&html)
+    } else {
+        Resource::html(html)
     }
 }
 

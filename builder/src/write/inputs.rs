@@ -116,13 +116,14 @@ fn key(options: &Options) -> Option<String> {
         strict,
         exclude,
         test_panic_function,
+        pack_pages,
         progress: _,
         cancel: _,
         wanted: _,
     } = options;
     Some(format!(
         "sited {} exe {:?} drafts {drafts} strict {strict} panic {test_panic_function} \
-         exclude {exclude:?} today {}",
+         exclude {exclude:?} packed {pack_pages} today {}",
         env!("CARGO_PKG_VERSION"),
         stamp(&exe),
         crate::hugo::front_matter::today(),

@@ -149,6 +149,9 @@ fn process_alive(pid: i32) -> bool {
 fn html(result: &BuildResult, url: &str) -> String {
     match &result.output.get(url).unwrap().body {
         sited_builder::Body::Memory(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        sited_builder::Body::Packed(packed) => {
+            String::from_utf8_lossy(&packed.unpack()).into_owned()
+        }
         sited_builder::Body::File(path) => std::fs::read_to_string(path).unwrap(),
     }
 }

@@ -34,18 +34,35 @@ pub async fn open(files: &Files, path: &Path) -> io::Result<(std::fs::File, std:
 
 /// Bytes held as a few pieces sent one after the other: a page with the live-reload tag
 /// added is its two halves around the tag, so serving a page never copies it (a full
-/// copy per page once cost as much memory as the build itself).
+/// copy per page once cost as much memory as the build itself). A packed page sent as
+/// gzip is five: header, head, tag, tail, trailer ([`sited_builder::output::Packed::gzip`]).
 #[derive(Debug, Clone, Default)]
-pub struct Pieces([Bytes; 3]);
+pub struct Pieces([Bytes; 5]);
 
 impl Pieces {
     pub fn whole(bytes: Bytes) -> Pieces {
-        Pieces([bytes, Bytes::new(), Bytes::new()])
+        Pieces([
+            bytes,
+            Bytes::new(),
+            Bytes::new(),
+            Bytes::new(),
+            Bytes::new(),
+        ])
     }
 
     /// `page` with `tag` inserted at byte `at`.
     pub fn inserted(page: &Bytes, at: usize, tag: &Bytes) -> Pieces {
-        Pieces([page.slice(..at), tag.clone(), page.slice(at..)])
+        Pieces([
+            page.slice(..at),
+            tag.clone(),
+            page.slice(at..),
+            Bytes::new(),
+            Bytes::new(),
+        ])
+    }
+
+    pub fn from_array(pieces: [Bytes; 5]) -> Pieces {
+        Pieces(pieces)
     }
 
     pub fn len(&self) -> usize {
@@ -75,9 +92,10 @@ impl Pieces {
 
     /// The bytes in one piece: copied only if there are several.
     pub fn contiguous(&self) -> Bytes {
-        match &self.0 {
-            [only, b, c] if b.is_empty() && c.is_empty() => only.clone(),
-            pieces => Bytes::from(pieces.concat()),
+        if self.0[1..].iter().all(Bytes::is_empty) {
+            self.0[0].clone()
+        } else {
+            Bytes::from(self.0.concat())
         }
     }
 }

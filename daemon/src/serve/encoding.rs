@@ -33,6 +33,29 @@ impl Coding {
     /// The coding to send, from the request's `Accept-Encoding`: the one with the highest
     /// q-value, brotli on a tie; identity when neither is acceptable.
     pub fn negotiate(headers: &HeaderMap) -> Coding {
+        let (brotli, gzip) = Coding::accepted(headers);
+        if brotli > 0.0 && brotli >= gzip {
+            Coding::Brotli
+        } else if gzip > 0.0 {
+            Coding::Gzip
+        } else {
+            Coding::Identity
+        }
+    }
+
+    /// The coding to send a packed page in: gzip, as it is held, whenever the client
+    /// takes it (every browser does); identity otherwise, brotli never (making it would
+    /// mean inflating the page and holding a second copy).
+    pub fn negotiate_packed(headers: &HeaderMap) -> Coding {
+        if Coding::accepted(headers).1 > 0.0 {
+            Coding::Gzip
+        } else {
+            Coding::Identity
+        }
+    }
+
+    /// The q-values of brotli and of gzip in `Accept-Encoding` (0 when not acceptable).
+    fn accepted(headers: &HeaderMap) -> (f32, f32) {
         let mut brotli: Option<f32> = None;
         let mut gzip: Option<f32> = None;
         let mut any: Option<f32> = None;
@@ -61,15 +84,7 @@ impl Coding {
                 *slot = Some(q);
             }
         }
-        let brotli = brotli.or(any).unwrap_or(0.0);
-        let gzip = gzip.or(any).unwrap_or(0.0);
-        if brotli > 0.0 && brotli >= gzip {
-            Coding::Brotli
-        } else if gzip > 0.0 {
-            Coding::Gzip
-        } else {
-            Coding::Identity
-        }
+        (brotli.or(any).unwrap_or(0.0), gzip.or(any).unwrap_or(0.0))
     }
 
     /// The `Content-Encoding` value, `None` for identity.

@@ -238,7 +238,8 @@ fn event(live: &mut Live, page: Option<&str>) -> Bytes {
 
 /// Where a tag goes into `html`: before its last `</body>` (or at the end).
 pub fn injection_point(html: &[u8]) -> usize {
-    rfind_ascii_case_insensitive(html, b"</body>").unwrap_or(html.len())
+    // One rule for pages in memory and packed ones (split there when packed).
+    sited_builder::output::packed::injection_point(html)
 }
 
 /// The HTML with `tag` at its [`injection_point`].
@@ -249,15 +250,6 @@ pub fn inject(html: &[u8], tag: &str) -> Bytes {
     out.extend_from_slice(tag.as_bytes());
     out.extend_from_slice(&html[at..]);
     Bytes::from(out)
-}
-
-fn rfind_ascii_case_insensitive(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() > haystack.len() {
-        return None;
-    }
-    (0..=haystack.len() - needle.len())
-        .rev()
-        .find(|&i| haystack[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod conns;
 pub mod encoding;
 pub mod files;
 pub mod host;
+mod hot;
 pub mod limits;
 pub mod livereload;
 pub mod path;
@@ -362,8 +363,9 @@ async fn send<B>(
     // Pages are served with the live-reload script. The tag names the page's own ETag
     // (so a page can tell it is stale), which makes the served bytes a function of the
     // resource alone: validators, ranges and cached compression all still hold.
+    let html = resource.content_type.starts_with("text/html");
     let injected = match &resource.body {
-        Body::Memory(bytes) if inject && resource.content_type.starts_with("text/html") => {
+        Body::Memory(bytes) if inject && html => {
             let (at, tag) = resource.prepared().live_reload.get_or_init(|| {
                 (
                     livereload::injection_point(bytes),
@@ -371,6 +373,20 @@ async fn send<B>(
                 )
             });
             Some(Pieces::inserted(bytes, *at, tag))
+        }
+        _ => None,
+    };
+    // A packed page gets the same tag at the same place (its split point), whether it is
+    // sent as held (gzip) or inflated.
+    let packed_tag = match &resource.body {
+        Body::Packed(packed) if inject && html => {
+            let (_, tag) = resource.prepared().live_reload.get_or_init(|| {
+                (
+                    packed.at(),
+                    bytes::Bytes::from(livereload::script_tag(&resource.etag)),
+                )
+            });
+            Some(tag)
         }
         _ => None,
     };
@@ -386,6 +402,14 @@ async fn send<B>(
             resource.modified,
             prepared.last_modified.clone(),
             injected.as_ref().map_or(resource.len, |p| p.len() as u64),
+        ),
+        Body::Packed(_) => (
+            None,
+            std::borrow::Cow::Borrowed(&*resource.etag),
+            prepared.etag.clone(),
+            resource.modified,
+            prepared.last_modified.clone(),
+            resource.len + packed_tag.map_or(0, |tag| tag.len() as u64),
         ),
         Body::File(path) => match body::open(&config.files(), path).await {
             Ok((file, meta)) => {
@@ -414,10 +438,10 @@ async fn send<B>(
         etag: &etag,
         modified,
     };
-    let coding = if prepared.compressible {
-        Coding::negotiate(asked)
-    } else {
-        Coding::Identity
+    let coding = match &resource.body {
+        _ if !prepared.compressible => Coding::Identity,
+        Body::Packed(_) => Coding::negotiate_packed(asked),
+        _ => Coding::negotiate(asked),
     };
 
     let mut response = Response::new(ReplyBody::empty());
@@ -438,6 +462,7 @@ async fn send<B>(
             response,
             resource,
             injected.as_ref(),
+            packed_tag,
             &etag,
             len,
             coding,
@@ -452,10 +477,13 @@ async fn send<B>(
 
     if validators.not_modified(asked) {
         // The tag of the representation this client would get, if it exists already.
-        let tag = prepared
-            .encodings
-            .peek(coding, &etag)
-            .map_or(etag_value, |encoded| encoded.etag.clone());
+        let tag = match &resource.body {
+            Body::Packed(_) if coding == Coding::Gzip => gzip_etag(resource),
+            _ => prepared
+                .encodings
+                .peek(coding, &etag)
+                .map_or(etag_value, |encoded| encoded.etag.clone()),
+        };
         headers.insert(header::ETAG, tag);
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         return response;
@@ -472,6 +500,7 @@ async fn send<B>(
                 response,
                 resource,
                 injected.as_ref(),
+                packed_tag,
                 &etag,
                 len,
                 coding,
@@ -494,6 +523,7 @@ async fn send<B>(
                 response,
                 resource,
                 injected.as_ref(),
+                packed_tag,
                 &etag,
                 span,
                 Coding::Identity,
@@ -525,6 +555,7 @@ async fn finish(
     mut response: Reply,
     resource: &Resource,
     injected: Option<&Pieces>,
+    packed_tag: Option<&bytes::Bytes>,
     etag: &str,
     len: u64,
     coding: Coding,
@@ -532,9 +563,19 @@ async fn finish(
     offset: Option<u64>,
     head: bool,
 ) -> Reply {
+    if let Body::Packed(packed) = &resource.body {
+        let sending = Sending {
+            len,
+            coding,
+            offset,
+            head,
+        };
+        return finish_packed(response, resource, packed, packed_tag, sending);
+    }
     let prepared = resource.prepared();
     let whole;
     let source = match (&resource.body, injected, &file) {
+        (Body::Packed(_), ..) => unreachable!("packed pages are finished above"),
         (_, Some(pieces), _) => Source::Memory(pieces),
         (Body::Memory(bytes), None, _) => {
             whole = Pieces::whole(bytes.clone());
@@ -590,7 +631,74 @@ async fn finish(
             response
         }
         (Body::File(_), None) => unreachable!("files are opened before their response is made"),
+        (Body::Packed(_), _) => unreachable!("packed pages are finished above"),
     }
+}
+
+/// What a response sends of its resource: `len` bytes from `offset` (a range) or all of
+/// it, in `coding`; only the length for HEAD.
+struct Sending {
+    len: u64,
+    coding: Coding,
+    offset: Option<u64>,
+    head: bool,
+}
+
+/// [`finish`] for a packed page: gzip as it is held, with the live-reload `tag`'s own
+/// segment spliced in; or inflated (from the hot cache) for identity and ranges.
+fn finish_packed(
+    mut response: Reply,
+    resource: &Resource,
+    packed: &Arc<sited_builder::output::Packed>,
+    tag: Option<&bytes::Bytes>,
+    sending: Sending,
+) -> Reply {
+    use sited_builder::output::packed::Segment;
+    static NO_INSERT: std::sync::LazyLock<Segment> = std::sync::LazyLock::new(Segment::empty);
+    let prepared = resource.prepared();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, prepared.content_type.clone());
+    if sending.offset.is_none() && sending.coding == Coding::Gzip {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        if headers.contains_key(header::ETAG) {
+            headers.insert(header::ETAG, gzip_etag(resource));
+        }
+        let insert = match tag {
+            Some(tag) => prepared.packed_insert.get_or_init(|| Segment::new(tag)),
+            None => &NO_INSERT,
+        };
+        if sending.head {
+            set_length(&mut response, packed.gzip_len(insert) as u64);
+        } else {
+            *response.body_mut() = ReplyBody::pieces(Pieces::from_array(packed.gzip(insert)));
+        }
+        return response;
+    }
+    if sending.head {
+        set_length(&mut response, sending.len);
+        return response;
+    }
+    let page = hot::inflated(packed);
+    let whole = match tag {
+        Some(tag) => Pieces::inserted(&page, packed.at(), tag),
+        None => Pieces::whole(page),
+    };
+    let start = sending.offset.unwrap_or(0) as usize;
+    *response.body_mut() = ReplyBody::pieces(whole.slice(start, sending.len as usize));
+    response
+}
+
+/// A packed page's tag as sent in gzip: its own with the coding's suffix, as compressed
+/// bodies of other resources are tagged.
+fn gzip_etag(resource: &Resource) -> HeaderValue {
+    let prepared = resource.prepared();
+    prepared
+        .gzip_etag
+        .get_or_init(|| {
+            HeaderValue::from_str(&Coding::Gzip.etag(&resource.etag))
+                .unwrap_or_else(|_| prepared.etag.clone())
+        })
+        .clone()
 }
 
 fn with_body(mut response: Reply, bytes: bytes::Bytes, head: bool) -> Reply {

@@ -5,6 +5,7 @@
 use std::time::SystemTime;
 
 use http::HeaderValue;
+use sited_builder::output::packed::Segment;
 
 use super::encoding::{Encodings, is_compressible};
 
@@ -20,6 +21,11 @@ pub struct Prepared {
     /// Where the live-reload script goes into a page and the tag itself, found on its
     /// first request (the page is sent around it, never copied).
     pub live_reload: std::sync::OnceLock<(usize, bytes::Bytes)>,
+    /// For a packed page: the live-reload tag as its own deflate segment, made on the
+    /// first gzip request that injects it.
+    pub packed_insert: std::sync::OnceLock<Segment>,
+    /// For a packed page: its tag as sent in gzip.
+    pub gzip_etag: std::sync::OnceLock<HeaderValue>,
 }
 
 impl Prepared {
@@ -32,6 +38,8 @@ impl Prepared {
             compressible: is_compressible(content_type),
             encodings: Encodings::default(),
             live_reload: std::sync::OnceLock::new(),
+            packed_insert: std::sync::OnceLock::new(),
+            gzip_etag: std::sync::OnceLock::new(),
         }
     }
 }

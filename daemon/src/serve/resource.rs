@@ -31,6 +31,9 @@ impl Output {
 pub enum Body {
     /// Bytes held in memory (a rendered page, a feed).
     Memory(Bytes),
+    /// A page held compressed: sent as it is held to clients that take gzip, inflated
+    /// (through a small cache of hot pages, [`super::hot`]) for the others.
+    Packed(Arc<sited_builder::output::Packed>),
     /// A file served as it is. The path was found by the build's walk (inside the site,
     /// symlinks vetted), never derived from a request.
     File(PathBuf),

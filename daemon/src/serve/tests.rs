@@ -812,3 +812,142 @@ async fn pages_with_the_live_reload_tag_are_whole_in_every_form() {
         .unwrap();
     assert_eq!(decoded, expected);
 }
+
+/// The same page held packed, as a site's builds hold pages.
+fn packed_html(body: &str) -> Resource {
+    let memory = html(body.to_string());
+    Resource::new(
+        Body::Packed(Arc::new(sited_builder::output::Packed::pack(
+            body.as_bytes(),
+        ))),
+        memory.content_type.clone(),
+        memory.etag.clone(),
+        memory.len,
+        memory.modified,
+    )
+}
+
+/// A body as it was before its `Content-Encoding`.
+fn decoded(headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap())
+    {
+        None => out.extend_from_slice(body),
+        Some("gzip") => out = gunzip(body),
+        Some("br") => {
+            brotli::Decompressor::new(body, 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        Some(other) => panic!("unexpected coding {other}"),
+    }
+    out
+}
+
+fn gunzip(body: &[u8]) -> Vec<u8> {
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut decoded)
+        .expect("a whole gzip member");
+    decoded
+}
+
+#[tokio::test]
+async fn a_packed_page_is_sent_as_the_same_page_in_every_form() {
+    let page = format!("<!doctype html><body>{}</BODY></html>", page_body());
+    let output = |resource: Resource| {
+        let mut output = Output::default();
+        output.resources.insert("/".into(), resource.clone());
+        output.resources.insert("/404.html".into(), resource);
+        output
+    };
+    let (_live_tx, live) = watch::channel(livereload::LiveState::initial("s".into(), vec![]));
+    let (_output_tx, published) = watch::channel(Arc::new(Output::default()));
+    let live = ServeConfig {
+        live: Some(livereload::Live::new(live, published)),
+        ..ServeConfig::default()
+    };
+    let etag = html(page.clone()).etag.to_string();
+    let gz_tag = encoding::Coding::Gzip.etag(&etag);
+    type Asked<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let requests: Vec<Asked> = vec![
+        ("GET", "/", vec![]),
+        ("GET", "/", vec![("accept-encoding", "gzip")]),
+        (
+            "GET",
+            "/",
+            vec![("accept-encoding", "gzip, deflate, br, zstd")],
+        ),
+        ("GET", "/", vec![("accept-encoding", "br")]),
+        ("GET", "/", vec![("accept-encoding", "gzip;q=0, identity")]),
+        ("HEAD", "/", vec![]),
+        ("HEAD", "/", vec![("accept-encoding", "gzip")]),
+        ("GET", "/", vec![("range", "bytes=100-2000")]),
+        (
+            "GET",
+            "/",
+            vec![("range", "bytes=-40"), ("accept-encoding", "gzip")],
+        ),
+        ("GET", "/", vec![("if-none-match", &etag)]),
+        (
+            "GET",
+            "/",
+            vec![("if-none-match", &gz_tag), ("accept-encoding", "gzip")],
+        ),
+        (
+            "GET",
+            "/",
+            vec![("if-none-match", "\"stale\""), ("accept-encoding", "gzip")],
+        ),
+        ("GET", "/missing", vec![("accept-encoding", "gzip")]),
+        ("GET", "/missing", vec![]),
+    ];
+    for config in [&ServeConfig::default(), &live] {
+        // Fresh for each server: what a resource prepares assumes one way of serving it.
+        let (memory, packed) = (output(html(page.clone())), output(packed_html(&page)));
+        for (method, uri, headers) in &requests {
+            let asked = || request(method, uri, headers);
+            let (m_status, m_headers, m_body) = call_with(&memory, config, asked()).await;
+            let (p_status, p_headers, p_body) = call_with(&packed, config, asked()).await;
+            let what = format!("{method} {uri} {headers:?} live {}", config.live.is_some());
+            assert_eq!(p_status, m_status, "{what}");
+            let gzip = p_headers.get(header::CONTENT_ENCODING).is_some();
+            // Packed pages go as gzip to whoever takes it, never as brotli.
+            let takes_gzip = headers
+                .iter()
+                .any(|(n, v)| *n == "accept-encoding" && v.contains("gzip") && !v.contains("q=0"));
+            let ranged = headers.iter().any(|(n, _)| *n == "range");
+            assert_eq!(gzip, takes_gzip && !ranged && p_status != 304, "{what}");
+            if *method == "GET" {
+                let same = decoded(&p_headers, &p_body) == decoded(&m_headers, &m_body);
+                assert!(same, "{what}: bodies differ");
+            } else {
+                assert!(p_body.is_empty());
+            }
+            for name in [
+                header::CONTENT_TYPE,
+                header::LAST_MODIFIED,
+                header::CONTENT_RANGE,
+                header::CACHE_CONTROL,
+                header::VARY,
+            ] {
+                assert_eq!(p_headers.get(&name), m_headers.get(&name), "{what} {name}");
+            }
+            // The tag names the coding sent, as for any compressed body.
+            if let Some(tag) = p_headers.get(header::ETAG) {
+                let expected = if gzip || (p_status == 304 && takes_gzip) {
+                    &gz_tag
+                } else {
+                    &etag
+                };
+                assert_eq!(tag, expected.as_str(), "{what}");
+            }
+            if *method == "HEAD" {
+                let (_, _, got) = call_with(&packed, config, request("GET", uri, headers)).await;
+                assert_eq!(h(&p_headers, header::CONTENT_LENGTH), got.len().to_string());
+            }
+        }
+    }
+}

@@ -32,6 +32,9 @@ pub fn options(
         // `strict = true` in site.toml still applies.
         strict: false,
         wanted: wanted.cloned(),
+        // A site's pages are held for as long as it is up: compressed, they take a fifth
+        // of the memory and go to browsers as they are (issue 17 item 3).
+        pack_pages: true,
     }
 }
 
@@ -82,6 +85,7 @@ pub fn agrees(published: &Output, built: &sited_builder::Output) -> bool {
 pub(super) fn resource(made: &sited_builder::Resource) -> Resource {
     let body = match &made.body {
         sited_builder::Body::Memory(bytes) => Body::Memory(bytes.clone()),
+        sited_builder::Body::Packed(packed) => Body::Packed(packed.clone()),
         sited_builder::Body::File(path) => Body::File(path.clone()),
     };
     Resource::new(
@@ -96,7 +100,8 @@ pub(super) fn resource(made: &sited_builder::Resource) -> Resource {
 /// Whether a served resource is what the builder made now.
 fn same(served: &Resource, made: &sited_builder::Resource) -> bool {
     let same_body = match (&served.body, &made.body) {
-        (Body::Memory(_), sited_builder::Body::Memory(_)) => true,
+        (Body::Memory(_), sited_builder::Body::Memory(_))
+        | (Body::Packed(_), sited_builder::Body::Packed(_)) => true,
         (Body::File(a), sited_builder::Body::File(b)) => a == b,
         _ => false,
     };

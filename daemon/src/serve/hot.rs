@@ -1,0 +1,135 @@
+//! Packed pages inflated for clients that take no gzip (benchmarks, scripts, ranges),
+//! the most recently used kept up to a small budget for the whole daemon, so a page
+//! asked for again and again is inflated once rather than per request, and memory stays
+//! bounded whatever is asked.
+
+use std::sync::{Arc, LazyLock, Mutex};
+
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+use sited_builder::output::Packed;
+
+/// What the inflated pages may take together: a few hundred typical pages, or a dozen
+/// large ones.
+const BUDGET: usize = 4 * 1024 * 1024;
+
+/// The page `packed` holds, inflated, from the cache when it is there.
+pub fn inflated(packed: &Arc<Packed>) -> Bytes {
+    let hit = HOT.lock().expect("the hot cache").get(packed);
+    if let Some(page) = hit {
+        return page;
+    }
+    // Inflated outside the lock: a large page takes a fraction of a millisecond.
+    let page = packed.unpack();
+    HOT.lock()
+        .expect("the hot cache")
+        .insert(packed, page.clone(), BUDGET);
+    page
+}
+
+static HOT: LazyLock<Mutex<Hot>> = LazyLock::new(Mutex::default);
+
+#[derive(Default)]
+struct Hot {
+    /// By the packed page's address; the entry holds the page, so the address is not
+    /// reused by another page while it is here.
+    pages: FxHashMap<usize, Entry>,
+    bytes: usize,
+    clock: u64,
+}
+
+struct Entry {
+    _packed: Arc<Packed>,
+    page: Bytes,
+    used: u64,
+}
+
+impl Hot {
+    fn get(&mut self, packed: &Arc<Packed>) -> Option<Bytes> {
+        self.clock += 1;
+        let entry = self.pages.get_mut(&key(packed))?;
+        entry.used = self.clock;
+        Some(entry.page.clone())
+    }
+
+    fn insert(&mut self, packed: &Arc<Packed>, page: Bytes, budget: usize) {
+        // A page larger than a quarter of the budget would push out everything else.
+        if page.len() > budget / 4 {
+            return;
+        }
+        self.clock += 1;
+        let entry = Entry {
+            _packed: packed.clone(),
+            used: self.clock,
+            page,
+        };
+        self.bytes += entry.page.len();
+        if let Some(old) = self.pages.insert(key(packed), entry) {
+            self.bytes -= old.page.len();
+        }
+        if self.bytes > budget {
+            self.evict(budget * 3 / 4);
+        }
+    }
+
+    /// Drops the least recently used pages until they take at most `down_to`: one pass
+    /// over the entries for many evictions.
+    fn evict(&mut self, down_to: usize) {
+        let mut by_use: Vec<(u64, usize, usize)> = self
+            .pages
+            .iter()
+            .map(|(&key, entry)| (entry.used, key, entry.page.len()))
+            .collect();
+        by_use.sort_unstable();
+        for (_, key, len) in by_use {
+            if self.bytes <= down_to {
+                break;
+            }
+            self.pages.remove(&key);
+            self.bytes -= len;
+        }
+    }
+}
+
+fn key(packed: &Arc<Packed>) -> usize {
+    Arc::as_ptr(packed) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed(n: usize) -> Arc<Packed> {
+        Arc::new(Packed::pack(
+            format!("<body>{}</body>", "x".repeat(n)).as_bytes(),
+        ))
+    }
+
+    #[test]
+    fn pages_come_back_whole_and_the_least_recently_used_go_first() {
+        let mut hot = Hot::default();
+        let pages: Vec<Arc<Packed>> = (0..4).map(|_| packed(1000)).collect();
+        for page in &pages {
+            hot.insert(page, page.unpack(), 4 * 1100);
+        }
+        assert_eq!(hot.get(&pages[0]).unwrap(), pages[0].unpack());
+        // Over budget: the least recently used go until three quarters are left.
+        let fifth = packed(1000);
+        hot.insert(&fifth, fifth.unpack(), 4 * 1100);
+        assert!(hot.bytes <= 4 * 1100 * 3 / 4, "{}", hot.bytes);
+        assert!(hot.get(&pages[0]).is_some(), "used last but one");
+        assert!(hot.get(&fifth).is_some(), "used last");
+        assert!(hot.get(&pages[1]).is_none(), "used first");
+        // A page too large for the budget is not kept.
+        let large = packed(2000);
+        hot.insert(&large, large.unpack(), 4 * 1100);
+        assert!(hot.get(&large).is_none());
+    }
+
+    #[test]
+    fn inflated_is_the_page() {
+        let page = packed(5000);
+        assert_eq!(inflated(&page), page.unpack());
+        assert_eq!(inflated(&page), page.unpack());
+    }
+}
