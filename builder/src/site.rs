@@ -292,16 +292,21 @@ impl Site {
             diagnostics.push(no_content(&state.sources.layout));
         }
         // Load, then the tree's URLs, then Markdown (links need every URL).
+        // Where a full pass's time goes (`SITED_LOG=sited_builder=debug`).
+        let started = Instant::now();
         state.parsed.read_new(&state.sources, &options.cancel)?;
+        let read_at = Instant::now();
         let (pages, broken) = state
             .parsed
             .pages(&state.sources, options.drafts, &mut diagnostics);
         let placed = tree::place(pages, &state.sources.layout, &mut diagnostics);
         let md_urls = placed.md_urls();
         let links_hash = placed.links_hash();
+        let placed_at = Instant::now();
         let contexts = state
             .render
             .markdown(&placed, &md_urls, links_hash, dirty, options, keep)?;
+        let markdown_at = Instant::now();
         if !keep {
             placed.pages.iter().for_each(|page| page.drop_body());
         }
@@ -337,6 +342,7 @@ impl Site {
             base_path: base_path.as_deref(),
         };
         let jobs = render::jobs(&tree);
+        let arranged_at = Instant::now();
         if let Some(wanted) = &options.wanted {
             let sources = &state.sources;
             wanted.files_from(
@@ -352,6 +358,7 @@ impl Site {
             wanted.rendered(&rendered.pages);
             wanted.stage(crate::wanted::Stage::Rendered);
         }
+        let rendered_at = Instant::now();
         let mut output = crate::assemble::output(
             &tree,
             &jobs,
@@ -393,6 +400,15 @@ impl Site {
         if options.strict || layout.config.strict {
             check::strict(&mut diagnostics);
         }
+        tracing::debug!(
+            read_us = (read_at - started).as_micros(),
+            place_us = (placed_at - read_at).as_micros(),
+            markdown_us = (markdown_at - placed_at).as_micros(),
+            arrange_us = (arranged_at - markdown_at).as_micros(),
+            render_us = (rendered_at - arranged_at).as_micros(),
+            assemble_check_us = rendered_at.elapsed().as_micros(),
+            "full pass"
+        );
         let output = Arc::new(output);
         let reload = reload(plan, state.last.as_ref(), &output, layout);
         state.last = if keep {

@@ -1,7 +1,7 @@
 //! A page held compressed (issue 17 item 3): what a long-lived build keeps of each page
 //! it serves. Pages are most of a site's memory (26.7 MiB of HTML for the tldr corpus)
-//! and shrink four- to fivefold with deflate, and every browser asks for gzip, so a
-//! server can send them as they are held.
+//! and shrink two- to threefold with the fastest deflate, and every browser asks for
+//! gzip, so a server can send them as they are held.
 //!
 //! A page is kept as two raw deflate segments split at its [`injection_point`] (where a
 //! development server puts its live-reload script): the head ends on a sync flush, not a
@@ -14,9 +14,12 @@ use std::io;
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-/// Deflate level 6 (zlib's default) shrinks HTML about 5× against level 1's 4×, at
-/// about half its speed; pages are packed once, in parallel, as they are rendered.
-const LEVEL: u32 = 6;
+/// Level 1: zlib-rs's fastest deflate. Pages are packed on the render workers, so the
+/// level is paid in every build's render stage. On the tldr corpus (BENCHMARKS.md) level
+/// 1 holds the pages in 11.5 MiB and levels 2 to 6 in 9.1 to 8.4 MiB, but the daemon's
+/// render stage took 230-300 ms at level 1 against 440-460 ms at levels 2 and 6: two
+/// fifths of `sitectl up`'s build, for 3 MiB a site.
+const LEVEL: u32 = 1;
 
 /// One page, compressed.
 #[derive(Clone, PartialEq, Eq)]
