@@ -400,13 +400,14 @@ impl Site {
         if options.strict || layout.config.strict {
             check::strict(&mut diagnostics);
         }
+        let checked_at = Instant::now();
         tracing::debug!(
             read_us = (read_at - started).as_micros(),
             place_us = (placed_at - read_at).as_micros(),
             markdown_us = (markdown_at - placed_at).as_micros(),
             arrange_us = (arranged_at - markdown_at).as_micros(),
             render_us = (rendered_at - arranged_at).as_micros(),
-            assemble_check_us = rendered_at.elapsed().as_micros(),
+            assemble_check_us = (checked_at - rendered_at).as_micros(),
             "full pass"
         );
         let output = Arc::new(output);
@@ -859,8 +860,13 @@ impl Site {
             drop(output);
             after("last: output");
         }
-        drop(render);
-        after("render cache");
+        let (markdown, rendered, url_of_source) = render.into_parts();
+        drop(markdown);
+        after("render cache: each page's Markdown and context");
+        drop(rendered);
+        after("render cache: each page's last HTML");
+        drop(url_of_source);
+        after("render cache: the rest");
         drop(parsed);
         after("parsed files");
         drop(sources);

@@ -243,6 +243,11 @@ enum Outcome {
 }
 
 impl RenderCache {
+    /// Its parts, to drop one by one (`Site::measure_parts`).
+    pub(crate) fn into_parts(self) -> (impl Sized, impl Sized, impl Sized) {
+        (self.markdown, self.rendered, self.url_of_source)
+    }
+
     /// Forgets a source's rendered Markdown, so the next build renders it again.
     pub fn forget(&mut self, path: &Path) {
         self.markdown.remove(path);
