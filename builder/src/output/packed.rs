@@ -9,6 +9,7 @@
 //! gzip header and trailer, and the client inflates one well-formed stream. The
 //! checksums of both halves are kept so that trailer is made without reading the page.
 
+use std::cell::RefCell;
 use std::io;
 
 use bytes::{Bytes, BytesMut};
@@ -92,17 +93,10 @@ impl Packed {
     pub fn unpack(&self) -> Bytes {
         // A byte to spare, so the end of the stream is read with room left.
         let mut out = BytesMut::zeroed(self.len + 1);
-        let mut inflate = Decompress::new(false);
         // A packed page is only ever made by `pack`: it inflates to exactly `len` bytes.
-        let status = inflate
-            .decompress(&self.deflated, &mut out, FlushDecompress::Finish)
-            .expect("a packed page inflates");
+        let (status, total) = inflate(&self.deflated, &mut out);
         assert_eq!(status, Status::StreamEnd, "a packed page ends");
-        assert_eq!(
-            inflate.total_out() as usize,
-            self.len,
-            "a packed page's length"
-        );
+        assert_eq!(total, self.len, "a packed page's length");
         out.truncate(self.len);
         out.freeze()
     }
@@ -181,10 +175,37 @@ pub fn injection_point(html: &[u8]) -> usize {
         .unwrap_or(html.len())
 }
 
+thread_local! {
+    // One compressor and one decompressor per thread, reset for each page. zlib-rs's
+    // are large (a deflate state is some hundreds of KiB): made and freed per page, on
+    // the render workers and the serving threads, they left the daemon tens of MB of
+    // allocator slack (BENCHMARKS.md).
+    static COMPRESS: RefCell<Compress> =
+        RefCell::new(Compress::new(Compression::new(LEVEL), false));
+    static DECOMPRESS: RefCell<Decompress> = RefCell::new(Decompress::new(false));
+}
+
+/// Inflates raw deflate `data` into `out`: how it ended, and how many bytes it made.
+fn inflate(data: &[u8], out: &mut [u8]) -> (Status, usize) {
+    DECOMPRESS.with_borrow_mut(|inflate| {
+        inflate.reset(false);
+        let status = inflate
+            .decompress(data, out, FlushDecompress::Finish)
+            .expect("a packed page inflates");
+        (status, inflate.total_out() as usize)
+    })
+}
+
 /// `data` as raw deflate: ended by a sync flush (more segments may follow) or a final
 /// block (`Finish`).
 fn deflate(data: &[u8], flush: FlushCompress) -> Vec<u8> {
-    let mut compress = Compress::new(Compression::new(LEVEL), false);
+    COMPRESS.with_borrow_mut(|compress| {
+        compress.reset();
+        deflate_with(compress, data, flush)
+    })
+}
+
+fn deflate_with(compress: &mut Compress, data: &[u8], flush: FlushCompress) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() / 3 + 64);
     loop {
         let consumed = compress.total_in() as usize;
