@@ -92,11 +92,14 @@ impl Sited for Server {
             target: Target::Port(port.unwrap_or_default()),
         };
         // A follower's wait must not hold the daemon's shutdown until its deadline: it
-        // ends with the shutdown, which the follower is told of.
+        // ends with the shutdown, which the follower is told of. The shutdown comes
+        // first even when lines are waiting (the sites log their stopping meanwhile):
+        // a follower given lines would ask again, and its next call could find the
+        // connection closed and end in an error instead of the daemon's goodbye.
         tokio::select! {
             biased;
-            lines = self.registry.logs().query(&query) => lines.ok_or_else(no_such_site),
             () = self.shutdown.cancelled() => Err(Error::ShuttingDown),
+            lines = self.registry.logs().query(&query) => lines.ok_or_else(no_such_site),
         }
     }
 

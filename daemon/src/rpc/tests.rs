@@ -283,6 +283,31 @@ async fn shutdown_ends_a_log_long_poll() {
     );
 }
 
+/// A follower that asks once the shutdown has begun is told so, even with lines to
+/// give: given them, it would ask again, and that call could find the connection
+/// closed (`sitectl logs -f` then failed instead of saying the daemon is going).
+#[tokio::test]
+async fn a_log_query_during_the_shutdown_is_told_so_even_with_lines_waiting() {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let rig = rig();
+    let subscriber = tracing_subscriber::registry().with(rig.registry.logs().layer());
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("a line to give");
+    });
+    let query = LogQuery {
+        port: None,
+        after: Some(0),
+        limit: 10,
+        wait_ms: 30_000,
+    };
+    let lines = rig.client.logs(within(BUILD), query.clone()).await.unwrap();
+    assert!(matches!(&lines, Ok(lines) if lines.len() == 1), "{lines:?}");
+    rig.client.shutdown(within(BUILD)).await.unwrap();
+    let lines = rig.client.logs(within(BUILD), query).await.unwrap();
+    assert_eq!(lines, Err(Error::ShuttingDown));
+}
+
 /// A call whose deadline passes fails on the client with `DeadlineExceeded`, and the
 /// daemon drops the work (its request task ends).
 #[tokio::test(start_paused = true)]
