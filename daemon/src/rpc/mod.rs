@@ -34,6 +34,11 @@ struct Server {
 /// Longest a `logs` call may wait for a new line; clients call again.
 const MAX_LOG_WAIT_MS: u64 = 30_000;
 
+/// How long a connection is still served once the daemon stops: answers already made
+/// (a log follower told of the shutdown) go out, and a call made meanwhile is answered
+/// (with the shutdown), instead of the client finding its connection cut mid-call.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl Sited for Server {
     async fn hello(self, _: Context, client_protocol: u32) -> Hello {
         if client_protocol != PROTOCOL_VERSION {
@@ -295,10 +300,14 @@ async fn serve_connection<T>(
         tracker.spawn(request);
         async {}
     });
+    tokio::pin!(connection);
     tokio::select! {
-        () = stop.cancelled() => {}
+        () = stop.cancelled() => {
+            // Ends sooner when the client hangs up, as a told client does.
+            let _ = tokio::time::timeout(STOP_GRACE, &mut connection).await;
+        }
         () = closed.cancelled() => {}
-        () = connection => {}
+        () = &mut connection => {}
     }
     // The client is gone (or the daemon is stopping): its attached sites go too.
     closed.cancel();

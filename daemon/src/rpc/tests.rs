@@ -22,6 +22,8 @@ struct Rig {
     registry: Arc<Registry>,
     /// The daemon's root token: cancelled by the `shutdown` call.
     root: CancellationToken,
+    /// Stops the connection, as the daemon does once its sites are stopped.
+    stop: CancellationToken,
     tracker: TaskTracker,
 }
 
@@ -39,6 +41,7 @@ fn rig() -> Rig {
         own_dirs: Vec::new(),
     }));
     let (client_side, server_side) = tarpc::transport::channel::unbounded();
+    let stop = CancellationToken::new();
     let server = Server {
         registry: registry.clone(),
         shutdown: root.clone(),
@@ -49,7 +52,7 @@ fn rig() -> Rig {
         server_side,
         server,
         CancellationToken::new(),
-        CancellationToken::new(),
+        stop.clone(),
         tracker.clone(),
     ));
     let client = SitedClient::new(tarpc::client::Config::default(), client_side).spawn();
@@ -57,6 +60,7 @@ fn rig() -> Rig {
         client,
         registry,
         root,
+        stop,
         tracker,
     }
 }
@@ -306,6 +310,31 @@ async fn a_log_query_during_the_shutdown_is_told_so_even_with_lines_waiting() {
     rig.client.shutdown(within(BUILD)).await.unwrap();
     let lines = rig.client.logs(within(BUILD), query).await.unwrap();
     assert_eq!(lines, Err(Error::ShuttingDown));
+}
+
+/// The daemon stops its connections right after its sites: an answer made as it stops
+/// (a follower told of the shutdown) still reaches the client, and a call made just
+/// then is answered, not cut off (`sitectl logs -f` failed so, now and then).
+#[tokio::test]
+async fn calls_answered_as_the_daemon_stops_reach_the_client() {
+    let rig = rig();
+    let query = LogQuery {
+        port: None,
+        after: Some(0),
+        limit: 10,
+        wait_ms: 30_000,
+    };
+    let follower = rig.client.clone();
+    let waiting = query.clone();
+    let follow = tokio::spawn(async move { follower.logs(within(BUILD), waiting).await });
+    tokio::task::yield_now().await;
+    // As the daemon stops: its root, then (its sites stopped) its connections.
+    rig.root.cancel();
+    rig.stop.cancel();
+    let told = follow.await.unwrap();
+    assert!(matches!(told, Ok(Err(Error::ShuttingDown))), "{told:?}");
+    let told = rig.client.logs(within(BUILD), query).await;
+    assert!(matches!(told, Ok(Err(Error::ShuttingDown))), "{told:?}");
 }
 
 /// A call whose deadline passes fails on the client with `DeadlineExceeded`, and the
