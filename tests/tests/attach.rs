@@ -2,6 +2,7 @@
 //! long as the client; and `sitectl logs -f` following a site's log.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -10,13 +11,26 @@ use sited_tests::{DEADLINE, Home, get, kill, port_is_free, port_of, wait_until};
 
 /// Starts `sitectl ARGS` with its stdout read line by line on a thread.
 fn spawn(home: &Home, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = home
-        .command("sitectl")
+    let mut command = home.command("sitectl");
+    command
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sitectl");
+        .stderr(Stdio::null());
+    // A hangup ends sitectl by its default action, and an ignored one is inherited
+    // through exec: under `nohup` (a test run left to itself) the client would ignore
+    // the SIGHUP the test sends, as `nohup sitectl serve` is meant to.
+    // SAFETY: between fork and exec the closure only calls signal(2), which is
+    // async-signal-safe, and touches no memory shared with the parent.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(|| {
+            if libc::signal(libc::SIGHUP, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("start sitectl");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -65,7 +79,10 @@ fn attached_site_goes_down_with_its_client(signal: &str) {
 
     let sent = Instant::now();
     kill(client.id(), signal);
-    let _ = client.wait();
+    if !wait_until(DEADLINE, || client.try_wait().unwrap().is_some()) {
+        let _ = client.kill();
+        panic!("sitectl outlived SIG{signal}");
+    }
     assert!(
         wait_until(DEADLINE, || port_is_free(port)),
         "the attached site outlived its client"
