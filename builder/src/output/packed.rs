@@ -22,6 +22,11 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 /// fifths of `sitectl up`'s build, for 3 MiB a site.
 const LEVEL: u32 = 1;
 
+/// A tail up to this long (a page's `</body></html>`, most often) is kept as a stored
+/// block: a deflate stream of its own would cost a compressor's reset, which clears
+/// tables of hundreds of KiB, for a few bytes (BENCHMARKS.md).
+const STORED_TAIL: usize = 1024;
+
 /// One page, compressed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Packed {
@@ -58,7 +63,11 @@ impl Packed {
         let (head, tail) = page.split_at(at);
         let mut deflated = deflate(head, FlushCompress::Sync);
         let split = deflated.len();
-        deflated.extend_from_slice(&deflate(tail, FlushCompress::Finish));
+        if tail.len() <= STORED_TAIL {
+            stored_final_block(tail, &mut deflated);
+        } else {
+            deflated.extend_from_slice(&deflate(tail, FlushCompress::Finish));
+        }
         deflated.shrink_to_fit();
         Packed {
             deflated: Bytes::from(deflated),
@@ -175,6 +184,18 @@ pub fn injection_point(html: &[u8]) -> usize {
         .unwrap_or(html.len())
 }
 
+/// Appends `data` as a final stored (uncompressed) deflate block (RFC 1951, 3.2.4),
+/// which starts on a byte boundary, as every segment here does (a sync flush ends on
+/// one).
+fn stored_final_block(data: &[u8], out: &mut Vec<u8>) {
+    let len = u16::try_from(data.len()).expect("a stored block holds at most 65,535 bytes");
+    // BFINAL 1, BTYPE 00, then padding to the byte.
+    out.push(0b001);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+}
+
 thread_local! {
     // One compressor and one decompressor per thread, reset for each page. zlib-rs's
     // are large (a deflate state is some hundreds of KiB): made and freed per page, on
@@ -281,6 +302,28 @@ mod tests {
         assert_eq!(sent, packed.gzip_len(&insert));
         // Nothing inserted: the page itself.
         assert_eq!(gunzip(&packed.gzip(&Segment::empty())), html);
+    }
+
+    #[test]
+    fn short_and_long_tails_both_make_one_stream_with_the_insert() {
+        let head = page(300);
+        let at = head.len() - b"</BODY></html>\n".len();
+        for tail_len in [0, 15, STORED_TAIL, STORED_TAIL + 1, 70_000] {
+            let mut html = head[..at].to_vec();
+            html.extend_from_slice(b"</BODY>");
+            html.extend(std::iter::repeat_n(b'x', tail_len));
+            let packed = Packed::pack(&html);
+            assert_eq!(&packed.unpack()[..], &html[..], "tail of {tail_len}");
+            let insert = Segment::new(b"<script></script>");
+            let mut expected = html[..at].to_vec();
+            expected.extend_from_slice(b"<script></script>");
+            expected.extend_from_slice(&html[at..]);
+            assert_eq!(
+                gunzip(&packed.gzip(&insert)),
+                expected,
+                "tail of {tail_len}"
+            );
+        }
     }
 
     #[test]
