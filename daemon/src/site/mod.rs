@@ -306,7 +306,9 @@ impl Actor {
     async fn run(mut self, listener: StdTcpListener) {
         tracing::info!("starting");
         // Watch before the first build, so a save during it is not missed.
+        let started = Instant::now();
         let watch = self.start_watching().await;
+        tracing::debug!(watch_us = started.elapsed().as_micros(), "watch registered");
         let (output_tx, output_rx) = watch::channel(Arc::new(Output::default()));
         let early = Early::new(output_tx.clone(), self.hooks.hold_first_build.clone());
         self.wanted = Some(early.wanted().clone());
