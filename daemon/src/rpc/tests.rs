@@ -65,6 +65,16 @@ fn rig() -> Rig {
     }
 }
 
+/// A follower's long-poll on the daemon's own log, for lines after the first.
+fn follow_daemon_log() -> LogQuery {
+    LogQuery {
+        port: None,
+        after: Some(0),
+        limit: 10,
+        wait_ms: 30_000,
+    }
+}
+
 /// A call context whose deadline is `after` from now.
 fn within(after: Duration) -> context::Context {
     let mut ctx = context::current();
@@ -267,12 +277,7 @@ async fn logs_long_poll_waits_its_time_then_answers_empty() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_ends_a_log_long_poll() {
     let rig = rig();
-    let query = LogQuery {
-        port: None,
-        after: Some(0),
-        limit: 10,
-        wait_ms: 30_000,
-    };
+    let query = follow_daemon_log();
     let follower = rig.client.clone();
     let follow = tokio::spawn(async move { follower.logs(within(BUILD), query).await });
     tokio::task::yield_now().await;
@@ -299,12 +304,7 @@ async fn a_log_query_during_the_shutdown_is_told_so_even_with_lines_waiting() {
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!("a line to give");
     });
-    let query = LogQuery {
-        port: None,
-        after: Some(0),
-        limit: 10,
-        wait_ms: 30_000,
-    };
+    let query = follow_daemon_log();
     let lines = rig.client.logs(within(BUILD), query.clone()).await.unwrap();
     assert!(matches!(&lines, Ok(lines) if lines.len() == 1), "{lines:?}");
     rig.client.shutdown(within(BUILD)).await.unwrap();
@@ -318,12 +318,7 @@ async fn a_log_query_during_the_shutdown_is_told_so_even_with_lines_waiting() {
 #[tokio::test]
 async fn calls_answered_as_the_daemon_stops_reach_the_client() {
     let rig = rig();
-    let query = LogQuery {
-        port: None,
-        after: Some(0),
-        limit: 10,
-        wait_ms: 30_000,
-    };
+    let query = follow_daemon_log();
     let follower = rig.client.clone();
     let waiting = query.clone();
     let follow = tokio::spawn(async move { follower.logs(within(BUILD), waiting).await });
@@ -342,12 +337,7 @@ async fn calls_answered_as_the_daemon_stops_reach_the_client() {
 #[tokio::test(start_paused = true)]
 async fn a_call_past_its_deadline_is_cancelled() {
     let rig = rig();
-    let query = LogQuery {
-        port: None,
-        after: Some(0),
-        limit: 10,
-        wait_ms: 30_000,
-    };
+    let query = follow_daemon_log();
     let result = rig.client.logs(within(Duration::from_secs(1)), query).await;
     assert!(
         matches!(result, Err(RpcError::DeadlineExceeded)),
