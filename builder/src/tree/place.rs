@@ -65,24 +65,40 @@ pub fn place(
     ensure_section(&mut sections, Path::new(""));
     let mut urls: Vec<String> = vec![String::new(); pages.len()];
     let mut owner: HashMap<String, usize> = HashMap::default();
+    // Pages come in path order, so most follow one of their folder: the section is
+    // looked up (paths compare component by component) once per run of a folder's
+    // pages, which are listed when the run ends.
+    let mut run = Run {
+        dir: PathBuf::new(),
+        url: sections[Path::new("")].url.clone(),
+        listed: Vec::new(),
+    };
     for (i, page) in pages.iter().enumerate() {
         // A Hugo leaf bundle (`dir/index.md` with its files) is a page of the section
         // above its folder.
         let bundle = hugo && roles[i] == Role::Page && page.stem() == "index";
         let dir = match page.dir().parent() {
-            Some(parent) if bundle => parent.to_path_buf(),
-            _ => page.dir().to_path_buf(),
+            Some(parent) if bundle => parent,
+            _ => page.dir(),
         };
-        ensure_section(&mut sections, &dir);
+        if run.dir.as_os_str() != dir.as_os_str() {
+            run.end(&mut sections);
+            ensure_section(&mut sections, dir);
+            run = Run {
+                dir: dir.to_path_buf(),
+                url: sections[dir].url.clone(),
+                listed: Vec::new(),
+            };
+        }
         let error =
             |message: String| Diagnostic::error(layout.display_path(&page.source.path), message);
         let url = match roles[i] {
             Role::SectionIndex => {
-                let section = sections.get_mut(&dir).expect("ensured above");
+                let section = sections.get_mut(dir).expect("ensured above");
                 section.index = Some(i);
                 section.url.clone()
             }
-            Role::Page => match page_url(page, &sections[&dir].url, bundle) {
+            Role::Page => match page_url(page, &run.url, bundle) {
                 Ok(url) => url,
                 Err(message) => {
                     diagnostics.push(error(message));
@@ -100,15 +116,34 @@ pub fn place(
         }
         owner.insert(url.clone(), i);
         if roles[i] == Role::Page && !page.meta.unlisted {
-            sections.get_mut(&dir).expect("ensured above").pages.push(i);
+            run.listed.push(i);
         }
         urls[i] = url;
     }
+    run.end(&mut sections);
     Placed {
         pages,
         roles,
         urls,
         sections,
+    }
+}
+
+/// Consecutive pages of one section, while [`place`] goes through them.
+struct Run {
+    dir: PathBuf,
+    url: String,
+    /// Pages to list in the section, in order.
+    listed: Vec<usize>,
+}
+
+impl Run {
+    /// Lists the run's pages in its section.
+    fn end(&mut self, sections: &mut BTreeMap<PathBuf, Section>) {
+        if !self.listed.is_empty() {
+            let section = sections.get_mut(&self.dir).expect("ensured for the run");
+            section.pages.append(&mut self.listed);
+        }
     }
 }
 
