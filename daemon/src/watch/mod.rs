@@ -13,8 +13,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode, CreateKind, EventKind, MetadataKind, ModifyKind};
-use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::Notify;
+
+#[cfg(target_os = "linux")]
+mod inotify;
+#[cfg(target_os = "linux")]
+use self::inotify::Native;
 
 /// How often a polling fallback looks at the files.
 const POLL_INTERVAL: Duration = Duration::from_millis(300);
@@ -183,7 +187,7 @@ pub struct Watcher {
 }
 
 struct Inner {
-    native: Mutex<Option<notify::RecommendedWatcher>>,
+    native: Native,
     routes: Arc<Routes>,
     /// See [`crate::hooks::TestHooks::watch_limit`].
     test_limit: Option<usize>,
@@ -235,10 +239,10 @@ impl Watcher {
     pub fn with_test_limit(test_limit: Option<usize>) -> Result<Watcher, notify::Error> {
         let routes = Arc::new(Routes::default());
         let sink = routes.clone();
-        let native = notify::recommended_watcher(move |event| sink.deliver(event))?;
+        let native = Native::new(move |event| sink.deliver(event))?;
         Ok(Watcher {
             inner: Arc::new(Inner {
-                native: Mutex::new(Some(native)),
+                native,
                 routes,
                 test_limit,
             }),
@@ -313,16 +317,7 @@ impl Watcher {
                 return Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch));
             }
         }
-        let mut native = self.inner.native.lock().unwrap_or_else(|p| p.into_inner());
-        let native = native
-            .as_mut()
-            .expect("the native watcher lives as long as the daemon");
-        let result = native.watch(root, RecursiveMode::Recursive);
-        if result.is_err() {
-            // A recursive watch can fail half-way; drop what it did add.
-            let _ = native.unwatch(root);
-        }
-        result
+        self.inner.native.watch(root)
     }
 
     fn forget(&self, root: &Path) {
@@ -338,18 +333,43 @@ impl Watcher {
 impl Drop for Registration {
     fn drop(&mut self) {
         if self.mode == Mode::Native {
-            let mut native = self
-                .watcher
-                .inner
-                .native
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(native) = native.as_mut() {
-                // Fails harmlessly when the root is already gone.
-                let _ = native.unwatch(&self.root);
-            }
+            self.watcher.inner.native.unwatch(&self.root);
         }
         self.watcher.forget(&self.root);
+    }
+}
+
+/// notify's watcher where the daemon does not drive the kernel's API itself (macOS:
+/// FSEvents). Recursive; a watch that fails half-way leaves nothing watched.
+#[cfg(not(target_os = "linux"))]
+struct Native(Mutex<notify::RecommendedWatcher>);
+
+#[cfg(not(target_os = "linux"))]
+impl Native {
+    fn new(
+        sink: impl Fn(notify::Result<notify::Event>) + Send + Sync + 'static,
+    ) -> notify::Result<Native> {
+        Ok(Native(Mutex::new(notify::recommended_watcher(sink)?)))
+    }
+
+    fn watch(&self, root: &Path) -> notify::Result<()> {
+        use notify::Watcher as _;
+        let mut native = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let result = native.watch(root, notify::RecursiveMode::Recursive);
+        if result.is_err() {
+            let _ = native.unwatch(root);
+        }
+        result
+    }
+
+    fn unwatch(&self, root: &Path) {
+        use notify::Watcher as _;
+        // Fails harmlessly when the root is already gone.
+        let _ = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwatch(root);
     }
 }
 
