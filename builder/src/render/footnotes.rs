@@ -18,27 +18,49 @@ use crate::url::slugify;
 
 /// Adds a `#` link to its own id at the end of every heading that has one, for readers
 /// to copy a link to the section.
-pub fn heading_anchors(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
-    let mut out = Vec::with_capacity(events.len());
-    let mut open_id: Option<String> = None;
-    for event in events {
+/// An iterator over the events, as they go to the HTML writer: no copy of the page's
+/// events is made for the few it adds.
+#[derive(Debug)]
+pub struct HeadingAnchors<'a, I> {
+    events: I,
+    open_id: Option<CowStr<'a>>,
+    /// The heading's end, held back one step while its anchor goes out first.
+    held: Option<Event<'a>>,
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> HeadingAnchors<'a, I> {
+    pub fn new(events: I) -> Self {
+        HeadingAnchors {
+            events,
+            open_id: None,
+            held: None,
+        }
+    }
+}
+
+impl<'a, I: Iterator<Item = Event<'a>>> Iterator for HeadingAnchors<'a, I> {
+    type Item = Event<'a>;
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        if let Some(event) = self.held.take() {
+            return Some(event);
+        }
+        let event = self.events.next()?;
         match &event {
-            Event::Start(Tag::Heading { id, .. }) => {
-                open_id = id.as_ref().map(|id| id.to_string());
-            }
+            Event::Start(Tag::Heading { id, .. }) => self.open_id = id.clone(),
             Event::End(TagEnd::Heading(_)) => {
-                if let Some(id) = open_id.take() {
+                if let Some(id) = self.open_id.take() {
+                    self.held = Some(event);
                     let id = escape(&id);
-                    out.push(Event::InlineHtml(CowStr::from(format!(
+                    return Some(Event::InlineHtml(CowStr::from(format!(
                         " <a class=\"heading-anchor\" href=\"#{id}\" aria-label=\"Link to this section\">#</a>"
                     ))));
                 }
             }
             _ => {}
         }
-        out.push(event);
+        Some(event)
     }
-    out
 }
 
 /// One footnote: its number and how many times it was cited.

@@ -50,10 +50,14 @@ pub fn render(
     links: &dyn LinkResolver,
     strip_title: &dyn Fn(&str) -> bool,
 ) -> Rendered {
-    let (mut events, offsets): (Vec<Event<'_>>, Vec<usize>) = Parser::new_ext(body, options())
-        .into_offset_iter()
-        .map(|(event, range)| (event, range.start))
-        .unzip();
+    // Sized up front: growing these two vectors took a sixth of the Markdown phase.
+    // About one event per 12 bytes of source, on tldr and the Rust book.
+    let guess = body.len() / 12 + 16;
+    let (mut events, mut offsets) = (Vec::with_capacity(guess), Vec::with_capacity(guess));
+    for (event, range) in Parser::new_ext(body, options()).into_offset_iter() {
+        events.push(event);
+        offsets.push(range.start);
+    }
     let mut lines = LineCounter::new(body);
     let mut walk = Walk {
         rendered: Rendered::default(),
@@ -138,8 +142,8 @@ pub fn render(
     }
     let mut html = String::with_capacity(body.len() * 3 / 2);
     let events = super::footnotes::with_backlinks(highlight_code(events));
-    let events = super::footnotes::heading_anchors(events);
-    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    let events = super::footnotes::HeadingAnchors::new(events.into_iter());
+    pulldown_cmark::html::push_html(&mut html, events);
     rendered.html = html;
     rendered
 }
@@ -206,6 +210,11 @@ impl Walk {
 
 /// Replaces fenced code blocks in a known language by their highlighted HTML.
 fn highlight_code(events: Vec<Event<'_>>) -> Vec<Event<'_>> {
+    let fenced =
+        |e: &Event<'_>| matches!(e, Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_))));
+    if !events.iter().any(fenced) {
+        return events;
+    }
     let mut out = Vec::with_capacity(events.len());
     let mut events = events.into_iter();
     while let Some(event) = events.next() {
