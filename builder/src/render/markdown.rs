@@ -104,7 +104,7 @@ pub fn render(
                 }
             }
             Event::Text(text) => {
-                walk.rendered.word_count += text.split_whitespace().count();
+                walk.rendered.word_count += count_words(text);
             }
             Event::Html(html) | Event::InlineHtml(html) => {
                 // Raw `<img src="img/x.png">` resolves like `![](img/x.png)`.
@@ -190,7 +190,7 @@ impl Walk {
         }
         // A stripped title is the page's title: not text, not a TOC entry.
         if !stripped {
-            self.rendered.word_count += text.split_whitespace().count();
+            self.rendered.word_count += count_words(&text);
             if (HeadingLevel::H2..=HeadingLevel::H4).contains(&level) {
                 self.rendered.toc.push(TocEntry {
                     level: level as u8,
@@ -403,6 +403,23 @@ fn plain_text(events: &[Event<'_>]) -> String {
     text.trim().to_string()
 }
 
+/// `text.split_whitespace().count()`, without decoding characters in ASCII text (8% of
+/// the Markdown phase on tldr went to that decoding).
+fn count_words(text: &str) -> usize {
+    if !text.is_ascii() {
+        return text.split_whitespace().count();
+    }
+    let mut words = 0;
+    let mut in_word = false;
+    for &byte in text.as_bytes() {
+        // `char::is_whitespace` in ASCII: `u8::is_ascii_whitespace` and vertical tab.
+        let space = byte.is_ascii_whitespace() || byte == 0x0b;
+        words += usize::from(!space && !in_word);
+        in_word = !space;
+    }
+    words
+}
+
 fn truncate_words(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
         return text.to_string();
@@ -443,6 +460,26 @@ mod tests {
         fn resolve(&self, dest: &str) -> Option<String> {
             dest.ends_with(".md")
                 .then(|| format!("/{}/", dest.trim_end_matches(".md")))
+        }
+    }
+
+    #[test]
+    fn words_are_counted_as_split_whitespace_counts_them() {
+        for text in [
+            "",
+            " ",
+            "one",
+            "  two words  ",
+            "tabs\tand\nnew\r\nlines",
+            "vertical\x0btab and\x0cform feed",
+            "a-b c_d {{x}} `tar -xf`",
+            "non\u{a0}breaking and\u{2003}em space, café",
+        ] {
+            assert_eq!(
+                count_words(text),
+                text.split_whitespace().count(),
+                "{text:?}"
+            );
         }
     }
 
