@@ -232,9 +232,9 @@ impl Wanted {
 /// jobs whose URLs are wanted run first, even those asked for while the others run, and
 /// each is handed over (as `resource` makes it of the result) as soon as it is done;
 /// wanted URLs that are no job are files, handed over as they are found.
-pub(crate) fn run<T: Send + Sync>(
+pub(crate) fn run<'a, T: Send + Sync>(
     count: usize,
-    url: impl Fn(usize) -> String + Sync,
+    url: impl Fn(usize) -> &'a str + Sync,
     wanted: Option<&Wanted>,
     work: impl Fn(usize) -> T + Sync,
     resource: impl Fn(&T) -> Option<Resource> + Sync,
@@ -242,25 +242,21 @@ pub(crate) fn run<T: Send + Sync>(
     let Some(wanted) = wanted.filter(|w| !w.is_closed()) else {
         return (0..count).into_par_iter().map(&work).collect();
     };
-    let urls: Vec<String> = (0..count).map(&url).collect();
-    let index: HashMap<&str, usize> = urls
-        .iter()
-        .enumerate()
-        .map(|(i, url)| (url.as_str(), i))
-        .collect();
+    let urls: Vec<&str> = (0..count).map(&url).collect();
+    let index: HashMap<&str, usize> = urls.iter().enumerate().map(|(i, &url)| (url, i)).collect();
     let slots: Vec<OnceLock<T>> = (0..count).map(|_| OnceLock::new()).collect();
     let claimed: Vec<AtomicBool> = (0..count).map(|_| AtomicBool::new(false)).collect();
     let cursor = AtomicUsize::new(0);
     let hand_over = |i: usize, done: &T| {
         if let Some(made) = resource(done) {
-            wanted.hand_over(&urls[i], &made);
+            wanted.hand_over(urls[i], &made);
         }
     };
     let run_job = |i: usize| {
         let done = slots[i].get_or_init(|| work(i));
         // Asked for while it ran (or before): whoever asked finds it here. A want that
         // comes after this look is met by `wanted_first`, which then sees the slot set.
-        if wanted.is_wanted(&urls[i]) {
+        if wanted.is_wanted(urls[i]) {
             hand_over(i, done);
         }
     };

@@ -331,39 +331,44 @@ impl RenderCache {
         broken: &[&Path],
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Result<Rendered, Failure> {
-        let hashes = context_hashes(jobs, env);
         let progress = env.options.progress.as_deref();
         if let Some(progress) = progress {
             progress.start(jobs.len());
         }
         let cancel = &env.options.cancel;
         let site = object::SitePerThread::new(&env.tree.site, &env.tree.site_value);
-        // Pages somebody waits for go first (see `crate::wanted`).
-        let outcomes: Vec<Outcome> = crate::wanted::run(
+        let render_job = |job: &Job, hash: u64| {
+            let _counted = progress.map(Progress::counter);
+            let reusable = self
+                .rendered
+                .get(&job.url)
+                .is_some_and(|(last, _)| env.templates_broken || *last == hash);
+            if reusable || cancel.is_cancelled() {
+                return Outcome::Reused;
+            }
+            if env.write.is_some_and(|sink| sink.keep(&job.url, hash)) {
+                return Outcome::Kept;
+            }
+            match render_one(job, env, hash, &site) {
+                // Packing (when asked) is done here, on the render's workers, not in
+                // `settle`'s single thread.
+                Outcome::Rendered(html) => Outcome::Made(page(html, env.options)),
+                other => other,
+            }
+        };
+        // Pages somebody waits for go first (see `crate::wanted`). Each job's context
+        // hash is taken on the worker that renders it, so such a page does not wait for
+        // every page's hash first.
+        let outcomes: Vec<(u64, Outcome)> = crate::wanted::run(
             jobs.len(),
-            |i| jobs[i].url.clone(),
+            |i| jobs[i].url.as_str(),
             env.options.wanted.as_ref(),
             |i| {
-                let (job, hash) = (&jobs[i], hashes[i]);
-                let _counted = progress.map(Progress::counter);
-                let reusable = self
-                    .rendered
-                    .get(&job.url)
-                    .is_some_and(|(last, _)| env.templates_broken || *last == hash);
-                if reusable || cancel.is_cancelled() {
-                    return Outcome::Reused;
-                }
-                if env.write.is_some_and(|sink| sink.keep(&job.url, hash)) {
-                    return Outcome::Kept;
-                }
-                match render_one(job, env, hash, &site) {
-                    // Packing (when asked) is done here, on the render's workers, not
-                    // in `settle`'s single thread.
-                    Outcome::Rendered(html) => Outcome::Made(page(html, env.options)),
-                    other => other,
-                }
+                let job = &jobs[i];
+                let hash = context_hash(job, env);
+                (hash, render_job(job, hash))
             },
-            |outcome| match outcome {
+            |(_, outcome)| match outcome {
                 Outcome::Made(resource) => Some(resource.clone()),
                 _ => None,
             },
@@ -371,15 +376,7 @@ impl RenderCache {
         if cancel.is_cancelled() {
             return Err(Failure::Cancelled);
         }
-        Ok(self.settle(
-            jobs,
-            &hashes,
-            outcomes,
-            env.keep,
-            complete,
-            broken,
-            diagnostics,
-        ))
+        Ok(self.settle(jobs, outcomes, env.keep, complete, broken, diagnostics))
     }
 
     /// Takes in what the jobs came to: new HTML where they rendered, the last good HTML
@@ -388,8 +385,7 @@ impl RenderCache {
     fn settle(
         &mut self,
         jobs: &[Job],
-        hashes: &[u64],
-        outcomes: Vec<Outcome>,
+        outcomes: Vec<(u64, Outcome)>,
         keep: bool,
         complete: bool,
         broken: &[&Path],
@@ -399,7 +395,7 @@ impl RenderCache {
         let mut fresh: HashMap<String, (u64, Resource)> = HashMap::default();
         let mut failures = Failures::default();
         let last_good = |url: &str| self.rendered.get(url).cloned();
-        for ((job, &hash), outcome) in jobs.iter().zip(hashes).zip(outcomes) {
+        for (job, (hash, outcome)) in jobs.iter().zip(outcomes) {
             if keep
                 && matches!(outcome, Outcome::Rendered(_) | Outcome::Made(_))
                 && let Some(source) = &job.source
@@ -468,23 +464,18 @@ fn page(html: String, options: &Options) -> Resource {
     }
 }
 
-/// Each job's context hash: the same hash means the same HTML as last time. A one-shot
-/// build in memory has nothing to compare them with and skips them.
-fn context_hashes(jobs: &[Job], env: &Env<'_>) -> Vec<u64> {
+/// A job's context hash: the same hash means the same HTML as last time. A one-shot
+/// build in memory has nothing to compare with, and takes none.
+fn context_hash(job: &Job, env: &Env<'_>) -> u64 {
     if !env.keep && env.write.is_none() {
-        return vec![0; jobs.len()];
+        return 0;
     }
-    let site_hash = env.tree.site_hash;
-    jobs.par_iter()
-        .map(|job| {
-            let ctx = match &job.ctx {
-                JobCtx::Page(i) => fingerprint(&env.tree.page_view(*i)),
-                JobCtx::Section(ctx) => fingerprint(ctx),
-                JobCtx::Plain => 0,
-            };
-            fingerprint(&(site_hash, &job.url, &job.template, ctx))
-        })
-        .collect()
+    let ctx = match &job.ctx {
+        JobCtx::Page(i) => fingerprint(&env.tree.page_view(*i)),
+        JobCtx::Section(ctx) => fingerprint(ctx),
+        JobCtx::Plain => 0,
+    };
+    fingerprint(&(env.tree.site_hash, &job.url, &job.template, ctx))
 }
 
 /// Renders one job: its HTML (or where it was written), or why not. A panic in the

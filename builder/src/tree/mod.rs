@@ -18,6 +18,7 @@ use std::sync::{Arc, LazyLock};
 
 use minijinja::Value;
 use minijinja::value::Serde;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::context::{
@@ -90,7 +91,7 @@ pub fn arrange(
         }
     }
     let summaries: Vec<Option<Arc<Summary>>> = pages
-        .iter()
+        .par_iter()
         .map(|p| p.as_deref().map(|p| Arc::new(Summary::of(p))))
         .collect();
     let mut placement = vec![Placement::default(); pages.len()];

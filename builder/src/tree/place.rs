@@ -64,7 +64,8 @@ pub fn place(
     let mut sections: BTreeMap<PathBuf, Section> = BTreeMap::new();
     ensure_section(&mut sections, Path::new(""));
     let mut urls: Vec<String> = vec![String::new(); pages.len()];
-    let mut owner: HashMap<String, usize> = HashMap::default();
+    let mut owner: HashMap<String, usize> =
+        HashMap::with_capacity_and_hasher(pages.len(), Default::default());
     // Pages come in path order, so most follow one of their folder: the section is
     // looked up (paths compare component by component) once per run of a folder's
     // pages, which are listed when the run ends.
@@ -106,19 +107,24 @@ pub fn place(
                 }
             },
         };
-        if let Some(&other) = owner.get(&url) {
-            let other = layout.display_path(&pages[other].source.path);
-            diagnostics.push(error(format!(
-                "URL {url} is already taken by {}",
-                other.display()
-            )));
-            continue;
+        match owner.entry(url) {
+            std::collections::hash_map::Entry::Occupied(taken) => {
+                let other = layout.display_path(&pages[*taken.get()].source.path);
+                diagnostics.push(error(format!(
+                    "URL {} is already taken by {}",
+                    taken.key(),
+                    other.display()
+                )));
+                continue;
+            }
+            std::collections::hash_map::Entry::Vacant(free) => {
+                urls[i] = free.key().clone();
+                free.insert(i);
+            }
         }
-        owner.insert(url.clone(), i);
         if roles[i] == Role::Page && !page.meta.unlisted {
             run.listed.push(i);
         }
-        urls[i] = url;
     }
     run.end(&mut sections);
     Placed {
@@ -225,12 +231,13 @@ impl Placed {
     /// Source path (relative to the content directory) → URL, of every page with one:
     /// what relative Markdown links resolve against.
     pub fn md_urls(&self) -> HashMap<PathBuf, String> {
-        self.pages
-            .iter()
-            .zip(&self.urls)
-            .filter(|(_, url)| !url.is_empty())
-            .map(|(page, url)| (page.source.rel.clone(), url.clone()))
-            .collect()
+        let mut urls = HashMap::with_capacity_and_hasher(self.pages.len(), Default::default());
+        urls.extend(
+            (self.pages.iter().zip(&self.urls))
+                .filter(|(_, url)| !url.is_empty())
+                .map(|(page, url)| (page.source.rel.clone(), url.clone())),
+        );
+        urls
     }
 
     /// A hash of every page's source and URL: a page whose links were resolved when it
