@@ -311,14 +311,16 @@ impl ParsedFiles {
                 Ok(page) if page.meta.skip || (page.fm.draft && !drafts) => {}
                 Ok(page) => {
                     // What sited could not render of a page that is built.
-                    let file = sources.layout.display_path(&source.path);
                     diagnostics.extend(page.diagnostics.iter().cloned());
                     diagnostics.extend(page.warnings.iter().cloned());
-                    missing.extend(
-                        page.missing_shortcodes
-                            .iter()
-                            .map(|(name, line)| (name.clone(), file.clone(), *line)),
-                    );
+                    if !page.missing_shortcodes.is_empty() {
+                        let file = sources.layout.display_path(&source.path);
+                        missing.extend(
+                            page.missing_shortcodes
+                                .iter()
+                                .map(|(name, line)| (name.clone(), file.clone(), *line)),
+                        );
+                    }
                     pages.push(page.clone());
                 }
                 Err(error) => {

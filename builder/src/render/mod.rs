@@ -63,6 +63,7 @@ pub struct Job {
 /// the tags index, the 404 page.
 pub fn jobs(tree: &Tree) -> Vec<Job> {
     let mut jobs: Vec<Job> = (0..tree.pages.len())
+        .into_par_iter()
         .filter(|&i| tree.is_page(i))
         .map(|i| page_job(tree, i))
         .collect();

@@ -65,7 +65,8 @@ fn summary(written: Option<&str>, body: &str, first_paragraph: Option<String>) -
     if let Some(summary) = written {
         return Some(summary.trim().to_string());
     }
-    let Some(cut) = body.find("<!--more-->") else {
+    // memchr's search, not `str::find`'s: it is run over every page's whole body.
+    let Some(cut) = memchr::memmem::find(body.as_bytes(), b"<!--more-->") else {
         return first_paragraph;
     };
     let mut text = String::new();

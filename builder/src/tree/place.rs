@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::load::Parsed;
@@ -71,23 +72,32 @@ pub fn place(
     // pages, which are listed when the run ends.
     let mut run = Run {
         dir: PathBuf::new(),
-        url: sections[Path::new("")].url.clone(),
         listed: Vec::new(),
     };
-    for (i, page) in pages.iter().enumerate() {
-        // A Hugo leaf bundle (`dir/index.md` with its files) is a page of the section
-        // above its folder.
-        let bundle = hugo && roles[i] == Role::Page && page.stem() == "index";
-        let dir = match page.dir().parent() {
-            Some(parent) if bundle => parent,
-            _ => page.dir(),
-        };
+    // Each page's section folder and URL, on every core: a section's URL is a function
+    // of its folder alone. What is left in order below is who owns which URL.
+    let planned: Vec<(&Path, Result<String, String>)> = (pages.par_iter().enumerate())
+        .map(|(i, page)| {
+            // A Hugo leaf bundle (`dir/index.md` with its files) is a page of the section
+            // above its folder.
+            let bundle = hugo && roles[i] == Role::Page && page.stem() == "index";
+            let dir = match page.dir().parent() {
+                Some(parent) if bundle => parent,
+                _ => page.dir(),
+            };
+            let url = match roles[i] {
+                Role::SectionIndex => Ok(String::new()),
+                Role::Page => page_url(page, &section_url(dir), bundle),
+            };
+            (dir, url)
+        })
+        .collect();
+    for ((i, page), (dir, url)) in pages.iter().enumerate().zip(planned) {
         if run.dir.as_os_str() != dir.as_os_str() {
             run.end(&mut sections);
             ensure_section(&mut sections, dir);
             run = Run {
                 dir: dir.to_path_buf(),
-                url: sections[dir].url.clone(),
                 listed: Vec::new(),
             };
         }
@@ -99,7 +109,7 @@ pub fn place(
                 section.index = Some(i);
                 section.url.clone()
             }
-            Role::Page => match page_url(page, &run.url, bundle) {
+            Role::Page => match url {
                 Ok(url) => url,
                 Err(message) => {
                     diagnostics.push(error(message));
@@ -138,7 +148,6 @@ pub fn place(
 /// Consecutive pages of one section, while [`place`] goes through them.
 struct Run {
     dir: PathBuf,
-    url: String,
     /// Pages to list in the section, in order.
     listed: Vec<usize>,
 }
@@ -212,19 +221,24 @@ fn ensure_section(sections: &mut BTreeMap<PathBuf, Section>, dir: &Path) {
     if let Some(parent) = dir.parent() {
         ensure_section(sections, parent);
     }
+    sections.insert(
+        dir.to_path_buf(),
+        Section {
+            dir: dir.to_path_buf(),
+            url: section_url(dir),
+            ..Section::default()
+        },
+    );
+}
+
+/// The URL of the section of folder `dir` (relative to the content folder).
+fn section_url(dir: &Path) -> String {
     let mut url = String::from("/");
     for part in dir.components() {
         url.push_str(&slugify_name(&part.as_os_str().to_string_lossy()));
         url.push('/');
     }
-    sections.insert(
-        dir.to_path_buf(),
-        Section {
-            dir: dir.to_path_buf(),
-            url,
-            ..Section::default()
-        },
-    );
+    url
 }
 
 impl Placed {
