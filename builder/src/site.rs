@@ -212,7 +212,13 @@ impl Site {
             let previous = self.state.take();
             let generation = previous.as_ref().map_or(0, |s| s.template_generation + 1);
             let render = previous.map_or_else(RenderCache::default, |s| s.render.last_good());
+            let walk_started = Instant::now();
             let sources = Sources::discover(&self.root, &self.options.exclude)?;
+            tracing::debug!(
+                walk_us = walk_started.elapsed().as_micros(),
+                markdown = sources.markdown.len(),
+                "walked"
+            );
             let (templates, template_errors) = load_templates(&sources, &self.options);
             self.state = Some(State {
                 sources,

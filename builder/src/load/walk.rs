@@ -80,7 +80,7 @@ fn files(
 ) -> Vec<Source> {
     let mut files = Vec::new();
     walk(layout, dir, Path::new(""), skip_at_top, &mut files, errors);
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    debug_assert!(files.is_sorted_by(|a, b| a.rel < b.rel));
     files
 }
 
@@ -102,8 +102,13 @@ fn walk(
             return;
         }
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
+    // In name order, each folder's files where its name falls: the whole list comes out
+    // sorted by path (component by component) with no sort of its own, which took half
+    // of the walk of tldr's 7,425 pages.
+    let mut entries: Vec<(std::ffi::OsString, fs::DirEntry)> =
+        entries.flatten().map(|e| (e.file_name(), e)).collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (name, entry) in entries {
         let Some(name_str) = name.to_str() else {
             errors.push(Diagnostic::error(
                 layout.display_path(&entry.path()),
@@ -210,6 +215,38 @@ mod tests {
         assert_eq!(rels, [PathBuf::from("note.md")]);
         assert_eq!(layout.config.title, "T");
         assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn files_come_in_path_order_folder_by_folder() {
+        let site = tempfile::tempdir().unwrap();
+        // Byte order of whole paths would put `a-b.md` before `a/z.md` ('-' < '/'); path
+        // order compares `a` with `a-b.md` first.
+        let names = [
+            "a-b.md", "a.md", "a/z.md", "a/b/c.md", "B.md", "b.md", "é.md", "z.md",
+        ];
+        for name in names {
+            let path = site.path().join("content").join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x").unwrap();
+        }
+        let mut errors = Vec::new();
+        let layout = Layout::discover(site.path(), &[], &mut errors).unwrap();
+        let rels: Vec<PathBuf> = (content_files(&layout, &mut errors).into_iter())
+            .map(|f| f.rel)
+            .collect();
+        let mut sorted: Vec<PathBuf> = names.iter().map(PathBuf::from).collect();
+        sorted.sort();
+        assert_eq!(rels, sorted);
+        assert_eq!(rels[0], Path::new("B.md"));
+        assert_eq!(
+            rels[1..4],
+            [
+                Path::new("a/b/c.md"),
+                Path::new("a/z.md"),
+                Path::new("a-b.md")
+            ]
+        );
     }
 
     #[test]
