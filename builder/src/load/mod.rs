@@ -152,12 +152,15 @@ impl Parsed {
 
 /// Reads one Markdown file and splits off its front matter.
 pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
-    let file = layout.display_path(&source.path);
-    let cannot_read = |error| Diagnostic::error(&file, format!("cannot read: {error}"));
+    // Made only for a diagnostic: most pages have none.
+    let file = || layout.display_path(&source.path);
+    let cannot_read = |error| Diagnostic::error(file(), format!("cannot read: {error}"));
     let mut reader = std::fs::File::open(&source.path).map_err(cannot_read)?;
     // Read at most one byte past the limit: a file that grows meanwhile is still bounded.
     let limit = layout.config.max_page_size;
-    let mut text = Vec::new();
+    // Room for most pages at once: two reads (the page, then its end) instead of a small
+    // probe and reads that grow the buffer.
+    let mut text = Vec::with_capacity(limit.0.saturating_add(1).min(16 * 1024) as usize);
     Read::by_ref(&mut reader)
         .take(limit.0.saturating_add(1))
         .read_to_end(&mut text)
@@ -165,7 +168,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
     if text.len() as u64 > limit.0 {
         let size = reader.metadata().map_or(text.len() as u64, |m| m.len());
         return Err(Diagnostic::error(
-            &file,
+            file(),
             format!(
                 "is {}, larger than the {limit} a page may be; not built \
                  (`max_page_size` in site.toml raises the limit)",
@@ -180,10 +183,10 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
             .filter(|&&b| b == b'\n')
             .count() as u32
             + 1;
-        Diagnostic::error(&file, "not valid UTF-8").at(Some(line), None)
+        Diagnostic::error(file(), "not valid UTF-8").at(Some(line), None)
     })?;
     let split = frontmatter::split(&text).map_err(|error| {
-        Diagnostic::error(&file, error.message).at(Some(error.line), error.column)
+        Diagnostic::error(file(), error.message).at(Some(error.line), error.column)
     })?;
     let mut fm = split.front_matter;
     let meta = match layout.flavor {
@@ -213,7 +216,9 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
     let warnings = expanded
         .errors
         .into_iter()
-        .map(|(line, message)| Diagnostic::warning(&file, message).at(Some(body_line + line), None))
+        .map(|(line, message)| {
+            Diagnostic::warning(file(), message).at(Some(body_line + line), None)
+        })
         .collect();
     let extra = Arc::new(std::mem::take(&mut fm.extra));
     let mut parsed = Parsed {
@@ -239,6 +244,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
         let dir = parsed.source.path.parent().unwrap_or(&layout.root);
         let expanded =
             crate::book::include::expand(split.body, dir, &layout.root, split.body_line + 1);
+        let file = layout.display_path(&parsed.source.path);
         parsed.diagnostics = expanded
             .problems
             .into_iter()

@@ -21,6 +21,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use super::Refused;
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 use notify::event::{
     AccessKind, AccessMode, CreateKind, DataChange, EventKind, Flag, MetadataKind, ModifyKind,
@@ -94,17 +95,20 @@ impl Native {
     }
 
     /// Watches `root` and every folder under it (symlinked folders followed, each folder
-    /// once). On failure nothing of this call stays watched.
-    pub fn watch(&self, root: &Path) -> notify::Result<()> {
+    /// once), refusing a tree of more than `cap` folders. Each folder is listed after its
+    /// watch is added, in one pass (a count first would list the tree twice): a folder
+    /// made meanwhile is either listed or reported. On failure nothing of this call stays
+    /// watched.
+    pub fn watch(&self, root: &Path, cap: usize) -> Result<(), Refused> {
         let mut folders = lock(&self.folders);
         folders.roots.push(root.to_path_buf());
-        let result = folders
-            .add(root, root_mask())
-            .and_then(|_| folders.add_tree(root));
+        let mut room = cap.saturating_sub(1);
+        let result = (folders.add(root, root_mask()).map_err(Refused::io))
+            .and_then(|_| folders.add_tree(root, &mut room));
         if result.is_err() {
             folders.unwatch(root);
         }
-        result.map_err(notify::Error::io)
+        result
     }
 
     /// Stops watching `root`, but not what another registration's root still covers.
@@ -130,8 +134,8 @@ impl Folders {
         Ok(Some(wd))
     }
 
-    /// Adds every folder under `dir` (not `dir` itself).
-    fn add_tree(&mut self, dir: &Path) -> io::Result<()> {
+    /// Adds every folder under `dir` (not `dir` itself), at most `room` of them.
+    fn add_tree(&mut self, dir: &Path, room: &mut usize) -> Result<(), Refused> {
         let mut pending = vec![dir.to_path_buf()];
         while let Some(dir) = pending.pop() {
             // A folder removed meanwhile has nothing left to watch.
@@ -149,11 +153,15 @@ impl Folders {
                 }
                 let path = entry.path();
                 match self.add(&path, folder_mask()) {
-                    Ok(Some(_)) => pending.push(path),
+                    Ok(Some(_)) if *room == 0 => return Err(Refused::TooLarge),
+                    Ok(Some(_)) => {
+                        *room -= 1;
+                        pending.push(path);
+                    }
                     Ok(None) => {}
                     // Gone between the listing and the watch: its removal is reported.
                     Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {}
-                    Err(error) => return Err(error),
+                    Err(error) => return Err(Refused::io(error)),
                 }
             }
         }
@@ -272,8 +280,12 @@ impl Reader {
             && mask.intersects(EventMask::CREATE | EventMask::MOVED_TO)
             && folders.covered(&path)
         {
-            added = (folders.add(&path, folder_mask()))
-                .and_then(|new| new.map_or(Ok(()), |_| folders.add_tree(&path)));
+            added = match folders.add(&path, folder_mask()) {
+                // Not capped: the site is watched already.
+                Ok(Some(_)) => folders.add_tree(&path, &mut { usize::MAX }),
+                Ok(None) => Ok(()),
+                Err(error) => Err(Refused::io(error)),
+            };
         }
         if is_dir && mask.intersects(EventMask::MOVED_FROM | EventMask::DELETE) {
             folders.forget_tree(&path);
@@ -282,9 +294,9 @@ impl Reader {
             folders.by_wd.remove(&id);
         }
         drop(folders);
-        if let Err(error) = added {
+        if let Err(Refused::Failed(error)) = added {
             // Out of watches, most likely: said as notify would say it.
-            (self.sink)(Err(notify::Error::io(error)));
+            (self.sink)(Err(error));
         }
         for kind in kinds(mask) {
             (self.sink)(Ok(notify::Event::new(kind).add_path(path.clone())));
@@ -421,7 +433,7 @@ mod tests {
         let page = root.join("content/deep/page.md");
         std::fs::write(&page, "old").unwrap();
         let seen = Seen::new();
-        seen.native.watch(&root).unwrap();
+        seen.native.watch(&root, usize::MAX).unwrap();
         let reads = (EventMask::OPEN | EventMask::ACCESS | EventMask::CLOSE_NOWRITE).bits();
         let changes = (EventMask::MODIFY | EventMask::CLOSE_WRITE | EventMask::CREATE)
             .union(EventMask::DELETE | EventMask::MOVED_FROM | EventMask::MOVED_TO)
@@ -451,7 +463,7 @@ mod tests {
     fn a_new_folder_is_watched_before_it_is_reported() {
         let (_dir, root) = root();
         let seen = Seen::new();
-        seen.native.watch(&root).unwrap();
+        seen.native.watch(&root, usize::MAX).unwrap();
         // `mkdir -p` of three levels at once: the inner ones exist before any watch.
         std::fs::create_dir_all(root.join("a/b/c")).unwrap();
         let events = seen.until(&root.join("a"));
@@ -468,7 +480,7 @@ mod tests {
         std::fs::create_dir_all(outside.join("incoming/inner")).unwrap();
         std::fs::create_dir_all(root.join("leaving/inner")).unwrap();
         let seen = Seen::new();
-        seen.native.watch(&root).unwrap();
+        seen.native.watch(&root, usize::MAX).unwrap();
         std::fs::rename(outside.join("incoming"), root.join("incoming")).unwrap();
         std::fs::rename(root.join("leaving"), outside.join("left")).unwrap();
         seen.until(&root.join("leaving"));
@@ -495,9 +507,9 @@ mod tests {
         std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
         let seen = Seen::new();
         let nested = root.join("sub");
-        seen.native.watch(&root).unwrap();
-        seen.native.watch(&nested).unwrap();
-        seen.native.watch(&root).unwrap();
+        seen.native.watch(&root, usize::MAX).unwrap();
+        seen.native.watch(&nested, usize::MAX).unwrap();
+        seen.native.watch(&root, usize::MAX).unwrap();
         seen.native.unwatch(&root);
         let page = root.join("sub/deeper/page.md");
         std::fs::write(&page, "x").unwrap();
@@ -517,12 +529,29 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_of_more_folders_than_allowed_is_refused_whole() {
+        let (_dir, root) = root();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::create_dir_all(root.join("c")).unwrap();
+        let seen = Seen::new();
+        assert!(matches!(
+            seen.native.watch(&root, 3),
+            Err(Refused::TooLarge)
+        ));
+        let folders = lock(&seen.native.folders);
+        assert!(folders.by_wd.is_empty() && folders.roots.is_empty());
+        drop(folders);
+        seen.native.watch(&root, 4).unwrap();
+        assert_eq!(lock(&seen.native.folders).by_wd.len(), 4);
+    }
+
+    #[test]
     fn a_symlink_loop_is_watched_once() {
         let (_dir, root) = root();
         std::fs::create_dir(root.join("sub")).unwrap();
         std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
         let seen = Seen::new();
-        seen.native.watch(&root).unwrap();
+        seen.native.watch(&root, usize::MAX).unwrap();
         assert_eq!(
             lock(&seen.native.folders).by_wd.len(),
             2,
@@ -536,7 +565,7 @@ mod tests {
         let site = root.join("site");
         std::fs::create_dir_all(site.join("content")).unwrap();
         let seen = Seen::new();
-        seen.native.watch(&site).unwrap();
+        seen.native.watch(&site, usize::MAX).unwrap();
         std::fs::remove_dir_all(&site).unwrap();
         let events = seen.until(&site);
         assert!(events.contains(&(EventKind::Remove(RemoveKind::Folder), site.clone())));
@@ -546,7 +575,11 @@ mod tests {
     fn a_root_that_is_not_there_is_an_error_and_leaves_nothing_watched() {
         let (_dir, root) = root();
         let seen = Seen::new();
-        assert!(seen.native.watch(&root.join("missing")).is_err());
+        assert!(
+            seen.native
+                .watch(&root.join("missing"), usize::MAX)
+                .is_err()
+        );
         let folders = lock(&seen.native.folders);
         assert!(folders.by_wd.is_empty() && folders.roots.is_empty());
     }

@@ -279,18 +279,18 @@ impl Watcher {
             watcher: self.clone(),
             _poller: poller,
         };
-        // Counted before a single watch is added, and off the async workers (the caller
-        // runs this on a blocking thread): a tree too large is refused whole.
-        if count_dirs_up_to(root, MAX_WATCHED_DIRS + 1) > MAX_WATCHED_DIRS {
-            self.forget(root);
-            return Err(WatchError::TooLarge {
-                root: root.to_path_buf(),
-                limit: MAX_WATCHED_DIRS,
-            });
-        }
+        // Off the async workers (the caller runs this on a blocking thread). A tree too
+        // large is refused whole.
         match self.watch_native(root) {
             Ok(()) => Ok(registration(Mode::Native, None)),
-            Err(error) if is_out_of_watches(&error) => {
+            Err(Refused::TooLarge) => {
+                self.forget(root);
+                Err(WatchError::TooLarge {
+                    root: root.to_path_buf(),
+                    limit: MAX_WATCHED_DIRS,
+                })
+            }
+            Err(Refused::Failed(error)) if is_out_of_watches(&error) => {
                 let reason = format!(
                     "out of inotify watches ({error}); polling every {} ms instead. \
                      Raise fs.inotify.max_user_watches to get instant reloads back",
@@ -300,7 +300,7 @@ impl Watcher {
                 let poller = Poller::start(root, Arc::downgrade(&inbox));
                 Ok(registration(Mode::Polling { reason }, Some(poller)))
             }
-            Err(source) => {
+            Err(Refused::Failed(source)) => {
                 self.forget(root);
                 Err(WatchError::Watch {
                     root: root.to_path_buf(),
@@ -310,14 +310,24 @@ impl Watcher {
         }
     }
 
-    fn watch_native(&self, root: &Path) -> notify::Result<()> {
+    fn watch_native(&self, root: &Path) -> Result<(), Refused> {
         if let Some(limit) = self.inner.test_limit {
             let dirs = count_dirs(root);
             if dirs > limit {
-                return Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch));
+                return Err(Refused::out_of_watches());
             }
         }
-        self.inner.native.watch(root)
+        match self.inner.native.watch(root, MAX_WATCHED_DIRS) {
+            // Out of watches before the cap: said as too large if it is (it would be
+            // with watches to spare), not as a reason to poll a tree that size.
+            Err(Refused::Failed(error))
+                if is_out_of_watches(&error)
+                    && count_dirs_up_to(root, MAX_WATCHED_DIRS + 1) > MAX_WATCHED_DIRS =>
+            {
+                Err(Refused::TooLarge)
+            }
+            other => other,
+        }
     }
 
     fn forget(&self, root: &Path) {
@@ -339,6 +349,25 @@ impl Drop for Registration {
     }
 }
 
+/// Why a tree is not watched by the kernel.
+#[derive(Debug)]
+enum Refused {
+    /// More than [`MAX_WATCHED_DIRS`] folders.
+    TooLarge,
+    Failed(notify::Error),
+}
+
+impl Refused {
+    #[cfg(target_os = "linux")]
+    fn io(error: std::io::Error) -> Refused {
+        Refused::Failed(notify::Error::io(error))
+    }
+
+    fn out_of_watches() -> Refused {
+        Refused::Failed(notify::Error::new(notify::ErrorKind::MaxFilesWatch))
+    }
+}
+
 /// notify's watcher where the daemon does not drive the kernel's API itself (macOS:
 /// FSEvents). Recursive; a watch that fails half-way leaves nothing watched.
 #[cfg(not(target_os = "linux"))]
@@ -352,14 +381,18 @@ impl Native {
         Ok(Native(Mutex::new(notify::recommended_watcher(sink)?)))
     }
 
-    fn watch(&self, root: &Path) -> notify::Result<()> {
+    fn watch(&self, root: &Path, cap: usize) -> Result<(), Refused> {
         use notify::Watcher as _;
+        // Counted before a single watch is added: a tree too large is refused whole.
+        if count_dirs_up_to(root, cap + 1) > cap {
+            return Err(Refused::TooLarge);
+        }
         let mut native = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let result = native.watch(root, notify::RecursiveMode::Recursive);
         if result.is_err() {
             let _ = native.unwatch(root);
         }
-        result
+        result.map_err(Refused::Failed)
     }
 
     fn unwatch(&self, root: &Path) {
