@@ -4,6 +4,10 @@
 # work (every page, section listings, home, 404 and sitemap; no feeds: the pages have no
 # dates; no taxonomies), alternating runs. Prints median wall time, CPU time and peak RSS
 # for both and the ratios. Usage: bench/build-vs-hugo.sh [RUNS] (default 5).
+# Both render the same minimal templates: Hugo its `layouts/`, sited its `templates/`
+# (the same HTML, written in each one's language). `theme` is sited on the same content
+# with its default theme instead (navigation, breadcrumbs, pager, table of contents: more
+# work per page than Hugo is given), as this script measured before 2026-12-03.
 # `BASELINE=PATH` adds another sited binary (an earlier build, "before") to each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +45,20 @@ HTML
 cat > "$site/layouts/404.html" <<'HTML'
 <!doctype html><html><body>Not found</body></html>
 HTML
+# sited's default theme, for the `theme` row: the same content, no templates of its own.
+theme_site="$work/theme-site"
+mkdir -p "$theme_site"
+cp -r "$site/content" "$site/site.toml" "$theme_site/"
+# The same pages in sited's templates: page, section and home listings, 404.
+mkdir -p "$site/templates"
+cat > "$site/templates/page.html" <<'HTML'
+<!doctype html><html><head><title>{{ page.title }}</title></head><body><h1>{{ page.title }}</h1>{{ page.content|safe }}</body></html>
+HTML
+cat > "$site/templates/section.html" <<'HTML'
+<!doctype html><html><head><title>{{ section.title }}</title></head><body><h1>{{ section.title }}</h1><ul>{% for p in section.pages %}<li><a href="{{ p.url }}">{{ p.title }}</a></li>{% endfor %}</ul></body></html>
+HTML
+cp "$site/templates/section.html" "$site/templates/index.html"
+cp "$site/layouts/404.html" "$site/templates/404.html"
 
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -48,7 +66,7 @@ echo "hugo: $(hugo version | cut -d' ' -f1-2); sited: $(target/release/sited --v
 echo "pages: $(find "$site/content" -name '*.md' | wc -l); working in $work"
 results="$work/results"
 : > "$results"
-tools=(sited hugo)
+tools=(sited hugo theme)
 [ -n "${BASELINE:-}" ] && tools+=(baseline)
 for run in $(seq 1 "$runs"); do
   for tool in "${tools[@]}"; do
@@ -56,6 +74,7 @@ for run in $(seq 1 "$runs"); do
     rm -rf "$out"
     case $tool in
       sited) cmd=(target/release/sited build "$site" --out "$out") ;;
+      theme) cmd=(target/release/sited build "$theme_site" --out "$out") ;;
       baseline) cmd=("$BASELINE" build "$site" --out "$out") ;;
       hugo) cmd=(hugo --quiet --source "$site" --destination "$out") ;;
     esac
@@ -69,7 +88,7 @@ python3 - "$results" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 med = {}
-for tool in ("sited", "baseline", "hugo"):
+for tool in ("sited", "theme", "baseline", "hugo"):
     mine = [r for r in rows if r[0] == tool]
     if not mine:
         continue
@@ -80,7 +99,8 @@ for tool in ("sited", "baseline", "hugo"):
     print(f"{tool:5}: median wall {wall:.2f} s, cpu {cpu:.2f} s, peak RSS {rss:.0f} MiB (n={len(mine)})")
 s, h = med["sited"], med["hugo"]
 print(f"sited/hugo: wall {s[0]/h[0]:.2f}, cpu {s[1]/h[1]:.2f}, RSS {s[2]/h[2]:.2f} (target: wall and RSS <= 0.25)")
-if "baseline" in med:
-    b = med["baseline"]
-    print(f"baseline/hugo: wall {b[0]/h[0]:.2f}, cpu {b[1]/h[1]:.2f}, RSS {b[2]/h[2]:.2f}")
+for other in ("theme", "baseline"):
+    if other in med:
+        b = med[other]
+        print(f"{other}/hugo: wall {b[0]/h[0]:.2f}, cpu {b[1]/h[1]:.2f}, RSS {b[2]/h[2]:.2f}")
 PY
