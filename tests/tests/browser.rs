@@ -323,7 +323,11 @@ fn edits_styles_and_errors_show_up_in_the_browser_by_themselves() {
     )
     .unwrap();
     browser.wait_for(&overlay_names("templates/page.html:1"), WAIT);
-    assert!(browser.eval("document.body.innerText.includes('Edited under the overlay.')") == true);
+    assert!(
+        browser.eval("document.body.innerText.includes('Edited under the overlay.')") == true,
+        "the last good page is not under the overlay; page: {}",
+        browser.eval("document.documentElement.outerHTML")
+    );
 
     // Fixed: the overlay goes away and the new template is in use.
     fs::write(

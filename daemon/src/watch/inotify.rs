@@ -104,7 +104,7 @@ impl Native {
         folders.roots.push(root.to_path_buf());
         let mut room = cap.saturating_sub(1);
         let result = (folders.add(root, root_mask()).map_err(Refused::io))
-            .and_then(|_| folders.add_tree(root, &mut room));
+            .and_then(|_| folders.add_tree(root, &mut room, None));
         if result.is_err() {
             folders.unwatch(root);
         }
@@ -134,8 +134,14 @@ impl Folders {
         Ok(Some(wd))
     }
 
-    /// Adds every folder under `dir` (not `dir` itself), at most `room` of them.
-    fn add_tree(&mut self, dir: &Path, room: &mut usize) -> Result<(), Refused> {
+    /// Adds every folder under `dir` (not `dir` itself), at most `room` of them; every
+    /// other entry found goes to `found` when asked for.
+    fn add_tree(
+        &mut self,
+        dir: &Path,
+        room: &mut usize,
+        mut found: Option<&mut Vec<PathBuf>>,
+    ) -> Result<(), Refused> {
         let mut pending = vec![dir.to_path_buf()];
         while let Some(dir) = pending.pop() {
             // A folder removed meanwhile has nothing left to watch.
@@ -149,6 +155,9 @@ impl Folders {
                 let is_dir = kind.is_dir()
                     || (kind.is_symlink() && entry.path().metadata().is_ok_and(|m| m.is_dir()));
                 if !is_dir {
+                    if let Some(found) = found.as_deref_mut() {
+                        found.push(entry.path());
+                    }
                     continue;
                 }
                 let path = entry.path();
@@ -274,15 +283,17 @@ impl Reader {
             None => dir.clone(),
         };
         let is_dir = mask.contains(EventMask::ISDIR);
-        // Watches first, events after (see the module's doc).
+        // Watches first, events after (see the module's doc). What a new folder already
+        // holds was made before its watch, so no event told of it: it is reported here.
         let mut added = Ok(());
+        let mut found = Vec::new();
         if is_dir
             && mask.intersects(EventMask::CREATE | EventMask::MOVED_TO)
             && folders.covered(&path)
         {
             added = match folders.add(&path, folder_mask()) {
                 // Not capped: the site is watched already.
-                Ok(Some(_)) => folders.add_tree(&path, &mut { usize::MAX }),
+                Ok(Some(_)) => folders.add_tree(&path, &mut { usize::MAX }, Some(&mut found)),
                 Ok(None) => Ok(()),
                 Err(error) => Err(Refused::io(error)),
             };
@@ -300,6 +311,18 @@ impl Reader {
         }
         for kind in kinds(mask) {
             (self.sink)(Ok(notify::Event::new(kind).add_path(path.clone())));
+        }
+        // In a folder just made (`mkdir -p` and files, an unpacking, a checkout) a file
+        // found may still be being written: reported as created, it holds the site's
+        // build until its close is seen (or the longest debounce passes). A folder moved
+        // in arrives whole.
+        let kind = if mask.contains(EventMask::CREATE) {
+            EventKind::Create(CreateKind::File)
+        } else {
+            EventKind::Modify(ModifyKind::Name(RenameMode::To))
+        };
+        for file in found {
+            (self.sink)(Ok(notify::Event::new(kind).add_path(file)));
         }
     }
 }
@@ -461,13 +484,27 @@ mod tests {
 
     #[test]
     fn a_new_folder_is_watched_before_it_is_reported() {
+        let (_outside_dir, outside) = root();
         let (_dir, root) = root();
         let seen = Seen::new();
         seen.native.watch(&root, usize::MAX).unwrap();
-        // `mkdir -p` of three levels at once: the inner ones exist before any watch.
-        std::fs::create_dir_all(root.join("a/b/c")).unwrap();
-        let events = seen.until(&root.join("a"));
-        assert!(events.contains(&(EventKind::Create(CreateKind::Folder), root.join("a"))));
+        // Folders three deep with a file, made before any watch on them can exist, moved
+        // in at once: the file is reported, as moved in (it arrives whole).
+        std::fs::create_dir_all(outside.join("a/b/c")).unwrap();
+        let early = root.join("a/b/early.md");
+        std::fs::write(outside.join("a/b/early.md"), "x").unwrap();
+        std::fs::rename(outside.join("a"), root.join("a")).unwrap();
+        let events = seen.until(&early);
+        assert!(events.contains(&(
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            early.clone()
+        )));
+        // `mkdir -p` and a file at once: reported by its own events or, when written
+        // before its folder's watch, by the listing that follows the watch.
+        std::fs::create_dir_all(root.join("d/e")).unwrap();
+        std::fs::write(root.join("d/e/new.md"), "x").unwrap();
+        let events = seen.until(&root.join("d/e/new.md"));
+        assert!(events.contains(&(EventKind::Create(CreateKind::Folder), root.join("d"))));
         let page = root.join("a/b/c/page.md");
         std::fs::write(&page, "x").unwrap();
         seen.until(&page);
