@@ -122,16 +122,17 @@ fn lock(folders: &Mutex<Folders>) -> std::sync::MutexGuard<'_, Folders> {
 }
 
 impl Folders {
-    fn add(&mut self, dir: &Path, mask: WatchMask) -> io::Result<Option<WatchDescriptor>> {
+    /// Watches `dir`; whether it is newly watched. A folder already watched (under this
+    /// path, or another: a symlink, a loop) keeps the path it was first watched under and
+    /// is not to be walked again.
+    fn add(&mut self, dir: &Path, mask: WatchMask) -> io::Result<bool> {
         let wd = self.watches.add(dir, mask)?;
-        // A folder already watched (under this path, or another: a symlink, a loop) keeps
-        // the path it was first watched under and is not walked again.
         let id = wd.get_watch_descriptor_id();
         if self.by_wd.contains_key(&id) {
-            return Ok(None);
+            return Ok(false);
         }
-        self.by_wd.insert(id, (wd.clone(), dir.to_path_buf()));
-        Ok(Some(wd))
+        self.by_wd.insert(id, (wd, dir.to_path_buf()));
+        Ok(true)
     }
 
     /// Adds every folder under `dir` (not `dir` itself), at most `room` of them; every
@@ -162,12 +163,12 @@ impl Folders {
                 }
                 let path = entry.path();
                 match self.add(&path, folder_mask()) {
-                    Ok(Some(_)) if *room == 0 => return Err(Refused::TooLarge),
-                    Ok(Some(_)) => {
+                    Ok(true) if *room == 0 => return Err(Refused::TooLarge),
+                    Ok(true) => {
                         *room -= 1;
                         pending.push(path);
                     }
-                    Ok(None) => {}
+                    Ok(false) => {}
                     // Gone between the listing and the watch: its removal is reported.
                     Err(error) if error.raw_os_error() == Some(libc::ENOENT) => {}
                     Err(error) => return Err(Refused::io(error)),
@@ -293,8 +294,8 @@ impl Reader {
         {
             added = match folders.add(&path, folder_mask()) {
                 // Not capped: the site is watched already.
-                Ok(Some(_)) => folders.add_tree(&path, &mut { usize::MAX }, Some(&mut found)),
-                Ok(None) => Ok(()),
+                Ok(true) => folders.add_tree(&path, &mut { usize::MAX }, Some(&mut found)),
+                Ok(false) => Ok(()),
                 Err(error) => Err(Refused::io(error)),
             };
         }

@@ -1,7 +1,8 @@
 //! One file watcher for the whole daemon, fanned out to sites by path prefix.
 //!
 //! Linux allows 128 inotify instances per user by default, so sites do not each get a
-//! watcher: one `notify` watcher serves them all, and every event is routed to the site
+//! watcher: one watcher serves them all (inotify driven by the daemon on Linux, see
+//! `inotify`; notify's elsewhere), and every event is routed to the site
 //! whose root contains it. Sites debounce on their own side (see `site`), so the
 //! callback only records which paths changed and wakes the site: nothing is ever queued
 //! without bound, nothing is dropped. When the kernel runs out of watches (ENOSPC /
@@ -96,9 +97,9 @@ impl Inbox {
     }
 }
 
-/// Whether a raw event can mean a file's content or presence changed. notify on Linux
-/// also reports opens and reads, and the daemon reads every file it builds and serves:
-/// counting those would rebuild forever.
+/// Whether a raw event can mean a file's content or presence changed. A backend may
+/// also report opens and reads (notify's inotify backend does), and the daemon reads
+/// every file it builds and serves: counting those would rebuild forever.
 pub fn is_change(kind: &EventKind) -> bool {
     match kind {
         EventKind::Create(_) | EventKind::Remove(_) => true,
@@ -311,11 +312,10 @@ impl Watcher {
     }
 
     fn watch_native(&self, root: &Path) -> Result<(), Refused> {
-        if let Some(limit) = self.inner.test_limit {
-            let dirs = count_dirs(root);
-            if dirs > limit {
-                return Err(Refused::out_of_watches());
-            }
+        if let Some(limit) = self.inner.test_limit
+            && count_dirs_up_to(root, limit + 1) > limit
+        {
+            return Err(Refused::out_of_watches());
         }
         match self.inner.native.watch(root, MAX_WATCHED_DIRS) {
             // Out of watches before the cap: said as too large if it is (it would be
@@ -502,18 +502,6 @@ fn count_dirs_up_to(root: &Path, cap: usize) -> usize {
         for entry in entries.flatten() {
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 pending.push(entry.path());
-            }
-        }
-    }
-    count
-}
-
-fn count_dirs(root: &Path) -> usize {
-    let mut count = 1;
-    if let Ok(entries) = std::fs::read_dir(root) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                count += count_dirs(&entry.path());
             }
         }
     }
