@@ -86,6 +86,7 @@ pub fn place(
                 _ => page.dir(),
             };
             let url = match roles[i] {
+                // Its section's URL, set below once the section is there.
                 Role::SectionIndex => Ok(String::new()),
                 Role::Page => page_url(page, &section_url(dir), bundle),
             };
