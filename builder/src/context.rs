@@ -23,7 +23,9 @@ pub struct TocEntry {
 pub struct PageCtx {
     pub title: String,
     pub url: String,
-    pub content: Arc<str>,
+    /// Its rendered Markdown: spilled once rendered by a server's build (read back when
+    /// the page is rendered again).
+    pub content: crate::output::spill::Text,
     pub summary: Option<String>,
     pub description: Option<String>,
     pub date: Option<String>,

@@ -11,7 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 pub mod packed;
+pub mod spill;
 pub use packed::Packed;
+pub use spill::Spill;
 
 /// What a URL serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,14 +53,14 @@ impl Resource {
         Resource::memory(Bytes::from(body), Resource::html_type())
     }
 
-    /// A rendered HTML page held compressed ([`Packed`]); its tag and length are the
-    /// page's own, as [`Resource::html`] makes them.
-    pub fn packed_html(body: &str) -> Resource {
+    /// A rendered HTML page held compressed ([`Packed`]), in `spill` when there is one;
+    /// its tag and length are the page's own, as [`Resource::html`] makes them.
+    pub fn packed_html(body: &str, spill: Option<&Arc<Spill>>) -> Resource {
         let etag = Resource::memory_etag(body.as_bytes());
         Resource {
             etag,
             len: body.len() as u64,
-            body: Body::Packed(Arc::new(Packed::pack(body.as_bytes()))),
+            body: Body::Packed(Arc::new(Packed::pack_into(body.as_bytes(), spill))),
             content_type: Resource::html_type(),
             modified: SystemTime::now(),
         }
@@ -88,12 +90,13 @@ impl Resource {
         HTML.clone()
     }
 
-    /// The body's bytes when it is held in memory, packed or not.
-    pub fn bytes(&self) -> Option<Bytes> {
+    /// The body's bytes when the build holds them (in memory or spilled, packed or not);
+    /// `None` for a file. Only a spilled page fails, when its file cannot be read.
+    pub fn bytes(&self) -> io::Result<Option<Bytes>> {
         match &self.body {
-            Body::Memory(bytes) => Some(bytes.clone()),
-            Body::Packed(packed) => Some(packed.unpack()),
-            Body::File(_) => None,
+            Body::Memory(bytes) => Ok(Some(bytes.clone())),
+            Body::Packed(packed) => packed.unpack().map(Some),
+            Body::File(_) => Ok(None),
         }
     }
 

@@ -138,7 +138,12 @@ impl Site {
         let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pass(changes)))
             .unwrap_or_else(|panic| Err(Failure::Panicked(panic_message(&panic))));
         match pass {
-            Ok(pass) => Ok(finish(pass, started)),
+            Ok(pass) => {
+                if let (Some(spill), Some(state)) = (&self.options.spill, &mut self.state) {
+                    state.render.spill(&state.parsed, spill);
+                }
+                Ok(finish(pass, started))
+            }
             Err(failure) => {
                 self.state = None;
                 Err(failure)
@@ -945,7 +950,7 @@ mod tests {
             .body
         {
             Body::Memory(bytes) => String::from_utf8(bytes.to_vec()).unwrap(),
-            Body::Packed(packed) => String::from_utf8(packed.unpack().to_vec()).unwrap(),
+            Body::Packed(packed) => String::from_utf8(packed.unpack().unwrap().to_vec()).unwrap(),
             Body::File(path) => fs::read_to_string(path).unwrap(),
         }
     }

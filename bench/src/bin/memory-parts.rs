@@ -7,6 +7,8 @@
 //! Usage: `memory-parts CONTENT_DIR [EDITS]` (the directory is copied; EDITS one-page
 //! rebuilds are timed, default 15). Run it under heaptrack for who allocated what is kept:
 //! `SITED_MEMORY_UNPACKED=1` holds pages unpacked, as before issue 17.3's change;
+//! `SITED_MEMORY_NO_SPILL=1` holds packed pages and pages' text in the heap, as before
+//! they went to a spill file;
 //! with `SITED_MEMORY_LEAK=1` the site is never dropped, so heaptrack reports what it
 //! holds as leaked, by call stack.
 #![allow(unsafe_code)] // a GlobalAlloc is unsafe to implement; it only counts.
@@ -91,9 +93,13 @@ fn main() {
     copy_tree(Path::new(content), &root.join("content"));
 
     let base = LIVE.load(Ordering::Relaxed);
-    // As the daemon builds a site: pages held packed.
+    // As the daemon builds a site: pages held packed, in a spill file, with the text of
+    // rendered pages.
+    let spill = (std::env::var_os("SITED_MEMORY_NO_SPILL").is_none())
+        .then(|| sited_builder::output::Spill::create(dir.path()).expect("a spill file"));
     let options = Options {
         pack_pages: std::env::var_os("SITED_MEMORY_UNPACKED").is_none(),
+        spill,
         ..Options::default()
     };
     let mut site = Site::open(&root, options);

@@ -11,13 +11,14 @@ pub mod walk;
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::hugo::front_matter as hugo_front_matter;
 use crate::options::Cancel;
+use crate::output::spill::Text;
 use crate::report::{Diagnostic, Failure};
 use crate::shortcodes;
 use frontmatter::FrontMatter;
@@ -97,8 +98,9 @@ pub struct Parsed {
     pub fm: FrontMatter,
     pub extra: Arc<serde_json::Map<String, serde_json::Value>>,
     /// Emptied once rendered by one-shot builds, which keep no sources for a rebuild
-    /// (it keeps the peak memory of a big one-shot build down).
-    pub body: Mutex<String>,
+    /// (it keeps the peak memory of a big one-shot build down); spilled once rendered by
+    /// a server's ([`crate::Options::spill`]).
+    pub body: Text,
     /// Lines of the file before the body (its front matter).
     pub body_line: u32,
     /// What a Hugo page's front matter says beyond sited's keys.
@@ -146,7 +148,7 @@ impl Parsed {
 
     /// Frees the Markdown body (see [`Parsed::body`]).
     pub fn drop_body(&self) {
-        std::mem::take(&mut *self.body.lock().unwrap_or_else(|p| p.into_inner()));
+        self.body.set("");
     }
 }
 
@@ -224,7 +226,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
     let mut parsed = Parsed {
         fm,
         extra,
-        body: Mutex::new(body),
+        body: Text::new(body),
         body_line,
         meta,
         lines: expanded.lines,
@@ -257,7 +259,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
             .iter()
             .map(|line| line.saturating_sub(split.body_line))
             .collect();
-        parsed.body = Mutex::new(expanded.text);
+        parsed.body = Text::new(expanded.text);
     }
     Ok(parsed)
 }

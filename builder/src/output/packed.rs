@@ -11,9 +11,12 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+
+use super::spill::{Region, Spill};
 
 /// Level 1: zlib-rs's fastest deflate. Pages are packed on the render workers, so the
 /// level is paid in every build's render stage. On the tldr corpus (BENCHMARKS.md) level
@@ -28,10 +31,10 @@ const LEVEL: u32 = 1;
 const STORED_TAIL: usize = 1024;
 
 /// One page, compressed.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct Packed {
     /// The head's deflate segment followed by the tail's.
-    deflated: Bytes,
+    deflated: Held,
     /// Where the tail's segment starts in `deflated`.
     split: usize,
     /// Where the page is split (the injection point), in its own bytes.
@@ -42,11 +45,36 @@ pub struct Packed {
     crc_tail: u32,
 }
 
+/// Where a page's deflated bytes are.
+#[derive(PartialEq, Eq)]
+enum Held {
+    Memory(Bytes),
+    /// In a [`Spill`]: page cache, read back when the page is sent.
+    Spilled(Region),
+}
+
+impl Held {
+    fn len(&self) -> usize {
+        match self {
+            Held::Memory(bytes) => bytes.len(),
+            Held::Spilled(region) => region.len(),
+        }
+    }
+
+    fn bytes(&self) -> io::Result<Bytes> {
+        match self {
+            Held::Memory(bytes) => Ok(bytes.clone()),
+            Held::Spilled(region) => region.read(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Packed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Packed")
             .field("len", &self.len)
             .field("packed", &self.deflated.len())
+            .field("spilled", &matches!(self.deflated, Held::Spilled(_)))
             .field("at", &self.at)
             .finish()
     }
@@ -57,8 +85,14 @@ impl std::fmt::Debug for Packed {
 pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 impl Packed {
-    /// Packs `page`, split at its [`injection_point`].
+    /// Packs `page`, split at its [`injection_point`], and holds it in memory.
     pub fn pack(page: &[u8]) -> Packed {
+        Packed::pack_into(page, None)
+    }
+
+    /// Packs `page` and holds it in `spill` when there is one and it takes the bytes (a
+    /// page the file refuses, say on a full disk, is held in memory).
+    pub fn pack_into(page: &[u8], spill: Option<&Arc<Spill>>) -> Packed {
         let at = injection_point(page);
         let (head, tail) = page.split_at(at);
         let mut deflated = deflate(head, FlushCompress::Sync);
@@ -68,9 +102,18 @@ impl Packed {
         } else {
             deflated.extend_from_slice(&deflate(tail, FlushCompress::Finish));
         }
-        deflated.shrink_to_fit();
+        let held = match spill.map(|spill| spill.put(&deflated)) {
+            Some(Ok(region)) => Held::Spilled(region),
+            failed => {
+                if let Some(Err(error)) = failed {
+                    tracing::warn!(%error, "cannot spill a page: held in memory");
+                }
+                deflated.shrink_to_fit();
+                Held::Memory(Bytes::from(deflated))
+            }
+        };
         Packed {
-            deflated: Bytes::from(deflated),
+            deflated: held,
             split,
             at,
             len: page.len(),
@@ -98,22 +141,30 @@ impl Packed {
         self.at
     }
 
-    /// The page's bytes.
-    pub fn unpack(&self) -> Bytes {
+    /// Whether its bytes are in a [`Spill`] rather than the heap.
+    pub fn is_spilled(&self) -> bool {
+        matches!(self.deflated, Held::Spilled(_))
+    }
+
+    /// The page's bytes. Only a spilled page can fail: when its file cannot be read.
+    pub fn unpack(&self) -> io::Result<Bytes> {
+        let deflated = self.deflated.bytes()?;
         // A byte to spare, so the end of the stream is read with room left.
         let mut out = BytesMut::zeroed(self.len + 1);
         // A packed page is only ever made by `pack`: it inflates to exactly `len` bytes.
-        let (status, total) = inflate(&self.deflated, &mut out);
+        let (status, total) = inflate(&deflated, &mut out);
         assert_eq!(status, Status::StreamEnd, "a packed page ends");
         assert_eq!(total, self.len, "a packed page's length");
         out.truncate(self.len);
-        out.freeze()
+        Ok(out.freeze())
     }
 
     /// The page as one gzip member with `insert` placed at its split point: the pieces to
     /// send in order (header, head, `insert`'s segment, tail, trailer). `insert` is a
-    /// [`Segment`] made once by whoever inserts (an empty one inserts nothing).
-    pub fn gzip(&self, insert: &Segment) -> [Bytes; 5] {
+    /// [`Segment`] made once by whoever inserts (an empty one inserts nothing). Fails as
+    /// [`Packed::unpack`] does.
+    pub fn gzip(&self, insert: &Segment) -> io::Result<[Bytes; 5]> {
+        let deflated = self.deflated.bytes()?;
         let mut crc = crc32fast::Hasher::new_with_initial_len(self.crc_head, self.at as u64);
         crc.combine(&crc32fast::Hasher::new_with_initial_len(
             insert.crc,
@@ -128,13 +179,13 @@ impl Packed {
         trailer[..4].copy_from_slice(&crc.finalize().to_le_bytes());
         // ISIZE is the length modulo 2^32 (RFC 1952).
         trailer[4..].copy_from_slice(&(total as u32).to_le_bytes());
-        [
+        Ok([
             Bytes::from_static(&GZIP_HEADER),
-            self.deflated.slice(..self.split),
+            deflated.slice(..self.split),
             insert.deflated.clone(),
-            self.deflated.slice(self.split..),
+            deflated.slice(self.split..),
             Bytes::copy_from_slice(&trailer),
-        ]
+        ])
     }
 
     /// The length of [`Packed::gzip`]'s pieces with `insert`.
@@ -277,7 +328,7 @@ mod tests {
         for n in [0, 1, 30, 5000] {
             let html = page(n);
             let packed = Packed::pack(&html);
-            assert_eq!(&packed.unpack()[..], &html[..]);
+            assert_eq!(&packed.unpack().unwrap()[..], &html[..]);
             assert_eq!(packed.len(), html.len());
             if n >= 30 {
                 assert!(packed.packed_len() * 3 < html.len(), "{packed:?}");
@@ -293,7 +344,7 @@ mod tests {
         assert_eq!(&html[at..at + 7], b"</BODY>");
         let tag = b"<script src=\"/x.js\"></script>";
         let insert = Segment::new(tag);
-        let pieces = packed.gzip(&insert);
+        let pieces = packed.gzip(&insert).unwrap();
         let mut expected = html[..at].to_vec();
         expected.extend_from_slice(tag);
         expected.extend_from_slice(&html[at..]);
@@ -301,7 +352,7 @@ mod tests {
         let sent: usize = pieces.iter().map(Bytes::len).sum();
         assert_eq!(sent, packed.gzip_len(&insert));
         // Nothing inserted: the page itself.
-        assert_eq!(gunzip(&packed.gzip(&Segment::empty())), html);
+        assert_eq!(gunzip(&packed.gzip(&Segment::empty()).unwrap()), html);
     }
 
     #[test]
@@ -313,13 +364,17 @@ mod tests {
             html.extend_from_slice(b"</BODY>");
             html.extend(std::iter::repeat_n(b'x', tail_len));
             let packed = Packed::pack(&html);
-            assert_eq!(&packed.unpack()[..], &html[..], "tail of {tail_len}");
+            assert_eq!(
+                &packed.unpack().unwrap()[..],
+                &html[..],
+                "tail of {tail_len}"
+            );
             let insert = Segment::new(b"<script></script>");
             let mut expected = html[..at].to_vec();
             expected.extend_from_slice(b"<script></script>");
             expected.extend_from_slice(&html[at..]);
             assert_eq!(
-                gunzip(&packed.gzip(&insert)),
+                gunzip(&packed.gzip(&insert).unwrap()),
                 expected,
                 "tail of {tail_len}"
             );
@@ -334,7 +389,10 @@ mod tests {
         let insert = Segment::new(b"<!-- tail -->");
         let mut expected = html.clone();
         expected.extend_from_slice(b"<!-- tail -->");
-        assert_eq!(gunzip(&packed.gzip(&insert)), expected);
-        assert_eq!(gunzip(&Packed::pack(b"").gzip(&insert)), b"<!-- tail -->");
+        assert_eq!(gunzip(&packed.gzip(&insert).unwrap()), expected);
+        assert_eq!(
+            gunzip(&Packed::pack(b"").gzip(&insert).unwrap()),
+            b"<!-- tail -->"
+        );
     }
 }

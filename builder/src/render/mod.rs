@@ -32,6 +32,7 @@ use crate::load::Sources;
 use crate::load::layout::Layout;
 use crate::options::Options;
 use crate::output::Resource;
+use crate::output::spill::{Spill, Text};
 use crate::progress::Progress;
 use crate::report::{Diagnostic, Failure, panic_message};
 use crate::tree::{Placed, Tree, paginate};
@@ -227,6 +228,8 @@ pub struct RenderCache {
     rendered: HashMap<String, (u64, Resource)>,
     /// Source path → the URL it was last rendered at, to keep serving it while broken.
     url_of_source: HashMap<PathBuf, String>,
+    /// Sources whose Markdown was rendered since the last [`RenderCache::spill`].
+    unspilled: Vec<PathBuf>,
 }
 
 /// How one job went.
@@ -271,7 +274,26 @@ impl RenderCache {
 
     /// Keeps a page's Markdown rendered elsewhere (by an incremental build).
     pub fn remember(&mut self, path: PathBuf, markdown: CachedMarkdown) {
+        self.unspilled.push(path.clone());
         self.markdown.insert(path, markdown);
+    }
+
+    /// Moves the text of the pages rendered since the last call (their Markdown source in
+    /// `parsed`, their rendered Markdown) into `spill`, with one write: a server reads it
+    /// again only to render such a page again (issue 17 item 3).
+    pub fn spill(&mut self, parsed: &crate::load::ParsedFiles, spill: &Arc<Spill>) {
+        let paths = std::mem::take(&mut self.unspilled);
+        let contents = paths
+            .iter()
+            .filter_map(|path| self.markdown.get(path))
+            .map(|md| &md.ctx.content);
+        let bodies = paths
+            .iter()
+            .filter_map(|path| parsed.get(path)?.as_ref().ok())
+            .map(|page| &page.body);
+        if let Err(error) = Text::spill_all(contents.chain(bodies), spill) {
+            tracing::warn!(%error, "cannot spill pages' text: held in memory");
+        }
     }
 
     /// The Markdown stage: every placed page's context, rendering (in parallel) those not
@@ -314,8 +336,9 @@ impl RenderCache {
         for (i, md) in fresh {
             pages[i] = Some(md.ctx.clone());
             if keep {
-                self.markdown
-                    .insert(placed.pages[i].source.path.clone(), md);
+                let path = &placed.pages[i].source.path;
+                self.unspilled.push(path.clone());
+                self.markdown.insert(path.clone(), md);
             }
         }
         Ok(pages)
@@ -459,7 +482,7 @@ impl RenderCache {
 /// A rendered page as the output holds it: packed when the options ask.
 fn page(html: String, options: &Options) -> Resource {
     if options.pack_pages {
-        Resource::packed_html(&html)
+        Resource::packed_html(&html, options.spill.as_ref())
     } else {
         Resource::html(html)
     }

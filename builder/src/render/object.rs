@@ -164,7 +164,7 @@ impl Object for PageObject {
         let view = &self.view;
         let page: &PageCtx = &view.page;
         Some(match key {
-            "content" => Value::from(page.content.clone()),
+            "content" => Value::from(page.content.get()),
             "date" => optional(page.date.as_deref()),
             "description" => optional(page.description.as_deref()),
             "draft" => Value::from(page.draft),
@@ -362,7 +362,7 @@ mod tests {
         let page = PageCtx {
             title: "A \"quoted\" <title>".into(),
             url: "/s/a/".into(),
-            content: Arc::from("<p>Body &amp; more</p>"),
+            content: crate::output::spill::Text::new("<p>Body &amp; more</p>"),
             summary: (!empty).then(|| "<p>Body</p>".into()),
             description: (!empty).then(|| "Desc".into()),
             date: (!empty).then(|| "2024-01-02T03:04:05Z".into()),

@@ -103,7 +103,7 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
             .as_deref()
             .is_none_or(|title| title.trim() == heading.trim())
     };
-    let body = page.body.lock().unwrap_or_else(|p| p.into_inner());
+    let body = page.body.get();
     let mut rendered = markdown::render(&body, links, &strip);
     // A section's own text is shown under the section's title, not as a page that other
     // pages link into by its title: the anchor left for the stripped heading would be a
@@ -128,7 +128,7 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
     PageCtx {
         title,
         url: encode_path(url),
-        content: Arc::from(rendered.html),
+        content: crate::output::spill::Text::new(rendered.html),
         summary: summary(fm.summary.as_deref(), &body, rendered.summary)
             .map(|s| crate::html::escape(&s)),
         description: fm.description.clone(),

@@ -266,7 +266,7 @@ impl Tree {
         SectionCtx {
             title: section.title.clone(),
             url: encode_path(&section.url),
-            content: index_page.map_or_else(|| EMPTY.clone(), |p| p.content.clone()),
+            content: index_page.map_or_else(|| EMPTY.clone(), |p| p.content.get()),
             description: index_page.and_then(|p| p.description.clone()),
             extra: index_page.map_or_else(|| NO_EXTRA.clone(), |p| p.extra.clone()),
             paginator: None,

@@ -124,6 +124,7 @@ fn key(options: &Options) -> Option<String> {
         progress: _,
         cancel: _,
         wanted: _,
+        spill: _,
     } = options;
     Some(format!(
         "sited {} exe {:?} drafts {drafts} strict {strict} panic {test_panic_function} \

@@ -60,7 +60,7 @@ pub fn write_tree(output: &Output, dir: &Path) -> io::Result<Vec<(PathBuf, Optio
             let path = dir.join(&rel);
             let stamp = match &resource.body {
                 Body::Memory(bytes) => Some(write_stamped(&path, bytes)?),
-                Body::Packed(packed) => Some(write_stamped(&path, &packed.unpack())?),
+                Body::Packed(packed) => Some(write_stamped(&path, &packed.unpack()?)?),
                 Body::File(source) => {
                     fs::copy(source, &path)?;
                     Some(Stamp::copied(&fs::metadata(&path)?))
@@ -285,7 +285,7 @@ impl Sink {
                 };
                 match &resource.body {
                     Body::Memory(bytes) => update.put(&rel, Content::Bytes(bytes)),
-                    Body::Packed(packed) => update.put(&rel, Content::Bytes(&packed.unpack())),
+                    Body::Packed(packed) => update.put(&rel, Content::Bytes(&packed.unpack()?)),
                     Body::File(source) => update.put(&rel, Content::File(source)),
                 }
             }),

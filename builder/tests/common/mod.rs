@@ -26,7 +26,9 @@ pub fn corpus(name: &str) -> PathBuf {
 pub fn text(output: &Output, url: &str) -> Option<String> {
     match &output.get(url)?.body {
         Body::Memory(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
-        Body::Packed(packed) => Some(String::from_utf8_lossy(&packed.unpack()).into_owned()),
+        Body::Packed(packed) => {
+            Some(String::from_utf8_lossy(&packed.unpack().unwrap()).into_owned())
+        }
         Body::File(path) => std::fs::read_to_string(path).ok(),
     }
 }
@@ -35,7 +37,7 @@ pub fn text(output: &Output, url: &str) -> Option<String> {
 pub fn bytes(output: &Output, url: &str) -> Option<Vec<u8>> {
     match &output.get(url)?.body {
         Body::Memory(bytes) => Some(bytes.to_vec()),
-        Body::Packed(packed) => Some(packed.unpack().to_vec()),
+        Body::Packed(packed) => Some(packed.unpack().unwrap().to_vec()),
         Body::File(path) => std::fs::read(path).ok(),
     }
 }

@@ -150,7 +150,7 @@ fn html(result: &BuildResult, url: &str) -> String {
     match &result.output.get(url).unwrap().body {
         sited_builder::Body::Memory(bytes) => String::from_utf8_lossy(bytes).into_owned(),
         sited_builder::Body::Packed(packed) => {
-            String::from_utf8_lossy(&packed.unpack()).into_owned()
+            String::from_utf8_lossy(&packed.unpack().unwrap()).into_owned()
         }
         sited_builder::Body::File(path) => std::fs::read_to_string(path).unwrap(),
     }

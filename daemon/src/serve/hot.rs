@@ -3,7 +3,7 @@
 //! asked for again and again is inflated once rather than per request, and memory stays
 //! bounded whatever is asked.
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
@@ -13,33 +13,37 @@ use sited_builder::output::Packed;
 /// large ones.
 const BUDGET: usize = 4 * 1024 * 1024;
 
-/// The page `packed` holds, inflated, from the cache when it is there.
-pub fn inflated(packed: &Arc<Packed>) -> Bytes {
+/// The page `packed` holds, inflated, from the cache when it is there. Fails when a
+/// spilled page cannot be read back.
+pub fn inflated(packed: &Arc<Packed>) -> std::io::Result<Bytes> {
     let hit = HOT.lock().expect("the hot cache").get(packed);
     if let Some(page) = hit {
-        return page;
+        return Ok(page);
     }
     // Inflated outside the lock: a large page takes a fraction of a millisecond.
-    let page = packed.unpack();
+    let page = packed.unpack()?;
     HOT.lock()
         .expect("the hot cache")
         .insert(packed, page.clone(), BUDGET);
-    page
+    Ok(page)
 }
 
 static HOT: LazyLock<Mutex<Hot>> = LazyLock::new(Mutex::default);
 
 #[derive(Default)]
 struct Hot {
-    /// By the packed page's address; the entry holds the page, so the address is not
-    /// reused by another page while it is here.
+    /// By the packed page's address; the entry holds a weak reference to the page, which
+    /// keeps its allocation, so the address is not reused by another page while it is
+    /// here.
     pages: FxHashMap<usize, Entry>,
     bytes: usize,
     clock: u64,
 }
 
 struct Entry {
-    _packed: Arc<Packed>,
+    /// Weak: a page gone from every output is dropped (and the spill file that holds it
+    /// with its last page), while its address stays taken as long as this key is here.
+    _packed: Weak<Packed>,
     page: Bytes,
     used: u64,
 }
@@ -59,7 +63,7 @@ impl Hot {
         }
         self.clock += 1;
         let entry = Entry {
-            _packed: packed.clone(),
+            _packed: Arc::downgrade(packed),
             used: self.clock,
             page,
         };
@@ -110,26 +114,39 @@ mod tests {
         let mut hot = Hot::default();
         let pages: Vec<Arc<Packed>> = (0..4).map(|_| packed(1000)).collect();
         for page in &pages {
-            hot.insert(page, page.unpack(), 4 * 1100);
+            hot.insert(page, page.unpack().unwrap(), 4 * 1100);
         }
-        assert_eq!(hot.get(&pages[0]).unwrap(), pages[0].unpack());
+        assert_eq!(hot.get(&pages[0]).unwrap(), pages[0].unpack().unwrap());
         // Over budget: the least recently used go until three quarters are left.
         let fifth = packed(1000);
-        hot.insert(&fifth, fifth.unpack(), 4 * 1100);
+        hot.insert(&fifth, fifth.unpack().unwrap(), 4 * 1100);
         assert!(hot.bytes <= 4 * 1100 * 3 / 4, "{}", hot.bytes);
         assert!(hot.get(&pages[0]).is_some(), "used last but one");
         assert!(hot.get(&fifth).is_some(), "used last");
         assert!(hot.get(&pages[1]).is_none(), "used first");
         // A page too large for the budget is not kept.
         let large = packed(2000);
-        hot.insert(&large, large.unpack(), 4 * 1100);
+        hot.insert(&large, large.unpack().unwrap(), 4 * 1100);
         assert!(hot.get(&large).is_none());
+    }
+
+    #[test]
+    fn a_cached_page_is_not_kept_alive_by_the_cache() {
+        let mut hot = Hot::default();
+        let page = packed(100);
+        hot.insert(&page, page.unpack().unwrap(), 4 * 1100);
+        assert!(hot.get(&page).is_some());
+        assert_eq!(
+            Arc::strong_count(&page),
+            1,
+            "only the page's owner holds it"
+        );
     }
 
     #[test]
     fn inflated_is_the_page() {
         let page = packed(5000);
-        assert_eq!(inflated(&page), page.unpack());
-        assert_eq!(inflated(&page), page.unpack());
+        assert_eq!(inflated(&page).unwrap(), page.unpack().unwrap());
+        assert_eq!(inflated(&page).unwrap(), page.unpack().unwrap());
     }
 }

@@ -670,7 +670,10 @@ fn finish_packed(
         if sending.head {
             set_length(&mut response, packed.gzip_len(insert) as u64);
         } else {
-            *response.body_mut() = ReplyBody::pieces(Pieces::from_array(packed.gzip(insert)));
+            match packed.gzip(insert) {
+                Ok(pieces) => *response.body_mut() = ReplyBody::pieces(Pieces::from_array(pieces)),
+                Err(error) => return unreadable(&error),
+            }
         }
         return response;
     }
@@ -678,7 +681,10 @@ fn finish_packed(
         set_length(&mut response, sending.len);
         return response;
     }
-    let page = hot::inflated(packed);
+    let page = match hot::inflated(packed) {
+        Ok(page) => page,
+        Err(error) => return unreadable(&error),
+    };
     let whole = match tag {
         Some(tag) => Pieces::inserted(&page, packed.at(), tag),
         None => Pieces::whole(page),
@@ -686,6 +692,13 @@ fn finish_packed(
     let start = sending.offset.unwrap_or(0) as usize;
     *response.body_mut() = ReplyBody::pieces(whole.slice(start, sending.len as usize));
     response
+}
+
+/// A page whose held bytes cannot be read back (its spill file failed): this request
+/// fails, the daemon and the site go on.
+fn unreadable(error: &std::io::Error) -> Reply {
+    tracing::warn!(%error, "cannot read a held page back");
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "500 cannot read\n")
 }
 
 /// A packed page's tag as sent in gzip: its own with the coding's suffix, as compressed

@@ -35,7 +35,24 @@ pub fn options(
         // A site's pages are held for as long as it is up: compressed, they take a fifth
         // of the memory and go to browsers as they are (issue 17 item 3).
         pack_pages: true,
+        // ... and out of the heap: in an unlinked file beside the daemon's state, which
+        // is page cache the kernel can take back.
+        spill: spill(config),
     }
+}
+
+/// The file a site's packed pages are held in, made in the daemon's state folder; when it
+/// cannot be made, the pages are held in memory and the site builds all the same.
+fn spill(config: &SiteConfig) -> Option<Arc<sited_builder::output::Spill>> {
+    let dir = config
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("sited"));
+    sited_builder::output::Spill::create(&dir)
+        .inspect_err(|error| {
+            tracing::warn!(%error, dir = %dir.display(), "cannot make a file for pages: holding them in memory");
+        })
+        .ok()
 }
 
 /// The build's output as serving holds it. Resources unchanged since `serving` (same URL,
