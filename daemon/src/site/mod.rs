@@ -581,7 +581,7 @@ impl Actor {
     /// [`SETTLE`] for the rest of its save, so a save does not wait out a window; a change
     /// that follows one closely (a burst, or saves made while the last build ran) waits
     /// for the burst to be quiet for [`QUIET`], so the burst costs one more build, not one
-    /// per event. Either way, while a file is written to and not closed yet (a save under
+    /// per event; so does a new folder, whose files are still to come. Either way, while a file is written to and not closed yet (a save under
     /// way: `open(O_TRUNC)` has emptied it, its bytes are still to come), it waits for
     /// the close, up to [`MAX_DEBOUNCE`]: a build must not read, and keep as the last
     /// good page, a file half-written.
@@ -597,6 +597,8 @@ impl Actor {
             if left.is_zero() {
                 break;
             }
+            // A new folder is no lone save: what goes into it is still coming.
+            let lone = lone && !inbox.made_folder();
             let quiet = match (inbox.is_writing(), lone) {
                 (true, _) => left,
                 (false, true) => SETTLE,

@@ -33,6 +33,9 @@ pub struct Changes {
     /// Files written to (or truncated, or created) and not closed since: saves still
     /// under way, which a build must not read half-written.
     pub writing: BTreeSet<PathBuf>,
+    /// A folder was made: files usually follow it at once (`mkdir` then a write, a copy
+    /// of a tree), so a build should not start the moment it appears.
+    pub made_folder: bool,
 }
 
 /// The site's end of a watch: changed paths accumulate here and `notify` wakes it.
@@ -58,7 +61,9 @@ impl Inbox {
             EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any)
                 | EventKind::Create(CreateKind::File | CreateKind::Any)
         );
+        let folder = matches!(kind, EventKind::Create(CreateKind::Folder));
         self.change(|changes| {
+            changes.made_folder |= folder;
             for path in &paths {
                 if opens {
                     changes.writing.insert(path.clone());
@@ -84,6 +89,14 @@ impl Inbox {
             .unwrap_or_else(|p| p.into_inner())
             .writing
             .is_empty()
+    }
+
+    /// Whether a folder was made since the changes were last taken.
+    pub fn made_folder(&self) -> bool {
+        self.changes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .made_folder
     }
 
     /// Waits until something changed.
@@ -541,6 +554,17 @@ mod tests {
         assert!(!inbox.is_writing());
         let changes = inbox.take();
         assert_eq!(changes.paths.into_iter().collect::<Vec<_>>(), [page, other]);
+    }
+
+    #[test]
+    fn a_new_folder_is_noted_until_the_changes_are_taken() {
+        let inbox = Inbox::default();
+        inbox.record(&EventKind::Create(CreateKind::File), vec!["/s/a.md".into()]);
+        assert!(!inbox.made_folder(), "a file is no folder");
+        inbox.record(&EventKind::Create(CreateKind::Folder), vec!["/s/t".into()]);
+        assert!(inbox.made_folder());
+        assert!(inbox.take().made_folder);
+        assert!(!inbox.made_folder(), "taken with the changes");
     }
 
     #[test]
