@@ -118,6 +118,15 @@ impl Site {
         }
     }
 
+    /// Waits until the text of the last build's pages is in the spill file
+    /// ([`Options::spill`]), which is written apart from the build: for measures of
+    /// what a site holds.
+    pub fn wait_spilled(&mut self) {
+        if let Some(state) = &mut self.state {
+            state.render.wait_spilled();
+        }
+    }
+
     /// The root as given to [`open`](Site::open).
     pub fn root(&self) -> &Path {
         &self.root

@@ -105,6 +105,7 @@ fn main() {
     let mut site = Site::open(&root, options);
     let start = Instant::now();
     let built = site.build(Changes::Everything).expect("the first build");
+    site.wait_spilled();
     println!(
         "first build: {} pages in {:.0} ms",
         built.report.pages,
