@@ -226,7 +226,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
     let mut parsed = Parsed {
         fm,
         extra,
-        body: Text::new(body),
+        body: Text::owned(body),
         body_line,
         meta,
         lines: expanded.lines,
@@ -259,7 +259,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
             .iter()
             .map(|line| line.saturating_sub(split.body_line))
             .collect();
-        parsed.body = Text::new(expanded.text);
+        parsed.body = Text::owned(expanded.text);
     }
     Ok(parsed)
 }

@@ -287,6 +287,8 @@ pub struct Text(RwLock<Place>);
 
 enum Place {
     Memory(Arc<str>),
+    /// As made (a file's body as read): not copied into an `Arc` until it must be.
+    Owned(String),
     Spilled(Region),
 }
 
@@ -295,12 +297,32 @@ impl Text {
         Text(RwLock::new(Place::Memory(text.into())))
     }
 
+    /// Text kept as the `String` it is, for text read through [`Text::with`].
+    pub fn owned(text: String) -> Text {
+        Text(RwLock::new(Place::Owned(text)))
+    }
+
+    /// Calls `f` with the text, without a copy when it is in memory (read back when
+    /// spilled, as [`Text::get`] does).
+    pub fn with<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        {
+            let place = self.0.read().expect("a text");
+            match &*place {
+                Place::Memory(text) => return f(text),
+                Place::Owned(text) => return f(text),
+                Place::Spilled(_) => {}
+            }
+        }
+        f(&self.get())
+    }
+
     /// The text, read back when it was spilled. A spill that cannot be read (its file
     /// failed) gives empty text, reported in the log: the page shows empty until it is
     /// rendered again.
     pub fn get(&self) -> Arc<str> {
         match &*self.0.read().expect("a text") {
             Place::Memory(text) => text.clone(),
+            Place::Owned(text) => Arc::from(text.as_str()),
             Place::Spilled(region) => match region.read() {
                 Ok(bytes) => match std::str::from_utf8(&bytes) {
                     Ok(text) => Arc::from(text),
@@ -329,6 +351,8 @@ impl Text {
             .into_iter()
             .filter_map(|text| match &*text.0.read().expect("a text") {
                 Place::Memory(memory) if !memory.is_empty() => Some((text, memory.clone())),
+                // Copied here, where the build does not wait for it.
+                Place::Owned(owned) if !owned.is_empty() => Some((text, Arc::from(owned.as_str()))),
                 _ => None,
             })
             .collect();
@@ -359,6 +383,7 @@ impl std::fmt::Debug for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &*self.0.read().expect("a text") {
             Place::Memory(text) => text.fmt(f),
+            Place::Owned(text) => text.fmt(f),
             Place::Spilled(region) => region.fmt(f),
         }
     }
@@ -431,12 +456,20 @@ mod tests {
     fn texts_spill_with_one_write_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let spill = Spill::create(dir.path()).unwrap();
-        let texts: Vec<Text> = (0..50).map(|i| Text::new(format!("text {i} é"))).collect();
+        // Half shared, half owned (as a file's body is kept).
+        let texts: Vec<Text> = (0..50)
+            .map(|i| match i % 2 {
+                0 => Text::new(format!("text {i} é")),
+                _ => Text::owned(format!("text {i} é")),
+            })
+            .collect();
+        assert_eq!(texts[1].with(str::len), "text 1 é".len());
         let empty = Text::new("");
         Text::spill_all(texts.iter().chain([&empty]), &spill).unwrap();
         for (i, text) in texts.iter().enumerate() {
             assert!(text.is_spilled());
             assert_eq!(&*text.get(), format!("text {i} é"));
+            assert_eq!(text.with(str::to_string), format!("text {i} é"));
         }
         // Nothing to hold for empty text.
         assert!(!empty.is_spilled());

@@ -95,6 +95,11 @@ pub fn is_index_name(stem: &str) -> bool {
 }
 
 fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
+    page.body.with(|body| page_ctx_of(page, body, url, links))
+}
+
+/// [`page_ctx`] with the page's Markdown `body` at hand.
+fn page_ctx_of(page: &Parsed, body: &str, url: &str, links: &SourceLinks<'_>) -> PageCtx {
     let fm = &page.fm;
     // The template prints the title; drop a heading the page opens with when it is the
     // title (no title in front matter, or the same one).
@@ -103,8 +108,7 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
             .as_deref()
             .is_none_or(|title| title.trim() == heading.trim())
     };
-    let body = page.body.get();
-    let mut rendered = markdown::render(&body, links, &strip);
+    let mut rendered = markdown::render(body, links, &strip);
     // A section's own text is shown under the section's title, not as a page that other
     // pages link into by its title: the anchor left for the stripped heading would be a
     // stray one there.
@@ -129,7 +133,7 @@ fn page_ctx(page: &Parsed, url: &str, links: &SourceLinks<'_>) -> PageCtx {
         title,
         url: encode_path(url),
         content: crate::output::spill::Text::new(rendered.html),
-        summary: summary(fm.summary.as_deref(), &body, rendered.summary)
+        summary: summary(fm.summary.as_deref(), body, rendered.summary)
             .map(|s| crate::html::escape(&s)),
         description: fm.description.clone(),
         date: fm.date.clone(),
