@@ -144,15 +144,18 @@ impl Site {
     /// the builder itself panicked, and the next build then starts from scratch.
     pub fn build(&mut self, changes: Changes) -> Result<BuildResult, Failure> {
         let started = Instant::now();
-        let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pass(changes)))
-            .unwrap_or_else(|panic| Err(Failure::Panicked(panic_message(&panic))));
-        match pass {
-            Ok(pass) => {
-                if let (Some(spill), Some(state)) = (&self.options.spill, &mut self.state) {
-                    state.render.spill(&state.parsed, spill);
-                }
-                Ok(finish(pass, started))
+        let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let pass = self.pass(changes)?;
+            if let Some(state) = &mut self.state {
+                state
+                    .render
+                    .spill(&state.parsed, self.options.spill.as_ref());
             }
+            Ok(pass)
+        }))
+        .unwrap_or_else(|panic| Err(Failure::Panicked(panic_message(&panic))));
+        match pass {
+            Ok(pass) => Ok(finish(pass, started)),
             Err(failure) => {
                 self.state = None;
                 Err(failure)
@@ -985,6 +988,93 @@ mod tests {
             ),
             ("static/custom.css", "body{}"),
         ])
+    }
+
+    /// A server's build (pages packed, a spill file): pages, their Markdown and their
+    /// rendered Markdown go to the file (the text apart from the build, for this many
+    /// pages), and rebuilds read them back: a template change renders every page from
+    /// its spilled Markdown, a new page (every link's target may move) renders the
+    /// Markdown again from the spilled source.
+    #[test]
+    fn a_server_build_spills_pages_and_text_and_renders_again_from_them() {
+        let spill_dir = tempfile::tempdir().unwrap();
+        let spill = crate::output::Spill::create(spill_dir.path()).unwrap();
+        let count = crate::render::SPILL_APART + 20;
+        let mut files: Vec<(String, String)> = (0..count)
+            .map(|i| {
+                let next = (i + 1) % count;
+                let page =
+                    format!("+++\ntitle = \"P{i}\"\n+++\nPage {i} body, [next](p{next}.md).\n");
+                (format!("content/p{i}.md"), page)
+            })
+            .collect();
+        files.push((
+            "templates/page.html".into(),
+            "<main>{{ page.content|safe }}</main>".into(),
+        ));
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let mut site = TestSite::with_options(
+            &borrowed,
+            Options {
+                pack_pages: true,
+                spill: Some(spill.clone()),
+                ..Options::default()
+            },
+        );
+        let (output, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        site.site.wait_spilled();
+        let spilled = |site: &TestSite, i: usize| {
+            let state = site.site.state.as_ref().unwrap();
+            let path = site.path(&format!("content/p{i}.md"));
+            let body = state
+                .parsed
+                .get(&path)
+                .unwrap()
+                .as_ref()
+                .unwrap()
+                .body
+                .is_spilled();
+            let last = state.last.as_ref().unwrap();
+            let index = last.page_index[&path];
+            let content = last.tree.pages[index]
+                .as_ref()
+                .unwrap()
+                .content
+                .is_spilled();
+            (body, content)
+        };
+        assert_eq!(
+            spilled(&site, 7),
+            (true, true),
+            "source and rendered Markdown"
+        );
+        assert!(matches!(&output.get("/p7/").unwrap().body, Body::Packed(p) if p.is_spilled()));
+        let (held, _) = spill.usage();
+        assert!(held > 0);
+
+        // A template change: every page again, from its spilled rendered Markdown.
+        let template = site.write(
+            "templates/page.html",
+            "<article>{{ page.content|safe }}</article>",
+        );
+        let (output, _) = site.build(&[template]);
+        let page = html(&output, "/p7/");
+        assert!(page.starts_with("<article><p>Page 7 body"), "{page}");
+        assert!(page.contains(r#"href="/p8/""#), "{page}");
+
+        // A new page: links resolve anew, so Markdown renders again from the source.
+        let new = site.write("content/new.md", "+++\ntitle = \"New\"\n+++\nNew.\n");
+        let (output, report) = site.build(&[new]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        let page = html(&output, "/p9/");
+        assert!(page.starts_with("<article><p>Page 9 body"), "{page}");
+        assert!(html(&output, "/new/").contains("New."));
+        site.site.wait_spilled();
+        assert_eq!(spilled(&site, 9), (true, true));
     }
 
     #[test]

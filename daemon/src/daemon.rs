@@ -378,16 +378,32 @@ fn own_dirs(paths: &Paths) -> Vec<PathBuf> {
 /// and a fixed threshold above which allocations are mapped and unmapped on their own
 /// (by default the threshold rises to the largest block freed, so a build's big
 /// transient buffers came from the heap and left it grown). Measured with three tldr
-/// sites up: 151 -> 136 MB (BENCHMARKS.md). Call before any thread is started. Other
+/// sites up: 151 -> 136 MB (BENCHMARKS.md). Whoever sets glibc's own knobs
+/// (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `GLIBC_TUNABLES`) keeps them. Other
 /// allocators (macOS, musl) are left as they are.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets glibc's malloc parameters from its integer arguments;
-    // called before the daemon starts any thread.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    {
+        let asked = [
+            "MALLOC_ARENA_MAX",
+            "MALLOC_MMAP_THRESHOLD_",
+            "GLIBC_TUNABLES",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+        if asked {
+            return;
+        }
+        // SAFETY: mallopt only sets glibc's malloc parameters from its integer
+        // arguments, under glibc's own lock.
+        #[allow(unsafe_code)]
+        let set = unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2) == 1
+                && libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) == 1
+        };
+        if !set {
+            tracing::debug!("glibc's allocator refused a setting; left as it was");
+        }
     }
 }
 

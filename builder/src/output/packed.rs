@@ -105,8 +105,8 @@ impl Packed {
         let held = match spill.map(|spill| spill.put(&deflated)) {
             Some(Ok(region)) => Held::Spilled(region),
             failed => {
-                if let Some(Err(error)) = failed {
-                    tracing::warn!(%error, "cannot spill a page: held in memory");
+                if let (Some(spill), Some(Err(error))) = (spill, failed) {
+                    spill.warn_once(&error);
                 }
                 deflated.shrink_to_fit();
                 Held::Memory(Bytes::from(deflated))

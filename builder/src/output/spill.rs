@@ -2,7 +2,8 @@
 //! (issue 17 item 3): a server's packed pages. The file is unlinked from the moment it
 //! exists (nothing is left behind, whatever ends the process), so what it holds is page
 //! cache, which the kernel writes back and takes when memory is short, and not the
-//! daemon's own memory. A page is read back with one positioned read when it is sent.
+//! daemon's own memory (though a cgroup's memory limit counts page cache too). A page is
+//! read back with one positioned read when it is sent.
 //!
 //! [`Text`] holds text the same way (a page's Markdown and its rendered HTML, read again
 //! only when the page must be rendered again).
@@ -16,7 +17,8 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use bytes::Bytes;
 
@@ -28,21 +30,36 @@ const COMPACT_ABOVE: u64 = 8 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
 
 /// An unlinked file that pieces of bytes are put into and read back from.
+///
+/// No file I/O happens under the table's lock: a read looks its piece up and reads it
+/// with the lock released, so reads (a server sending pages) never wait for a write or
+/// a compaction. A live piece's bytes are never written again, and a file replaced by a
+/// compaction stays open for reads that looked it up before.
 pub struct Spill {
     /// Where its file (and the file it is compacted into) is made.
     dir: PathBuf,
-    inner: RwLock<Inner>,
+    table: Mutex<Table>,
+    /// Held shared by writers, exclusively by a compaction (which copies what writers
+    /// may not change meanwhile).
+    gate: RwLock<()>,
+    /// Whether a failed write was reported: a full disk fails every page, and the log
+    /// should say so once.
+    warned: AtomicBool,
 }
 
-struct Inner {
-    file: File,
-    /// Where the next piece goes.
+struct Table {
+    file: Arc<File>,
+    /// Where the next piece goes. Advanced before the write: a write that fails leaves
+    /// dead bytes, never a piece half-written.
     end: u64,
     /// Slot → where its piece is; `None` when free.
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     /// Bytes of the pieces held.
     live: u64,
+    /// Dead bytes at which to compact next: raised after a compaction fails, so a file
+    /// that cannot be made is not tried again on every write.
+    compact_at: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -53,11 +70,11 @@ struct Slot {
 
 impl std::fmt::Debug for Spill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let inner = self.inner.read().expect("the spill");
+        let (live, end) = self.usage();
         f.debug_struct("Spill")
             .field("dir", &self.dir)
-            .field("end", &inner.end)
-            .field("live", &inner.live)
+            .field("end", &end)
+            .field("live", &live)
             .finish()
     }
 }
@@ -69,71 +86,53 @@ impl Spill {
         let file = tempfile::tempfile_in(dir)?;
         Ok(Arc::new(Spill {
             dir: dir.to_path_buf(),
-            inner: RwLock::new(Inner {
-                file,
+            table: Mutex::new(Table {
+                file: Arc::new(file),
                 end: 0,
                 slots: Vec::new(),
                 free: Vec::new(),
                 live: 0,
+                compact_at: COMPACT_ABOVE,
             }),
+            gate: RwLock::new(()),
+            warned: AtomicBool::new(false),
         }))
     }
 
     /// Puts `bytes` in the file; they are read back with [`Region::read`] and given up
     /// when the region is dropped.
     pub fn put(self: &Arc<Self>, bytes: &[u8]) -> io::Result<Region> {
-        let len = u32::try_from(bytes.len()).map_err(|_| io::Error::other("too long to spill"))?;
-        let mut inner = self.inner.write().expect("the spill");
-        inner.compact_if_worth_it(&self.dir);
-        let offset = inner.end;
-        inner.file.write_all_at(bytes, offset)?;
-        inner.end += u64::from(len);
-        inner.live += u64::from(len);
-        let index = inner.take_slot(Slot { offset, len });
-        Ok(Region {
-            spill: self.clone(),
-            slot: index,
-            len,
-        })
+        let mut regions = self.put_all(&[bytes])?;
+        Ok(regions.pop().expect("one region for one piece"))
     }
 
-    /// Puts every piece of `pieces` in the file with one write (what [`Spill::put`] does
-    /// for each, at the cost of one call).
+    /// Puts every piece of `pieces` in the file, joined into writes of [`CHUNK`] bytes
+    /// (what [`Spill::put`] does for each, in far fewer calls). Compacts the file first
+    /// when its dead bytes outgrow the live ones.
     pub fn put_all(self: &Arc<Self>, pieces: &[&[u8]]) -> io::Result<Vec<Region>> {
-        let total: usize = pieces.iter().map(|p| p.len()).sum();
         if pieces.iter().any(|p| u32::try_from(p.len()).is_err()) {
             return Err(io::Error::other("too long to spill"));
         }
-        let mut inner = self.inner.write().expect("the spill");
-        inner.compact_if_worth_it(&self.dir);
-        let start = inner.end;
-        // Joined into writes of a modest size: one buffer of a whole site's text would be
-        // one large allocation, which glibc's allocator answers by keeping that much more
-        // heap for good (its mmap threshold rises to the size of a freed mapping).
-        let mut chunk = Vec::with_capacity(CHUNK);
-        let mut at = start;
-        for piece in pieces {
-            if chunk.len() + piece.len() > CHUNK && !chunk.is_empty() {
-                inner.file.write_all_at(&chunk, at)?;
-                at += chunk.len() as u64;
-                chunk.clear();
-            }
-            if piece.len() > CHUNK {
-                inner.file.write_all_at(piece, at)?;
-                at += piece.len() as u64;
-            } else {
-                chunk.extend_from_slice(piece);
-            }
+        let total: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+        if self.lock().wants_compaction() {
+            self.compact();
         }
-        inner.file.write_all_at(&chunk, at)?;
-        inner.end += total as u64;
-        inner.live += total as u64;
+        let _writing = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        let (file, start) = {
+            let mut table = self.lock();
+            let start = table.end;
+            table.end += total;
+            (table.file.clone(), start)
+        };
+        write_joined(&file, pieces, start)?;
+        let mut table = self.lock();
+        table.live += total;
         let mut offset = start;
         let regions = pieces
             .iter()
             .map(|piece| {
                 let len = piece.len() as u32;
-                let slot = inner.take_slot(Slot { offset, len });
+                let slot = table.take_slot(Slot { offset, len });
                 offset += u64::from(len);
                 Region {
                     spill: self.clone(),
@@ -145,32 +144,93 @@ impl Spill {
         Ok(regions)
     }
 
+    /// Reports that a write to the spill failed and what is held in memory instead,
+    /// the first time only.
+    pub fn warn_once(&self, error: &io::Error) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%error, dir = %self.dir.display(), "cannot write to the page spill: pages are held in memory");
+        }
+    }
+
     /// Bytes held, and bytes the file takes (held and dead).
     pub fn usage(&self) -> (u64, u64) {
-        let inner = self.inner.read().expect("the spill");
-        (inner.live, inner.end)
+        let table = self.lock();
+        (table.live, table.end)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        // Every change to the table is whole before the lock is let go: a panic
+        // elsewhere while it was held leaves nothing half-done.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn read(&self, slot: u32) -> io::Result<Bytes> {
-        let inner = self.inner.read().expect("the spill");
-        let Slot { offset, len } = inner.slots[slot as usize].expect("a held region's slot");
+        let (file, Slot { offset, len }) = {
+            let table = self.lock();
+            let slot = table.slots[slot as usize].expect("a held region's slot");
+            (table.file.clone(), slot)
+        };
         let mut bytes = vec![0; len as usize];
-        inner.file.read_exact_at(&mut bytes, offset)?;
+        file.read_exact_at(&mut bytes, offset)?;
         Ok(Bytes::from(bytes))
     }
 
     fn give_up(&self, slot: u32) {
-        let mut inner = self.inner.write().expect("the spill");
-        if let Some(Slot { len, .. }) = inner.slots[slot as usize].take() {
-            inner.live -= u64::from(len);
-            inner.free.push(slot);
+        let mut table = self.lock();
+        if let Some(Slot { len, .. }) = table.slots[slot as usize].take() {
+            table.live -= u64::from(len);
+            table.free.push(slot);
+        }
+    }
+
+    /// Copies the held pieces into a fresh file, in the order they sit, and moves their
+    /// slots there; the old file closes when the last read that looked it up is done.
+    /// Writers wait (the gate); reads go on from the old file. On failure nothing moves.
+    fn compact(&self) {
+        let _compacting = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let (file, mut held) = {
+            let table = self.lock();
+            if !table.wants_compaction() {
+                return;
+            }
+            let held: Vec<(u32, Slot)> = (table.slots.iter().enumerate())
+                .filter_map(|(i, slot)| Some((i as u32, (*slot)?)))
+                .collect();
+            (table.file.clone(), held)
+        };
+        held.sort_by_key(|(_, slot)| slot.offset);
+        match copy_live(&self.dir, &file, &held) {
+            Ok((fresh, end)) => {
+                let mut table = self.lock();
+                let mut offset = 0;
+                for (i, slot) in &held {
+                    // A piece given up meanwhile is left free; its bytes are copied dead.
+                    if let Some(moved) = &mut table.slots[*i as usize] {
+                        moved.offset = offset;
+                    }
+                    offset += u64::from(slot.len);
+                }
+                table.file = Arc::new(fresh);
+                table.end = end;
+                table.compact_at = COMPACT_ABOVE;
+            }
+            Err(error) => {
+                let mut table = self.lock();
+                table.compact_at = table.dead().max(COMPACT_ABOVE) * 2;
+                drop(table);
+                tracing::warn!(%error, dir = %self.dir.display(), "cannot compact the page spill");
+            }
         }
     }
 }
 
-impl Inner {
+impl Table {
     fn dead(&self) -> u64 {
         self.end - self.live
+    }
+
+    fn wants_compaction(&self) -> bool {
+        self.dead() > self.live.max(self.compact_at)
     }
 
     /// A slot (a free one when there is one) for `slot`'s piece.
@@ -186,53 +246,49 @@ impl Inner {
             }
         }
     }
+}
 
-    /// Compacts when the dead bytes outgrow the held ones (and a floor). Not fatal when
-    /// it fails: the dead bytes stay until the next try.
-    fn compact_if_worth_it(&mut self, dir: &Path) {
-        if self.dead() > self.live.max(COMPACT_ABOVE)
-            && let Err(error) = self.compact(dir)
-        {
-            tracing::warn!(%error, dir = %dir.display(), "cannot compact the page spill");
+/// Writes `pieces` one after the other from `start`, joined into writes of [`CHUNK`].
+fn write_joined(file: &File, pieces: &[&[u8]], start: u64) -> io::Result<()> {
+    // One buffer of a whole site's text would be one large allocation, which glibc's
+    // allocator answers by keeping that much more heap for good.
+    let mut chunk = Vec::with_capacity(CHUNK.min(pieces.iter().map(|p| p.len()).sum()));
+    let mut at = start;
+    for piece in pieces {
+        if chunk.len() + piece.len() > CHUNK && !chunk.is_empty() {
+            file.write_all_at(&chunk, at)?;
+            at += chunk.len() as u64;
+            chunk.clear();
+        }
+        if piece.len() > CHUNK {
+            file.write_all_at(piece, at)?;
+            at += piece.len() as u64;
+        } else {
+            chunk.extend_from_slice(piece);
         }
     }
+    file.write_all_at(&chunk, at)
+}
 
-    /// Copies the held pieces into a fresh file, in the order they sit, and moves their
-    /// slots there; the old file goes when this drops it.
-    fn compact(&mut self, dir: &Path) -> io::Result<()> {
-        let file = tempfile::tempfile_in(dir)?;
-        let mut order: Vec<u32> = (0..self.slots.len() as u32)
-            .filter(|&i| self.slots[i as usize].is_some())
-            .collect();
-        order.sort_by_key(|&i| self.slots[i as usize].map(|s| s.offset));
-        let mut moved = Vec::with_capacity(order.len());
-        let mut buffer = Vec::with_capacity(CHUNK);
-        let mut end = 0u64;
-        let mut written = 0u64;
-        for &i in &order {
-            let slot = self.slots[i as usize].expect("filtered above");
-            let start = buffer.len();
-            buffer.resize(start + slot.len as usize, 0);
-            self.file.read_exact_at(&mut buffer[start..], slot.offset)?;
-            moved.push((i, end));
-            end += u64::from(slot.len);
-            if buffer.len() >= CHUNK {
-                file.write_all_at(&buffer, written)?;
-                written += buffer.len() as u64;
-                buffer.clear();
-            }
+/// The pieces `held` (in file order) of `file` copied one after the other into a fresh
+/// file in `dir`, and its length.
+fn copy_live(dir: &Path, file: &File, held: &[(u32, Slot)]) -> io::Result<(File, u64)> {
+    let fresh = tempfile::tempfile_in(dir)?;
+    let mut buffer = Vec::with_capacity(CHUNK);
+    let mut written = 0u64;
+    for (_, slot) in held {
+        let start = buffer.len();
+        buffer.resize(start + slot.len as usize, 0);
+        file.read_exact_at(&mut buffer[start..], slot.offset)?;
+        if buffer.len() >= CHUNK {
+            fresh.write_all_at(&buffer, written)?;
+            written += buffer.len() as u64;
+            buffer.clear();
         }
-        file.write_all_at(&buffer, written)?;
-        // Nothing is moved until all is copied: a failure leaves the old file as it was.
-        for (i, offset) in moved {
-            if let Some(slot) = &mut self.slots[i as usize] {
-                slot.offset = offset;
-            }
-        }
-        self.file = file;
-        self.end = end;
-        Ok(())
     }
+    fresh.write_all_at(&buffer, written)?;
+    written += buffer.len() as u64;
+    Ok((fresh, written))
 }
 
 /// A piece of bytes held in a [`Spill`].
@@ -282,8 +338,10 @@ impl std::fmt::Debug for Region {
 
 /// Text a long-lived build keeps but reads again only when it must (a page's Markdown
 /// source, its rendered Markdown): in memory until [`Text::spill_all`] moves it into a
-/// [`Spill`]. Shared parts of a build hold it, so it changes place behind a lock.
-pub struct Text(RwLock<Place>);
+/// [`Spill`]. Clones share it (a clone costs a reference count, and is spilled with it),
+/// and it changes place behind a lock, so a build may read it while a spill moves it.
+#[derive(Clone)]
+pub struct Text(Arc<RwLock<Place>>);
 
 enum Place {
     Memory(Arc<str>),
@@ -294,19 +352,28 @@ enum Place {
 
 impl Text {
     pub fn new(text: impl Into<Arc<str>>) -> Text {
-        Text(RwLock::new(Place::Memory(text.into())))
+        Text::at(Place::Memory(text.into()))
     }
 
     /// Text kept as the `String` it is, for text read through [`Text::with`].
     pub fn owned(text: String) -> Text {
-        Text(RwLock::new(Place::Owned(text)))
+        Text::at(Place::Owned(text))
+    }
+
+    fn at(place: Place) -> Text {
+        Text(Arc::new(RwLock::new(place)))
+    }
+
+    fn place(&self) -> std::sync::RwLockReadGuard<'_, Place> {
+        // A place is replaced whole: a panic while it was held leaves it as it was.
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Calls `f` with the text, without a copy when it is in memory (read back when
     /// spilled, as [`Text::get`] does).
     pub fn with<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         {
-            let place = self.0.read().expect("a text");
+            let place = self.place();
             match &*place {
                 Place::Memory(text) => return f(text),
                 Place::Owned(text) => return f(text),
@@ -316,72 +383,86 @@ impl Text {
         f(&self.get())
     }
 
-    /// The text, read back when it was spilled. A spill that cannot be read (its file
-    /// failed) gives empty text, reported in the log: the page shows empty until it is
-    /// rendered again.
+    /// The text, read back when it was spilled.
+    ///
+    /// # Panics
+    ///
+    /// When spilled text cannot be read back (the spill's file failed). A build reading
+    /// it fails as a whole (the builder's panic is the build's failure), and the next
+    /// build starts from the site's files; a template reading it fails that page, which
+    /// keeps its last good HTML. Neither keeps empty text as if it were the page's.
     pub fn get(&self) -> Arc<str> {
-        match &*self.0.read().expect("a text") {
+        let place = self.place();
+        match &*place {
             Place::Memory(text) => text.clone(),
             Place::Owned(text) => Arc::from(text.as_str()),
-            Place::Spilled(region) => match region.read() {
-                Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Place::Spilled(region) => {
+                let bytes = region.read().unwrap_or_else(|error| {
+                    panic!("cannot read a page's text back from the spill file: {error}")
+                });
+                match std::str::from_utf8(&bytes) {
                     Ok(text) => Arc::from(text),
                     Err(_) => unreachable!("spilled from a str"),
-                },
-                Err(error) => {
-                    tracing::error!(%error, "cannot read spilled text back");
-                    Arc::from("")
                 }
-            },
+            }
         }
     }
 
     /// Replaces it (with nothing, to free a one-shot build's Markdown once rendered).
     pub fn set(&self, text: impl Into<Arc<str>>) {
-        *self.0.write().expect("a text") = Place::Memory(text.into());
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Place::Memory(text.into());
     }
 
-    /// Moves every text of `texts` still in memory into `spill`, with one write. When the
-    /// write fails they stay in memory.
+    /// Moves every text of `texts` still in memory into `spill`, joined into few writes
+    /// ([`Spill::put_all`]). When the write fails they stay in memory. A text set anew
+    /// while this ran keeps its new value (its spilled copy is given up).
     pub fn spill_all<'a>(
         texts: impl IntoIterator<Item = &'a Text>,
         spill: &Arc<Spill>,
     ) -> io::Result<()> {
-        let held: Vec<(&Text, Arc<str>)> = texts
+        // Each with what it held when read: the address of its bytes, to tell it was not
+        // replaced meanwhile.
+        let held: Vec<(&Text, Arc<str>, *const u8)> = texts
             .into_iter()
-            .filter_map(|text| match &*text.0.read().expect("a text") {
-                Place::Memory(memory) if !memory.is_empty() => Some((text, memory.clone())),
+            .filter_map(|text| match &*text.place() {
+                Place::Memory(memory) if !memory.is_empty() => {
+                    Some((text, memory.clone(), memory.as_ptr()))
+                }
                 // Copied here, where the build does not wait for it.
-                Place::Owned(owned) if !owned.is_empty() => Some((text, Arc::from(owned.as_str()))),
+                Place::Owned(owned) if !owned.is_empty() => {
+                    Some((text, Arc::from(owned.as_str()), owned.as_ptr()))
+                }
                 _ => None,
             })
             .collect();
         if held.is_empty() {
             return Ok(());
         }
-        let pieces: Vec<&[u8]> = held.iter().map(|(_, t)| t.as_bytes()).collect();
+        let pieces: Vec<&[u8]> = held.iter().map(|(_, t, _)| t.as_bytes()).collect();
         let regions = spill.put_all(&pieces)?;
-        for ((text, _), region) in held.iter().zip(regions) {
-            *text.0.write().expect("a text") = Place::Spilled(region);
+        for ((text, _, was), region) in held.iter().zip(regions) {
+            let mut place = text.0.write().unwrap_or_else(PoisonError::into_inner);
+            let unchanged = match &*place {
+                Place::Memory(memory) => memory.as_ptr() == *was,
+                Place::Owned(owned) => owned.as_ptr() == *was,
+                Place::Spilled(_) => false,
+            };
+            if unchanged {
+                *place = Place::Spilled(region);
+            }
         }
         Ok(())
     }
 
-    /// Whether it is spilled (tests).
+    /// Whether it is held in a spill rather than in memory.
     pub fn is_spilled(&self) -> bool {
-        matches!(&*self.0.read().expect("a text"), Place::Spilled(_))
-    }
-}
-
-impl Clone for Text {
-    fn clone(&self) -> Text {
-        Text::new(self.get())
+        matches!(&*self.place(), Place::Spilled(_))
     }
 }
 
 impl std::fmt::Debug for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &*self.0.read().expect("a text") {
+        match &*self.place() {
             Place::Memory(text) => text.fmt(f),
             Place::Owned(text) => text.fmt(f),
             Place::Spilled(region) => region.fmt(f),

@@ -236,7 +236,7 @@ pub struct RenderCache {
 
 /// Pages whose text [`RenderCache::spill`] writes on a thread of its own, from this many
 /// (an edit's page or two is written in place, in microseconds).
-const SPILL_APART: usize = 256;
+pub(crate) const SPILL_APART: usize = 256;
 
 /// How one job went.
 enum Outcome {
@@ -289,9 +289,13 @@ impl RenderCache {
     /// render such a page again (issue 17 item 3). Many pages' text (a first build's) is
     /// written on a thread of its own, so the build hands its pages over without waiting
     /// for the write (~20 ms for tldr's 10 MB); the text is readable throughout.
-    pub fn spill(&mut self, parsed: &crate::load::ParsedFiles, spill: &Arc<Spill>) {
+    /// Without a spill, nothing is moved (and nothing is kept to move).
+    pub fn spill(&mut self, parsed: &crate::load::ParsedFiles, spill: Option<&Arc<Spill>>) {
         self.wait_spilled();
         let paths = std::mem::take(&mut self.unspilled);
+        let Some(spill) = spill else {
+            return;
+        };
         let contexts: Vec<Arc<PageCtx>> = paths
             .iter()
             .filter_map(|path| Some(self.markdown.get(path)?.ctx.clone()))
@@ -306,7 +310,7 @@ impl RenderCache {
             let texts = (contexts.iter().map(|ctx| &ctx.content))
                 .chain(sources.iter().map(|page| &page.body));
             if let Err(error) = Text::spill_all(texts, &spill) {
-                tracing::warn!(%error, "cannot spill pages' text: held in memory");
+                spill.warn_once(&error);
             }
             let (held, file) = spill.usage();
             let spill_us = started.elapsed().as_micros();

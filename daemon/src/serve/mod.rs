@@ -670,6 +670,9 @@ fn finish_packed(
         if sending.head {
             set_length(&mut response, packed.gzip_len(insert) as u64);
         } else {
+            // A spilled page is one positioned read of its packed bytes (a few KiB, in
+            // the page cache unless memory ran short), made on this thread as nginx
+            // reads its files; the spill's lock is never held across I/O.
             match packed.gzip(insert) {
                 Ok(pieces) => *response.body_mut() = ReplyBody::pieces(Pieces::from_array(pieces)),
                 Err(error) => return unreadable(&error),

@@ -39,10 +39,7 @@ impl Builder {
                 Builder::native(config, progress, cancel, panic_function, exclude, wanted)
             }
             Choice::External(spec) => {
-                let state_dir = config
-                    .state_dir
-                    .clone()
-                    .unwrap_or_else(|| std::env::temp_dir().join("sited"));
+                let state_dir = config.work_dir();
                 Builder::External(Box::new(
                     External::new(
                         config.root.clone(),

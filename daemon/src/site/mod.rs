@@ -54,8 +54,19 @@ pub struct SiteConfig {
     pub attached: bool,
     /// `up --with`: `native`, `hugo`, `zola` or `mdbook`; `None` lets the site decide.
     pub with: Option<String>,
-    /// The daemon's state dir, where external builds write (`None`: a temp dir).
+    /// The daemon's state dir, where external builds write and pages are spilled
+    /// (`None`: a temp dir).
     pub state_dir: Option<PathBuf>,
+}
+
+impl SiteConfig {
+    /// Where this site's build keeps what it writes: the daemon's state dir, else a
+    /// folder in the temp dir.
+    pub fn work_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("sited"))
+    }
 }
 
 /// What every site gets from the daemon around it, besides its config.

@@ -44,10 +44,7 @@ pub fn options(
 /// The file a site's packed pages are held in, made in the daemon's state folder; when it
 /// cannot be made, the pages are held in memory and the site builds all the same.
 fn spill(config: &SiteConfig) -> Option<Arc<sited_builder::output::Spill>> {
-    let dir = config
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("sited"));
+    let dir = config.work_dir();
     sited_builder::output::Spill::create(&dir)
         .inspect_err(|error| {
             tracing::warn!(%error, dir = %dir.display(), "cannot make a file for pages: holding them in memory");
