@@ -34,9 +34,10 @@ pub struct Options {
     /// site's pages for as long as it runs takes a fifth of the memory, and sends them
     /// to clients as they are held. Pages are packed as they are rendered, in parallel.
     pub pack_pages: bool,
-    /// Where packed pages are held: an unlinked file (page cache, which the kernel can
-    /// reclaim) rather than the heap ([`crate::output::Spill`]). Without one, or for a
-    /// page the file refuses, they are held in memory.
+    /// Where packed pages and each page's text are held once a build is done: an
+    /// unlinked file (page cache, which the kernel can reclaim) rather than the heap
+    /// ([`crate::output::Spill`]). Without one, or when the file refuses them, they are
+    /// held in memory.
     pub spill: Option<Arc<crate::output::Spill>>,
 }
 

@@ -53,14 +53,14 @@ impl Resource {
         Resource::memory(Bytes::from(body), Resource::html_type())
     }
 
-    /// A rendered HTML page held compressed ([`Packed`]), in `spill` when there is one;
-    /// its tag and length are the page's own, as [`Resource::html`] makes them.
-    pub fn packed_html(body: &str, spill: Option<&Arc<Spill>>) -> Resource {
+    /// A rendered HTML page held compressed ([`Packed`]); its tag and length are the
+    /// page's own, as [`Resource::html`] makes them.
+    pub fn packed_html(body: &str) -> Resource {
         let etag = Resource::memory_etag(body.as_bytes());
         Resource {
             etag,
             len: body.len() as u64,
-            body: Body::Packed(Arc::new(Packed::pack_into(body.as_bytes(), spill))),
+            body: Body::Packed(Arc::new(Packed::pack(body.as_bytes()))),
             content_type: Resource::html_type(),
             modified: SystemTime::now(),
         }

@@ -445,6 +445,7 @@ fn incremental_builds_equal_full_builds_over_random_edits_of_the_rust_book() {
     };
     let mut site = Site::open(&root, options);
     let first = site.build(Changes::Everything).unwrap();
+    site.wait_spilled();
     assert!(
         matches!(&first.output.get("/").unwrap().body, Body::Packed(p) if p.is_spilled()),
         "pages are held packed, in the spill file"

@@ -11,12 +11,11 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use super::spill::{Region, Spill};
+use super::spill::Blob;
 
 /// Level 1: zlib-rs's fastest deflate. Pages are packed on the render workers, so the
 /// level is paid in every build's render stage. On the tldr corpus (BENCHMARKS.md) level
@@ -31,10 +30,12 @@ const LEVEL: u32 = 1;
 const STORED_TAIL: usize = 1024;
 
 /// One page, compressed.
-#[derive(PartialEq, Eq)]
 pub struct Packed {
-    /// The head's deflate segment followed by the tail's.
-    deflated: Held,
+    /// The head's deflate segment followed by the tail's: in memory, or spilled by a
+    /// server's build once the build is done ([`Packed::blob`]).
+    deflated: Blob,
+    /// Its length.
+    packed_len: usize,
     /// Where the tail's segment starts in `deflated`.
     split: usize,
     /// Where the page is split (the injection point), in its own bytes.
@@ -45,36 +46,23 @@ pub struct Packed {
     crc_tail: u32,
 }
 
-/// Where a page's deflated bytes are.
-#[derive(PartialEq, Eq)]
-enum Held {
-    Memory(Bytes),
-    /// In a [`Spill`]: page cache, read back when the page is sent.
-    Spilled(Region),
-}
-
-impl Held {
-    fn len(&self) -> usize {
-        match self {
-            Held::Memory(bytes) => bytes.len(),
-            Held::Spilled(region) => region.len(),
-        }
-    }
-
-    fn bytes(&self) -> io::Result<Bytes> {
-        match self {
-            Held::Memory(bytes) => Ok(bytes.clone()),
-            Held::Spilled(region) => region.read(),
-        }
+/// Pages are equal when they are the same length and split at the same place with the
+/// same checksums on both sides: told without reading either back.
+impl PartialEq for Packed {
+    fn eq(&self, other: &Packed) -> bool {
+        (self.len, self.at, self.crc_head, self.crc_tail)
+            == (other.len, other.at, other.crc_head, other.crc_tail)
     }
 }
+
+impl Eq for Packed {}
 
 impl std::fmt::Debug for Packed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Packed")
             .field("len", &self.len)
-            .field("packed", &self.deflated.len())
-            .field("spilled", &matches!(self.deflated, Held::Spilled(_)))
+            .field("packed", &self.packed_len)
+            .field("spilled", &self.deflated.is_spilled())
             .field("at", &self.at)
             .finish()
     }
@@ -87,12 +75,6 @@ pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 impl Packed {
     /// Packs `page`, split at its [`injection_point`], and holds it in memory.
     pub fn pack(page: &[u8]) -> Packed {
-        Packed::pack_into(page, None)
-    }
-
-    /// Packs `page` and holds it in `spill` when there is one and it takes the bytes (a
-    /// page the file refuses, say on a full disk, is held in memory).
-    pub fn pack_into(page: &[u8], spill: Option<&Arc<Spill>>) -> Packed {
         let at = injection_point(page);
         let (head, tail) = page.split_at(at);
         let mut deflated = deflate(head, FlushCompress::Sync);
@@ -102,18 +84,11 @@ impl Packed {
         } else {
             deflated.extend_from_slice(&deflate(tail, FlushCompress::Finish));
         }
-        let held = match spill.map(|spill| spill.put(&deflated)) {
-            Some(Ok(region)) => Held::Spilled(region),
-            failed => {
-                if let (Some(spill), Some(Err(error))) = (spill, failed) {
-                    spill.warn_once(&error);
-                }
-                deflated.shrink_to_fit();
-                Held::Memory(Bytes::from(deflated))
-            }
-        };
+        deflated.shrink_to_fit();
+        let packed_len = deflated.len();
         Packed {
-            deflated: held,
+            deflated: Blob::new(Bytes::from(deflated)),
+            packed_len,
             split,
             at,
             len: page.len(),
@@ -133,7 +108,7 @@ impl Packed {
 
     /// What the page takes packed.
     pub fn packed_len(&self) -> usize {
-        self.deflated.len()
+        self.packed_len
     }
 
     /// Where the page is split: its [`injection_point`].
@@ -141,9 +116,14 @@ impl Packed {
         self.at
     }
 
-    /// Whether its bytes are in a [`Spill`] rather than the heap.
+    /// Whether its bytes are in a spill file rather than the heap.
     pub fn is_spilled(&self) -> bool {
-        matches!(self.deflated, Held::Spilled(_))
+        self.deflated.is_spilled()
+    }
+
+    /// Where its bytes are held, to spill them ([`Blob::spill_all`]).
+    pub fn blob(&self) -> &Blob {
+        &self.deflated
     }
 
     /// The page's bytes. Only a spilled page can fail: when its file cannot be read.
@@ -190,7 +170,7 @@ impl Packed {
 
     /// The length of [`Packed::gzip`]'s pieces with `insert`.
     pub fn gzip_len(&self, insert: &Segment) -> usize {
-        GZIP_HEADER.len() + self.deflated.len() + insert.deflated.len() + 8
+        GZIP_HEADER.len() + self.packed_len + insert.deflated.len() + 8
     }
 }
 

@@ -460,6 +460,76 @@ impl Text {
     }
 }
 
+/// Bytes a long-lived build keeps (a packed page): in memory until [`Blob::spill_all`]
+/// moves them into a [`Spill`], which a server's build does after the build, so no page
+/// waits for a write on its way to the first request. Shared and moved as [`Text`] is.
+#[derive(Clone)]
+pub struct Blob(Arc<RwLock<BlobPlace>>);
+
+enum BlobPlace {
+    Memory(Bytes),
+    Spilled(Region),
+}
+
+impl Blob {
+    pub fn new(bytes: Bytes) -> Blob {
+        Blob(Arc::new(RwLock::new(BlobPlace::Memory(bytes))))
+    }
+
+    fn place(&self) -> std::sync::RwLockReadGuard<'_, BlobPlace> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The bytes, read back when spilled; an error only when the spill's file fails.
+    pub fn bytes(&self) -> io::Result<Bytes> {
+        // Read under the place's read lock: it is only ever taken for writing to move
+        // bytes from memory to the spill, never while spilled.
+        match &*self.place() {
+            BlobPlace::Memory(bytes) => Ok(bytes.clone()),
+            BlobPlace::Spilled(region) => region.read(),
+        }
+    }
+
+    /// Moves every blob of `blobs` still in memory into `spill` ([`Spill::put_all`]);
+    /// when the write fails they stay in memory.
+    pub fn spill_all<'a>(
+        blobs: impl IntoIterator<Item = &'a Blob>,
+        spill: &Arc<Spill>,
+    ) -> io::Result<()> {
+        let held: Vec<(&Blob, Bytes)> = blobs
+            .into_iter()
+            .filter_map(|blob| match &*blob.place() {
+                BlobPlace::Memory(bytes) if !bytes.is_empty() => Some((blob, bytes.clone())),
+                _ => None,
+            })
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let pieces: Vec<&[u8]> = held.iter().map(|(_, b)| &b[..]).collect();
+        let regions = spill.put_all(&pieces)?;
+        for ((blob, _), region) in held.iter().zip(regions) {
+            // Blobs are never set anew: what was in memory is what was written.
+            *blob.0.write().unwrap_or_else(PoisonError::into_inner) = BlobPlace::Spilled(region);
+        }
+        Ok(())
+    }
+
+    /// Whether it is held in a spill rather than in memory.
+    pub fn is_spilled(&self) -> bool {
+        matches!(&*self.place(), BlobPlace::Spilled(_))
+    }
+}
+
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.place() {
+            BlobPlace::Memory(bytes) => write!(f, "Blob({} bytes in memory)", bytes.len()),
+            BlobPlace::Spilled(region) => region.fmt(f),
+        }
+    }
+}
+
 impl std::fmt::Debug for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &*self.place() {

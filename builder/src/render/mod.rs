@@ -32,7 +32,7 @@ use crate::load::Sources;
 use crate::load::layout::Layout;
 use crate::options::Options;
 use crate::output::Resource;
-use crate::output::spill::{Spill, Text};
+use crate::output::spill::{Blob, Spill, Text};
 use crate::progress::Progress;
 use crate::report::{Diagnostic, Failure, panic_message};
 use crate::tree::{Placed, Tree, paginate};
@@ -230,6 +230,8 @@ pub struct RenderCache {
     url_of_source: HashMap<PathBuf, String>,
     /// Sources whose Markdown was rendered since the last [`RenderCache::spill`].
     unspilled: Vec<PathBuf>,
+    /// Pages packed since then.
+    unspilled_pages: Vec<Arc<crate::output::Packed>>,
     /// The thread spilling many pages' text, if one is.
     spilling: Option<std::thread::JoinHandle<()>>,
 }
@@ -284,15 +286,17 @@ impl RenderCache {
         self.markdown.insert(path, markdown);
     }
 
-    /// Moves the text of the pages rendered since the last call (their Markdown source in
-    /// `parsed`, their rendered Markdown) into `spill`: a server reads it again only to
-    /// render such a page again (issue 17 item 3). Many pages' text (a first build's) is
-    /// written on a thread of its own, so the build hands its pages over without waiting
-    /// for the write (~20 ms for tldr's 10 MB); the text is readable throughout.
+    /// Moves the pages packed since the last call, and their text (their Markdown source
+    /// in `parsed`, their rendered Markdown), into `spill`: a server reads a page back
+    /// when it sends it and the text only to render the page again (issue 17 item 3).
+    /// Many pages (a first build's) are written on a thread of its own, so the build
+    /// hands its pages over without waiting for the write (~30 ms for tldr's 22 MB);
+    /// they are readable throughout.
     /// Without a spill, nothing is moved (and nothing is kept to move).
     pub fn spill(&mut self, parsed: &crate::load::ParsedFiles, spill: Option<&Arc<Spill>>) {
         self.wait_spilled();
         let paths = std::mem::take(&mut self.unspilled);
+        let pages = std::mem::take(&mut self.unspilled_pages);
         let Some(spill) = spill else {
             return;
         };
@@ -305,18 +309,22 @@ impl RenderCache {
             .filter_map(|path| parsed.get(path)?.as_ref().ok().cloned())
             .collect();
         let spill = spill.clone();
+        let many = paths.len() + pages.len() >= SPILL_APART;
         let write = move || {
             let started = std::time::Instant::now();
+            let blobs = pages.iter().map(|page| page.blob());
             let texts = (contexts.iter().map(|ctx| &ctx.content))
                 .chain(sources.iter().map(|page| &page.body));
-            if let Err(error) = Text::spill_all(texts, &spill) {
+            let spilled =
+                Blob::spill_all(blobs, &spill).and_then(|()| Text::spill_all(texts, &spill));
+            if let Err(error) = spilled {
                 spill.warn_once(&error);
             }
             let (held, file) = spill.usage();
             let spill_us = started.elapsed().as_micros();
             tracing::debug!(spill_us, held, file, "text spilled");
         };
-        if paths.len() < SPILL_APART {
+        if !many {
             write();
             return;
         }
@@ -491,6 +499,9 @@ impl RenderCache {
                 }
                 Outcome::Made(resource) => {
                     done.rendered += 1;
+                    if keep && let crate::output::Body::Packed(packed) = &resource.body {
+                        self.unspilled_pages.push(packed.clone());
+                    }
                     Some((hash, resource))
                 }
             };
@@ -524,7 +535,7 @@ impl RenderCache {
 /// A rendered page as the output holds it: packed when the options ask.
 fn page(html: String, options: &Options) -> Resource {
     if options.pack_pages {
-        Resource::packed_html(&html, options.spill.as_ref())
+        Resource::packed_html(&html)
     } else {
         Resource::html(html)
     }
