@@ -147,9 +147,7 @@ impl Site {
         let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let pass = self.pass(changes)?;
             if let Some(state) = &mut self.state {
-                state
-                    .render
-                    .spill(&state.parsed, self.options.spill.as_ref());
+                state.render.spill(self.options.spill.as_ref());
             }
             Ok(pass)
         }))
@@ -491,7 +489,7 @@ impl Site {
                 .is_some_and(|old| old.anchors == markdown.ctx.anchors);
             last.tree
                 .replace_page(i, parsed.clone(), markdown.ctx.clone());
-            state.render.remember(parsed.source.path.clone(), markdown);
+            state.render.remember(&parsed, markdown);
             state.parsed.insert(parsed);
             pages.push(i);
         }

@@ -228,9 +228,9 @@ pub struct RenderCache {
     rendered: HashMap<String, (u64, Resource)>,
     /// Source path → the URL it was last rendered at, to keep serving it while broken.
     url_of_source: HashMap<PathBuf, String>,
-    /// Sources whose Markdown was rendered since the last [`RenderCache::spill`].
-    unspilled: Vec<PathBuf>,
-    /// Pages packed since then.
+    /// What was made since the last [`RenderCache::spill`], to spill: pages whose
+    /// Markdown was rendered (their source and context), pages packed.
+    unspilled: Vec<(Arc<crate::load::Parsed>, Arc<PageCtx>)>,
     unspilled_pages: Vec<Arc<crate::output::Packed>>,
     /// The thread spilling many pages' text, if one is.
     spilling: Option<std::thread::JoinHandle<()>>,
@@ -281,40 +281,33 @@ impl RenderCache {
     }
 
     /// Keeps a page's Markdown rendered elsewhere (by an incremental build).
-    pub fn remember(&mut self, path: PathBuf, markdown: CachedMarkdown) {
-        self.unspilled.push(path.clone());
-        self.markdown.insert(path, markdown);
+    pub fn remember(&mut self, page: &Arc<crate::load::Parsed>, markdown: CachedMarkdown) {
+        self.unspilled.push((page.clone(), markdown.ctx.clone()));
+        self.markdown.insert(page.source.path.clone(), markdown);
     }
 
-    /// Moves the pages packed since the last call, and their text (their Markdown source
-    /// in `parsed`, their rendered Markdown), into `spill`: a server reads a page back
+    /// Moves the pages packed since the last call, and the text of pages rendered (their
+    /// Markdown source and rendered Markdown), into `spill`: a server reads a page back
     /// when it sends it and the text only to render the page again (issue 17 item 3).
     /// Many pages (a first build's) are written on a thread of its own, so the build
     /// hands its pages over without waiting for the write (~30 ms for tldr's 22 MB);
     /// they are readable throughout.
     /// Without a spill, nothing is moved (and nothing is kept to move).
-    pub fn spill(&mut self, parsed: &crate::load::ParsedFiles, spill: Option<&Arc<Spill>>) {
+    pub fn spill(&mut self, spill: Option<&Arc<Spill>>) {
         self.wait_spilled();
-        let paths = std::mem::take(&mut self.unspilled);
+        let texts = std::mem::take(&mut self.unspilled);
         let pages = std::mem::take(&mut self.unspilled_pages);
         let Some(spill) = spill else {
             return;
         };
-        let contexts: Vec<Arc<PageCtx>> = paths
-            .iter()
-            .filter_map(|path| Some(self.markdown.get(path)?.ctx.clone()))
-            .collect();
-        let sources: Vec<Arc<crate::load::Parsed>> = paths
-            .iter()
-            .filter_map(|path| parsed.get(path)?.as_ref().ok().cloned())
-            .collect();
         let spill = spill.clone();
-        let many = paths.len() + pages.len() >= SPILL_APART;
+        let many = texts.len() + pages.len() >= SPILL_APART;
         let write = move || {
             let started = std::time::Instant::now();
             let blobs = pages.iter().map(|page| page.blob());
-            let texts = (contexts.iter().map(|ctx| &ctx.content))
-                .chain(sources.iter().map(|page| &page.body));
+            let texts = texts
+                .iter()
+                .flat_map(|(source, ctx)| [&source.body, &ctx.content]);
             let spilled =
                 Blob::spill_all(blobs, &spill).and_then(|()| Text::spill_all(texts, &spill));
             if let Err(error) = spilled {
@@ -386,9 +379,9 @@ impl RenderCache {
         for (i, md) in fresh {
             pages[i] = Some(md.ctx.clone());
             if keep {
-                let path = &placed.pages[i].source.path;
-                self.unspilled.push(path.clone());
-                self.markdown.insert(path.clone(), md);
+                let page = &placed.pages[i];
+                self.unspilled.push((page.clone(), md.ctx.clone()));
+                self.markdown.insert(page.source.path.clone(), md);
             }
         }
         Ok(pages)
