@@ -39,6 +39,9 @@ pub struct Options {
     /// ([`crate::output::Spill`]). Without one, or when the file refuses them, they are
     /// held in memory.
     pub spill: Option<Arc<crate::output::Spill>>,
+    /// Called once a build's many pages were spilled apart from it (a first build's):
+    /// a server gives the freed heap back to the system here (glibc keeps it otherwise).
+    pub after_spill: Option<fn()>,
 }
 
 /// A flag shared between a build and whoever may call it off. Cheap to clone; all clones

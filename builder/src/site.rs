@@ -147,7 +147,9 @@ impl Site {
         let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let pass = self.pass(changes)?;
             if let Some(state) = &mut self.state {
-                state.render.spill(self.options.spill.as_ref());
+                state
+                    .render
+                    .spill(self.options.spill.as_ref(), self.options.after_spill);
             }
             Ok(pass)
         }))

@@ -407,6 +407,18 @@ pub fn tune_allocator() {
     }
 }
 
+/// Gives the heap's free pages back to the system (glibc's `malloc_trim`): after a big
+/// build's pages went to its spill file, ~8 MB for three tldr sites (BENCHMARKS.md).
+/// Elsewhere, nothing.
+pub fn trim_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes an integer and works under glibc's own locks.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Makes the kernel send SIGTERM when the parent dies (`--exit-with-parent`), so the
 /// daemon takes its normal shutdown path. Linux only: elsewhere it is refused.
 #[cfg(target_os = "linux")]

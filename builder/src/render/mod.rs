@@ -293,7 +293,7 @@ impl RenderCache {
     /// hands its pages over without waiting for the write (~30 ms for tldr's 22 MB);
     /// they are readable throughout.
     /// Without a spill, nothing is moved (and nothing is kept to move).
-    pub fn spill(&mut self, spill: Option<&Arc<Spill>>) {
+    pub fn spill(&mut self, spill: Option<&Arc<Spill>>, after: Option<fn()>) {
         self.wait_spilled();
         let texts = std::mem::take(&mut self.unspilled);
         let pages = std::mem::take(&mut self.unspilled_pages);
@@ -321,9 +321,15 @@ impl RenderCache {
             write();
             return;
         }
+        let write_apart = move || {
+            write();
+            if let Some(after) = after {
+                after();
+            }
+        };
         match std::thread::Builder::new()
             .name("sited-spill".into())
-            .spawn(write)
+            .spawn(write_apart)
         {
             Ok(thread) => self.spilling = Some(thread),
             Err(error) => tracing::warn!(%error, "cannot spill pages' text: held in memory"),

@@ -125,6 +125,7 @@ fn key(options: &Options) -> Option<String> {
         cancel: _,
         wanted: _,
         spill: _,
+        after_spill: _,
     } = options;
     Some(format!(
         "sited {} exe {:?} drafts {drafts} strict {strict} panic {test_panic_function} \
