@@ -4,6 +4,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod activation;
+pub mod allocator;
 pub mod clock;
 pub mod daemon;
 pub mod generator;

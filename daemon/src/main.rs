@@ -215,7 +215,7 @@ impl<W: Write> Write for Escaping<W> {
 }
 
 fn foreground(exit_with_parent: bool) -> anyhow::Result<ExitCode> {
-    daemon::tune_allocator();
+    sited::allocator::tune();
     let logs = sited::logs::LogHub::default();
     init_tracing(Some(&logs));
     if exit_with_parent {

@@ -38,7 +38,7 @@ pub fn options(
         // ... and out of the heap: in an unlinked file beside the daemon's state, which
         // is page cache the kernel can take back.
         spill: spill(config),
-        after_spill: Some(crate::daemon::trim_allocator),
+        after_spill: Some(crate::allocator::trim),
     }
 }
 
