@@ -118,7 +118,7 @@ impl Site {
         }
     }
 
-    /// Waits until the text of the last build's pages is in the spill file
+    /// Waits until the last build's pages and their text are in the spill file
     /// ([`Options::spill`]), which is written apart from the build: for measures of
     /// what a site holds.
     pub fn wait_spilled(&mut self) {

@@ -7,8 +7,7 @@
 /// (by default the threshold rises to the largest block freed, so a build's big
 /// transient buffers came from the heap and left it grown). Measured with three tldr
 /// sites up: 151 -> 136 MB (BENCHMARKS.md). Whoever sets glibc's own knobs
-/// (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `GLIBC_TUNABLES`) keeps them. Other
-/// allocators (macOS, musl) are left as they are.
+/// (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `GLIBC_TUNABLES`) keeps them.
 pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

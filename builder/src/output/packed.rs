@@ -34,8 +34,6 @@ pub struct Packed {
     /// The head's deflate segment followed by the tail's: in memory, or spilled by a
     /// server's build once the build is done ([`Packed::blob`]).
     deflated: Blob,
-    /// Its length.
-    packed_len: usize,
     /// Where the tail's segment starts in `deflated`.
     split: usize,
     /// Where the page is split (the injection point), in its own bytes.
@@ -61,7 +59,7 @@ impl std::fmt::Debug for Packed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Packed")
             .field("len", &self.len)
-            .field("packed", &self.packed_len)
+            .field("packed", &self.deflated.len())
             .field("spilled", &self.deflated.is_spilled())
             .field("at", &self.at)
             .finish()
@@ -85,10 +83,8 @@ impl Packed {
             deflated.extend_from_slice(&deflate(tail, FlushCompress::Finish));
         }
         deflated.shrink_to_fit();
-        let packed_len = deflated.len();
         Packed {
             deflated: Blob::new(Bytes::from(deflated)),
-            packed_len,
             split,
             at,
             len: page.len(),
@@ -108,7 +104,7 @@ impl Packed {
 
     /// What the page takes packed.
     pub fn packed_len(&self) -> usize {
-        self.packed_len
+        self.deflated.len()
     }
 
     /// Where the page is split: its [`injection_point`].
@@ -170,7 +166,7 @@ impl Packed {
 
     /// The length of [`Packed::gzip`]'s pieces with `insert`.
     pub fn gzip_len(&self, insert: &Segment) -> usize {
-        GZIP_HEADER.len() + self.packed_len + insert.deflated.len() + 8
+        GZIP_HEADER.len() + self.deflated.len() + insert.deflated.len() + 8
     }
 }
 

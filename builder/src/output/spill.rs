@@ -1,12 +1,11 @@
 //! Bytes a long-lived build holds but seldom reads, kept in a file instead of the heap
-//! (issue 17 item 3): a server's packed pages. The file is unlinked from the moment it
+//! (issue 17 item 3): a server's packed pages ([`Blob`]) and each page's text
+//! ([`Text`]: its Markdown and its rendered HTML, read again only when the page must be
+//! rendered again), both [`Kept`] in memory until a build is done. The file is unlinked from the moment it
 //! exists (nothing is left behind, whatever ends the process), so what it holds is page
 //! cache, which the kernel writes back and takes when memory is short, and not the
 //! daemon's own memory (though a cgroup's memory limit counts page cache too). A page is
 //! read back with one positioned read when it is sent.
-//!
-//! [`Text`] holds text the same way (a page's Markdown and its rendered HTML, read again
-//! only when the page must be rendered again).
 //!
 //! Pages are replaced as a site is edited, so the file gains dead bytes. Each held piece
 //! is a [`Region`] naming a slot, not an offset: when the dead bytes outgrow the live ones
@@ -99,16 +98,9 @@ impl Spill {
         }))
     }
 
-    /// Puts `bytes` in the file; they are read back with [`Region::read`] and given up
-    /// when the region is dropped.
-    pub fn put(self: &Arc<Self>, bytes: &[u8]) -> io::Result<Region> {
-        let mut regions = self.put_all(&[bytes])?;
-        Ok(regions.pop().expect("one region for one piece"))
-    }
-
-    /// Puts every piece of `pieces` in the file, joined into writes of [`CHUNK`] bytes
-    /// (what [`Spill::put`] does for each, in far fewer calls). Compacts the file first
-    /// when its dead bytes outgrow the live ones.
+    /// Puts every piece of `pieces` in the file, joined into writes of [`CHUNK`] bytes;
+    /// each is read back with [`Region::read`] and given up when its region is dropped.
+    /// Compacts the file first when its dead bytes outgrow the live ones.
     pub fn put_all(self: &Arc<Self>, pieces: &[&[u8]]) -> io::Result<Vec<Region>> {
         if pieces.iter().any(|p| u32::try_from(p.len()).is_err()) {
             return Err(io::Error::other("too long to spill"));
@@ -336,48 +328,161 @@ impl std::fmt::Debug for Region {
     }
 }
 
-/// Text a long-lived build keeps but reads again only when it must (a page's Markdown
-/// source, its rendered Markdown): in memory until [`Text::spill_all`] moves it into a
-/// [`Spill`]. Clones share it (a clone costs a reference count, and is spilled with it),
-/// and it changes place behind a lock, so a build may read it while a spill moves it.
-#[derive(Clone)]
-pub struct Text(Arc<RwLock<Place>>);
+/// What a long-lived build keeps but reads again seldom: in memory (as an `M`) until
+/// [`Kept::spill_all`] moves it into a [`Spill`]. Clones share it (a clone costs a
+/// reference count, and is spilled with it), and it changes place behind a lock, so a
+/// build may read it while a spill moves it. [`Blob`] and [`Text`] are its two kinds.
+pub struct Kept<M>(Arc<RwLock<Place<M>>>);
 
-enum Place {
-    Memory(Arc<str>),
-    /// As made (a file's body as read): not copied into an `Arc` until it must be.
-    Owned(String),
+enum Place<M> {
+    Memory(M),
     Spilled(Region),
+}
+
+impl<M> Clone for Kept<M> {
+    fn clone(&self) -> Kept<M> {
+        Kept(self.0.clone())
+    }
+}
+
+impl<M> Kept<M> {
+    fn in_memory(memory: M) -> Kept<M> {
+        Kept(Arc::new(RwLock::new(Place::Memory(memory))))
+    }
+
+    fn place(&self) -> std::sync::RwLockReadGuard<'_, Place<M>> {
+        // A place is replaced whole: a panic while it was held leaves it as it was.
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether it is held in a spill rather than in memory.
+    pub fn is_spilled(&self) -> bool {
+        matches!(&*self.place(), Place::Spilled(_))
+    }
+}
+
+impl<M: Clone + AsRef<[u8]>> Kept<M> {
+    /// Its length in bytes, wherever it is.
+    pub fn len(&self) -> usize {
+        match &*self.place() {
+            Place::Memory(memory) => memory.as_ref().len(),
+            Place::Spilled(region) => region.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Moves everything of `kept` still in memory into `spill`, joined into few writes
+    /// ([`Spill::put_all`]). When the write fails it stays in memory. What was set anew
+    /// while this ran keeps its new value (its spilled copy is given up).
+    pub fn spill_all<'a>(
+        kept: impl IntoIterator<Item = &'a Kept<M>>,
+        spill: &Arc<Spill>,
+    ) -> io::Result<()>
+    where
+        M: 'a,
+    {
+        // Each with a copy of what it held when read (a reference count, but for text
+        // owned as read, copied here where no build waits for it) and the address of
+        // its bytes, to tell it was not replaced meanwhile.
+        let held: Vec<(&Kept<M>, M, *const u8)> = kept
+            .into_iter()
+            .filter_map(|kept| match &*kept.place() {
+                Place::Memory(memory) if !memory.as_ref().is_empty() => {
+                    Some((kept, memory.clone(), memory.as_ref().as_ptr()))
+                }
+                _ => None,
+            })
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let pieces: Vec<&[u8]> = held.iter().map(|(_, memory, _)| memory.as_ref()).collect();
+        let regions = spill.put_all(&pieces)?;
+        for ((kept, _, was), region) in held.iter().zip(regions) {
+            let mut place = kept.0.write().unwrap_or_else(PoisonError::into_inner);
+            if matches!(&*place, Place::Memory(memory) if memory.as_ref().as_ptr() == *was) {
+                *place = Place::Spilled(region);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<M: std::fmt::Debug> std::fmt::Debug for Kept<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.place() {
+            Place::Memory(memory) => memory.fmt(f),
+            Place::Spilled(region) => region.fmt(f),
+        }
+    }
+}
+
+/// Bytes kept (a packed page). A server's build spills them after the build, so no
+/// page waits for a write on its way to the first request.
+pub type Blob = Kept<Bytes>;
+
+impl Blob {
+    pub fn new(bytes: Bytes) -> Blob {
+        Kept::in_memory(bytes)
+    }
+
+    /// The bytes, read back when spilled; an error only when the spill's file fails.
+    pub fn bytes(&self) -> io::Result<Bytes> {
+        // Read under the place's read lock: it is only ever taken for writing to move
+        // bytes from memory to the spill, never while spilled.
+        match &*self.place() {
+            Place::Memory(bytes) => Ok(bytes.clone()),
+            Place::Spilled(region) => region.read(),
+        }
+    }
+}
+
+/// Text kept (a page's Markdown source, its rendered Markdown), read again only to
+/// render the page again.
+pub type Text = Kept<Str>;
+
+/// Text in memory: shared, or the `String` it was made as (a file's body as read), not
+/// copied into an `Arc` until it must be.
+#[derive(Clone, Debug)]
+pub enum Str {
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl AsRef<[u8]> for Str {
+    fn as_ref(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
+}
+
+impl Str {
+    fn as_str(&self) -> &str {
+        match self {
+            Str::Shared(text) => text,
+            Str::Owned(text) => text,
+        }
+    }
 }
 
 impl Text {
     pub fn new(text: impl Into<Arc<str>>) -> Text {
-        Text::at(Place::Memory(text.into()))
+        Kept::in_memory(Str::Shared(text.into()))
     }
 
     /// Text kept as the `String` it is, for text read through [`Text::with`].
     pub fn owned(text: String) -> Text {
-        Text::at(Place::Owned(text))
-    }
-
-    fn at(place: Place) -> Text {
-        Text(Arc::new(RwLock::new(place)))
-    }
-
-    fn place(&self) -> std::sync::RwLockReadGuard<'_, Place> {
-        // A place is replaced whole: a panic while it was held leaves it as it was.
-        self.0.read().unwrap_or_else(PoisonError::into_inner)
+        Kept::in_memory(Str::Owned(text))
     }
 
     /// Calls `f` with the text, without a copy when it is in memory (read back when
     /// spilled, as [`Text::get`] does).
     pub fn with<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         {
-            let place = self.place();
-            match &*place {
-                Place::Memory(text) => return f(text),
-                Place::Owned(text) => return f(text),
-                Place::Spilled(_) => {}
+            if let Place::Memory(text) = &*self.place() {
+                return f(text.as_str());
             }
         }
         f(&self.get())
@@ -392,10 +497,9 @@ impl Text {
     /// build starts from the site's files; a template reading it fails that page, which
     /// keeps its last good HTML. Neither keeps empty text as if it were the page's.
     pub fn get(&self) -> Arc<str> {
-        let place = self.place();
-        match &*place {
-            Place::Memory(text) => text.clone(),
-            Place::Owned(text) => Arc::from(text.as_str()),
+        match &*self.place() {
+            Place::Memory(Str::Shared(text)) => text.clone(),
+            Place::Memory(Str::Owned(text)) => Arc::from(text.as_str()),
             Place::Spilled(region) => {
                 let bytes = region.read().unwrap_or_else(|error| {
                     panic!("cannot read a page's text back from the spill file: {error}")
@@ -410,145 +514,25 @@ impl Text {
 
     /// Replaces it (with nothing, to free a one-shot build's Markdown once rendered).
     pub fn set(&self, text: impl Into<Arc<str>>) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Place::Memory(text.into());
-    }
-
-    /// Moves every text of `texts` still in memory into `spill`, joined into few writes
-    /// ([`Spill::put_all`]). When the write fails they stay in memory. A text set anew
-    /// while this ran keeps its new value (its spilled copy is given up).
-    pub fn spill_all<'a>(
-        texts: impl IntoIterator<Item = &'a Text>,
-        spill: &Arc<Spill>,
-    ) -> io::Result<()> {
-        // Each with what it held when read: the address of its bytes, to tell it was not
-        // replaced meanwhile.
-        let held: Vec<(&Text, Arc<str>, *const u8)> = texts
-            .into_iter()
-            .filter_map(|text| match &*text.place() {
-                Place::Memory(memory) if !memory.is_empty() => {
-                    Some((text, memory.clone(), memory.as_ptr()))
-                }
-                // Copied here, where the build does not wait for it.
-                Place::Owned(owned) if !owned.is_empty() => {
-                    Some((text, Arc::from(owned.as_str()), owned.as_ptr()))
-                }
-                _ => None,
-            })
-            .collect();
-        if held.is_empty() {
-            return Ok(());
-        }
-        let pieces: Vec<&[u8]> = held.iter().map(|(_, t, _)| t.as_bytes()).collect();
-        let regions = spill.put_all(&pieces)?;
-        for ((text, _, was), region) in held.iter().zip(regions) {
-            let mut place = text.0.write().unwrap_or_else(PoisonError::into_inner);
-            let unchanged = match &*place {
-                Place::Memory(memory) => memory.as_ptr() == *was,
-                Place::Owned(owned) => owned.as_ptr() == *was,
-                Place::Spilled(_) => false,
-            };
-            if unchanged {
-                *place = Place::Spilled(region);
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether it is held in a spill rather than in memory.
-    pub fn is_spilled(&self) -> bool {
-        matches!(&*self.place(), Place::Spilled(_))
-    }
-}
-
-/// Bytes a long-lived build keeps (a packed page): in memory until [`Blob::spill_all`]
-/// moves them into a [`Spill`], which a server's build does after the build, so no page
-/// waits for a write on its way to the first request. Shared and moved as [`Text`] is.
-#[derive(Clone)]
-pub struct Blob(Arc<RwLock<BlobPlace>>);
-
-enum BlobPlace {
-    Memory(Bytes),
-    Spilled(Region),
-}
-
-impl Blob {
-    pub fn new(bytes: Bytes) -> Blob {
-        Blob(Arc::new(RwLock::new(BlobPlace::Memory(bytes))))
-    }
-
-    fn place(&self) -> std::sync::RwLockReadGuard<'_, BlobPlace> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The bytes, read back when spilled; an error only when the spill's file fails.
-    pub fn bytes(&self) -> io::Result<Bytes> {
-        // Read under the place's read lock: it is only ever taken for writing to move
-        // bytes from memory to the spill, never while spilled.
-        match &*self.place() {
-            BlobPlace::Memory(bytes) => Ok(bytes.clone()),
-            BlobPlace::Spilled(region) => region.read(),
-        }
-    }
-
-    /// Moves every blob of `blobs` still in memory into `spill` ([`Spill::put_all`]);
-    /// when the write fails they stay in memory.
-    pub fn spill_all<'a>(
-        blobs: impl IntoIterator<Item = &'a Blob>,
-        spill: &Arc<Spill>,
-    ) -> io::Result<()> {
-        let held: Vec<(&Blob, Bytes)> = blobs
-            .into_iter()
-            .filter_map(|blob| match &*blob.place() {
-                BlobPlace::Memory(bytes) if !bytes.is_empty() => Some((blob, bytes.clone())),
-                _ => None,
-            })
-            .collect();
-        if held.is_empty() {
-            return Ok(());
-        }
-        let pieces: Vec<&[u8]> = held.iter().map(|(_, b)| &b[..]).collect();
-        let regions = spill.put_all(&pieces)?;
-        for ((blob, _), region) in held.iter().zip(regions) {
-            // Blobs are never set anew: what was in memory is what was written.
-            *blob.0.write().unwrap_or_else(PoisonError::into_inner) = BlobPlace::Spilled(region);
-        }
-        Ok(())
-    }
-
-    /// Whether it is held in a spill rather than in memory.
-    pub fn is_spilled(&self) -> bool {
-        matches!(&*self.place(), BlobPlace::Spilled(_))
-    }
-}
-
-impl std::fmt::Debug for Blob {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &*self.place() {
-            BlobPlace::Memory(bytes) => write!(f, "Blob({} bytes in memory)", bytes.len()),
-            BlobPlace::Spilled(region) => region.fmt(f),
-        }
-    }
-}
-
-impl std::fmt::Debug for Text {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &*self.place() {
-            Place::Memory(text) => text.fmt(f),
-            Place::Owned(text) => text.fmt(f),
-            Place::Spilled(region) => region.fmt(f),
-        }
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) =
+            Place::Memory(Str::Shared(text.into()));
     }
 }
 
 impl serde::Serialize for Text {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.get())
+        self.with(|text| serializer.serialize_str(text))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One piece put on its own.
+    fn put(spill: &Arc<Spill>, bytes: &[u8]) -> Region {
+        spill.put_all(&[bytes]).unwrap().pop().unwrap()
+    }
 
     fn piece(i: usize, len: usize) -> Vec<u8> {
         (0..len).map(|j| (i * 31 + j) as u8).collect()
@@ -559,7 +543,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spill = Spill::create(&dir.path().join("spill")).unwrap();
         let regions: Vec<Region> = (0..100)
-            .map(|i| spill.put(&piece(i, 10 + i * 7)).unwrap())
+            .map(|i| put(&spill, &piece(i, 10 + i * 7)))
             .collect();
         for (i, region) in regions.iter().enumerate() {
             assert_eq!(region.read().unwrap(), piece(i, 10 + i * 7));
@@ -581,11 +565,11 @@ mod tests {
         let spill = Spill::create(dir.path()).unwrap();
         let big = (COMPACT_ABOVE / 4) as usize;
         let mut kept = Vec::new();
-        let mut replaced = spill.put(&piece(0, big)).unwrap();
+        let mut replaced = put(&spill, &piece(0, big));
         for round in 1..=12 {
             // Every round replaces the big piece (its old bytes die) and keeps a small one.
-            replaced = spill.put(&piece(round, big)).unwrap();
-            kept.push((round, spill.put(&piece(round, 100 + round)).unwrap()));
+            replaced = put(&spill, &piece(round, big));
+            kept.push((round, put(&spill, &piece(round, 100 + round))));
         }
         let (live, end) = spill.usage();
         assert_eq!(
@@ -636,10 +620,10 @@ mod tests {
     fn freed_slots_are_reused() {
         let dir = tempfile::tempdir().unwrap();
         let spill = Spill::create(dir.path()).unwrap();
-        let a = spill.put(b"first").unwrap();
+        let a = put(&spill, b"first");
         let slot = a.slot;
         drop(a);
-        let b = spill.put(b"second").unwrap();
+        let b = put(&spill, b"second");
         assert_eq!(b.slot, slot);
         assert_eq!(&b.read().unwrap()[..], b"second");
     }

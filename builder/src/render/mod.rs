@@ -290,7 +290,7 @@ impl RenderCache {
     /// Markdown source and rendered Markdown), into `spill`: a server reads a page back
     /// when it sends it and the text only to render the page again (issue 17 item 3).
     /// Many pages (a first build's) are written on a thread of its own, so the build
-    /// hands its pages over without waiting for the write (~30 ms for tldr's 22 MB);
+    /// hands its pages over without waiting for the write (35-42 ms for tldr's 22 MB);
     /// they are readable throughout.
     /// Without a spill, nothing is moved (and nothing is kept to move).
     pub fn spill(&mut self, spill: Option<&Arc<Spill>>, after: Option<fn()>) {
@@ -315,7 +315,7 @@ impl RenderCache {
             }
             let (held, file) = spill.usage();
             let spill_us = started.elapsed().as_micros();
-            tracing::debug!(spill_us, held, file, "text spilled");
+            tracing::debug!(spill_us, held, file, "pages and text spilled");
         };
         if !many {
             write();
@@ -332,11 +332,11 @@ impl RenderCache {
             .spawn(write_apart)
         {
             Ok(thread) => self.spilling = Some(thread),
-            Err(error) => tracing::warn!(%error, "cannot spill pages' text: held in memory"),
+            Err(error) => tracing::warn!(%error, "cannot spill pages: held in memory"),
         }
     }
 
-    /// Waits for the text being spilled apart (see [`RenderCache::spill`]).
+    /// Waits for the pages being spilled apart (see [`RenderCache::spill`]).
     pub fn wait_spilled(&mut self) {
         if let Some(thread) = self.spilling.take() {
             // The thread catches nothing: a panic there is a bug, and the text it was
