@@ -81,7 +81,7 @@ pub mod zola;
 
 pub use change::Changes;
 pub use options::{Cancel, Options};
-pub use output::{Body, Output, Resource};
+pub use output::{Body, Made, Output, Resource};
 pub use progress::Progress;
 pub use report::{BuildResult, Diagnostic, Failure, Reload, Report, Severity};
 pub use site::{Site, ToDisk, build_once, build_to, build_to_with};

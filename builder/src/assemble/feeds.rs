@@ -105,15 +105,7 @@ mod tests {
     use super::*;
 
     fn entry(title: &str, url: &str, date: Option<&str>) -> Summary {
-        Summary {
-            title: title.into(),
-            url: url.into(),
-            date: date.map(Into::into),
-            description: Some("A <b> & c".into()),
-            summary: None,
-            tags: Vec::new(),
-            reading_time: 1,
-        }
+        Summary::listed(title, url, date, Some("A <b> & c"), None, Vec::new(), 1)
     }
 
     #[test]

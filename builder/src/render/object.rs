@@ -338,15 +338,15 @@ mod tests {
     use crate::tree::paginate::Paginator;
 
     fn summary(n: usize, date: Option<&str>) -> Arc<Summary> {
-        Arc::new(Summary {
-            title: format!("Page <{n}>"),
-            url: format!("/s/p{n}/"),
-            date: date.map(str::to_string),
-            description: n.is_multiple_of(2).then(|| format!("about {n}")),
-            summary: Some(format!("<p>first of {n}</p>")),
-            tags: vec!["a".into(), format!("t{n}")],
-            reading_time: n,
-        })
+        Arc::new(Summary::listed(
+            &format!("Page <{n}>"),
+            &format!("/s/p{n}/"),
+            date,
+            n.is_multiple_of(2).then(|| format!("about {n}")).as_deref(),
+            Some(&format!("<p>first of {n}</p>")),
+            vec!["a".into(), format!("t{n}")],
+            n,
+        ))
     }
 
     fn view(empty: bool) -> PageView {

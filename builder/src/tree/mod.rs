@@ -92,7 +92,7 @@ pub fn arrange(
     }
     let summaries: Vec<Option<Arc<Summary>>> = pages
         .par_iter()
-        .map(|p| p.as_deref().map(|p| Arc::new(Summary::of(p))))
+        .map(|p| p.as_ref().map(|p| Arc::new(Summary::of(p))))
         .collect();
     let mut placement = vec![Placement::default(); pages.len()];
     for section in placed.sections.values() {
@@ -366,6 +366,8 @@ impl Tree {
         {
             Arc::make_mut(&mut page).template = Some(template);
         }
+        // The same fields, read from the new context: the old one is not kept for them.
+        self.summaries[i] = Some(Arc::new(Summary::of(&page)));
         self.pages[i] = Some(page);
     }
 
@@ -414,7 +416,10 @@ impl Tree {
             base_url: layout.config.base_url.clone(),
             has_custom_css,
             sections: nav,
-            recent_pages: recent.iter().map(|&i| Summary::of(self.page(i))).collect(),
+            recent_pages: recent
+                .iter()
+                .filter_map(|&i| self.summaries[i].as_deref().cloned())
+                .collect(),
             feed_url: (!recent.is_empty()).then(|| FEED_URL.to_string()),
             tags: self
                 .tags

@@ -79,15 +79,15 @@ mod tests {
     use crate::context::Summary;
 
     fn summary(n: usize) -> Summary {
-        Summary {
-            title: format!("p{n}"),
-            url: format!("/s/p{n}/"),
-            date: None,
-            description: None,
-            summary: None,
-            tags: Vec::new(),
-            reading_time: 1,
-        }
+        Summary::listed(
+            &format!("p{n}"),
+            &format!("/s/p{n}/"),
+            None,
+            None,
+            None,
+            Vec::new(),
+            1,
+        )
     }
 
     fn section(pages: Vec<Arc<Summary>>) -> SectionCtx {

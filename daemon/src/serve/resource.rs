@@ -5,11 +5,8 @@
 //! next when its tag did not change.
 
 use std::fs;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use bytes::Bytes;
 
 use super::Prepared;
 
@@ -26,35 +23,37 @@ impl Output {
     }
 }
 
-/// What a URL serves.
-#[derive(Debug, Clone)]
-pub enum Body {
-    /// Bytes held in memory (a rendered page, a feed).
-    Memory(Bytes),
-    /// A page held compressed: sent as it is held to clients that take gzip, inflated
-    /// (through a small cache of hot pages, [`super::hot`]) for the others.
-    Packed(Arc<sited_builder::output::Packed>),
-    /// A file served as it is. The path was found by the build's walk (inside the site,
-    /// symlinks vetted), never derived from a request.
-    File(PathBuf),
-}
+/// What a URL serves: the builder's own (memory, packed page or file).
+pub use sited_builder::Body;
 
-/// One servable URL.
+/// One servable URL: what the build made for it, shared with the builder rather than
+/// copied (a table of every URL of a big site costs a handle per URL, not the fields),
+/// and what serving derives from it.
 #[derive(Debug, Clone)]
 pub struct Resource {
-    pub body: Body,
-    pub content_type: Arc<str>,
-    /// Strong validator for `If-None-Match`; quoted, ready for the header. For a file,
-    /// the tag it had when built: responses tag the file as it is when opened.
-    pub etag: Arc<str>,
-    pub len: u64,
-    /// For `Last-Modified`.
-    pub modified: SystemTime,
+    made: sited_builder::Resource,
     /// Shared by every copy of the resource, so its compressed bodies outlive the build
     /// that made them. Boxed: most resources of a big site are never requested between
     /// two builds, and an empty cell costs a pointer where a `Prepared` in place cost
     /// about 400 bytes per URL (3 MB for a 7,400-page site; bench/memory.sh).
     prepared: Arc<OnceLock<Box<Prepared>>>,
+}
+
+impl std::ops::Deref for Resource {
+    type Target = sited_builder::Made;
+
+    fn deref(&self) -> &sited_builder::Made {
+        &self.made
+    }
+}
+
+impl From<&sited_builder::Resource> for Resource {
+    fn from(made: &sited_builder::Resource) -> Resource {
+        Resource {
+            made: made.clone(),
+            prepared: Arc::default(),
+        }
+    }
 }
 
 impl Resource {
@@ -65,14 +64,13 @@ impl Resource {
         len: u64,
         modified: SystemTime,
     ) -> Resource {
-        Resource {
+        Resource::from(&sited_builder::Resource::new(
             body,
             content_type,
             etag,
             len,
             modified,
-            prepared: Arc::default(),
-        }
+        ))
     }
 
     /// What the server derives from the resource: made on the first request for it.

@@ -65,7 +65,7 @@ impl Early {
         let ready = {
             let (shared, output) = (shared.clone(), output.clone());
             move |url: &str, made: &sited_builder::Resource| {
-                let resource = super::publish::resource(made);
+                let resource = crate::serve::Resource::from(made);
                 output.send_modify(|published| {
                     Arc::make_mut(published)
                         .resources

@@ -65,7 +65,7 @@ pub fn servable(built: &sited_builder::Output, serving: Option<&Output>) -> Outp
                 .and_then(|serving| serving.get(url))
                 .filter(|served| same(served, made))
                 .cloned();
-            (url.clone(), kept.unwrap_or_else(|| resource(made)))
+            (url.clone(), kept.unwrap_or_else(|| Resource::from(made)))
         })
         .collect();
     Output { resources }
@@ -78,7 +78,9 @@ pub fn apply(built: &sited_builder::Output, published: &mut Output, changed: &[S
     for url in changed {
         match built.get(url) {
             Some(made) => {
-                published.resources.insert(url.clone(), resource(made));
+                published
+                    .resources
+                    .insert(url.clone(), Resource::from(made));
             }
             None => {
                 published.resources.remove(url);
@@ -95,21 +97,6 @@ pub fn agrees(published: &Output, built: &sited_builder::Output) -> bool {
             .resources
             .iter()
             .all(|(url, made)| published.get(url).is_some_and(|served| same(served, made)))
-}
-
-pub(super) fn resource(made: &sited_builder::Resource) -> Resource {
-    let body = match &made.body {
-        sited_builder::Body::Memory(bytes) => Body::Memory(bytes.clone()),
-        sited_builder::Body::Packed(packed) => Body::Packed(packed.clone()),
-        sited_builder::Body::File(path) => Body::File(path.clone()),
-    };
-    Resource::new(
-        body,
-        made.content_type.clone(),
-        made.etag.clone(),
-        made.len,
-        made.modified,
-    )
 }
 
 /// Whether a served resource is what the builder made now.
