@@ -79,10 +79,10 @@ struct State {
 struct Last {
     tree: Tree,
     /// What Markdown links resolved against, and its hash.
-    md_urls: HashMap<PathBuf, String>,
+    md_urls: HashMap<Arc<Path>, String>,
     links_hash: u64,
     /// Source path → index of its page in `tree`.
-    page_index: HashMap<PathBuf, usize>,
+    page_index: HashMap<Arc<Path>, usize>,
     output: Arc<Output>,
     diagnostics: Vec<Diagnostic>,
     /// The pass's diagnostics but the link check's (with no errors among them when the
@@ -290,7 +290,7 @@ impl Site {
                     && shortcodes.as_ref().is_some_and(|dir| path.starts_with(dir))
             });
             if touched && state.sources.layout.flavor != crate::load::layout::Flavor::Sited {
-                dirty.extend(state.sources.markdown.iter().map(|s| s.path.clone()));
+                dirty.extend(state.sources.markdown.iter().map(|s| s.path.to_path_buf()));
             }
         }
         for path in &dirty {
@@ -370,7 +370,7 @@ impl Site {
             let sources = &state.sources;
             wanted.files_from(
                 (sources.assets.iter().chain(&sources.statics))
-                    .map(|s| (crate::url::file_url(&s.rel), s.path.clone())),
+                    .map(|s| (crate::url::file_url(&s.rel), s.path.to_path_buf())),
             );
             wanted.stage(crate::wanted::Stage::Render);
         }
@@ -587,7 +587,7 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
     for (kind, path) in &plan.changes {
         let &i = last
             .page_index
-            .get(path)
+            .get(path.as_path())
             .filter(|_| *kind == ChangeKind::Markdown)?;
         let old = last.tree.source(i);
         let parsed = load::parse(layout, old.source.clone()).ok()?;
@@ -1039,7 +1039,7 @@ mod tests {
                 .body
                 .is_spilled();
             let last = state.last.as_ref().unwrap();
-            let index = last.page_index[&path];
+            let index = last.page_index[path.as_path()];
             let content = last.tree.pages[index]
                 .as_ref()
                 .unwrap()

@@ -47,7 +47,7 @@ pub fn output(
         );
     }
     for source in sources.assets.iter().chain(&sources.statics) {
-        match Resource::file(source.path.clone()) {
+        match Resource::file(source.path.to_path_buf()) {
             Ok(resource) => {
                 output.resources.insert(file_url(&source.rel), resource);
             }

@@ -15,6 +15,7 @@ pub mod include;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::Serialize;
@@ -236,7 +237,7 @@ impl Book {
     }
 
     /// The book as templates see it (`site.book`); `urls`: source path → page URL.
-    pub fn context(&self, urls: &HashMap<PathBuf, String>) -> BookCtx {
+    pub fn context(&self, urls: &HashMap<Arc<Path>, String>) -> BookCtx {
         let toc = self
             .items
             .iter()
@@ -248,7 +249,7 @@ impl Book {
                     url: chapter
                         .path
                         .as_ref()
-                        .and_then(|path| urls.get(path))
+                        .and_then(|path| urls.get(path.as_path()))
                         .map(|url| crate::url::encode_path(url)),
                     level: chapter.level,
                 },
@@ -291,7 +292,7 @@ impl Book {
     /// `[output.html.redirect]` as `(URL, target)` pairs: an old output path such as
     /// `old-intro.html` to the URL of the chapter it names now (`introduction.html` is
     /// `introduction.md`'s page), or to the address as written.
-    pub fn redirects(&self, urls: &HashMap<PathBuf, String>) -> Vec<(String, String)> {
+    pub fn redirects(&self, urls: &HashMap<Arc<Path>, String>) -> Vec<(String, String)> {
         self.redirects
             .iter()
             .map(|(from, to)| {
@@ -300,11 +301,11 @@ impl Book {
                     .split_once('#')
                     .map_or((to.as_str(), ""), |(p, f)| (p, f));
                 let chapter = Path::new(path.trim_start_matches('/')).with_extension("md");
-                let target = match urls.get(&chapter) {
+                let target = match urls.get(chapter.as_path()) {
                     Some(page) => crate::url::encode_path(page),
                     None => to.to_string(),
                 };
-                let target = if fragment.is_empty() || urls.get(&chapter).is_none() {
+                let target = if fragment.is_empty() || urls.get(chapter.as_path()).is_none() {
                     target
                 } else {
                     format!("{target}#{fragment}")

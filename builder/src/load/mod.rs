@@ -87,7 +87,7 @@ impl Sources {
     pub fn has_custom_css(&self) -> bool {
         self.statics
             .iter()
-            .any(|s| s.rel == Path::new("custom.css"))
+            .any(|s| *s.rel == *Path::new("custom.css"))
     }
 }
 
@@ -267,7 +267,10 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
 /// Every Markdown file read so far: source path → its front matter and body, or why it
 /// could not be read.
 #[derive(Debug, Default)]
-pub struct ParsedFiles(HashMap<PathBuf, Result<Arc<Parsed>, Diagnostic>>);
+pub struct ParsedFiles(HashMap<Arc<Path>, ReadFile>);
+
+/// A Markdown file as read: parsed, or why it could not be.
+type ReadFile = Result<Arc<Parsed>, Diagnostic>;
 
 impl ParsedFiles {
     /// Reads every Markdown file of `sources` not read yet, in parallel.
@@ -277,7 +280,7 @@ impl ParsedFiles {
             .iter()
             .filter(|s| !self.0.contains_key(&s.path))
             .collect();
-        let fresh: Vec<(PathBuf, Result<Arc<Parsed>, Diagnostic>)> = unread
+        let fresh: Vec<(Arc<Path>, ReadFile)> = unread
             .into_par_iter()
             .filter(|_| !cancel.is_cancelled())
             .map(|source| {
@@ -309,7 +312,7 @@ impl ParsedFiles {
             if let Some(book) = book
                 && !book.lists(&source.rel)
             {
-                if source.rel != Path::new(crate::book::SUMMARY) {
+                if *source.rel != *Path::new(crate::book::SUMMARY) {
                     let file = sources.layout.display_path(&source.path);
                     diagnostics.push(crate::book::unlisted_warning(file));
                 }
@@ -333,7 +336,7 @@ impl ParsedFiles {
                 }
                 Err(error) => {
                     diagnostics.push(error.clone());
-                    broken.push(source.path.as_path());
+                    broken.push(&*source.path);
                 }
             }
         }
@@ -360,8 +363,8 @@ impl ParsedFiles {
 
     /// Forgets files the last walk did not find.
     pub fn retain_present(&mut self, sources: &Sources) {
-        let present: rustc_hash::FxHashSet<&PathBuf> =
-            sources.markdown.iter().map(|s| &s.path).collect();
-        self.0.retain(|path, _| present.contains(path));
+        let present: rustc_hash::FxHashSet<&Path> =
+            sources.markdown.iter().map(|s| &*s.path).collect();
+        self.0.retain(|path, _| present.contains(&**path));
     }
 }

@@ -5,6 +5,7 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::Cell;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use super::markdown::LinkResolver;
 use crate::load::walk::is_markdown;
@@ -16,7 +17,7 @@ pub struct SourceLinks<'a> {
     /// The page's directory, relative to the content dir.
     pub dir: &'a Path,
     /// Source path of every Markdown file → its URL.
-    pub md_urls: &'a HashMap<PathBuf, String>,
+    pub md_urls: &'a HashMap<Arc<Path>, String>,
     /// Set when a `.md` link was looked up: the page's HTML then depends on other
     /// pages' URLs, and must be re-rendered when they change.
     pub used_page_urls: Cell<bool>,
@@ -95,7 +96,9 @@ impl SourceLinks<'_> {
                 joined.join("index.md"),
             ];
             // The path as written first (a lookup), then any case (a scan).
-            let exact = candidates.iter().find_map(|c| self.md_urls.get(c));
+            let exact = candidates
+                .iter()
+                .find_map(|c| self.md_urls.get(c.as_path()));
             let any_case = || {
                 candidates.iter().find_map(|candidate| {
                     let wanted = candidate.to_str()?;
@@ -154,9 +157,15 @@ mod tests {
 
     fn resolve(dir: &str, dest: &str) -> Option<String> {
         let mut urls = HashMap::default();
-        urls.insert(PathBuf::from("guide/intro.md"), "/guide/intro/".to_string());
-        urls.insert(PathBuf::from("guide/_index.md"), "/guide/".to_string());
-        urls.insert(PathBuf::from("café.md"), "/café/".to_string());
+        urls.insert(
+            Arc::from(Path::new("guide/intro.md")),
+            "/guide/intro/".to_string(),
+        );
+        urls.insert(
+            Arc::from(Path::new("guide/_index.md")),
+            "/guide/".to_string(),
+        );
+        urls.insert(Arc::from(Path::new("café.md")), "/café/".to_string());
         let links = SourceLinks {
             dir: Path::new(dir),
             md_urls: &urls,

@@ -57,7 +57,7 @@ pub struct Job {
     pub template: String,
     pub ctx: JobCtx,
     /// The Markdown file behind it, for diagnostics.
-    pub source: Option<PathBuf>,
+    pub source: Option<Arc<Path>>,
 }
 
 /// Every page of the site: content pages, sections and the home page, tag listings and
@@ -223,11 +223,11 @@ pub struct Rendered {
 #[derive(Debug, Default)]
 pub struct RenderCache {
     /// Source path → its rendered Markdown.
-    markdown: HashMap<PathBuf, CachedMarkdown>,
+    markdown: HashMap<Arc<Path>, CachedMarkdown>,
     /// URL → (context hash, HTML) of the last good render.
     rendered: HashMap<String, (u64, Resource)>,
     /// Source path → the URL it was last rendered at, to keep serving it while broken.
-    url_of_source: HashMap<PathBuf, String>,
+    url_of_source: HashMap<Arc<Path>, String>,
     /// What was made since the last [`RenderCache::spill`], to spill: pages whose
     /// Markdown was rendered (their source and context), pages packed.
     unspilled: Vec<(Arc<crate::load::Parsed>, Arc<PageCtx>)>,
@@ -276,8 +276,8 @@ impl RenderCache {
 
     /// Forgets the Markdown of files the last walk did not find.
     pub fn retain_present(&mut self, sources: &Sources) {
-        let present: HashSet<&PathBuf> = sources.markdown.iter().map(|s| &s.path).collect();
-        self.markdown.retain(|path, _| present.contains(path));
+        let present: HashSet<&Path> = sources.markdown.iter().map(|s| &*s.path).collect();
+        self.markdown.retain(|path, _| present.contains(&**path));
     }
 
     /// Keeps a page's Markdown rendered elsewhere (by an incremental build).
@@ -350,7 +350,7 @@ impl RenderCache {
     pub fn markdown(
         &mut self,
         placed: &Placed,
-        md_urls: &HashMap<PathBuf, String>,
+        md_urls: &HashMap<Arc<Path>, String>,
         links_hash: u64,
         dirty: &HashSet<PathBuf>,
         options: &Options,
@@ -360,7 +360,7 @@ impl RenderCache {
             let path = &placed.pages[i].source.path;
             self.markdown
                 .get(path)
-                .filter(|md| !dirty.contains(path) && md.is_current(&placed.urls[i], links_hash))
+                .filter(|md| !dirty.contains(&**path) && md.is_current(&placed.urls[i], links_hash))
         };
         let stale: Vec<usize> = (0..placed.pages.len())
             .filter(|&i| !placed.urls[i].is_empty() && current(i).is_none())

@@ -4,7 +4,7 @@
 //! page's URL moves.
 
 use std::cell::Cell;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
@@ -43,7 +43,7 @@ impl CachedMarkdown {
 pub fn render(
     page: &Parsed,
     url: &str,
-    md_urls: &HashMap<PathBuf, String>,
+    md_urls: &HashMap<Arc<Path>, String>,
     links_hash: u64,
 ) -> CachedMarkdown {
     let links = SourceLinks {

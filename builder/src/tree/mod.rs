@@ -148,7 +148,7 @@ fn book_order(placement: &mut [Placement], placed: &Placed, book: &crate::book::
         .iter()
         .enumerate()
         .filter(|&(i, _)| !placed.urls[i].is_empty())
-        .map(|(i, page)| (page.source.rel.as_path(), i))
+        .map(|(i, page)| (&*page.source.rel, i))
         .collect();
     let order = book.reading_order(&index);
     for place in placement.iter_mut() {
@@ -346,7 +346,7 @@ impl Tree {
     }
 
     /// Source path → index of every page of its own (for finding a changed file's page).
-    pub fn page_index(&self) -> HashMap<PathBuf, usize> {
+    pub fn page_index(&self) -> HashMap<Arc<Path>, usize> {
         (0..self.pages.len())
             .filter(|&i| self.is_page(i))
             .map(|i| (self.placed.pages[i].source.path.clone(), i))

@@ -245,7 +245,7 @@ fn section_url(dir: &Path) -> String {
 impl Placed {
     /// Source path (relative to the content directory) → URL, of every page with one:
     /// what relative Markdown links resolve against.
-    pub fn md_urls(&self) -> HashMap<PathBuf, String> {
+    pub fn md_urls(&self) -> HashMap<Arc<Path>, String> {
         let mut urls = HashMap::with_capacity_and_hasher(self.pages.len(), Default::default());
         urls.extend(
             (self.pages.iter().zip(&self.urls))
