@@ -13,19 +13,44 @@ use sited_builder::output::Packed;
 /// large ones.
 const BUDGET: usize = 4 * 1024 * 1024;
 
-/// The page `packed` holds, inflated, from the cache when it is there. Fails when a
-/// spilled page cannot be read back.
-pub fn inflated(packed: &Arc<Packed>) -> std::io::Result<Bytes> {
-    let hit = HOT.lock().expect("the hot cache").get(packed);
+/// The page `packed` holds, inflated, with `tag` (the live-reload script) at its split
+/// point when one is given, from the cache when it is there. One piece: a response is
+/// its head and this, written together (pieces around the tag made hyper write a large
+/// page and its last bytes apart: two writes and two wake-ups of the client a request).
+/// Fails when a spilled page cannot be read back.
+pub fn inflated(packed: &Arc<Packed>, tag: Option<&Bytes>) -> std::io::Result<Bytes> {
+    let key = Key::of(packed, tag.is_some());
+    let hit = HOT.lock().expect("the hot cache").get(key);
     if let Some(page) = hit {
         return Ok(page);
     }
     // Inflated outside the lock: a large page takes a fraction of a millisecond.
     let page = packed.unpack()?;
+    let page = match tag {
+        Some(tag) => {
+            let at = packed.at();
+            let mut whole = Vec::with_capacity(page.len() + tag.len());
+            whole.extend_from_slice(&page[..at]);
+            whole.extend_from_slice(tag);
+            whole.extend_from_slice(&page[at..]);
+            Bytes::from(whole)
+        }
+        None => page,
+    };
     HOT.lock()
         .expect("the hot cache")
-        .insert(packed, page.clone(), BUDGET);
+        .insert(key, packed, page.clone(), BUDGET);
     Ok(page)
+}
+
+/// A cached page: the packed page's address, and whether it holds the tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Key(usize, bool);
+
+impl Key {
+    fn of(packed: &Arc<Packed>, tagged: bool) -> Key {
+        Key(Arc::as_ptr(packed) as usize, tagged)
+    }
 }
 
 static HOT: LazyLock<Mutex<Hot>> = LazyLock::new(Mutex::default);
@@ -35,7 +60,7 @@ struct Hot {
     /// By the packed page's address; the entry holds a weak reference to the page, which
     /// keeps its allocation, so the address is not reused by another page while it is
     /// here.
-    pages: FxHashMap<usize, Entry>,
+    pages: FxHashMap<Key, Entry>,
     bytes: usize,
     clock: u64,
 }
@@ -49,14 +74,14 @@ struct Entry {
 }
 
 impl Hot {
-    fn get(&mut self, packed: &Arc<Packed>) -> Option<Bytes> {
+    fn get(&mut self, key: Key) -> Option<Bytes> {
         self.clock += 1;
-        let entry = self.pages.get_mut(&key(packed))?;
+        let entry = self.pages.get_mut(&key)?;
         entry.used = self.clock;
         Some(entry.page.clone())
     }
 
-    fn insert(&mut self, packed: &Arc<Packed>, page: Bytes, budget: usize) {
+    fn insert(&mut self, key: Key, packed: &Arc<Packed>, page: Bytes, budget: usize) {
         // A page larger than a quarter of the budget would push out everything else.
         if page.len() > budget / 4 {
             return;
@@ -68,7 +93,7 @@ impl Hot {
             page,
         };
         self.bytes += entry.page.len();
-        if let Some(old) = self.pages.insert(key(packed), entry) {
+        if let Some(old) = self.pages.insert(key, entry) {
             self.bytes -= old.page.len();
         }
         if self.bytes > budget {
@@ -79,7 +104,7 @@ impl Hot {
     /// Drops the least recently used pages until they take at most `down_to`: one pass
     /// over the entries for many evictions.
     fn evict(&mut self, down_to: usize) {
-        let mut by_use: Vec<(u64, usize, usize)> = self
+        let mut by_use: Vec<(u64, Key, usize)> = self
             .pages
             .iter()
             .map(|(&key, entry)| (entry.used, key, entry.page.len()))
@@ -93,10 +118,6 @@ impl Hot {
             self.bytes -= len;
         }
     }
-}
-
-fn key(packed: &Arc<Packed>) -> usize {
-    Arc::as_ptr(packed) as usize
 }
 
 #[cfg(test)]
@@ -113,29 +134,31 @@ mod tests {
     fn pages_come_back_whole_and_the_least_recently_used_go_first() {
         let mut hot = Hot::default();
         let pages: Vec<Arc<Packed>> = (0..4).map(|_| packed(1000)).collect();
+        let key = |page: &Arc<Packed>| Key::of(page, false);
         for page in &pages {
-            hot.insert(page, page.unpack().unwrap(), 4 * 1100);
+            hot.insert(key(page), page, page.unpack().unwrap(), 4 * 1100);
         }
-        assert_eq!(hot.get(&pages[0]).unwrap(), pages[0].unpack().unwrap());
+        assert_eq!(hot.get(key(&pages[0])).unwrap(), pages[0].unpack().unwrap());
         // Over budget: the least recently used go until three quarters are left.
         let fifth = packed(1000);
-        hot.insert(&fifth, fifth.unpack().unwrap(), 4 * 1100);
+        hot.insert(key(&fifth), &fifth, fifth.unpack().unwrap(), 4 * 1100);
         assert!(hot.bytes <= 4 * 1100 * 3 / 4, "{}", hot.bytes);
-        assert!(hot.get(&pages[0]).is_some(), "used last but one");
-        assert!(hot.get(&fifth).is_some(), "used last");
-        assert!(hot.get(&pages[1]).is_none(), "used first");
+        assert!(hot.get(key(&pages[0])).is_some(), "used last but one");
+        assert!(hot.get(key(&fifth)).is_some(), "used last");
+        assert!(hot.get(key(&pages[1])).is_none(), "used first");
         // A page too large for the budget is not kept.
         let large = packed(2000);
-        hot.insert(&large, large.unpack().unwrap(), 4 * 1100);
-        assert!(hot.get(&large).is_none());
+        hot.insert(key(&large), &large, large.unpack().unwrap(), 4 * 1100);
+        assert!(hot.get(key(&large)).is_none());
     }
 
     #[test]
     fn a_cached_page_is_not_kept_alive_by_the_cache() {
         let mut hot = Hot::default();
         let page = packed(100);
-        hot.insert(&page, page.unpack().unwrap(), 4 * 1100);
-        assert!(hot.get(&page).is_some());
+        let key = Key::of(&page, false);
+        hot.insert(key, &page, page.unpack().unwrap(), 4 * 1100);
+        assert!(hot.get(key).is_some());
         assert_eq!(
             Arc::strong_count(&page),
             1,
@@ -146,7 +169,23 @@ mod tests {
     #[test]
     fn inflated_is_the_page() {
         let page = packed(5000);
-        assert_eq!(inflated(&page).unwrap(), page.unpack().unwrap());
-        assert_eq!(inflated(&page).unwrap(), page.unpack().unwrap());
+        assert_eq!(inflated(&page, None).unwrap(), page.unpack().unwrap());
+        assert_eq!(inflated(&page, None).unwrap(), page.unpack().unwrap());
+    }
+
+    #[test]
+    fn inflated_with_a_tag_is_the_page_with_the_tag_at_its_split_point() {
+        let page = Arc::new(Packed::pack(b"<html><body>text</body></html>"));
+        let tag = Bytes::from_static(b"<script></script>");
+        let whole = page.unpack().unwrap();
+        let mut expected = whole[..page.at()].to_vec();
+        expected.extend_from_slice(&tag);
+        expected.extend_from_slice(&whole[page.at()..]);
+        // Asked for twice (inflated, then from the cache), with the tag and without:
+        // each is its own page.
+        for _ in 0..2 {
+            assert_eq!(inflated(&page, Some(&tag)).unwrap(), expected);
+            assert_eq!(inflated(&page, None).unwrap(), whole);
+        }
     }
 }

@@ -684,13 +684,9 @@ fn finish_packed(
         set_length(&mut response, sending.len);
         return response;
     }
-    let page = match hot::inflated(packed) {
-        Ok(page) => page,
+    let whole = match hot::inflated(packed, tag) {
+        Ok(page) => Pieces::whole(page),
         Err(error) => return unreadable(&error),
-    };
-    let whole = match tag {
-        Some(tag) => Pieces::inserted(&page, packed.at(), tag),
-        None => Pieces::whole(page),
     };
     let start = sending.offset.unwrap_or(0) as usize;
     *response.body_mut() = ReplyBody::pieces(whole.slice(start, sending.len as usize));
