@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use super::Prepared;
 
@@ -57,22 +57,6 @@ impl From<&sited_builder::Resource> for Resource {
 }
 
 impl Resource {
-    pub fn new(
-        body: Body,
-        content_type: Arc<str>,
-        etag: Arc<str>,
-        len: u64,
-        modified: SystemTime,
-    ) -> Resource {
-        Resource::from(&sited_builder::Resource::new(
-            body,
-            content_type,
-            etag,
-            len,
-            modified,
-        ))
-    }
-
     /// What the server derives from the resource: made on the first request for it.
     pub fn prepared(&self) -> &Prepared {
         self.prepared

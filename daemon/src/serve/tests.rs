@@ -20,6 +20,23 @@ fn page_body() -> String {
     PAGE.repeat(40)
 }
 
+/// A served resource of these parts, as the daemon makes one from a build's.
+fn served(
+    body: Body,
+    content_type: Arc<str>,
+    etag: Arc<str>,
+    len: u64,
+    modified: std::time::SystemTime,
+) -> Resource {
+    Resource::from(&sited_builder::Resource::new(
+        body,
+        content_type,
+        etag,
+        len,
+        modified,
+    ))
+}
+
 /// Resources tagged as a build tags them: bodies in memory by a hash of their bytes,
 /// files by their size and modification time.
 pub(super) fn memory(body: Bytes, content_type: &str) -> Resource {
@@ -29,7 +46,7 @@ pub(super) fn memory(body: Bytes, content_type: &str) -> Resource {
     let etag = format!("\"{:016x}\"", hasher.finish());
     let len = body.len() as u64;
     let modified = std::time::SystemTime::now();
-    Resource::new(
+    served(
         Body::Memory(body),
         content_type.into(),
         etag.into(),
@@ -46,7 +63,7 @@ fn file(path: std::path::PathBuf, content_type: &str) -> Resource {
     let meta = std::fs::metadata(&path).unwrap();
     let etag = resource::file_etag(&meta);
     let modified = meta.modified().unwrap();
-    Resource::new(
+    served(
         Body::File(path),
         content_type.into(),
         etag.into(),
@@ -816,7 +833,7 @@ async fn pages_with_the_live_reload_tag_are_whole_in_every_form() {
 /// The same page held packed, as a site's builds hold pages.
 fn packed_html(body: &str) -> Resource {
     let memory = html(body.to_string());
-    Resource::new(
+    served(
         Body::Packed(Arc::new(sited_builder::output::Packed::pack(
             body.as_bytes(),
         ))),
