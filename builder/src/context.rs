@@ -116,7 +116,11 @@ pub struct TagLink {
 /// their fingerprint, taken once: every neighbour's and every listed page's summary is
 /// part of a page's or a listing's context hash, and hashing their strings again for
 /// each cost 5% of a build's CPU.
-#[derive(Debug, Clone)]
+///
+/// Only those seven fields may be read through it: the rest of the context (content,
+/// table of contents, extra) is not part of its equality or hash, so a listing that
+/// showed them would not be rendered again when they change.
+#[derive(Clone)]
 pub struct Summary {
     page: Arc<PageCtx>,
     hash: u64,
@@ -190,6 +194,28 @@ impl Summary {
             anchors: Vec::new(),
             body_hash: 0,
         }))
+    }
+}
+
+impl Summary {
+    /// Whether this is the summary of `page` (that very context).
+    pub fn is_of(&self, page: &Arc<PageCtx>) -> bool {
+        Arc::ptr_eq(&self.page, page)
+    }
+}
+
+impl std::fmt::Debug for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (title, url, date, description, summary, tags, reading_time) = self.fields();
+        f.debug_struct("Summary")
+            .field("title", &title)
+            .field("url", &url)
+            .field("date", &date)
+            .field("description", &description)
+            .field("summary", &summary)
+            .field("tags", &tags)
+            .field("reading_time", &reading_time)
+            .finish()
     }
 }
 
@@ -307,4 +333,47 @@ pub fn fingerprint(value: &impl Hash) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     value.hash(&mut hasher);
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(title: &str, reading_time: usize) -> Summary {
+        Summary::listed(
+            title,
+            "/a/",
+            Some("2026-01-02"),
+            None,
+            Some("first"),
+            vec!["t".into()],
+            reading_time,
+        )
+    }
+
+    #[test]
+    fn a_summary_is_its_seven_fields_whatever_else_its_page_holds() {
+        let a = listed("A", 1);
+        // The same listing fields on another page, with other content: equal, same hash.
+        let mut other = (*a).clone();
+        other.content = crate::output::spill::Text::new("<p>other body</p>");
+        other.toc = vec![TocEntry {
+            level: 2,
+            id: "x".into(),
+            title: "X".into(),
+        }];
+        let b = Summary::of(&Arc::new(other));
+        assert_eq!(a, b);
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        // One listing field differs: unequal, another hash.
+        for c in [listed("B", 1), listed("A", 2)] {
+            assert_ne!(a, c);
+            assert_ne!(fingerprint(&a), fingerprint(&c));
+        }
+        // Templates see those fields, in that order, and nothing else.
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"title":"A","url":"/a/","date":"2026-01-02","description":null,"summary":"first","tags":["t"],"reading_time":1}"#
+        );
+    }
 }

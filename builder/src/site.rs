@@ -1137,6 +1137,37 @@ mod tests {
     }
 
     #[test]
+    fn a_body_edit_lets_go_of_the_pages_old_context() {
+        let mut site = blog();
+        site.build(&[]);
+        let a = site.path("content/posts/a.md");
+        let context = |site: &TestSite| {
+            let last = site.site.state.as_ref().unwrap().last.as_ref().unwrap();
+            last.tree.pages[last.page_index[a.as_path()]]
+                .clone()
+                .unwrap()
+        };
+        let old = Arc::downgrade(&context(&site));
+        // Alpha is dated: the site's recent pages list it, as its section does.
+        let last = site.site.state.as_ref().unwrap().last.as_ref().unwrap();
+        let listed = |ctx: &Arc<crate::context::PageCtx>| {
+            last.tree.site.recent_pages.iter().any(|s| s.is_of(ctx))
+        };
+        assert!(listed(&old.upgrade().unwrap()));
+        let change = site.write(
+            "content/posts/a.md",
+            "+++\ntitle = \"Alpha\"\ndate = 2026-01-01\n+++\nAlpha body. See [b](b.md#part).\n\nMore.\n",
+        );
+        let (_, report) = site.build(&[change]);
+        assert_eq!(report.rendered, 1, "the fast path");
+        // Summaries and the recent pages read the new context; nothing keeps the old.
+        assert!(old.upgrade().is_none(), "the old context is still held");
+        let new = context(&site);
+        let last = site.site.state.as_ref().unwrap().last.as_ref().unwrap();
+        assert!(last.tree.site.recent_pages.iter().any(|s| s.is_of(&new)));
+    }
+
+    #[test]
     fn title_edit_rerenders_the_listings_that_show_it() {
         let mut site = blog();
         site.build(&[]);

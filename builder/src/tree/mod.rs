@@ -366,8 +366,17 @@ impl Tree {
         {
             Arc::make_mut(&mut page).template = Some(template);
         }
-        // The same fields, read from the new context: the old one is not kept for them.
-        self.summaries[i] = Some(Arc::new(Summary::of(&page)));
+        // The same fields, read from the new context: the old one is not kept for them
+        // (nor for `site.recent_pages`, which lists it if it is among the newest).
+        let summary = Summary::of(&page);
+        if let Some(old) = &self.pages[i] {
+            for recent in &mut self.site.recent_pages {
+                if recent.is_of(old) {
+                    *recent = summary.clone();
+                }
+            }
+        }
+        self.summaries[i] = Some(Arc::new(summary));
         self.pages[i] = Some(page);
     }
 

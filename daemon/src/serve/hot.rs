@@ -13,11 +13,18 @@ use sited_builder::output::Packed;
 /// large ones.
 const BUDGET: usize = 4 * 1024 * 1024;
 
+/// Whether a page of `len` bytes is kept: a page larger than a quarter of the budget
+/// would push out everything else.
+pub fn keeps(len: usize) -> bool {
+    len <= BUDGET / 4
+}
+
 /// The page `packed` holds, inflated, with `tag` (the live-reload script) at its split
 /// point when one is given, from the cache when it is there. One piece: a response is
 /// its head and this, written together (pieces around the tag made hyper write a large
 /// page and its last bytes apart: two writes and two wake-ups of the client a request).
-/// Fails when a spilled page cannot be read back.
+/// Meant for pages the cache [`keeps`]: the tag is copied in once, when the page is
+/// inflated. Fails when a spilled page cannot be read back.
 pub fn inflated(packed: &Arc<Packed>, tag: Option<&Bytes>) -> std::io::Result<Bytes> {
     let key = Key::of(packed, tag.is_some());
     let hit = HOT.lock().expect("the hot cache").get(key);
@@ -39,11 +46,13 @@ pub fn inflated(packed: &Arc<Packed>, tag: Option<&Bytes>) -> std::io::Result<By
     };
     HOT.lock()
         .expect("the hot cache")
-        .insert(key, packed, page.clone(), BUDGET);
+        .insert(packed, tag.is_some(), page.clone(), BUDGET);
     Ok(page)
 }
 
-/// A cached page: the packed page's address, and whether it holds the tag.
+/// A cached page: the packed page's address, and whether it holds the live-reload tag.
+/// The tag a page gets is a function of the page (it names the page's own ETag, and a
+/// packed page belongs to one resource), so the address and this flag name the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Key(usize, bool);
 
@@ -57,7 +66,8 @@ static HOT: LazyLock<Mutex<Hot>> = LazyLock::new(Mutex::default);
 
 #[derive(Default)]
 struct Hot {
-    /// By the packed page's address; the entry holds a weak reference to the page, which
+    /// By the packed page's address (and whether tagged); the entry holds a weak
+    /// reference to the page, which
     /// keeps its allocation, so the address is not reused by another page while it is
     /// here.
     pages: FxHashMap<Key, Entry>,
@@ -81,11 +91,12 @@ impl Hot {
         Some(entry.page.clone())
     }
 
-    fn insert(&mut self, key: Key, packed: &Arc<Packed>, page: Bytes, budget: usize) {
+    fn insert(&mut self, packed: &Arc<Packed>, tagged: bool, page: Bytes, budget: usize) {
         // A page larger than a quarter of the budget would push out everything else.
         if page.len() > budget / 4 {
             return;
         }
+        let key = Key::of(packed, tagged);
         self.clock += 1;
         let entry = Entry {
             _packed: Arc::downgrade(packed),
@@ -136,19 +147,19 @@ mod tests {
         let pages: Vec<Arc<Packed>> = (0..4).map(|_| packed(1000)).collect();
         let key = |page: &Arc<Packed>| Key::of(page, false);
         for page in &pages {
-            hot.insert(key(page), page, page.unpack().unwrap(), 4 * 1100);
+            hot.insert(page, false, page.unpack().unwrap(), 4 * 1100);
         }
         assert_eq!(hot.get(key(&pages[0])).unwrap(), pages[0].unpack().unwrap());
         // Over budget: the least recently used go until three quarters are left.
         let fifth = packed(1000);
-        hot.insert(key(&fifth), &fifth, fifth.unpack().unwrap(), 4 * 1100);
+        hot.insert(&fifth, false, fifth.unpack().unwrap(), 4 * 1100);
         assert!(hot.bytes <= 4 * 1100 * 3 / 4, "{}", hot.bytes);
         assert!(hot.get(key(&pages[0])).is_some(), "used last but one");
         assert!(hot.get(key(&fifth)).is_some(), "used last");
         assert!(hot.get(key(&pages[1])).is_none(), "used first");
         // A page too large for the budget is not kept.
         let large = packed(2000);
-        hot.insert(key(&large), &large, large.unpack().unwrap(), 4 * 1100);
+        hot.insert(&large, false, large.unpack().unwrap(), 4 * 1100);
         assert!(hot.get(key(&large)).is_none());
     }
 
@@ -157,7 +168,7 @@ mod tests {
         let mut hot = Hot::default();
         let page = packed(100);
         let key = Key::of(&page, false);
-        hot.insert(key, &page, page.unpack().unwrap(), 4 * 1100);
+        hot.insert(&page, false, page.unpack().unwrap(), 4 * 1100);
         assert!(hot.get(key).is_some());
         assert_eq!(
             Arc::strong_count(&page),

@@ -684,8 +684,18 @@ fn finish_packed(
         set_length(&mut response, sending.len);
         return response;
     }
-    let whole = match hot::inflated(packed, tag) {
-        Ok(page) => Pieces::whole(page),
+    // A page the hot cache keeps is sent as one piece with its tag in place; a larger
+    // one is inflated per request and sent around its tag, not copied a second time.
+    let whole = if hot::keeps(packed.len()) {
+        hot::inflated(packed, tag).map(Pieces::whole)
+    } else {
+        packed.unpack().map(|page| match tag {
+            Some(tag) => Pieces::inserted(&page, packed.at(), tag),
+            None => Pieces::whole(page),
+        })
+    };
+    let whole = match whole {
+        Ok(whole) => whole,
         Err(error) => return unreadable(&error),
     };
     let start = sending.offset.unwrap_or(0) as usize;

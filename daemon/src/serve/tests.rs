@@ -873,7 +873,17 @@ fn gunzip(body: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_packed_page_is_sent_as_the_same_page_in_every_form() {
-    let page = format!("<!doctype html><body>{}</BODY></html>", page_body());
+    // A page the hot cache keeps (sent with its live-reload tag in place, one piece) and
+    // one larger than it keeps (sent around its tag).
+    let small = format!("<!doctype html><body>{}</BODY></html>", page_body());
+    let large = format!("<!doctype html><body>{}</BODY></html>", PAGE.repeat(12_000));
+    assert!(super::hot::keeps(small.len()) && !super::hot::keeps(large.len()));
+    for page in [small, large] {
+        same_page_in_every_form(page).await;
+    }
+}
+
+async fn same_page_in_every_form(page: String) {
     let output = |resource: Resource| {
         let mut output = Output::default();
         output.resources.insert("/".into(), resource.clone());
