@@ -126,39 +126,44 @@ pub struct Summary {
     hash: u64,
 }
 
+/// The fields of a page a listing shows, in their serde order.
+type ListingFields<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a [String],
+    usize,
+);
+
+fn listing_fields(page: &PageCtx) -> ListingFields<'_> {
+    (
+        &page.title,
+        &page.url,
+        page.date.as_deref(),
+        page.description.as_deref(),
+        page.summary.as_deref(),
+        &page.tags,
+        page.reading_time,
+    )
+}
+
 impl Summary {
     pub fn of(page: &Arc<PageCtx>) -> Summary {
-        let mut summary = Summary {
+        Summary {
             page: page.clone(),
-            hash: 0,
-        };
-        summary.hash = fingerprint(&summary.fields());
-        summary
+            hash: fingerprint(&listing_fields(page)),
+        }
     }
 
-    /// The fields a listing shows, in their serde order.
-    #[allow(clippy::type_complexity)]
-    fn fields(
-        &self,
-    ) -> (
-        &str,
-        &str,
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-        &[String],
-        usize,
-    ) {
-        let page = &self.page;
-        (
-            &page.title,
-            &page.url,
-            page.date.as_deref(),
-            page.description.as_deref(),
-            page.summary.as_deref(),
-            &page.tags,
-            page.reading_time,
-        )
+    fn fields(&self) -> ListingFields<'_> {
+        listing_fields(&self.page)
+    }
+
+    /// Whether this is the summary of `page` (that very context).
+    pub fn is_of(&self, page: &Arc<PageCtx>) -> bool {
+        Arc::ptr_eq(&self.page, page)
     }
 }
 
@@ -197,13 +202,6 @@ impl Summary {
     }
 }
 
-impl Summary {
-    /// Whether this is the summary of `page` (that very context).
-    pub fn is_of(&self, page: &Arc<PageCtx>) -> bool {
-        Arc::ptr_eq(&self.page, page)
-    }
-}
-
 impl std::fmt::Debug for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (title, url, date, description, summary, tags, reading_time) = self.fields();
@@ -229,7 +227,7 @@ impl std::ops::Deref for Summary {
 
 impl PartialEq for Summary {
     fn eq(&self, other: &Summary) -> bool {
-        Arc::ptr_eq(&self.page, &other.page) || self.fields() == other.fields()
+        self.is_of(&other.page) || self.fields() == other.fields()
     }
 }
 

@@ -13,10 +13,15 @@ use sited_builder::output::Packed;
 /// large ones.
 const BUDGET: usize = 4 * 1024 * 1024;
 
-/// Whether a page of `len` bytes is kept: a page larger than a quarter of the budget
-/// would push out everything else.
+/// Whether a page of `len` bytes is kept.
 pub fn keeps(len: usize) -> bool {
-    len <= BUDGET / 4
+    fits(len, BUDGET)
+}
+
+/// Whether a page of `len` bytes is kept within `budget`: a page larger than a quarter
+/// of it would push out everything else.
+fn fits(len: usize, budget: usize) -> bool {
+    len <= budget / 4
 }
 
 /// The page `packed` holds, inflated, with `tag` (the live-reload script) at its split
@@ -67,9 +72,8 @@ static HOT: LazyLock<Mutex<Hot>> = LazyLock::new(Mutex::default);
 #[derive(Default)]
 struct Hot {
     /// By the packed page's address (and whether tagged); the entry holds a weak
-    /// reference to the page, which
-    /// keeps its allocation, so the address is not reused by another page while it is
-    /// here.
+    /// reference to the page, which keeps its allocation, so the address is not reused
+    /// by another page while it is here.
     pages: FxHashMap<Key, Entry>,
     bytes: usize,
     clock: u64,
@@ -92,8 +96,7 @@ impl Hot {
     }
 
     fn insert(&mut self, packed: &Arc<Packed>, tagged: bool, page: Bytes, budget: usize) {
-        // A page larger than a quarter of the budget would push out everything else.
-        if page.len() > budget / 4 {
+        if !fits(page.len(), budget) {
             return;
         }
         let key = Key::of(packed, tagged);
