@@ -28,6 +28,10 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
 use sited::hooks::TestHooks;
+
+/// mimalloc, not the system's: settings and figures in `sited::allocator`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use sited::notify::Notifier;
 use sited_builder::write::out_dir::CheckError;
 use sited_builder::{Options, Progress, ToDisk, WriteError};
