@@ -810,22 +810,32 @@ pub fn build_to_with(
         sink.discard();
         return Ok(built);
     }
-    let published = sink
-        .write_rest(&built.output)
-        .map_err(WriteError::from)
-        .and_then(|()| Ok(inputs::forget(&target)?));
-    match published {
-        Ok(()) => sink.publish()?,
-        Err(error) => {
-            sink.discard();
-            return Err(error);
+    let publish = || {
+        let published = sink
+            .write_rest(&built.output)
+            .map_err(WriteError::from)
+            .and_then(|()| Ok(inputs::forget(&target)?));
+        match published {
+            Ok(()) => sink.publish(),
+            Err(error) => {
+                sink.discard();
+                Err(error)
+            }
         }
-    }
-    if let Some(inputs) = inputs {
-        // Without the record the next build runs whole: a cost, never a stale page.
-        if let Err(error) = inputs::record(&target, inputs, page_hashes, &built.report) {
-            tracing::warn!(%error, "cannot record the build's inputs");
-        }
+    };
+    // The record is made while the output is published (it was a serial tail), and
+    // written only once it is.
+    let encode = || inputs.map(|inputs| inputs::encode(inputs, page_hashes, &built.report));
+    let (published, encoded) = rayon::join(publish, encode);
+    published?;
+    // Without the record the next build runs whole: a cost, never a stale page.
+    let recorded = match encoded {
+        Some(Ok(Some(encoded))) => inputs::write_record(&target, &encoded),
+        Some(Err(error)) => Err(error),
+        Some(Ok(None)) | None => Ok(()),
+    };
+    if let Err(error) = recorded {
+        tracing::warn!(%error, "cannot record the build's inputs");
     }
     Ok(built)
 }

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::load::layout::Layout;
@@ -29,10 +30,10 @@ pub struct LinkRef {
 }
 
 /// Whether a build made something at a (decoded) URL path.
-pub type Exists<'a> = &'a dyn Fn(&str) -> bool;
+pub type Exists<'a> = &'a (dyn Fn(&str) -> bool + Sync);
 
 /// The ids of the content page served at a URL (sections' own text included), if one is.
-type Ids<'a> = &'a dyn Fn(&str) -> Option<&'a [String]>;
+type Ids<'a> = &'a (dyn Fn(&str) -> Option<&'a [String]> + Sync);
 
 /// Checks every link of every page of `tree`. `exists` says whether the build made a URL.
 pub fn links(tree: &Tree, layout: &Layout, exists: Exists<'_>) -> Vec<Diagnostic> {
@@ -44,7 +45,12 @@ pub fn links(tree: &Tree, layout: &Layout, exists: Exists<'_>) -> Vec<Diagnostic
         }
     }
     let ids = |url: &str| anchors.get(url).copied();
-    check_pages(tree, layout, exists, &ids, 0..tree.pages.len())
+    // On every core: after the pages are written it was a serial tail of every build.
+    (0..tree.pages.len())
+        .into_par_iter()
+        .with_min_len(256)
+        .flat_map_iter(|i| check_pages(tree, layout, exists, &ids, [i]))
+        .collect()
 }
 
 /// Checks the links of the few pages `of` (indices into `tree`) against the whole site:

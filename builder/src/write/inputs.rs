@@ -280,15 +280,15 @@ pub fn forget(out: &Path) -> io::Result<()> {
     }
 }
 
-/// Records `inputs`, the pages' context hashes and `report` for the output `out`, which
-/// the build has just published. A report naming a file by a path that is not UTF-8 is
-/// not recorded (the next build runs whole).
-pub fn record(
-    out: &Path,
+/// The record of `inputs`, the pages' context hashes and `report` as its file holds it,
+/// made apart from writing it (while the output is still being published). `None` when
+/// a report names a file by a path that is not UTF-8: it is not recorded (the next build
+/// runs whole).
+pub fn encode(
     inputs: Inputs,
     page_hashes: Vec<(String, u64)>,
     report: &Report,
-) -> io::Result<()> {
+) -> io::Result<Option<Vec<u8>>> {
     let diagnostics: Option<Vec<Recorded>> = report
         .diagnostics
         .iter()
@@ -303,7 +303,7 @@ pub fn record(
         })
         .collect();
     let Some(diagnostics) = diagnostics else {
-        return Ok(());
+        return Ok(None);
     };
     let record = Record {
         inputs,
@@ -312,11 +312,16 @@ pub fn record(
         files: report.files,
         diagnostics,
     };
+    serde_json::to_vec(&record)
+        .map(Some)
+        .map_err(io::Error::other)
+}
+
+/// Writes a record [`encode`] made for the output `out`, which the build has just
+/// published.
+pub fn write_record(out: &Path, encoded: &[u8]) -> io::Result<()> {
     let temp = out.join(format!("{INPUTS}.new"));
-    fs::write(
-        &temp,
-        serde_json::to_vec(&record).map_err(io::Error::other)?,
-    )?;
+    fs::write(&temp, encoded)?;
     fs::rename(temp, out.join(INPUTS))
 }
 

@@ -159,13 +159,20 @@ pub fn write_manifest<'a>(
         }
         same
     });
-    let mut text = String::from(VERSION);
+    use std::fmt::Write as _;
+    // Written in place, an entry's numbers without a string of their own: formatting
+    // thousands of entries was a serial tail of every build.
+    let mut text = String::with_capacity(VERSION.len() + entries.len() * 96);
+    text.push_str(VERSION);
     for (name, stamp) in entries {
         match stamp {
-            Some(s) => text.push_str(&format!(
-                "{} {} {} {:016x} ",
-                s.len, s.modified, s.inode, s.hash
-            )),
+            Some(s) => {
+                let _ = write!(
+                    text,
+                    "{} {} {} {:016x} ",
+                    s.len, s.modified, s.inode, s.hash
+                );
+            }
             None => text.push_str("- "),
         }
         text.push_str(&name.to_string_lossy());
