@@ -10,7 +10,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
-use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -95,14 +94,11 @@ impl Stamp {
     }
 }
 
-/// A hash of a file's bytes for its [`Stamp`]: SipHash with fixed keys, the same in every
-/// run of one sited. Another sited's hashes may differ; its files then read as changed and
-/// are written once more, which costs time, never a stale file.
+/// A hash of a file's bytes for its [`Stamp`]: xxh3, the same in every run. Another
+/// sited's hashes may differ (those of SipHash, before 2026-12-03); its files then read
+/// as changed and are written once more, which costs time, never a stale file.
 fn hash(bytes: &[u8]) -> u64 {
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new();
-    bytes.hash(&mut hasher);
-    hasher.finish()
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
 /// The files an output's manifest lists, or `None` when it has none (an output of an
