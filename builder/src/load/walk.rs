@@ -3,8 +3,10 @@
 //! the site, paths the site was told to exclude).
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use rayon::prelude::*;
 
 use crate::report::Diagnostic;
 
@@ -111,12 +113,13 @@ fn walk(
     let mut entries: Vec<(std::ffi::OsString, fs::DirEntry)> =
         entries.flatten().map(|e| (e.file_name(), e)).collect();
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut found = Vec::with_capacity(entries.len());
     for (name, entry) in entries {
         let Some(name_str) = name.to_str() else {
-            errors.push(Diagnostic::error(
+            found.push(Found::Error(Diagnostic::error(
                 layout.display_path(&entry.path()),
                 "file name is not valid UTF-8; skipped",
-            ));
+            )));
             continue;
         };
         let path = entry.path();
@@ -144,26 +147,58 @@ fn walk(
         } else {
             (file_type.is_dir(), file_type.is_file())
         };
-        let child_rel = rel.join(&name);
+        let rel = rel.join(&name);
         if is_dir {
             // Symlinked directories are not descended into: they could loop.
             if !file_type.is_symlink() {
-                walk(layout, &path, &child_rel, &[], out, errors);
+                found.push(Found::Dir { path, rel });
             }
         } else if is_file {
-            out.push(Source {
+            found.push(Found::File(Source {
                 path: path.into(),
-                rel: child_rel.into(),
-            });
+                rel: rel.into(),
+            }));
         } else if let Some(kind) = special_kind(&file_type) {
             // Reading a FIFO would wait for a writer forever; a device or socket is
             // not content either. Never silently: the person put it there.
-            errors.push(Diagnostic::warning(
+            found.push(Found::Error(Diagnostic::warning(
                 layout.display_path(&path),
                 format!("is {kind}, not a regular file; skipped"),
-            ));
+            )));
         }
     }
+    // Each folder on a worker of its own (a big site's sections side by side: the walk
+    // was a serial start of every build), what it holds put where its name falls.
+    let walked: Vec<(Vec<Source>, Vec<Diagnostic>)> = found
+        .par_iter()
+        .filter_map(|found| match found {
+            Found::Dir { path, rel } => {
+                let (mut files, mut errors) = (Vec::new(), Vec::new());
+                walk(layout, path, rel, &[], &mut files, &mut errors);
+                Some((files, errors))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut walked = walked.into_iter();
+    for found in found {
+        match found {
+            Found::File(source) => out.push(source),
+            Found::Error(error) => errors.push(error),
+            Found::Dir { .. } => {
+                let (files, dir_errors) = walked.next().expect("one walk per folder");
+                out.extend(files);
+                errors.extend(dir_errors);
+            }
+        }
+    }
+}
+
+/// An entry of a folder, as the walk takes it.
+enum Found {
+    File(Source),
+    Dir { path: PathBuf, rel: PathBuf },
+    Error(Diagnostic),
 }
 
 /// What a file that is neither a regular file, a directory nor a symlink is, in words.
