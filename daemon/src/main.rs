@@ -322,7 +322,11 @@ fn build(
     // Pages are written to disk as they are rendered, and on a busy disk each file and
     // folder created waits on the journal: more threads than cores keep the cores busy
     // while some wait.
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) * 4;
+    // Whoever sets `RAYON_NUM_THREADS` keeps it.
+    let threads = match std::env::var_os("RAYON_NUM_THREADS") {
+        Some(_) => 0,
+        None => std::thread::available_parallelism().map_or(2, |n| n.get()) * 4,
+    };
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global();
