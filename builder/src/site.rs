@@ -374,9 +374,13 @@ impl Site {
             );
             wanted.stage(crate::wanted::Stage::Render);
         }
-        let rendered = state
-            .render
-            .render(&jobs, &env, true, &broken, &mut diagnostics)?;
+        // The sitemap (every page's URL) is made beside the pages, not after them: it
+        // was a serial tail of every build.
+        let (rendered, sitemap) = rayon::join(
+            || (state.render).render(&jobs, &env, true, &broken, &mut diagnostics),
+            || crate::assemble::sitemap(&jobs, &tree, &layout.config.base_url),
+        );
+        let rendered = rendered?;
         if let Some(wanted) = &options.wanted {
             wanted.rendered(&rendered.pages);
             wanted.stage(crate::wanted::Stage::Rendered);
@@ -384,9 +388,9 @@ impl Site {
         let rendered_at = Instant::now();
         let mut output = crate::assemble::output(
             &tree,
-            &jobs,
             &state.sources,
             rendered.pages,
+            sitemap,
             &mut diagnostics,
         );
         if let Some(book) = &layout.book {
@@ -766,10 +770,17 @@ pub fn build_to_with(
         templates: layout.templates_dir.clone(),
     };
     let target = out_dir::check(&folders, out, home)?;
-    // Taken before the build reads anything: a file saved while it runs shows as
-    // changed next time.
-    let inputs = Inputs::take(&layout, &options, &target);
+    let checked_at = Instant::now();
     let last = Record::read(&target);
+    // Taken before the build reads anything (a page: before its bytes are read): a file
+    // saved while it runs shows as changed next time. With no record to compare with,
+    // pages are stamped as the build opens them.
+    let pages = match how.force || last.is_none() {
+        true => inputs::Read::Deferred,
+        false => inputs::Read::Now,
+    };
+    let mut inputs = Inputs::take(&layout, &options, &target, pages);
+    let stamped_at = Instant::now();
     if !how.force
         && let (Some(inputs), Some(last)) = (&inputs, &last)
         && let Some(report) = last.up_to_date(&target, inputs, started)
@@ -791,10 +802,18 @@ pub fn build_to_with(
         },
         ..Site::open(root, options)
     };
+    let opened_at = Instant::now();
     let built = site.build(Changes::Everything);
+    let built_at = Instant::now();
     // The site's sources and tree are freed beside the publishing, not before it: on
     // the one thread that publishes they were a serial tail of every build.
     site.mode = Mode::Incremental;
+    let opened: Vec<(Arc<Path>, load::FileStamp)> = match &site.state {
+        Some(state) => (state.parsed.opened())
+            .map(|(path, stamp)| (path.clone(), stamp))
+            .collect(),
+        None => Vec::new(),
+    };
     drop_aside(site);
     let (sink, page_hashes) = Arc::into_inner(pages)
         .expect("the build let go of its sink")
@@ -825,7 +844,15 @@ pub fn build_to_with(
     };
     // The record is made while the output is published (it was a serial tail), and
     // written only once it is.
-    let encode = || inputs.map(|inputs| inputs::encode(inputs, page_hashes, &built.report));
+    let encode = || {
+        let mut inputs = inputs.take()?;
+        let opened: HashMap<&Path, load::FileStamp> = opened
+            .iter()
+            .map(|(path, stamp)| (&**path, *stamp))
+            .collect();
+        inputs.settle(&layout.root, |path| opened.get(path).copied());
+        Some(inputs::encode(inputs, page_hashes, &built.report))
+    };
     let (published, encoded) = rayon::join(publish, encode);
     published?;
     // Without the record the next build runs whole: a cost, never a stale page.
@@ -837,6 +864,14 @@ pub fn build_to_with(
     if let Err(error) = recorded {
         tracing::warn!(%error, "cannot record the build's inputs");
     }
+    tracing::debug!(
+        check_us = (checked_at - started).as_micros(),
+        stamp_us = (stamped_at - checked_at).as_micros(),
+        open_us = (opened_at - stamped_at).as_micros(),
+        build_us = (built_at - opened_at).as_micros(),
+        publish_us = built_at.elapsed().as_micros(),
+        "one-shot build"
+    );
     Ok(built)
 }
 

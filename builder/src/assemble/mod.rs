@@ -26,9 +26,9 @@ static ATOM: LazyLock<Arc<str>> =
 /// file that cannot be read adds a diagnostic.
 pub fn output(
     tree: &Tree,
-    jobs: &[Job],
     sources: &Sources,
     pages: Vec<(String, Resource)>,
+    sitemap: Resource,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Output {
     let mut output = Output::default();
@@ -60,16 +60,14 @@ pub fn output(
     output.resources.extend(pages);
     crate::hugo::aliases::add(&mut output, tree, &sources.layout, diagnostics);
     let base = &sources.layout.config.base_url;
-    output
-        .resources
-        .insert("/sitemap.xml".into(), sitemap(jobs, tree, base));
+    output.resources.insert("/sitemap.xml".into(), sitemap);
     add_feeds(&mut output, tree, base, &sources.layout.config.title);
     output
 }
 
-/// Every page with a context of its own (not the 404 page, nor the second and later
-/// pages of a split listing), with its date.
-fn sitemap(jobs: &[Job], tree: &Tree, base: &str) -> Resource {
+/// The sitemap of the site at `base`: every page with a context of its own (not the 404
+/// page, nor the second and later pages of a split listing), with its date.
+pub fn sitemap(jobs: &[Job], tree: &Tree, base: &str) -> Resource {
     let mut entries: Vec<(&str, Option<&str>)> = jobs
         .iter()
         .filter(|job| match &job.ctx {

@@ -120,6 +120,27 @@ pub struct Parsed {
     /// What could not be expanded (a missing file or anchor): reported by every build
     /// until the file changes.
     pub diagnostics: Vec<Diagnostic>,
+    /// What the file showed when it was opened, before a byte of it was read: a one-shot
+    /// build's record vouches for the page by it (`write::inputs`) instead of a stat of
+    /// its own.
+    pub opened: Option<FileStamp>,
+}
+
+/// What a file showed: size, modification and change times (ns) and inode. The change
+/// time moves with any write, rename or `touch -d`, so a tool that puts an old
+/// modification time on new bytes (`cp -p`, `tar x`) is still seen.
+pub type FileStamp = (u64, i64, i64, u64);
+
+/// The stamp of what `meta` describes.
+pub fn stamp(meta: &std::fs::Metadata) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |secs: i64, nsec: i64| secs.saturating_mul(1_000_000_000).saturating_add(nsec);
+    (
+        meta.len(),
+        ns(meta.mtime(), meta.mtime_nsec()),
+        ns(meta.ctime(), meta.ctime_nsec()),
+        meta.ino(),
+    )
 }
 
 impl Parsed {
@@ -158,6 +179,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
     let file = || layout.display_path(&source.path);
     let cannot_read = |error| Diagnostic::error(file(), format!("cannot read: {error}"));
     let mut reader = std::fs::File::open(&source.path).map_err(cannot_read)?;
+    let opened = reader.metadata().ok().map(|meta| stamp(&meta));
     // Read at most one byte past the limit: a file that grows meanwhile is still bounded.
     let limit = layout.config.max_page_size;
     // Room for most pages at once: two reads (the page, then its end) instead of a small
@@ -239,6 +261,7 @@ pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
         head_title: None,
         summary_title: None,
         diagnostics: Vec::new(),
+        opened,
         source,
     };
     if let Some(book) = &layout.book {
@@ -342,6 +365,11 @@ impl ParsedFiles {
         }
         diagnostics.extend(shortcodes::missing_warnings(&missing));
         (pages, broken)
+    }
+
+    /// Each file read, with what it showed when it was opened.
+    pub fn opened(&self) -> impl Iterator<Item = (&Arc<Path>, FileStamp)> {
+        (self.0.iter()).filter_map(|(path, read)| Some((path, read.as_ref().ok()?.opened?)))
     }
 
     pub fn get(&self, path: &Path) -> Option<&Result<Arc<Parsed>, Diagnostic>> {
