@@ -29,9 +29,9 @@ use clap::{Parser, Subcommand};
 use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
 use sited::hooks::TestHooks;
 
-/// mimalloc, not the system's: settings and figures in `sited::allocator`.
+/// glibc's malloc for the daemon, mimalloc for `sited build`: see `sited::allocator`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: sited::allocator::Allocator = sited::allocator::Allocator;
 use sited::notify::Notifier;
 use sited_builder::write::out_dir::CheckError;
 use sited_builder::{Options, Progress, ToDisk, WriteError};
@@ -129,7 +129,11 @@ fn main() -> ExitCode {
             force,
             drafts,
             strict,
-        }) => build(&path, out, ToDisk { atomic, force }, drafts, strict),
+        }) => {
+            // Before any other thread exists.
+            sited::allocator::for_builds();
+            build(&path, out, ToDisk { atomic, force }, drafts, strict)
+        }
         None if cli.daemonize => daemonize(),
         None => foreground(cli.exit_with_parent),
     };
