@@ -775,10 +775,8 @@ pub fn build_to_with(
     // Taken before the build reads anything (a page: before its bytes are read): a file
     // saved while it runs shows as changed next time. With no record to compare with,
     // pages are stamped as the build opens them.
-    let pages = match how.force || last.is_none() {
-        true => inputs::Read::Deferred,
-        false => inputs::Read::Now,
-    };
+    let compared = !how.force && last.is_some();
+    let pages = inputs::Read::for_site(&layout, compared);
     let mut inputs = Inputs::take(&layout, &options, &target, pages);
     let stamped_at = Instant::now();
     if !how.force

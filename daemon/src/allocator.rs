@@ -158,7 +158,6 @@ mod tests {
         unsafe {
             let before = allocator.alloc(layout);
             let before_too = allocator.alloc(layout);
-            assert!(!from_mimalloc(before));
             before.write_bytes(7, 64);
             before_too.write_bytes(9, 64);
             for_builds();
@@ -170,9 +169,17 @@ mod tests {
             let grown = allocator.realloc(before, layout, 4096);
             assert!(from_mimalloc(grown));
             assert_eq!(std::slice::from_raw_parts(grown, 64), [7; 64]);
+            // A mimalloc block shrunk stays mimalloc's, with its bytes.
+            let shrunk = allocator.realloc(grown, Layout::from_size_align(4096, 8).unwrap(), 32);
+            assert!(from_mimalloc(shrunk));
+            assert_eq!(std::slice::from_raw_parts(shrunk, 32), [7; 32]);
+            // A system block made before the switch is freed by the system's allocator
+            // (were it handed to mimalloc, the next line would corrupt or abort).
+            assert!(!from_mimalloc(before_too));
+            assert_eq!(*before_too.add(63), 9);
             allocator.dealloc(before_too, layout);
             allocator.dealloc(after, layout);
-            allocator.dealloc(grown, Layout::from_size_align(4096, 8).unwrap());
+            allocator.dealloc(shrunk, Layout::from_size_align(32, 8).unwrap());
         }
     }
 }

@@ -50,6 +50,7 @@ const DEFERRED: FileStamp = (u64::MAX, i64::MIN, i64::MIN, u64::MAX);
 
 /// How the fingerprint's walk stamps the pages (Markdown under the content folder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
 pub enum Read {
     /// Each by a stat of its own: the fingerprint is whole before the build starts, to
     /// compare with the record of the last build.
@@ -60,6 +61,20 @@ pub enum Read {
     /// tldr's 7,425 pages by name was 15 ms of a 230 ms build. The stamp is still taken
     /// before the page's bytes are read: an edit after it shows next time.
     Deferred,
+}
+
+impl Read {
+    /// How a build of the site `layout` describes stamps its pages; `compared`: whether
+    /// the fingerprint is compared with a last build's record first. A book's pages are
+    /// read before their own turn (SUMMARY.md as the book is loaded, a chapter by
+    /// another's `{{#include}}`): a stamp taken at its turn could postdate bytes the
+    /// build used, so a book stamps every page up front.
+    pub fn for_site(layout: &Layout, compared: bool) -> Read {
+        match compared || layout.book.is_some() {
+            true => Read::Now,
+            false => Read::Deferred,
+        }
+    }
 }
 
 /// Everything a build's bytes depend on, as seen before it starts.
@@ -586,6 +601,26 @@ mod tests {
         // And a fresh build's record is what the next build's stamps show.
         site.build();
         assert!(site.build().up_to_date);
+        assert_eq!(super::Read::for_site(&layout, false), super::Read::Deferred);
+        assert_eq!(super::Read::for_site(&layout, true), super::Read::Now);
+    }
+
+    #[test]
+    fn a_books_pages_are_stamped_before_the_build_reads_any() {
+        // SUMMARY.md is read as the book is loaded, a chapter by another's include.
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("src")).unwrap();
+        fs::write(dir.path().join("book.toml"), "[book]\ntitle = \"B\"\n").unwrap();
+        fs::write(
+            dir.path().join("src/SUMMARY.md"),
+            "# Summary\n\n- [A](a.md)\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("src/a.md"), "# A\n").unwrap();
+        let layout =
+            crate::load::layout::Layout::discover(dir.path(), &[], &mut Vec::new()).unwrap();
+        assert!(layout.book.is_some());
+        assert_eq!(super::Read::for_site(&layout, false), super::Read::Now);
     }
 
     #[test]
