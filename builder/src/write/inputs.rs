@@ -27,7 +27,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::load::layout::Layout;
+use crate::load::layout::{Layout, RESERVED_AT_ROOT};
 use crate::load::walk::{is_ignored_name, is_markdown};
 use crate::load::{FileStamp, stamp};
 use crate::options::Options;
@@ -231,8 +231,7 @@ fn walk(dir: &Path, rel: &str, skip: &Skip<'_>) -> Option<Vec<(String, FileStamp
         if skip.pages == Read::Deferred
             && entry.file_type().ok()?.is_file()
             && is_markdown(Path::new(name))
-            && !is_ignored_name(name)
-            && path.starts_with(&skip.layout.content_dir)
+            && is_read_as_a_page(skip.layout, &path)
         {
             files.push((child, DEFERRED));
             continue;
@@ -262,6 +261,21 @@ fn walk(dir: &Path, rel: &str, skip: &Skip<'_>) -> Option<Vec<(String, FileStamp
         .collect::<Option<_>>()?;
     files.extend(nested.into_iter().flatten());
     Some(files)
+}
+
+/// Whether the sources' walk takes the Markdown file at `path` as a page: under the
+/// content folder, in no folder it leaves out (hidden, an editor's, reserved beside the
+/// content at the root). One it would not take is stamped by the fingerprint's walk: were
+/// it left for the build to stamp, the record would vouch for nothing (a whole build next
+/// time, never a stale page).
+fn is_read_as_a_page(layout: &Layout, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(&layout.content_dir) else {
+        return false;
+    };
+    let mut parts = rel.iter().map(|part| part.to_str().unwrap_or("."));
+    let first = parts.next().unwrap_or(".");
+    let reserved = layout.content_dir == layout.root && RESERVED_AT_ROOT.contains(&first);
+    !reserved && !is_ignored_name(first) && parts.all(|part| !is_ignored_name(part))
 }
 
 impl Record {
@@ -571,6 +585,11 @@ mod tests {
     #[test]
     fn a_fresh_builds_pages_are_stamped_as_they_are_read_and_match_a_stamp_of_each() {
         let site = Site::new();
+        // Markdown the build does not read as a page is stamped up front.
+        fs::create_dir_all(site.root.join("content/.notes")).unwrap();
+        fs::write(site.root.join("content/.notes/n.md"), "# N\n").unwrap();
+        fs::write(site.root.join("content/.hidden.md"), "# H\n").unwrap();
+        fs::write(site.root.join("README.md"), "# R\n").unwrap();
         let layout =
             crate::load::layout::Layout::discover(&site.root, &[], &mut Vec::new()).unwrap();
         let options = Options::default();
