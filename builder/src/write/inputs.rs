@@ -121,8 +121,9 @@ impl Inputs {
 
     /// Puts in the stamps of the pages a fingerprint taken with [`Read::Deferred`] left
     /// out, from `opened` (what each file the build read showed as it was opened, by
-    /// path). A page the build did not read (in a folder its walk leaves out) leaves the
-    /// fingerprint vouching for nothing: the next build runs whole.
+    /// path). A page the build did not read (it could not be opened, or its walk did not
+    /// take it after all) leaves the fingerprint vouching for nothing: the next build
+    /// runs whole.
     pub fn settle(&mut self, root: &Path, opened: impl Fn(&Path) -> Option<FileStamp>) {
         let Some(files) = &mut self.files else {
             return;
