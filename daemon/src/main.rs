@@ -28,14 +28,14 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use sited::daemon::{self, DaemonConfig, DaemonError, Exit};
 use sited::hooks::TestHooks;
-
-/// glibc's malloc for the daemon, mimalloc for `sited build`: see `sited::allocator`.
-#[global_allocator]
-static ALLOCATOR: sited::allocator::Allocator = sited::allocator::Allocator;
 use sited::notify::Notifier;
 use sited_builder::write::out_dir::CheckError;
 use sited_builder::{Options, Progress, ToDisk, WriteError};
 use sited_proto::{BuildProgress, Paths, PathsError, escape_controls};
+
+/// glibc's malloc for the daemon, mimalloc for `sited build`: see `sited::allocator`.
+#[global_allocator]
+static ALLOCATOR: sited::allocator::Allocator = sited::allocator::Allocator;
 
 /// Start-up can never succeed as things stand (see the table above).
 const EXIT_BLOCKED: u8 = 3;
