@@ -13,6 +13,8 @@
 #   SKIP_WRK=1     only the fixed-rate tail
 #   CORPUS=DIR     the content to build (default: ../shared/corpus/tldr/content)
 #   CARGO_TARGET_DIR                               where the release binaries are
+#   SITED_DIR=DIR  the sited and sitectl measured (default: the release build), e.g. a
+#                  saved older build for a before/after in the same conditions
 #
 # Installs nginx and wrk with apt-get when missing. Everything runs on 127.0.0.1 in a
 # temp dir (its own SITED_HOME, its own nginx prefix) that is removed at the end; the
@@ -56,8 +58,8 @@ NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 say "building release binaries"
 (cd "$ROOT" && cargo build --release --quiet -p sited -p sitectl && cargo build --release --quiet -p sited-bench --bin fixed-rate)
-SITED="$TARGET/release/sited"
-SITECTL="$TARGET/release/sitectl"
+SITED="${SITED_DIR:-$TARGET/release}/sited"
+SITECTL="${SITED_DIR:-$TARGET/release}/sitectl"
 FIXED_RATE="$TARGET/release/fixed-rate"
 
 # ---- the site ----

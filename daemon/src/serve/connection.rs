@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 
 use super::conns::{Admitted, Slot};
 use super::pool::Job;
+use super::zerocopy::ZeroCopy;
 use super::{Published, ReplyBody, ServeConfig, limits, respond_or_500};
 
 /// How long a connection told to close may take to finish the response it is writing.
@@ -64,7 +65,7 @@ async fn run(site: Arc<Site>, stream: std::net::TcpStream, admitted: Admitted) {
     let admitted = Arc::new(admitted);
     let token = admitted.slot().token().clone();
     let io = TokioIo::new(limits::StallGuard::new(
-        stream,
+        ZeroCopy::new(stream),
         site.config.limits.write_stall_timeout,
     ));
     let service = {

@@ -9,6 +9,8 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 use sited_builder::output::Packed;
 
+use super::zerocopy;
+
 /// What the inflated pages may take together: a few hundred typical pages, or a dozen
 /// large ones.
 const BUDGET: usize = 4 * 1024 * 1024;
@@ -45,14 +47,24 @@ pub fn inflated(packed: &Arc<Packed>, tag: Option<&Bytes>) -> std::io::Result<By
             whole.extend_from_slice(&page[..at]);
             whole.extend_from_slice(tag);
             whole.extend_from_slice(&page[at..]);
-            Bytes::from(whole)
+            whole_page(whole)
         }
+        None if page.len() >= zerocopy::MIN_LEN => zerocopy::share(&page),
         None => page,
     };
     HOT.lock()
         .expect("the hot cache")
         .insert(packed, tag.is_some(), page.clone(), BUDGET);
     Ok(page)
+}
+
+/// A page of `whole`: large ones go in a memory file, sent without a copy.
+fn whole_page(whole: Vec<u8>) -> Bytes {
+    if whole.len() >= zerocopy::MIN_LEN {
+        zerocopy::share(&whole)
+    } else {
+        Bytes::from(whole)
+    }
 }
 
 /// A cached page: the packed page's address, and whether it holds the live-reload tag.

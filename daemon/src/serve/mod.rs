@@ -21,6 +21,7 @@ pub mod pool;
 mod prepared;
 pub mod range;
 mod resource;
+mod zerocopy;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -634,6 +634,56 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// A large page the hot cache holds in a memory file goes out over a real connection
+/// with `sendfile`: whole, as a range, again and again on one keep-alive connection,
+/// with a small response after it.
+#[tokio::test]
+async fn a_large_page_sent_from_its_memory_file_arrives_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut output = site(dir.path());
+    let page = format!("<!doctype html><body>{}</body></html>", PAGE.repeat(2_500));
+    assert!(page.len() >= super::zerocopy::MIN_LEN && super::hot::keeps(page.len()));
+    output
+        .resources
+        .insert("/large/".into(), packed_html(&page));
+    let (port, _server) = start(output, Limits::default()).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    for round in 0..3 {
+        stream
+            .write_all(b"GET /large/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let (status, _, body) = read_response(&mut stream).await;
+        assert_eq!(status, 200, "round {round}");
+        assert!(
+            body == page.as_bytes(),
+            "round {round}: the page arrives whole"
+        );
+        let (from, to) = (70_001, 140_000);
+        stream
+            .write_all(
+                format!(
+                    "GET /large/ HTTP/1.1\r\nHost: localhost\r\nRange: bytes={from}-{to}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let (status, _, body) = read_response(&mut stream).await;
+        assert_eq!(status, 206, "round {round}");
+        assert!(
+            body == page.as_bytes()[from..=to],
+            "round {round}: the range"
+        );
+        stream
+            .write_all(b"GET /posts/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let (status, _, body) = read_response(&mut stream).await;
+        assert_eq!((status, &body[..]), (200, &b"<p>posts</p>"[..]));
+    }
+}
+
 #[tokio::test]
 async fn oversized_heads_get_431_and_long_targets_414() {
     let dir = tempfile::tempdir().unwrap();
@@ -878,7 +928,10 @@ async fn a_packed_page_is_sent_as_the_same_page_in_every_form() {
     let small = format!("<!doctype html><body>{}</BODY></html>", page_body());
     let large = format!("<!doctype html><body>{}</BODY></html>", PAGE.repeat(12_000));
     assert!(super::hot::keeps(small.len()) && !super::hot::keeps(large.len()));
-    for page in [small, large] {
+    // One the cache keeps in a memory file, sent without a copy.
+    let mapped = format!("<!doctype html><body>{}</BODY></html>", PAGE.repeat(2_000));
+    assert!(super::hot::keeps(mapped.len()) && mapped.len() >= super::zerocopy::MIN_LEN);
+    for page in [small, mapped, large] {
         same_page_in_every_form(page).await;
     }
 }
