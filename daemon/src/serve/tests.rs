@@ -681,6 +681,16 @@ async fn a_large_page_sent_from_its_memory_file_arrives_whole() {
             .unwrap();
         let (status, _, body) = read_response(&mut stream).await;
         assert_eq!((status, &body[..]), (200, &b"<p>posts</p>"[..]));
+        // A client that leaves mid-page (its unread bytes make the close a reset) costs
+        // only its own connection.
+        let mut leaver = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        leaver
+            .write_all(b"GET /large/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut some = [0u8; 1000];
+        leaver.read_exact(&mut some).await.unwrap();
+        drop(leaver);
     }
 }
 

@@ -268,6 +268,8 @@ mod linux {
                         SendFlags::MORE | SendFlags::NOSIGNAL,
                     )
                 } else {
+                    // `sendfile` has no `MSG_NOSIGNAL`: a peer gone mid-page raises
+                    // SIGPIPE, which Rust programs ignore, and the call fails with EPIPE.
                     let mut offset = found.offset;
                     rustix::fs::sendfile(
                         stream.as_fd(),
