@@ -317,7 +317,13 @@ impl Site {
         // Load, then the tree's URLs, then Markdown (links need every URL).
         // Where a full pass's time goes (`SITED_LOG=sited_builder=debug`).
         let started = Instant::now();
-        state.parsed.read_new(&state.sources, &options.cancel)?;
+        let stamping = match self.mode {
+            Mode::OneShot { .. } => load::Stamping::Opened,
+            Mode::Incremental => load::Stamping::None,
+        };
+        state
+            .parsed
+            .read_new(&state.sources, stamping, &options.cancel)?;
         let read_at = Instant::now();
         let (pages, broken) = state
             .parsed
@@ -594,7 +600,7 @@ fn body_edits(plan: &Plan, last: &Last, layout: &Layout) -> Option<Vec<BodyEdit>
             .get(path.as_path())
             .filter(|_| *kind == ChangeKind::Markdown)?;
         let old = last.tree.source(i);
-        let parsed = load::parse(layout, old.source.clone()).ok()?;
+        let parsed = load::parse(layout, old.source.clone(), load::Stamping::None).ok()?;
         if parsed.fm != old.fm || *parsed.extra != *old.extra || !parsed.diagnostics.is_empty() {
             return None;
         }

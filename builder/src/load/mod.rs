@@ -173,13 +173,24 @@ impl Parsed {
     }
 }
 
+/// Whether a read takes the stamp of each file it opens ([`Parsed::opened`]): only a
+/// one-shot build records it; a development server's edits are told by the watcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamping {
+    Opened,
+    None,
+}
+
 /// Reads one Markdown file and splits off its front matter.
-pub fn parse(layout: &Layout, source: Source) -> Result<Parsed, Diagnostic> {
+pub fn parse(layout: &Layout, source: Source, stamping: Stamping) -> Result<Parsed, Diagnostic> {
     // Made only for a diagnostic: most pages have none.
     let file = || layout.display_path(&source.path);
     let cannot_read = |error| Diagnostic::error(file(), format!("cannot read: {error}"));
     let mut reader = std::fs::File::open(&source.path).map_err(cannot_read)?;
-    let opened = reader.metadata().ok().map(|meta| stamp(&meta));
+    let opened = match stamping {
+        Stamping::Opened => reader.metadata().ok().map(|meta| stamp(&meta)),
+        Stamping::None => None,
+    };
     // Read at most one byte past the limit: a file that grows meanwhile is still bounded.
     let limit = layout.config.max_page_size;
     // Room for most pages at once: two reads (the page, then its end) instead of a small
@@ -297,7 +308,12 @@ type ReadFile = Result<Arc<Parsed>, Diagnostic>;
 
 impl ParsedFiles {
     /// Reads every Markdown file of `sources` not read yet, in parallel.
-    pub fn read_new(&mut self, sources: &Sources, cancel: &Cancel) -> Result<(), Failure> {
+    pub fn read_new(
+        &mut self,
+        sources: &Sources,
+        stamping: Stamping,
+        cancel: &Cancel,
+    ) -> Result<(), Failure> {
         let unread: Vec<&Source> = sources
             .markdown
             .iter()
@@ -307,7 +323,7 @@ impl ParsedFiles {
             .into_par_iter()
             .filter(|_| !cancel.is_cancelled())
             .map(|source| {
-                let parsed = parse(&sources.layout, source.clone()).map(Arc::new);
+                let parsed = parse(&sources.layout, source.clone(), stamping).map(Arc::new);
                 (source.path.clone(), parsed)
             })
             .collect();
@@ -394,5 +410,32 @@ impl ParsedFiles {
         let present: rustc_hash::FxHashSet<&Path> =
             sources.markdown.iter().map(|s| &*s.path).collect();
         self.0.retain(|path, _| present.contains(&**path));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_is_stamped_as_opened_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content")).unwrap();
+        let path = dir.path().join("content/a.md");
+        std::fs::write(&path, "+++\ntitle = \"A\"\n+++\nText.\n").unwrap();
+        let layout = Layout::discover(dir.path(), &[], &mut Vec::new()).unwrap();
+        let source = Source {
+            path: Arc::from(path.as_path()),
+            rel: Arc::from(Path::new("a.md")),
+        };
+        let read = |stamping| parse(&layout, source.clone(), stamping).unwrap();
+        let stamped = read(Stamping::Opened);
+        assert_eq!(
+            stamped.opened,
+            Some(stamp(&std::fs::metadata(&path).unwrap()))
+        );
+        assert_eq!(stamped.fm.title.as_deref(), Some("A"));
+        // A development server's reads take no stamp (its watcher tells it of edits).
+        assert_eq!(read(Stamping::None).opened, None);
     }
 }
