@@ -649,37 +649,21 @@ async fn a_large_page_sent_from_its_memory_file_arrives_whole() {
     let (port, _server) = start(output, Limits::default()).await;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     for round in 0..3 {
-        stream
-            .write_all(b"GET /large/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .await
-            .unwrap();
-        let (status, _, body) = read_response(&mut stream).await;
+        let (status, _, body) = ask(&mut stream, "/large/", "").await;
         assert_eq!(status, 200, "round {round}");
         assert!(
             body == page.as_bytes(),
             "round {round}: the page arrives whole"
         );
         let (from, to) = (70_001, 140_000);
-        stream
-            .write_all(
-                format!(
-                    "GET /large/ HTTP/1.1\r\nHost: localhost\r\nRange: bytes={from}-{to}\r\n\r\n"
-                )
-                .as_bytes(),
-            )
-            .await
-            .unwrap();
-        let (status, _, body) = read_response(&mut stream).await;
+        let range = format!("Range: bytes={from}-{to}\r\n");
+        let (status, _, body) = ask(&mut stream, "/large/", &range).await;
         assert_eq!(status, 206, "round {round}");
         assert!(
             body == page.as_bytes()[from..=to],
             "round {round}: the range"
         );
-        stream
-            .write_all(b"GET /posts/ HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .await
-            .unwrap();
-        let (status, _, body) = read_response(&mut stream).await;
+        let (status, _, body) = ask(&mut stream, "/posts/", "").await;
         assert_eq!((status, &body[..]), (200, &b"<p>posts</p>"[..]));
         // A client that leaves mid-page (its unread bytes make the close a reset) costs
         // only its own connection.
@@ -692,6 +676,13 @@ async fn a_large_page_sent_from_its_memory_file_arrives_whole() {
         leaver.read_exact(&mut some).await.unwrap();
         drop(leaver);
     }
+}
+
+/// Sends a GET for `path` with `headers` (whole lines) on `stream`; reads the response.
+async fn ask(stream: &mut TcpStream, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_response(stream).await
 }
 
 #[tokio::test]
