@@ -47,24 +47,16 @@ pub fn inflated(packed: &Arc<Packed>, tag: Option<&Bytes>) -> std::io::Result<By
             whole.extend_from_slice(&page[..at]);
             whole.extend_from_slice(tag);
             whole.extend_from_slice(&page[at..]);
-            whole_page(whole)
+            Bytes::from(whole)
         }
-        None if page.len() >= zerocopy::MIN_LEN => zerocopy::share(&page),
         None => page,
     };
+    // A large page goes in a memory file, sent without a copy.
+    let page = zerocopy::share(page);
     HOT.lock()
         .expect("the hot cache")
         .insert(packed, tag.is_some(), page.clone(), BUDGET);
     Ok(page)
-}
-
-/// A page of `whole`: large ones go in a memory file, sent without a copy.
-fn whole_page(whole: Vec<u8>) -> Bytes {
-    if whole.len() >= zerocopy::MIN_LEN {
-        zerocopy::share(&whole)
-    } else {
-        Bytes::from(whole)
-    }
 }
 
 /// A cached page: the packed page's address, and whether it holds the live-reload tag.

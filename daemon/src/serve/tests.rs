@@ -643,9 +643,8 @@ async fn a_large_page_sent_from_its_memory_file_arrives_whole() {
     let mut output = site(dir.path());
     let page = format!("<!doctype html><body>{}</body></html>", PAGE.repeat(2_500));
     assert!(page.len() >= super::zerocopy::MIN_LEN && super::hot::keeps(page.len()));
-    output
-        .resources
-        .insert("/large/".into(), packed_html(&page));
+    let large = packed_html(&page);
+    output.resources.insert("/large/".into(), large.clone());
     let (port, _server) = start(output, Limits::default()).await;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     for round in 0..3 {
@@ -675,6 +674,22 @@ async fn a_large_page_sent_from_its_memory_file_arrives_whole() {
         let mut some = [0u8; 1000];
         leaver.read_exact(&mut some).await.unwrap();
         drop(leaver);
+    }
+    // The page went from its memory file (the hot cache holds it there): the whole page
+    // and the range, three times over, less what partial sends left short of a file send.
+    let Body::Packed(packed) = &large.body else {
+        panic!("a packed page")
+    };
+    let held = super::hot::inflated(packed, None).unwrap();
+    let sent = super::zerocopy::sent_from_file_of(&held);
+    if cfg!(target_os = "linux") {
+        let least = 3 * (page.len() + 70_000 - 4 * 16 * 1024) as u64;
+        assert!(
+            sent.is_some_and(|sent| sent >= least),
+            "{sent:?} of at least {least}"
+        );
+    } else {
+        assert_eq!(sent, None);
     }
 }
 

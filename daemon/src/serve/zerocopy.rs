@@ -9,7 +9,13 @@
 //! the response head, goes out first with `MSG_MORE`, so the two still leave as one
 //! stream of full segments). Anything else is written as before.
 //!
-//! On other systems, and whenever a memory file cannot be made, pages are plain bytes.
+//! The hot cache serves pages inflated to clients that take no gzip (scripts,
+//! benchmarks, ranges, video players); a browser gets the packed page as gzip, from
+//! memory.
+//!
+//! On other systems, whenever a memory file cannot be made, past [`MAX_MAPPINGS`] live
+//! at once, and for good once `sendfile` refuses a memory file (a sandbox's syscall
+//! filter, say), pages are plain bytes.
 
 use std::io;
 use std::pin::Pin;
@@ -23,33 +29,42 @@ use tokio::net::TcpStream;
 /// than the extra system call.
 pub const MIN_LEN: usize = 64 * 1024;
 
+/// The most pages held in memory files at once, each one file descriptor: the hot cache
+/// holds at most 64 of them (4 MiB of pages of 64 KiB or more); the rest are pages
+/// evicted while a response still sends them. Past this, pages stay on the heap, so
+/// slow readers cannot make the daemon hold descriptors without bound.
+pub const MAX_MAPPINGS: usize = 256;
+
+/// Slices shorter than this are written from memory even when they lie in a memory
+/// file (the end of a page a partial send left): not worth a lookup and a `sendfile`.
+const MIN_SEND: usize = 16 * 1024;
+
 /// `page` as bytes a [`ZeroCopy`] stream sends from a file: in a memory file when it is
-/// at least [`MIN_LEN`] long and one can be made, else copied onto the heap.
-pub fn share(page: &[u8]) -> Bytes {
+/// at least [`MIN_LEN`] long and one can be made, else `page` itself.
+pub fn share(page: Bytes) -> Bytes {
     #[cfg(target_os = "linux")]
-    if page.len() >= MIN_LEN {
-        match linux::Mapping::of(page) {
-            Ok(mapping) => return Bytes::from_owner(mapping),
-            Err(error) => tracing::debug!(%error, "cannot hold a page in a memory file"),
-        }
+    if page.len() >= MIN_LEN
+        && let Some(mapping) = linux::Mapping::of(&page)
+    {
+        return Bytes::from_owner(mapping);
     }
-    Bytes::copy_from_slice(page)
+    page
 }
 
 /// A connection's socket that sends slices of [`share`]d pages with `sendfile`.
 #[derive(Debug)]
 pub struct ZeroCopy {
     stream: TcpStream,
-    /// Bytes sent from memory files, for tests.
+    /// Bytes sent from memory files, and in how many calls (for tests).
     #[cfg_attr(not(test), allow(dead_code))]
-    from_files: u64,
+    from_files: (u64, u64),
 }
 
 impl ZeroCopy {
     pub fn new(stream: TcpStream) -> ZeroCopy {
         ZeroCopy {
             stream,
-            from_files: 0,
+            from_files: (0, 0),
         }
     }
 }
@@ -83,11 +98,18 @@ impl AsyncWrite for ZeroCopy {
         if let Some(found) = linux::find(bufs) {
             let this = &mut *self;
             let first = found.index == 0;
-            let polled = linux::send(&this.stream, cx, bufs, found);
-            if let (Poll::Ready(Ok(n)), true) = (&polled, first) {
-                this.from_files += *n as u64;
+            match linux::send(&this.stream, cx, bufs, found) {
+                Poll::Ready(Err(error)) if first && linux::refused(&error) => {
+                    // Nothing was sent: the slice goes from memory, now and from now on.
+                    linux::give_up(&error);
+                }
+                Poll::Ready(Ok(n)) if first => {
+                    this.from_files.0 += n as u64;
+                    this.from_files.1 += 1;
+                    return Poll::Ready(Ok(n));
+                }
+                polled => return polled,
             }
-            return polled;
         }
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
@@ -105,6 +127,16 @@ impl AsyncWrite for ZeroCopy {
     }
 }
 
+/// Bytes sent from the memory file `page` lies in, by every connection, or `None` when
+/// it lies in none.
+#[cfg(test)]
+pub fn sent_from_file_of(page: &[u8]) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    return linux::sent_from(page);
+    #[cfg(not(target_os = "linux"))]
+    return None;
+}
+
 // The one place in the server that maps memory: a mapping is made, read and unmapped
 // only through `Mapping`.
 #[cfg(target_os = "linux")]
@@ -113,8 +145,8 @@ mod linux {
     use std::ffi::c_void;
     use std::io;
     use std::os::fd::{AsFd, OwnedFd};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, RwLock};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Arc, PoisonError, RwLock};
     use std::task::{Context, Poll, ready};
 
     use rustix::fs::{MemfdFlags, SealFlags};
@@ -123,17 +155,23 @@ mod linux {
     use tokio::io::Interest;
     use tokio::net::TcpStream;
 
-    /// Every live mapping: where it lies in memory, and its file. A handful at a time
-    /// (the hot cache holds a few megabytes), so a list.
+    use super::{MAX_MAPPINGS, MIN_SEND};
+
+    /// Every live mapping: where it lies in memory, and its file. At most
+    /// [`MAX_MAPPINGS`], so a list.
     static MAPPINGS: RwLock<Vec<Region>> = RwLock::new(Vec::new());
     /// How many there are, so that writes skip the lock while there are none.
     static COUNT: AtomicUsize = AtomicUsize::new(0);
+    /// Set once memory files cannot be made or sent: pages stay on the heap from then on.
+    static OFF: AtomicBool = AtomicBool::new(false);
 
     #[derive(Clone)]
     struct Region {
         start: usize,
         len: usize,
         file: Arc<OwnedFd>,
+        /// Bytes sent from it (for tests).
+        sent: Arc<AtomicU64>,
     }
 
     /// A page in a sealed memory file, mapped read-only; unmapped and forgotten when the
@@ -149,11 +187,30 @@ mod linux {
     unsafe impl Sync for Mapping {}
 
     impl Mapping {
-        pub fn of(page: &[u8]) -> io::Result<Mapping> {
-            let file = rustix::fs::memfd_create(
-                "sited-page",
-                MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-            )?;
+        /// `page` in a memory file of its own, or `None` (on the heap, then) when the
+        /// mappings are at their bound or memory files do not work here.
+        pub fn of(page: &[u8]) -> Option<Mapping> {
+            if OFF.load(Ordering::Relaxed) || COUNT.load(Ordering::Relaxed) >= MAX_MAPPINGS {
+                return None;
+            }
+            match Mapping::make(page) {
+                Ok(mapping) => Some(mapping),
+                Err(error) => {
+                    give_up(&error);
+                    None
+                }
+            }
+        }
+
+        fn make(page: &[u8]) -> io::Result<Mapping> {
+            let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+            // Not executable, sealed so (Linux 6.3 and later; refused before, and
+            // required where `vm.memfd_noexec` is 2).
+            let file = match rustix::fs::memfd_create("sited-page", flags | MemfdFlags::NOEXEC_SEAL)
+            {
+                Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create("sited-page", flags)?,
+                made => made?,
+            };
             let mut written = 0;
             while written < page.len() {
                 written += rustix::io::write(&file, &page[written..])?;
@@ -175,11 +232,14 @@ mod linux {
                     0,
                 )?
             };
-            let mut mappings = MAPPINGS.write().expect("the mappings");
+            // Registered only once mapped (and, in `drop`, forgotten before unmapped):
+            // an address listed is always this mapping's.
+            let mut mappings = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
             mappings.push(Region {
                 start: ptr as usize,
                 len: page.len(),
                 file: Arc::new(file),
+                sent: Arc::default(),
             });
             COUNT.store(mappings.len(), Ordering::Release);
             Ok(Mapping {
@@ -198,11 +258,11 @@ mod linux {
 
     impl Drop for Mapping {
         fn drop(&mut self) {
-            let mut mappings = MAPPINGS.write().expect("the mappings");
+            let mut mappings = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
             mappings.retain(|region| region.start != self.ptr as usize);
             COUNT.store(mappings.len(), Ordering::Release);
             drop(mappings);
-            // SAFETY: this mapping was made by `of` and nothing refers to it any more
+            // SAFETY: this mapping was made by `make` and nothing refers to it any more
             // (its last `Bytes` is being dropped).
             if let Err(error) = unsafe { rustix::mm::munmap(self.ptr, self.len) } {
                 tracing::warn!(%error, "cannot unmap a page");
@@ -210,42 +270,75 @@ mod linux {
         }
     }
 
+    /// Whether `error`, from `sendfile` on a memory file, says it never will work here
+    /// (rather than that this connection is gone).
+    pub fn refused(error: &io::Error) -> bool {
+        use rustix::io::Errno;
+        let errno = error.raw_os_error().map(Errno::from_raw_os_error);
+        matches!(
+            errno,
+            Some(Errno::INVAL | Errno::NOSYS | Errno::PERM | Errno::ACCESS | Errno::OPNOTSUPP)
+        )
+    }
+
+    /// Memory files are not made or sent from any more; said once.
+    pub fn give_up(error: &io::Error) {
+        if !OFF.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%error, "large pages are sent from memory: memory files do not work here");
+        }
+    }
+
     /// The first of `bufs` that lies in a mapped page: its index, its file and where in
     /// the file it starts.
-    #[derive(Clone)]
     pub struct Found {
         pub index: usize,
         file: Arc<OwnedFd>,
         offset: u64,
+        sent: Arc<AtomicU64>,
+    }
+
+    pub fn find(bufs: &[io::IoSlice<'_>]) -> Option<Found> {
+        if COUNT.load(Ordering::Acquire) == 0 || OFF.load(Ordering::Relaxed) {
+            return None;
+        }
+        if !bufs.iter().any(|buf| buf.len() >= MIN_SEND) {
+            return None;
+        }
+        let mappings = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        bufs.iter().enumerate().find_map(|(index, buf)| {
+            if buf.len() < MIN_SEND {
+                return None;
+            }
+            let region = region_of(&mappings, buf)?;
+            Some(Found {
+                index,
+                file: region.file.clone(),
+                offset: (buf.as_ptr() as usize - region.start) as u64,
+                sent: region.sent.clone(),
+            })
+        })
+    }
+
+    fn region_of<'m>(mappings: &'m [Region], bytes: &[u8]) -> Option<&'m Region> {
+        let start = bytes.as_ptr() as usize;
+        let end = start + bytes.len();
+        mappings
+            .iter()
+            .find(|r| r.start <= start && end <= r.start + r.len)
+    }
+
+    /// Bytes sent from the mapping `bytes` lie in.
+    #[cfg(test)]
+    pub fn sent_from(bytes: &[u8]) -> Option<u64> {
+        let mappings = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        Some(region_of(&mappings, bytes)?.sent.load(Ordering::Relaxed))
     }
 
     /// Whether a mapping of `len` bytes starts at `start`.
     #[cfg(test)]
     pub fn mapped(start: usize, len: usize) -> bool {
-        let mappings = MAPPINGS.read().expect("the mappings");
+        let mappings = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
         mappings.iter().any(|r| r.start == start && r.len == len)
-    }
-
-    pub fn find(bufs: &[io::IoSlice<'_>]) -> Option<Found> {
-        if COUNT.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let mappings = MAPPINGS.read().expect("the mappings");
-        bufs.iter().enumerate().find_map(|(index, buf)| {
-            if buf.is_empty() {
-                return None;
-            }
-            let start = buf.as_ptr() as usize;
-            let end = start + buf.len();
-            let region = mappings
-                .iter()
-                .find(|r| r.start <= start && end <= r.start + r.len)?;
-            Some(Found {
-                index,
-                file: region.file.clone(),
-                offset: (start - region.start) as u64,
-            })
-        })
     }
 
     /// Sends `bufs` up to the mapped one found (then with `MSG_MORE`: more follows at
@@ -271,12 +364,16 @@ mod linux {
                     // `sendfile` has no `MSG_NOSIGNAL`: a peer gone mid-page raises
                     // SIGPIPE, which Rust programs ignore, and the call fails with EPIPE.
                     let mut offset = found.offset;
-                    rustix::fs::sendfile(
+                    let sent = rustix::fs::sendfile(
                         stream.as_fd(),
                         found.file.as_fd(),
                         Some(&mut offset),
                         bufs[0].len(),
-                    )
+                    );
+                    if let Ok(n) = sent {
+                        found.sent.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    sent
                 };
                 sent.map_err(io::Error::from)
             });
@@ -293,7 +390,7 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    fn page(len: usize) -> Vec<u8> {
+    fn page(len: usize) -> Bytes {
         (0..len).map(|i| (i * 7 % 251) as u8).collect()
     }
 
@@ -301,30 +398,43 @@ mod tests {
     fn a_shared_page_is_the_page() {
         for len in [0, 10, MIN_LEN - 1, MIN_LEN, 3 * MIN_LEN + 5] {
             let bytes = page(len);
-            let shared = share(&bytes);
-            assert_eq!(&shared[..], &bytes[..], "{len} bytes");
-            assert_eq!(shared.slice(len / 3..), bytes[len / 3..], "{len} bytes");
+            let shared = share(bytes.clone());
+            assert_eq!(shared, bytes, "{len} bytes");
+            assert_eq!(
+                shared.slice(len / 3..),
+                bytes.slice(len / 3..),
+                "{len} bytes"
+            );
         }
     }
 
-    /// A head, a large page and a slice of it, written through hyper's kind of vectored
-    /// writes over a real socket, arrive whole and in order; the page's bytes went from
-    /// its file (on Linux), the rest did not.
+    /// A head, a large page and a slice of it, written as hyper writes (vectored writes
+    /// of what is left, advanced by what went) to a socket that takes a few kilobytes at
+    /// a time, arrive whole and in order; the page's bytes went from its file (on
+    /// Linux), in many sends, the rest did not.
     #[tokio::test]
     async fn pages_go_from_their_files_and_arrive_whole() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let client = tokio::spawn(async move {
-            let mut stream = TcpStream::connect(address).await.unwrap();
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            let mut stream = socket.connect(address).await.unwrap();
             let mut received = Vec::new();
-            stream.read_to_end(&mut received).await.unwrap();
-            received
+            let mut chunk = [0u8; 1024];
+            loop {
+                match stream.read(&mut chunk).await.unwrap() {
+                    0 => break received,
+                    n => received.extend_from_slice(&chunk[..n]),
+                }
+            }
         });
         let (stream, _) = listener.accept().await.unwrap();
+        rustix::net::sockopt::set_socket_send_buffer_size(&stream, 4096).unwrap();
         let mut zero = ZeroCopy::new(stream);
 
         let body = page(5 * MIN_LEN + 123);
-        let shared = share(&body);
+        let shared = share(body.clone());
         let head = b"HTTP/1.1 200 OK\r\ncontent-length: 12345\r\n\r\n".to_vec();
         let tail = shared.slice(MIN_LEN..2 * MIN_LEN);
         let mut expected = head.clone();
@@ -332,7 +442,6 @@ mod tests {
         expected.extend_from_slice(&body[MIN_LEN..2 * MIN_LEN]);
         expected.extend_from_slice(b"end");
 
-        // As hyper flushes: vectored writes of what is left, advanced by what went.
         let pieces: Vec<&[u8]> = vec![&head, &shared, &tail, b"end"];
         let (mut piece, mut at) = (0, 0);
         while piece < pieces.len() {
@@ -358,15 +467,25 @@ mod tests {
             }
         }
         zero.shutdown().await.unwrap();
-        let from_files = zero.from_files;
+        let (bytes, sends) = zero.from_files;
         drop(zero);
         let received = client.await.unwrap();
         assert_eq!(received.len(), expected.len());
         assert!(received == expected, "the bytes arrive as written");
         if cfg!(target_os = "linux") {
-            assert_eq!(from_files, (body.len() + tail.len()) as u64);
+            // All but the ends a partial send left short of `MIN_SEND`.
+            let page_bytes = (body.len() + tail.len()) as u64;
+            assert!(
+                bytes > page_bytes - 2 * MIN_SEND as u64,
+                "{bytes} of {page_bytes}"
+            );
+            assert!(
+                sends > 2,
+                "a socket that takes a little at a time: {sends} sends"
+            );
+            assert_eq!(sent_from_file_of(&shared), Some(bytes));
         } else {
-            assert_eq!(from_files, 0);
+            assert_eq!((bytes, sends), (0, 0));
         }
     }
 
@@ -376,19 +495,41 @@ mod tests {
         // A length no other test uses, so a mapping another test makes meanwhile at
         // the same address is not taken for this one.
         let len = MIN_LEN + 4321;
-        let shared = share(&page(len));
+        let shared = share(page(len));
         let start = shared.as_ptr() as usize;
-        let slice = shared.slice(10..20);
+        let slice = shared.slice(10..MIN_SEND + 20);
         let found = |bytes: &[u8]| linux::find(&[io::IoSlice::new(bytes)]).map(|f| f.index);
         assert_eq!(found(&slice), Some(0));
+        assert_eq!(
+            found(&slice[..MIN_SEND - 1]),
+            None,
+            "too short to send from the file"
+        );
         assert!(linux::mapped(start, len));
         drop(shared);
         assert_eq!(found(&slice), Some(0), "a slice keeps the mapping");
         drop(slice);
         assert!(!linux::mapped(start, len), "gone with its last bytes");
-        let heap = vec![0u8; 16];
+        let heap = vec![0u8; MIN_LEN];
         assert_eq!(found(&heap), None);
-        let small = share(&page(MIN_LEN - 1));
-        assert_eq!(found(&small), None, "a small page stays on the heap");
+        let small = share(page(MIN_LEN - 1));
+        assert_eq!(
+            sent_from_file_of(&small),
+            None,
+            "a small page stays on the heap"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_errors_that_will_not_pass_turn_memory_files_off() {
+        use rustix::io::Errno;
+        let error = |errno: Errno| io::Error::from(errno);
+        for errno in [Errno::INVAL, Errno::NOSYS, Errno::PERM, Errno::OPNOTSUPP] {
+            assert!(linux::refused(&error(errno)), "{errno:?}");
+        }
+        for errno in [Errno::PIPE, Errno::CONNRESET, Errno::AGAIN, Errno::NOBUFS] {
+            assert!(!linux::refused(&error(errno)), "{errno:?}");
+        }
     }
 }
