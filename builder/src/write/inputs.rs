@@ -205,6 +205,11 @@ struct Skip<'a> {
 fn walk(dir: &Path, rel: &str, skip: &Skip<'_>) -> Option<Vec<(String, FileStamp)>> {
     let mut files = Vec::new();
     let mut folders = Vec::new();
+    // Worked out once for the folder, not for each of its pages.
+    let pages_here = match skip.pages {
+        Read::Deferred => pages_in(skip.layout, dir),
+        Read::Now => PagesIn::None,
+    };
     for entry in fs::read_dir(dir).ok()? {
         let entry = entry.ok()?;
         let name = entry.file_name();
@@ -229,10 +234,9 @@ fn walk(dir: &Path, rel: &str, skip: &Skip<'_>) -> Option<Vec<(String, FileStamp
             return None;
         }
         // A page the build will read is stamped as it opens it (see `Read::Deferred`).
-        if skip.pages == Read::Deferred
+        if pages_here.reads(name)
             && entry.file_type().ok()?.is_file()
             && is_markdown(Path::new(name))
-            && is_read_as_a_page(skip.layout, &path)
         {
             files.push((child, DEFERRED));
             continue;
@@ -264,19 +268,46 @@ fn walk(dir: &Path, rel: &str, skip: &Skip<'_>) -> Option<Vec<(String, FileStamp
     Some(files)
 }
 
-/// Whether the sources' walk takes the Markdown file at `path` as a page: under the
-/// content folder, in no folder it leaves out (hidden, an editor's, reserved beside the
-/// content at the root). One it would not take is stamped by the fingerprint's walk: were
-/// it left for the build to stamp, the record would vouch for nothing (a whole build next
-/// time, never a stale page).
-fn is_read_as_a_page(layout: &Layout, path: &Path) -> bool {
-    let Ok(rel) = path.strip_prefix(&layout.content_dir) else {
-        return false;
+/// Which Markdown files of a folder the sources' walk takes as pages: in the content
+/// folder or a folder under it, none it leaves out (hidden, an editor's, reserved beside
+/// the content at the root). One it would not take is stamped by the fingerprint's walk:
+/// were it left for the build to stamp, the record would vouch for nothing (a whole build
+/// next time, never a stale page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PagesIn {
+    /// None of them: the folder is outside the content or left out.
+    None,
+    /// Those whose names are not left out (or reserved, when the content is the root).
+    Content { at_root: bool },
+}
+
+fn pages_in(layout: &Layout, dir: &Path) -> PagesIn {
+    let Ok(rel) = dir.strip_prefix(&layout.content_dir) else {
+        return PagesIn::None;
     };
+    let at_root = layout.content_dir == layout.root;
     let mut parts = rel.iter().map(|part| part.to_str().unwrap_or("."));
-    let first = parts.next().unwrap_or(".");
-    let reserved = layout.content_dir == layout.root && RESERVED_AT_ROOT.contains(&first);
-    !reserved && !is_ignored_name(first) && parts.all(|part| !is_ignored_name(part))
+    let Some(first) = parts.next() else {
+        return PagesIn::Content { at_root };
+    };
+    let reserved = at_root && RESERVED_AT_ROOT.contains(&first);
+    match !reserved && !is_ignored_name(first) && parts.all(|part| !is_ignored_name(part)) {
+        true => PagesIn::Content { at_root: false },
+        false => PagesIn::None,
+    }
+}
+
+impl PagesIn {
+    /// Whether the file `name` in the folder is read as a page (if Markdown).
+    fn reads(self, name: &str) -> bool {
+        match self {
+            PagesIn::None => false,
+            PagesIn::Content { at_root } => {
+                let reserved = at_root && RESERVED_AT_ROOT.contains(&name);
+                !reserved && !is_ignored_name(name)
+            }
+        }
+    }
 }
 
 impl Record {
@@ -591,6 +622,10 @@ mod tests {
         fs::write(site.root.join("content/.notes/n.md"), "# N\n").unwrap();
         fs::write(site.root.join("content/.hidden.md"), "# H\n").unwrap();
         fs::write(site.root.join("README.md"), "# R\n").unwrap();
+        // A page in a folder waits; one in a hidden folder below it does not.
+        fs::create_dir_all(site.root.join("content/docs/.drafts")).unwrap();
+        fs::write(site.root.join("content/docs/b.md"), "# B\n").unwrap();
+        fs::write(site.root.join("content/docs/.drafts/c.md"), "# C\n").unwrap();
         let layout =
             crate::load::layout::Layout::discover(&site.root, &[], &mut Vec::new()).unwrap();
         let options = Options::default();
@@ -604,7 +639,7 @@ mod tests {
             .collect();
         assert_eq!(
             pending,
-            ["content/a.md", "content/index.md"],
+            ["content/a.md", "content/docs/b.md", "content/index.md"],
             "only pages wait"
         );
         // Settled from what each page showed as it was opened: what a stat of each gives.
@@ -623,6 +658,40 @@ mod tests {
         assert!(site.build().up_to_date);
         assert_eq!(super::Read::for_site(&layout, false), super::Read::Deferred);
         assert_eq!(super::Read::for_site(&layout, true), super::Read::Now);
+    }
+
+    #[test]
+    fn a_site_whose_content_is_its_root_defers_only_the_pages_it_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("notes");
+        for (rel, text) in [
+            ("index.md", "# Home\n"),
+            ("journal/monday.md", "# Monday\n"),
+            ("journal/.trash/old.md", "# Old\n"),
+            ("static/readme.md", "# Not a page\n"),
+            ("templates/notes.md", "# Not a page\n"),
+        ] {
+            fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+            fs::write(root.join(rel), text).unwrap();
+        }
+        let layout = crate::load::layout::Layout::discover(&root, &[], &mut Vec::new()).unwrap();
+        assert_eq!(layout.content_dir, layout.root);
+        let out = dir.path().join("out");
+        let deferred =
+            super::Inputs::take(&layout, &Options::default(), &out, super::Read::Deferred).unwrap();
+        let pending: Vec<String> = (deferred.files.unwrap().into_iter())
+            .filter(|(_, stamp)| *stamp == super::DEFERRED)
+            .map(|(rel, _)| rel)
+            .collect();
+        assert_eq!(pending, ["index.md", "journal/monday.md"]);
+        // What the build read settles the record: the next build finds nothing to do.
+        let build = || {
+            crate::build_to_with(&root, Options::default(), &out, None, ToDisk::default())
+                .unwrap()
+                .report
+        };
+        assert!(!build().up_to_date);
+        assert!(build().up_to_date);
     }
 
     #[test]

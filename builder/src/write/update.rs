@@ -181,7 +181,11 @@ pub fn write_manifest<'a>(
 
 /// Writes `bytes` to a new file at `path` and returns its stamp.
 pub fn write_stamped(path: &Path, bytes: &[u8]) -> io::Result<Stamp> {
-    let mut file = fs::File::create(path)?;
+    fill_stamped(fs::File::create(path)?, bytes)
+}
+
+/// Writes `bytes` to `file`, just created, and returns its stamp.
+pub fn fill_stamped(mut file: fs::File, bytes: &[u8]) -> io::Result<Stamp> {
     file.write_all(bytes)?;
     Ok(Stamp::of(&file.metadata()?, bytes))
 }
