@@ -132,7 +132,12 @@ fn main() -> ExitCode {
         }) => {
             // Before any other thread exists.
             sited::allocator::for_builds();
-            build(&path, out, ToDisk { atomic, force }, drafts, strict)
+            let how = ToDisk {
+                atomic,
+                force,
+                exits: true,
+            };
+            build(&path, out, how, drafts, strict)
         }
         None if cli.daemonize => daemonize(),
         None => foreground(cli.exit_with_parent),
