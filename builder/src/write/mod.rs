@@ -425,24 +425,26 @@ pub enum WriteError {
 /// `fs::create_dir_all` of `rel` under the open directory `dir`: an existing folder is
 /// fine, anything else in its place is an error.
 fn create_dir_all_at(dir: &OwnedFd, rel: &Path) -> io::Result<()> {
-    let mode = Mode::from_raw_mode(0o777);
-    match rustix::fs::mkdirat(dir, rel, mode) {
-        Ok(()) => Ok(()),
-        Err(Errno::EXIST) => match rustix::fs::statat(dir, rel, AtFlags::empty()) {
-            Ok(stat) if rustix::fs::FileType::from_raw_mode(stat.st_mode).is_dir() => Ok(()),
-            _ => Err(Errno::EXIST.into()),
-        },
+    match make_dir_at(dir, rel) {
         Err(Errno::NOENT) => {
             if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) {
                 create_dir_all_at(dir, parent)?;
             }
-            match rustix::fs::mkdirat(dir, rel, mode) {
-                // Another thread made it meanwhile (pages of one folder render in parallel).
-                Ok(()) | Err(Errno::EXIST) => Ok(()),
-                Err(error) => Err(error.into()),
-            }
+            Ok(make_dir_at(dir, rel)?)
         }
-        Err(error) => Err(error.into()),
+        made => Ok(made?),
+    }
+}
+
+/// `mkdirat`, where a folder already there (made by another thread: pages of one folder
+/// are written in parallel) is as good as made.
+fn make_dir_at(dir: &OwnedFd, rel: &Path) -> Result<(), Errno> {
+    match rustix::fs::mkdirat(dir, rel, Mode::from_raw_mode(0o777)) {
+        Err(Errno::EXIST) => match rustix::fs::statat(dir, rel, AtFlags::empty()) {
+            Ok(stat) if rustix::fs::FileType::from_raw_mode(stat.st_mode).is_dir() => Ok(()),
+            _ => Err(Errno::EXIST),
+        },
+        made => made,
     }
 }
 
@@ -452,6 +454,7 @@ mod tests {
 
     #[test]
     fn staged_pages_get_their_folders_and_a_file_in_a_folders_place_is_an_error() {
+        use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let staging = Staging::new(&out).unwrap();
@@ -470,6 +473,18 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::AlreadyExists, "{error}");
         let error = staging.write_page("/feed.xml/x/", b"x").unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::NotADirectory, "{error}");
+        // Made as std makes them: the umask decides.
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode();
+        fs::create_dir(dir.path().join("std-dir")).unwrap();
+        fs::File::create(dir.path().join("std-file")).unwrap();
+        assert_eq!(
+            mode(&staging.path().join("a/b")),
+            mode(&dir.path().join("std-dir"))
+        );
+        assert_eq!(
+            mode(&staging.path().join("a/index.html")),
+            mode(&dir.path().join("std-file"))
+        );
         staging.publish().unwrap();
         let read = |rel: &str| fs::read_to_string(out.join(rel)).unwrap();
         assert_eq!(read("a/b/c/index.html"), "c");
