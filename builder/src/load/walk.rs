@@ -57,14 +57,29 @@ pub fn is_markdown(path: &Path) -> bool {
     )
 }
 
+/// Whether the walk leaves out an entry named `name` of a folder; `at_top`: directly in
+/// the folder walked; `skip`: the names it skips there (given only at the top).
+pub fn leaves_out(name: &str, at_top: bool, skip: &[&str]) -> bool {
+    is_left_out(name, at_top) || skip.contains(&name)
+}
+
+/// The names the content walk skips directly in the content folder: sited's own files and
+/// folders, when the content is the site's root.
+pub fn content_skip_at_top(layout: &Layout) -> &'static [&'static str] {
+    match layout.content_dir == layout.root {
+        true => RESERVED_AT_ROOT,
+        false => &[],
+    }
+}
+
 /// Every file under the content directory (Markdown and assets alike).
 pub fn content_files(layout: &Layout, errors: &mut Vec<Diagnostic>) -> Vec<Source> {
-    let reserved = if layout.content_dir == layout.root {
-        RESERVED_AT_ROOT
-    } else {
-        &[]
-    };
-    files(layout, &layout.content_dir, reserved, errors)
+    files(
+        layout,
+        &layout.content_dir,
+        content_skip_at_top(layout),
+        errors,
+    )
 }
 
 /// Every file under `static/`.
@@ -123,10 +138,7 @@ fn walk(
             continue;
         };
         let path = entry.path();
-        if is_left_out(name_str, rel.as_os_str().is_empty())
-            || skip.contains(&name_str)
-            || layout.is_excluded(&path)
-        {
+        if leaves_out(name_str, rel.as_os_str().is_empty(), skip) || layout.is_excluded(&path) {
             continue;
         }
         let Ok(file_type) = entry.file_type() else {

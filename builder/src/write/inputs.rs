@@ -27,8 +27,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::load::layout::{Layout, RESERVED_AT_ROOT};
-use crate::load::walk::{is_ignored_name, is_markdown};
+use crate::load::layout::Layout;
+use crate::load::walk::{content_skip_at_top, is_markdown, leaves_out};
 use crate::load::{FileStamp, stamp};
 use crate::options::Options;
 use crate::report::{Diagnostic, Report, Severity};
@@ -269,30 +269,36 @@ fn walk(dir: &Path, rel: &str, skip: &Skip<'_>) -> Option<Vec<(String, FileStamp
 }
 
 /// Which Markdown files of a folder the sources' walk takes as pages: in the content
-/// folder or a folder under it, none it leaves out (hidden, an editor's, reserved beside
-/// the content at the root). One it would not take is stamped by the fingerprint's walk:
-/// were it left for the build to stamp, the record would vouch for nothing (a whole build
-/// next time, never a stale page).
+/// folder or a folder under it, none it leaves out, by its own rule
+/// ([`leaves_out`]). One it would not take is stamped by the fingerprint's walk: were it
+/// left for the build to stamp, the record would vouch for nothing (a whole build next
+/// time, never a stale page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PagesIn {
     /// None of them: the folder is outside the content or left out.
     None,
-    /// Those whose names are not left out (or reserved, when the content is the root).
-    Content { at_root: bool },
+    /// Those the walk does not leave out: `at_top` in the content folder itself, where
+    /// it also skips `skip`.
+    Content {
+        at_top: bool,
+        skip: &'static [&'static str],
+    },
 }
 
 fn pages_in(layout: &Layout, dir: &Path) -> PagesIn {
     let Ok(rel) = dir.strip_prefix(&layout.content_dir) else {
         return PagesIn::None;
     };
-    let at_root = layout.content_dir == layout.root;
+    let skip = content_skip_at_top(layout);
     let mut parts = rel.iter().map(|part| part.to_str().unwrap_or("."));
     let Some(first) = parts.next() else {
-        return PagesIn::Content { at_root };
+        return PagesIn::Content { at_top: true, skip };
     };
-    let reserved = at_root && RESERVED_AT_ROOT.contains(&first);
-    match !reserved && !is_ignored_name(first) && parts.all(|part| !is_ignored_name(part)) {
-        true => PagesIn::Content { at_root: false },
+    match !leaves_out(first, true, skip) && parts.all(|part| !leaves_out(part, false, &[])) {
+        true => PagesIn::Content {
+            at_top: false,
+            skip: &[],
+        },
         false => PagesIn::None,
     }
 }
@@ -302,10 +308,7 @@ impl PagesIn {
     fn reads(self, name: &str) -> bool {
         match self {
             PagesIn::None => false,
-            PagesIn::Content { at_root } => {
-                let reserved = at_root && RESERVED_AT_ROOT.contains(&name);
-                !reserved && !is_ignored_name(name)
-            }
+            PagesIn::Content { at_top, skip } => !leaves_out(name, at_top, skip),
         }
     }
 }
@@ -626,6 +629,10 @@ mod tests {
         fs::create_dir_all(site.root.join("content/docs/.drafts")).unwrap();
         fs::write(site.root.join("content/docs/b.md"), "# B\n").unwrap();
         fs::write(site.root.join("content/docs/.drafts/c.md"), "# C\n").unwrap();
+        // `.well-known/` at the top is the one hidden folder the sources' walk takes.
+        fs::create_dir_all(site.root.join("content/.well-known/.old")).unwrap();
+        fs::write(site.root.join("content/.well-known/about.md"), "# W\n").unwrap();
+        fs::write(site.root.join("content/.well-known/.old/x.md"), "# X\n").unwrap();
         let layout =
             crate::load::layout::Layout::discover(&site.root, &[], &mut Vec::new()).unwrap();
         let options = Options::default();
@@ -639,7 +646,12 @@ mod tests {
             .collect();
         assert_eq!(
             pending,
-            ["content/a.md", "content/docs/b.md", "content/index.md"],
+            [
+                "content/.well-known/about.md",
+                "content/a.md",
+                "content/docs/b.md",
+                "content/index.md"
+            ],
             "only pages wait"
         );
         // Settled from what each page showed as it was opened: what a stat of each gives.
