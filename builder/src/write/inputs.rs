@@ -203,62 +203,34 @@ struct Skip<'a> {
 /// anything, so its stat of every file was a serial start of every build (24 ms of 7,425
 /// pages' one-shot build).
 fn walk(dir: &Path, rel: &str, skip: &Skip<'_>) -> Option<Vec<(String, FileStamp)>> {
-    let mut files = Vec::new();
-    let mut folders = Vec::new();
     // Worked out once for the folder, not for each of its pages.
     let pages_here = match skip.pages {
         Read::Deferred => pages_in(skip.layout, dir),
         Read::Now => PagesIn::None,
     };
-    for entry in fs::read_dir(dir).ok()? {
-        let entry = entry.ok()?;
-        let name = entry.file_name();
-        let name = name.to_str()?;
-        let path = entry.path();
-        // Hidden and temporary files count too: a book's `{{#include}}` or
-        // `additional-css` may read them. Only version control's folders and sited's own
-        // staging beside an output are left out.
-        if VCS.contains(&name)
-            || (name.starts_with('.') && name.contains(".sited-"))
-            || path == skip.out
-            || skip.layout.is_excluded(&path)
-        {
-            continue;
-        }
-        let child = if rel.is_empty() {
-            name.to_string()
-        } else {
-            format!("{rel}/{name}")
-        };
-        if skip.entries.fetch_add(1, Ordering::Relaxed) >= MOST_ENTRIES {
-            return None;
-        }
-        // A page the build will read is stamped as it opens it (see `Read::Deferred`).
-        if pages_here.reads(name)
-            && entry.file_type().ok()?.is_file()
-            && is_markdown(Path::new(name))
-        {
-            files.push((child, DEFERRED));
-            continue;
-        }
-        let meta = entry.metadata().ok()?;
-        if meta.is_dir() {
-            // A folder counts by being there: a new `content/` changes what the site is.
-            files.push((format!("{child}/"), (0, 0, 0, 0)));
-            folders.push((path, child));
-        } else if meta.file_type().is_symlink() {
-            // The build reads a symlinked file inside the site through its link: both
-            // the link and what it points at count. A symlinked folder is not vouched for.
-            let target = fs::metadata(&path).ok();
-            if target.as_ref().is_some_and(fs::Metadata::is_dir) {
-                return None;
+    let entries: Vec<fs::DirEntry> = fs::read_dir(dir).ok()?.collect::<io::Result<_>>().ok()?;
+    // Each entry on every core too: a big folder's (tldr's `common/`, 4,612 pages) was
+    // a serial start of every build, its names made one by one.
+    let taken: Vec<Taken> = entries
+        .par_iter()
+        .map(|entry| take(entry, rel, skip, pages_here))
+        .collect::<Option<_>>()?;
+    let mut files = Vec::with_capacity(taken.len());
+    let mut folders = Vec::new();
+    for taken in taken {
+        match taken {
+            Taken::Nothing => {}
+            Taken::File(child, stamp) => files.push((child, stamp)),
+            Taken::Link(link, target) => {
+                files.push(link);
+                files.extend(target);
             }
-            files.push((format!("{child} ->"), stamp(&meta)));
-            if let Some(target) = target {
-                files.push((child, stamp(&target)));
+            Taken::Folder(path, child) => {
+                // A folder counts by being there: a new `content/` changes what the
+                // site is.
+                files.push((format!("{child}/"), (0, 0, 0, 0)));
+                folders.push((path, child));
             }
-        } else {
-            files.push((child, stamp(&meta)));
         }
     }
     let nested: Vec<Vec<(String, FileStamp)>> = (folders.par_iter())
@@ -266,6 +238,62 @@ fn walk(dir: &Path, rel: &str, skip: &Skip<'_>) -> Option<Vec<(String, FileStamp
         .collect::<Option<_>>()?;
     files.extend(nested.into_iter().flatten());
     Some(files)
+}
+
+/// What the fingerprint's walk takes of one entry of a folder.
+enum Taken {
+    Nothing,
+    /// A file by its path from the root, and its stamp.
+    File(String, FileStamp),
+    /// A symlinked file: the link, and what it points at when that is there.
+    Link((String, FileStamp), Option<(String, FileStamp)>),
+    /// A folder, to be walked, by its path and its path from the root.
+    Folder(PathBuf, String),
+}
+
+/// What the fingerprint's walk takes of `entry` of the folder `rel`; `None` when it
+/// cannot be vouched for.
+fn take(entry: &fs::DirEntry, rel: &str, skip: &Skip<'_>, pages_here: PagesIn) -> Option<Taken> {
+    let name = entry.file_name();
+    let name = name.to_str()?;
+    let path = entry.path();
+    // Hidden and temporary files count too: a book's `{{#include}}` or `additional-css`
+    // may read them. Only version control's folders and sited's own staging beside an
+    // output are left out.
+    if VCS.contains(&name)
+        || (name.starts_with('.') && name.contains(".sited-"))
+        || path == skip.out
+        || skip.layout.is_excluded(&path)
+    {
+        return Some(Taken::Nothing);
+    }
+    let child = if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
+    };
+    if skip.entries.fetch_add(1, Ordering::Relaxed) >= MOST_ENTRIES {
+        return None;
+    }
+    // A page the build will read is stamped as it opens it (see `Read::Deferred`).
+    if pages_here.reads(name) && entry.file_type().ok()?.is_file() && is_markdown(Path::new(name)) {
+        return Some(Taken::File(child, DEFERRED));
+    }
+    let meta = entry.metadata().ok()?;
+    if meta.is_dir() {
+        Some(Taken::Folder(path, child))
+    } else if meta.file_type().is_symlink() {
+        // The build reads a symlinked file inside the site through its link: both the
+        // link and what it points at count. A symlinked folder is not vouched for.
+        let target = fs::metadata(&path).ok();
+        if target.as_ref().is_some_and(fs::Metadata::is_dir) {
+            return None;
+        }
+        let target = target.map(|target| (child.clone(), stamp(&target)));
+        Some(Taken::Link((format!("{child} ->"), stamp(&meta)), target))
+    } else {
+        Some(Taken::File(child, stamp(&meta)))
+    }
 }
 
 /// Which Markdown files of a folder the sources' walk takes as pages: in the content
