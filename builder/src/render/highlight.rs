@@ -10,8 +10,9 @@
 
 use std::sync::LazyLock;
 
-use syntect::highlighting::ThemeSet;
-use syntect::html::{ClassStyle, ClassedHTMLGenerator, css_for_theme_with_class_style};
+#[cfg(test)]
+use syntect::html::css_for_theme_with_class_style;
+use syntect::html::{ClassStyle, ClassedHTMLGenerator};
 use syntect::parsing::SyntaxSet;
 use syntect::util::LinesWithEndings;
 
@@ -76,9 +77,15 @@ pub fn highlight(lang: &str, code: &str) -> Option<String> {
     ))
 }
 
-/// The colours: a light theme, and a dark one under `prefers-color-scheme: dark`.
-pub static STYLESHEET: LazyLock<String> = LazyLock::new(|| {
-    let themes = ThemeSet::load_defaults();
+/// The colours: a light theme, and a dark one under `prefers-color-scheme: dark`. Made
+/// by [`stylesheet_of_themes`] from syntect's themes and kept as a file: loading the
+/// themes to make it was a serial 1.5 ms of every build and of a daemon's first one.
+pub const STYLESHEET: &str = include_str!("highlight.css");
+
+/// What [`STYLESHEET`] holds, made from syntect's themes; a test keeps the two the same.
+#[cfg(test)]
+fn stylesheet_of_themes() -> String {
+    let themes = syntect::highlighting::ThemeSet::load_defaults();
     let light =
         css_for_theme_with_class_style(&themes.themes["InspiredGitHub"], STYLE).unwrap_or_default();
     let dark = css_for_theme_with_class_style(&themes.themes["base16-ocean.dark"], STYLE)
@@ -86,7 +93,7 @@ pub static STYLESHEET: LazyLock<String> = LazyLock::new(|| {
     format!(
         "\n/* Code highlighting (syntect, generated) */\n{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"
     )
-});
+}
 
 #[cfg(test)]
 mod tests {
@@ -153,5 +160,22 @@ mod tests {
     fn the_stylesheet_has_light_and_dark_colours() {
         assert!(STYLESHEET.contains(".hl-"));
         assert!(STYLESHEET.contains("prefers-color-scheme: dark"));
+    }
+
+    /// `highlight.css` is what syntect's themes make (after a syntect update:
+    /// `SITED_BLESS=1 cargo test -p sited-builder stylesheet` rewrites it).
+    #[test]
+    fn the_kept_stylesheet_is_what_the_themes_make() {
+        let made = stylesheet_of_themes();
+        if std::env::var_os("SITED_BLESS").is_some_and(|v| v == "1") {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/render/highlight.css");
+            std::fs::write(path, &made).expect("write highlight.css");
+            return;
+        }
+        assert!(
+            made == STYLESHEET,
+            "src/render/highlight.css is not what syntect's themes make; \
+             `SITED_BLESS=1 cargo test -p sited-builder stylesheet` rewrites it"
+        );
     }
 }

@@ -38,13 +38,11 @@ pub const ASSETS: [(&str, &str, &str); 2] = [
 ];
 
 /// What is served at [`STYLESHEET_URL`]: the theme's own rules and the code-highlighting
-/// colours, made once per process.
+/// colours ([`crate::render::highlight::STYLESHEET`]).
 pub fn stylesheet() -> bytes::Bytes {
-    static FULL: std::sync::LazyLock<bytes::Bytes> = std::sync::LazyLock::new(|| {
-        bytes::Bytes::from(format!(
-            "{STYLESHEET}{}",
-            *crate::render::highlight::STYLESHEET
-        ))
-    });
-    FULL.clone()
+    const FULL: &str = concat!(
+        include_str!("theme.css"),
+        include_str!("../render/highlight.css")
+    );
+    bytes::Bytes::from_static(FULL.as_bytes())
 }
