@@ -1153,6 +1153,42 @@ mod tests {
         assert_eq!(spilled(&site, 9), (true, true));
     }
 
+    /// Titles sort regardless of case, ASCII or not: a capital does not put a page
+    /// first, nor does an accent put it last.
+    #[test]
+    fn a_listing_is_in_title_order_whatever_the_case() {
+        let titles = [
+            "Zebra",
+            "apple",
+            "mango",
+            "ÉCLAIR",
+            "Banana",
+            "éclair-2",
+            "date",
+        ];
+        let mut files: Vec<(String, String)> = (titles.iter().enumerate())
+            .map(|(i, title)| {
+                let page = format!("+++\ntitle = \"{title}\"\n+++\nText.\n");
+                (format!("content/p{i}.md"), page)
+            })
+            .collect();
+        files.push((
+            "templates/index.html".into(),
+            "{% for p in section.pages %}{{ p.title }}|{% endfor %}".into(),
+        ));
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
+            .collect();
+        let mut site = TestSite::new(&files);
+        let (output, report) = site.build(&[]);
+        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        assert_eq!(
+            html(&output, "/"),
+            "apple|Banana|date|mango|Zebra|ÉCLAIR|éclair-2|"
+        );
+    }
+
     #[test]
     fn first_build_renders_everything() {
         let mut site = blog();

@@ -201,12 +201,27 @@ fn name_and_order_sections(placed: &mut Placed, pages: &[Option<Arc<PageCtx>>], 
 }
 
 /// Listing order: weight (unweighted last), then newest date first (undated last), then
-/// title, case-insensitively.
-pub fn listing_key(page: &PageCtx) -> (i64, std::cmp::Reverse<Option<&str>>, String) {
+/// title, case-insensitively. An ASCII title with no capital is its own key: lowering
+/// every title of tldr's 4,612-page section was a serial millisecond of every build.
+pub fn listing_key(
+    page: &PageCtx,
+) -> (
+    i64,
+    std::cmp::Reverse<Option<&str>>,
+    std::borrow::Cow<'_, str>,
+) {
+    let title = &page.title;
+    let lowered = match title
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        true => std::borrow::Cow::Borrowed(title.as_str()),
+        false => std::borrow::Cow::Owned(title.to_lowercase()),
+    };
     (
         page.weight.unwrap_or(i64::MAX),
         std::cmp::Reverse(page.date.as_deref()),
-        page.title.to_lowercase(),
+        lowered,
     )
 }
 
