@@ -877,11 +877,10 @@ pub fn build_to_with(
     // written only once it is.
     let encode = || {
         let mut inputs = inputs.take()?;
-        let opened: HashMap<&Path, load::FileStamp> = opened
-            .iter()
-            .map(|(path, stamp)| (&**path, *stamp))
-            .collect();
-        inputs.settle(&layout.root, |path| opened.get(path).copied());
+        inputs.settle(
+            &layout.root,
+            opened.iter().map(|(path, stamp)| (&**path, *stamp)),
+        );
         Some(inputs::encode(inputs, page_hashes, &built.report))
     };
     let (published, encoded) = rayon::join(publish, encode);
